@@ -1,0 +1,217 @@
+/* config.h -- the configuration layer's public API.
+ *
+ * config/ turns YAML files into typed, validated structs. Nothing above this layer ever sees a
+ * YAML node: the gateway and the engine only read the structs declared here (the h2o split
+ * between a configurator and its handler).
+ *
+ * Conventions (shared by the whole project):
+ *   - fallible functions return 0 on success or a negative error (-EINVAL, -ENOMEM, -ENOENT...);
+ *   - on failure a human-readable message is written to `aip_error`, shaped
+ *     "file:line:col: message" whenever the problem has a place in a file;
+ *   - every struct returned by a *_load() is released by the matching *_free() (NULL is fine).
+ */
+#ifndef AIP_CONFIG_H
+#define AIP_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define AIP_ERROR_MAX 512
+
+typedef struct aip_error {
+  char msg[AIP_ERROR_MAX];
+} aip_error;
+
+/* printf-style; always returns `code` so callers can `return aip_error_set(err, -EINVAL, ...)`. */
+int aip_error_set(aip_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A position in a source file (1-based; 0 when unknown). */
+typedef struct aip_src_pos {
+  int line;
+  int col;
+} aip_src_pos;
+
+typedef struct aip_strlist {
+  char **items;
+  aip_src_pos *pos; /* pos[i] is where items[i] was written */
+  size_t n;
+} aip_strlist;
+
+typedef struct aip_kv {
+  char *key;
+  char *value;
+} aip_kv;
+
+typedef struct aip_kvlist {
+  aip_kv *items;
+  size_t n;
+} aip_kvlist;
+
+/* ---- units: "4MiB", "60s", "5m" ------------------------------------------------------------ */
+
+/* Sizes: plain bytes or a suffix B, KB, KiB, MB, MiB, GB, GiB (KB = 1000, KiB = 1024). */
+int aip_parse_size(const char *s, uint64_t *out);
+/* Durations: "<n>ms|s|m|h|d" or a combination such as "1m30s"; a bare number is an error. */
+int aip_parse_duration_ms(const char *s, uint64_t *out_ms);
+
+/* ---- AgentPolicy (AIP aip.io/v1alpha1 and aip.io/v1alpha2) ---------------------------------- */
+
+typedef enum aip_policy_mode { AIP_MODE_ENFORCE = 0, AIP_MODE_MONITOR } aip_policy_mode;
+
+typedef enum aip_rule_action {
+  AIP_ACTION_ALLOW = 0,
+  AIP_ACTION_BLOCK,
+  AIP_ACTION_ASK
+} aip_rule_action;
+
+typedef struct aip_arg_rule {
+  char *name;  /* argument name (exact, not normalized) */
+  char *regex; /* RE2-syntax pattern, unanchored search */
+  aip_src_pos pos;
+} aip_arg_rule;
+
+typedef struct aip_tool_rule {
+  char *tool; /* as written; the engine normalizes */
+  aip_src_pos pos;
+  aip_rule_action action;
+  /* rate_limit "<count>/<period>"; count 0 means no limit configured */
+  uint32_t rate_count;
+  uint32_t rate_period_s; /* 1, 60, 3600 (86400 for the `day` extension) */
+  int strict_args;        /* -1 inherit strict_args_default, 0 false, 1 true */
+  aip_arg_rule *allow_args;
+  size_t allow_args_n;
+} aip_tool_rule;
+
+typedef struct aip_dlp_pattern {
+  char *name;
+  char *regex;
+  char *scope; /* "all" (default), "request", "response" */
+  aip_src_pos pos;
+} aip_dlp_pattern;
+
+typedef struct aip_dlp_config {
+  int present;         /* the `dlp:` block exists */
+  int enabled;         /* default 1 when the block exists */
+  int detect_encoding; /* default 0 */
+  int filter_stderr;   /* default 0 */
+  int scan_requests;   /* v1alpha2, default 0 */
+  int scan_responses;  /* v1alpha2, default 1 */
+  uint64_t max_scan_size;          /* v1alpha2, default 1 MB; 0 = unlimited */
+  char *on_request_match;          /* block (default) | redact | warn */
+  char *on_redaction_failure;      /* block (default) | allow_original | reject */
+  int log_original_on_failure;     /* default 0 */
+  aip_dlp_pattern *patterns;
+  size_t patterns_n;
+} aip_dlp_config;
+
+typedef struct aip_policy_doc {
+  char *path; /* file the policy came from ("<inline>" for strings) */
+  char *api_version;
+  char *kind;
+  /* metadata */
+  char *name;
+  char *version;
+  char *owner;
+  char *signature;
+  /* spec */
+  aip_policy_mode mode;
+  aip_strlist allowed_tools;
+  aip_strlist denied_tools;
+  aip_strlist allowed_methods;
+  int allowed_methods_set; /* 1 when `allowed_methods` was written (replaces the default list) */
+  aip_strlist denied_methods;
+  aip_strlist protected_paths; /* as written; `~` expansion is the engine's job */
+  aip_tool_rule *rules;
+  size_t rules_n;
+  int strict_args_default;
+  aip_dlp_config dlp;
+  /* v1alpha2 `identity` and `server` blocks are accepted and validated but not used yet */
+  int identity_present;
+  int server_present;
+} aip_policy_doc;
+
+/* Parses and validates an AgentPolicy. `path` is used in messages and stored in the doc. */
+int aip_policy_doc_load_file(const char *path, aip_policy_doc **out, aip_error *err);
+int aip_policy_doc_load_string(const char *yaml, size_t len, const char *name,
+                               aip_policy_doc **out, aip_error *err);
+void aip_policy_doc_free(aip_policy_doc *doc);
+
+/* ---- gateway config (INTERFACES.md section 2) ------------------------------------------------ */
+
+typedef enum aip_tool_prefix {
+  AIP_PREFIX_AUTO = 0, /* "<server>__<tool>" only where two of the agent's servers share a name */
+  AIP_PREFIX_ALWAYS,
+  AIP_PREFIX_NEVER
+} aip_tool_prefix;
+
+typedef struct aip_listen_addr {
+  char *host; /* numeric IPv4 or IPv6 address */
+  int port;
+} aip_listen_addr;
+
+typedef struct aip_server_config {
+  char *name;
+  aip_src_pos pos;
+  /* stdio upstream: argv, NULL-terminated (command_n excludes the NULL) */
+  char **command;
+  size_t command_n;
+  aip_kvlist env;
+  char *cwd; /* optional working directory, relative to the config file */
+  /* Streamable HTTP upstream */
+  char *url;
+  aip_kvlist headers;
+} aip_server_config;
+
+typedef struct aip_agent_config {
+  char *name;
+  aip_src_pos pos;
+  uint8_t token_sha256[32];
+  char *policy_path;      /* resolved against the config file's folder */
+  aip_policy_doc *policy; /* loaded by aip_gateway_config_load */
+  size_t *servers;        /* indexes into aip_gateway_config.servers */
+  size_t servers_n;
+  aip_tool_prefix tool_prefix;
+} aip_agent_config;
+
+typedef struct aip_operator_config {
+  char *name;
+  uint8_t token_sha256[32];
+} aip_operator_config;
+
+typedef struct aip_limits {
+  uint64_t max_body;                /* "4MiB": larger POST bodies get 413 */
+  uint64_t max_header_bytes;        /* "16KiB": request line + headers */
+  uint32_t max_sessions;            /* 10000 */
+  uint64_t request_timeout_ms;      /* "60s": an upstream call that takes longer fails */
+  uint64_t header_timeout_ms;       /* "10s": headers must arrive within this */
+  uint64_t idle_timeout_ms;         /* "60s": an idle keep-alive connection is closed */
+  uint64_t session_idle_timeout_ms; /* "30m": a session unused this long is ended */
+  uint64_t max_upstream_message;    /* "16MiB": one JSON-RPC line from a stdio upstream */
+} aip_limits;
+
+typedef struct aip_gateway_config {
+  char *path; /* the config file */
+  char *dir;  /* its folder, for resolving relative paths */
+  aip_listen_addr listen;
+  aip_listen_addr admin_listen;
+  char *store_path;
+  char *audit_path;
+  uint64_t approvals_timeout_ms;
+  aip_strlist allowed_origins; /* extension: extra Origin values accepted besides localhost */
+  aip_limits limits;
+  aip_server_config *servers;
+  size_t servers_n;
+  aip_agent_config *agents;
+  size_t agents_n;
+  aip_operator_config *operators;
+  size_t operators_n;
+} aip_gateway_config;
+
+int aip_gateway_config_load(const char *path, aip_gateway_config **out, aip_error *err);
+void aip_gateway_config_free(aip_gateway_config *cfg);
+
+/* Parses "host:port" or "[v6]:port" (host must be a numeric address). */
+int aip_parse_listen(const char *s, aip_listen_addr *out);
+
+#endif

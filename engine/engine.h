@@ -1,0 +1,167 @@
+/* engine.h -- pure decisions: strict JSON, JSON-RPC framing, name normalization, policy.
+ *
+ * Nothing in engine/ does I/O, reads a clock, or knows about libuv, sockets or SQLite: time is
+ * a parameter. That keeps every decision testable in microseconds and shared by `aip serve`,
+ * the stdio wrapper, the conformance runner and the benchmarks.
+ */
+#ifndef AIP_ENGINE_H
+#define AIP_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "config/config.h"
+
+/* ---- aip_buf: a growable byte buffer (buf.c) ------------------------------------------------ */
+
+typedef struct aip_buf {
+  char *data; /* always NUL-terminated when len > 0 or after any append */
+  size_t len;
+  size_t cap;
+} aip_buf;
+
+void aip_buf_init(aip_buf *b);
+void aip_buf_free(aip_buf *b);
+void aip_buf_reset(aip_buf *b); /* len = 0, keeps memory */
+int aip_buf_reserve(aip_buf *b, size_t extra);
+int aip_buf_append(aip_buf *b, const void *p, size_t n);
+int aip_buf_puts(aip_buf *b, const char *s);
+int aip_buf_printf(aip_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends `s` as a JSON string literal (quotes included). `html_escape` also escapes < > & as
+ * \u003c \u003e \u0026, which is what Go's json.Marshal does (AIP error bytes match it). */
+int aip_buf_json_string(aip_buf *b, const char *s, size_t n, int html_escape);
+/* Moves the bytes out; the buffer is left empty. Caller frees the result. */
+char *aip_buf_steal(aip_buf *b, size_t *len);
+
+/* ---- strict JSON (json.c) ------------------------------------------------------------------ */
+
+#define AIP_JSON_MAX_DEPTH 64
+
+typedef enum aip_json_status {
+  AIP_JSON_OK = 0,
+  AIP_JSON_SYNTAX,        /* not JSON at all */
+  AIP_JSON_BAD_UTF8,      /* invalid UTF-8, or an escaped lone surrogate */
+  AIP_JSON_DUPLICATE_KEY, /* an object repeats a key (exact match) */
+  AIP_JSON_TOO_DEEP,      /* nesting deeper than AIP_JSON_MAX_DEPTH */
+  AIP_JSON_NOMEM
+} aip_json_status;
+
+/* Parses exactly `len` bytes (no NUL needed, trailing bytes other than whitespace are an error).
+ * Rejects duplicate keys in any object, invalid UTF-8 and deep nesting, so that what the policy
+ * sees is exactly what an upstream parser would see. */
+aip_json_status aip_json_parse(const char *buf, size_t len, cJSON **out);
+const char *aip_json_status_str(aip_json_status st);
+
+/* Prints compactly into `b` (appends). */
+int aip_json_print(aip_buf *b, const cJSON *item);
+
+/* ---- JSON-RPC 2.0 framing (jsonrpc.c) ------------------------------------------------------ */
+
+typedef enum aip_rpc_kind {
+  AIP_RPC_INVALID = 0,
+  AIP_RPC_REQUEST,      /* method + id */
+  AIP_RPC_NOTIFICATION, /* method, no id */
+  AIP_RPC_RESPONSE,     /* result + id */
+  AIP_RPC_ERROR         /* error + id (id may be null) */
+} aip_rpc_kind;
+
+/* A classified message; the pointers borrow from the cJSON tree. */
+typedef struct aip_rpc_msg {
+  aip_rpc_kind kind;
+  cJSON *root;
+  cJSON *id;     /* string or number; NULL for notifications (may be JSON null on errors) */
+  const char *method;
+  cJSON *params; /* object, array or NULL */
+  cJSON *result;
+  cJSON *error;
+  const char *invalid_reason; /* set when kind == AIP_RPC_INVALID */
+} aip_rpc_msg;
+
+/* Classifies a parsed message. Keys are exact-case; an envelope (or `params`) that also holds a
+ * key differing from `jsonrpc|id|method|params|result|error` (or `name|arguments|_meta`) only in
+ * case is INVALID, because a case-insensitive upstream parser could be fooled by it. */
+aip_rpc_kind aip_rpc_classify(cJSON *root, aip_rpc_msg *out);
+
+/* Standard codes and the AIP codes of INTERFACES.md section 4. */
+enum {
+  AIP_RPC_PARSE_ERROR = -32700,
+  AIP_RPC_INVALID_REQUEST = -32600,
+  AIP_RPC_METHOD_NOT_FOUND = -32601,
+  AIP_RPC_INVALID_PARAMS = -32602,
+  AIP_RPC_INTERNAL_ERROR = -32603,
+  AIP_ERR_FORBIDDEN = -32001,
+  AIP_ERR_RATE_LIMITED = -32002,
+  AIP_ERR_USER_DENIED = -32004,
+  AIP_ERR_APPROVAL_TIMEOUT = -32005,
+  AIP_ERR_METHOD_NOT_ALLOWED = -32006,
+  AIP_ERR_PROTECTED_PATH = -32007,
+  AIP_ERR_SIGNATURE_INVALID = -32010
+};
+
+/* The one place that builds JSON-RPC error responses:
+ *   {"jsonrpc":"2.0","id":<id>,"error":{"code":C,"message":M[,"data":{k:v,...}]}}
+ * `id` NULL omits the member (AIP's reply to a notification shape); a JSON null prints null.
+ * `data_kv` is a NULL-terminated list of key, value string pairs that must already be sorted by
+ * key (Go's encoding order); strings are HTML-escaped as Go does. `data_kv` NULL omits data. */
+int aip_rpc_error(aip_buf *out, const cJSON *id, int code, const char *message,
+                  const char *const *data_kv);
+
+/* ---- name normalization (normalize.c) ------------------------------------------------------ */
+
+/* AIP section 4.1: NFKC, simple lower-case, trim Unicode white space, then drop every code point
+ * that is not printable (controls, format characters, separators other than U+0020, unassigned,
+ * private use, surrogates). Returns a malloc'd NUL-terminated string, or NULL on invalid UTF-8
+ * or no memory. */
+char *aip_normalize_name(const char *s, size_t len);
+
+/* ---- policy (policy.c) -------------------------------------------------------------------- */
+
+typedef struct aip_policy aip_policy; /* compiled, immutable, shareable */
+
+int aip_policy_compile(const aip_policy_doc *doc, aip_policy **out, aip_error *err);
+void aip_policy_free(aip_policy *p);
+const aip_policy_doc *aip_policy_doc_of(const aip_policy *p);
+
+typedef enum aip_decision_kind {
+  AIP_DECISION_ALLOW = 0,
+  AIP_DECISION_ALLOW_MONITOR, /* a violation let through because mode is monitor */
+  AIP_DECISION_BLOCK,
+  AIP_DECISION_ASK,
+  AIP_DECISION_RATE_LIMITED,
+  AIP_DECISION_PROTECTED_PATH
+} aip_decision_kind;
+
+typedef struct aip_decision {
+  aip_decision_kind kind;
+  int violation;
+  int error_code;              /* 0 when the call may proceed, else the JSON-RPC error code */
+  const char *error_message;   /* "Forbidden", "Method not allowed", ... (static) */
+  char reason[160];            /* reference/aip.md appendix A reasons */
+  char failed_arg[128];        /* argument that failed validation, "" if none */
+  const char *failed_pattern;  /* its regex ("" for strict_args rejections), or NULL */
+} aip_decision;
+
+const char *aip_decision_name(aip_decision_kind k); /* "ALLOW", "BLOCK", ... as in the audit log */
+
+/* Method check (every client message with a method). `method` need not be NUL-terminated. */
+void aip_policy_check_method(const aip_policy *p, const char *method, size_t len,
+                             aip_decision *out);
+
+/* Tool check for tools/call. `args` is the arguments object (NULL = none). `now_ms` is the
+ * caller's clock, used by time-dependent rules. */
+void aip_policy_check_tool(const aip_policy *p, const char *tool, size_t len, const cJSON *args,
+                           int64_t now_ms, aip_decision *out);
+
+/* Whether tools/list should show `tool` at all: true when some arguments could make a call to it
+ * ALLOW or ASK (so not denied, not blocked, and allowed or ruled). Monitor mode shows all. */
+int aip_policy_tool_visible(const aip_policy *p, const char *tool, size_t len);
+
+/* Renders the AIP error response for a non-proceeding decision (uses aip_rpc_error):
+ * -32001 Forbidden / Argument validation failed, -32006 Method not allowed, ... with the exact
+ * `data` of reference/aip.md section 4. `tool_or_method` is the raw (un-normalized) name. */
+int aip_decision_error(aip_buf *out, const cJSON *id, const aip_decision *d,
+                       const char *tool_or_method);
+
+#endif

@@ -1,0 +1,34 @@
+/* admin.c -- the admin listener: /healthz, /readyz and /metrics (INTERFACES.md section 5).
+ * It is a separate listener so that load balancers and Prometheus never share a port (or a
+ * token) with agents. */
+#include <string.h>
+
+#include <llhttp.h>
+
+#include "gateway/gateway.h"
+
+static int ready(aip_gw *gw) {
+  /* Policies are compiled before the listeners open; not ready while stopping. */
+  return !gw->stopping && gw->agents_n > 0;
+}
+
+void aip_admin_handle(aip_http_req *req, aip_gw *gw) {
+  if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
+    aip_http_respond(req, 405, "text/plain", "Allow: GET\r\n", "method not allowed\n", 19);
+  } else if (strcmp(req->path, "/healthz") == 0) {
+    aip_http_respond(req, 200, "text/plain", NULL, "ok\n", 3);
+  } else if (strcmp(req->path, "/readyz") == 0) {
+    if (ready(gw)) aip_http_respond(req, 200, "text/plain", NULL, "ready\n", 6);
+    else aip_http_respond(req, 503, "text/plain", NULL, "not ready\n", 10);
+  } else if (strcmp(req->path, "/metrics") == 0) {
+    aip_buf b;
+    aip_buf_init(&b);
+    if (aip_metrics_render(gw, &b) == 0)
+      aip_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, b.data, b.len);
+    else
+      aip_http_respond(req, 500, "text/plain", NULL, "out of memory\n", 14);
+    aip_buf_free(&b);
+  } else {
+    aip_http_respond(req, 404, "text/plain", NULL, "not found\n", 10);
+  }
+}

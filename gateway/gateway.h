@@ -1,0 +1,139 @@
+/* gateway.h -- the running gateway: agents, sessions and the modules that serve them.
+ *
+ * Everything here lives on the loop thread. The flow of a tools/call, file by file:
+ *   http_server.c (bytes -> request) -> mcp_http.c (transport rules, identity, session)
+ *   -> mcp_dispatch.c (JSON-RPC method -> policy -> handler) -> router.c (tool -> upstream)
+ *   -> upstream.c (ids, progress, timeouts) -> upstream_stdio.c (child process)
+ * and back the same way; audit.c and metrics.c record each decision.
+ */
+#ifndef AIP_GATEWAY_H
+#define AIP_GATEWAY_H
+
+#include <uv.h>
+
+#include "config/config.h"
+#include "engine/engine.h"
+#include "engine/map.h"
+#include "gateway/audit.h"
+#include "gateway/http_server.h"
+#include "gateway/metrics.h"
+#include "gateway/upstream.h"
+
+#define AIP_SESSION_ID_LEN 32 /* hex of 16 random bytes */
+
+typedef struct aip_gw aip_gw;
+typedef struct aip_agent_rt aip_agent_rt;
+typedef struct aip_session aip_session;
+typedef struct aip_exchange aip_exchange;
+typedef struct aip_pending aip_pending;
+
+/* One tool as the agent sees it. */
+typedef struct aip_tool_entry {
+  char *exposed; /* the name the agent uses (maybe "<server>__<tool>") */
+  char *real;    /* the upstream's name */
+  size_t server; /* index into the agent's upstreams */
+  int visible;   /* policy could allow it */
+} aip_tool_entry;
+
+struct aip_agent_rt {
+  aip_gw *gw;
+  const aip_agent_config *cfg;
+  aip_policy *policy;
+  aip_upstream **ups; /* one per cfg->servers[i] */
+  /* merged tool list (router.c) */
+  aip_tool_entry *tools;
+  size_t tools_n;
+  aip_map tool_map;  /* exposed name -> entry */
+  cJSON *tools_json; /* visible tools, names as exposed */
+  int tools_valid;
+  int tools_fetching;
+  int tools_stale;   /* changed while fetching: fetch again next time */
+  aip_pending **waiters; /* pendings waiting for the list */
+  size_t waiters_n, waiters_cap;
+  void *fetch;       /* the fan-out in progress (router.c) */
+  aip_session *sessions; /* this agent's sessions */
+  uint64_t decisions[6]; /* by aip_decision_kind */
+};
+
+struct aip_session {
+  char id[AIP_SESSION_ID_LEN + 1];
+  aip_agent_rt *agent;
+  char version[16]; /* negotiated protocol version */
+  int initialized;  /* notifications/initialized received */
+  cJSON *client_caps;
+  uint64_t last_used_ms;
+  aip_http_req *get_stream; /* the open GET SSE stream, if any */
+  aip_pending *pending;     /* requests in flight */
+  aip_session *prev, *next; /* in agent->sessions */
+};
+
+struct aip_gw {
+  uv_loop_t *loop;
+  aip_gateway_config *cfg;
+  aip_agent_rt *agents;
+  size_t agents_n;
+  aip_map agents_by_token; /* sha256(token) -> agent */
+  aip_map sessions;        /* id -> session */
+  size_t sessions_n;
+  aip_http_server *mcp;
+  aip_http_server *admin;
+  aip_audit *audit;
+  aip_metrics metrics;
+  uv_signal_t sigterm, sigint;
+  uv_timer_t housekeeping; /* session expiry and SSE keep-alives */
+  int stopping;
+};
+
+/* serve.c */
+int aip_serve(const char *config_path);
+
+/* admin.c */
+void aip_admin_handle(aip_http_req *req, aip_gw *gw);
+
+/* mcp_http.c: the /mcp endpoint */
+void aip_mcp_handle(aip_http_req *req, aip_gw *gw);
+void aip_session_end(aip_gw *gw, aip_session *s);
+/* Sends an unrelated server->client message on the session's GET stream (dropped if none). */
+void aip_session_push(aip_session *s, const cJSON *msg);
+void aip_sessions_housekeeping(aip_gw *gw);
+const char *aip_mcp_negotiate(const char *requested);
+
+/* mcp_dispatch.c: one JSON-RPC message of a session */
+void aip_dispatch(aip_exchange *ex, aip_session *s, aip_rpc_msg *m);
+
+/* exchange: the HTTP POST a request came in (mcp_http.c) */
+struct aip_pending {
+  aip_exchange *ex;
+  aip_session *sess;
+  cJSON *client_id;          /* the downstream id */
+  aip_upstream_call *call;   /* when forwarded */
+  uint64_t start_ns;
+  int waiting_tools;         /* queued in the router until the tool list is fresh */
+  void (*on_tools)(aip_pending *p); /* what to do then */
+  char *tool;                /* tools/call: the exposed name (for audit) */
+  cJSON *args;               /* tools/call: arguments copy (for audit) */
+  cJSON *params;             /* tools/call: params to forward once routed */
+  int decision_kind;         /* tools/call: ALLOW or ALLOW_MONITOR */
+  aip_pending *prev, *next;  /* in sess->pending */
+};
+aip_pending *aip_pending_new(aip_exchange *ex, aip_session *s, const cJSON *id);
+/* Delivers a message for the pending request: progress (final 0) or its answer (final 1, the
+ * pending is freed). `msg` is owned; its id is replaced by the client's. */
+void aip_pending_emit(aip_pending *p, cJSON *msg, int final);
+/* Answers with a result (owned) or an error built by aip_rpc_error. */
+void aip_pending_result(aip_pending *p, cJSON *result);
+void aip_pending_error(aip_pending *p, int code, const char *message);
+void aip_pending_error_raw(aip_pending *p, aip_buf *err_json); /* pre-rendered error bytes */
+
+/* router.c */
+int aip_agent_init(aip_gw *gw, aip_agent_rt *a, const aip_agent_config *cfg, aip_error *err);
+void aip_agent_shutdown(aip_agent_rt *a);
+void aip_agent_free(aip_agent_rt *a);
+/* Runs p->on_tools(p) once the agent's merged tool list is fresh (maybe at once). */
+void aip_router_with_tools(aip_agent_rt *a, aip_pending *p);
+void aip_router_cancel_wait(aip_agent_rt *a, aip_pending *p);
+/* Upstream hooks: the list changed or the instance restarted. */
+void aip_router_tools_changed(aip_agent_rt *a);
+const aip_tool_entry *aip_router_find(aip_agent_rt *a, const char *exposed);
+
+#endif

@@ -1,0 +1,131 @@
+/* main.c -- the `aip` command line (INTERFACES.md section 1).
+ * Exit codes: 0 ok, 1 invalid input or failed check, 2 usage error. */
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "engine/engine.h"
+#include "gateway/gateway.h"
+#include "gateway/log.h"
+
+static const char usage[] =
+    "usage: aip <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  serve --config gateway.yaml     run the multi-agent gateway\n"
+    "  check --config gateway.yaml     validate a gateway config (and its policies)\n"
+    "  check --policy agent.yaml       validate an AgentPolicy\n"
+    "  token new                       print a fresh bearer token and its token_sha256\n"
+    "  version                         print the version\n"
+    "\n"
+    "Run `aip <command> --help` for a command's options.\n";
+
+static int usage_error(const char *msg) {
+  if (msg) fprintf(stderr, "aip: %s\n", msg);
+  fputs(usage, stderr);
+  return 2;
+}
+
+/* Finds `--name value` (or `--name=value`) in argv; returns NULL if absent. */
+static const char *opt(int argc, char **argv, const char *name) {
+  size_t n = strlen(name);
+  for (int i = 0; i < argc; i++) {
+    if (strcmp(argv[i], name) == 0 && i + 1 < argc) return argv[i + 1];
+    if (strncmp(argv[i], name, n) == 0 && argv[i][n] == '=') return argv[i] + n + 1;
+  }
+  return NULL;
+}
+
+static int wants_help(int argc, char **argv) {
+  for (int i = 0; i < argc; i++)
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return 1;
+  return 0;
+}
+
+static int cmd_check(int argc, char **argv) {
+  const char *cfg = opt(argc, argv, "--config"), *pol = opt(argc, argv, "--policy");
+  if (wants_help(argc, argv) || (!cfg == !pol)) {
+    fputs("usage: aip check --config gateway.yaml | --policy agent.yaml\n", wants_help(argc, argv) ? stdout : stderr);
+    return wants_help(argc, argv) ? 0 : 2;
+  }
+  aip_error err = {{0}};
+  if (cfg) {
+    aip_gateway_config *c = NULL;
+    int rc = aip_gateway_config_load(cfg, &c, &err);
+    for (size_t i = 0; !rc && i < c->agents_n; i++) {
+      aip_policy *p = NULL;
+      rc = aip_policy_compile(c->agents[i].policy, &p, &err);
+      aip_policy_free(p);
+    }
+    aip_gateway_config_free(c);
+    if (rc) {
+      fprintf(stderr, "%s\n", err.msg);
+      return 1;
+    }
+    printf("%s: ok\n", cfg);
+    return 0;
+  }
+  aip_policy_doc *doc = NULL;
+  aip_policy *p = NULL;
+  int rc = aip_policy_doc_load_file(pol, &doc, &err);
+  if (!rc) rc = aip_policy_compile(doc, &p, &err);
+  aip_policy_free(p);
+  aip_policy_doc_free(doc);
+  if (rc) {
+    fprintf(stderr, "%s\n", err.msg);
+    return 1;
+  }
+  printf("%s: ok\n", pol);
+  return 0;
+}
+
+static int cmd_token(int argc, char **argv) {
+  if (argc < 1 || strcmp(argv[0], "new") != 0 || wants_help(argc, argv)) {
+    fputs("usage: aip token new\n", wants_help(argc, argv) ? stdout : stderr);
+    return wants_help(argc, argv) ? 0 : 2;
+  }
+  unsigned char raw[32], h[crypto_hash_sha256_BYTES];
+  char tok[sizeof(raw) * 2 + 1], hex[sizeof(h) * 2 + 1];
+  randombytes_buf(raw, sizeof(raw));
+  sodium_bin2hex(tok, sizeof(tok), raw, sizeof(raw));
+  char full[sizeof(tok) + 4];
+  snprintf(full, sizeof(full), "aip_%s", tok);
+  crypto_hash_sha256(h, (const unsigned char *)full, strlen(full));
+  sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+  printf("token: %s\ntoken_sha256: \"%s\"\n", full, hex);
+  sodium_memzero(raw, sizeof(raw));
+  return 0;
+}
+
+static int cmd_serve(int argc, char **argv) {
+  const char *cfg = opt(argc, argv, "--config");
+  if (wants_help(argc, argv) || !cfg) {
+    fputs("usage: aip serve --config gateway.yaml [--verbose]\n", wants_help(argc, argv) ? stdout : stderr);
+    return wants_help(argc, argv) ? 0 : 2;
+  }
+  for (int i = 0; i < argc; i++)
+    if (strcmp(argv[i], "--verbose") == 0) aip_log_set_level(AIP_LOG_DEBUG);
+  return aip_serve(cfg);
+}
+
+int main(int argc, char **argv) {
+  if (sodium_init() < 0) {
+    fprintf(stderr, "aip: libsodium failed to initialize\n");
+    return 1;
+  }
+  if (argc < 2) return usage_error(NULL);
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+    fputs(usage, stdout);
+    return 0;
+  }
+  if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+    printf("aip %s\n", AIP_VERSION);
+    return 0;
+  }
+  if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 2, argv + 2);
+  if (strcmp(cmd, "check") == 0) return cmd_check(argc - 2, argv + 2);
+  if (strcmp(cmd, "token") == 0) return cmd_token(argc - 2, argv + 2);
+  return usage_error("unknown command");
+}

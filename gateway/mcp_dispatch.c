@@ -1,0 +1,214 @@
+/* mcp_dispatch.c -- one JSON-RPC message from an agent: policy first, then the handler.
+ *
+ * Every message that has a method passes the agent's method check before anything else; a
+ * tools/call then passes the tool check. Blocked requests get the AIP error; blocked
+ * notifications get nothing (a reply to a notification is a JSON-RPC violation the reference
+ * implementation commits). Each decision on a tools/call, and each blocked method, is audited.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/gateway.h"
+#include "gateway/log.h"
+
+static const char *mode_name(const aip_policy *p) {
+  return aip_policy_doc_of(p)->mode == AIP_MODE_MONITOR ? "monitor" : "enforce";
+}
+
+static void audit(aip_session *s, const char *method, const aip_decision *d,
+                  const char *decision, const char *tool, const cJSON *args, int64_t latency_us) {
+  aip_agent_rt *a = s->agent;
+  const aip_policy_doc *doc = aip_policy_doc_of(a->policy);
+  aip_audit_rec r = {
+      .agent = a->cfg->name,
+      .session_id = s->id,
+      .direction = "upstream",
+      .method = method,
+      .decision = decision ? decision : aip_decision_name(d->kind),
+      .policy_mode = mode_name(a->policy),
+      .policy_name = doc->name,
+      .policy_version = doc->version,
+      .violation = d->violation,
+      .tool = tool,
+      .args = args,
+      .reason = d->reason[0] ? d->reason : NULL,
+      .error_code = d->error_code,
+      .failed_arg = d->failed_arg,
+      .latency_us = latency_us,
+  };
+  aip_audit_log(a->gw->audit, &r);
+}
+
+static void count(aip_session *s, aip_decision_kind k) { s->agent->decisions[k]++; }
+
+/* ---- initialize, ping ---------------------------------------------------------------------- */
+
+static void do_initialize(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
+  const cJSON *pv = cJSON_IsObject(m->params)
+                        ? cJSON_GetObjectItemCaseSensitive(m->params, "protocolVersion") : NULL;
+  const char *v = aip_mcp_negotiate(cJSON_IsString(pv) ? pv->valuestring : NULL);
+  snprintf(s->version, sizeof(s->version), "%s", v);
+  const cJSON *caps = cJSON_IsObject(m->params)
+                          ? cJSON_GetObjectItemCaseSensitive(m->params, "capabilities") : NULL;
+  if (cJSON_IsObject(caps)) s->client_caps = cJSON_Duplicate(caps, 1);
+  cJSON *r = cJSON_CreateObject();
+  cJSON_AddStringToObject(r, "protocolVersion", v);
+  cJSON *c = cJSON_AddObjectToObject(r, "capabilities");
+  cJSON *tools = cJSON_AddObjectToObject(c, "tools");
+  cJSON_AddTrueToObject(tools, "listChanged");
+  cJSON *info = cJSON_AddObjectToObject(r, "serverInfo");
+  cJSON_AddStringToObject(info, "name", "aip-gateway");
+  cJSON_AddStringToObject(info, "version", AIP_VERSION);
+  aip_pending_result(p, r);
+}
+
+/* ---- tools/list ---------------------------------------------------------------------------- */
+
+static void tools_list_ready(aip_pending *p) {
+  aip_agent_rt *a = p->sess->agent;
+  cJSON *r = cJSON_CreateObject();
+  cJSON_AddItemToObject(r, "tools", a->tools_json ? cJSON_Duplicate(a->tools_json, 1)
+                                                  : cJSON_CreateArray());
+  aip_pending_result(p, r);
+}
+
+static void do_tools_list(aip_pending *p, aip_rpc_msg *m) {
+  /* One page holds every tool, so no cursor we issued exists. */
+  if (cJSON_IsObject(m->params) && cJSON_GetObjectItemCaseSensitive(m->params, "cursor")) {
+    aip_pending_error(p, AIP_RPC_INVALID_PARAMS, "Invalid cursor");
+    return;
+  }
+  p->on_tools = tools_list_ready;
+  aip_router_with_tools(p->sess->agent, p);
+}
+
+/* ---- tools/call ---------------------------------------------------------------------------- */
+
+static void call_answered(aip_upstream_call *call, cJSON *msg, int final, void *data) {
+  aip_pending *p = data;
+  if (final) {
+    uint64_t ns = uv_hrtime() - p->start_ns;
+    aip_histogram_observe(&p->sess->agent->gw->metrics.tool_call_latency, (double)ns / 1e9);
+    aip_decision d = {.kind = (aip_decision_kind)p->decision_kind};
+    d.violation = d.kind == AIP_DECISION_ALLOW_MONITOR;
+    audit(p->sess, "tools/call", &d, NULL, p->tool, p->args, (int64_t)(ns / 1000));
+  }
+  aip_pending_emit(p, msg, final);
+}
+
+static void tools_call_ready(aip_pending *p) {
+  aip_agent_rt *a = p->sess->agent;
+  const aip_tool_entry *t = aip_router_find(a, p->tool);
+  if (!t) {
+    char msg[300];
+    snprintf(msg, sizeof(msg), "Unknown tool: %.256s", p->tool);
+    aip_pending_error(p, AIP_RPC_INVALID_PARAMS, msg);
+    return;
+  }
+  cJSON *params = p->params;
+  p->params = NULL;
+  cJSON_ReplaceItemInObjectCaseSensitive(params, "name", cJSON_CreateString(t->real));
+  int err = aip_upstream_call_start(a->ups[t->server], "tools/call", params, call_answered, p,
+                                    &p->call);
+  if (err) aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, "Upstream unavailable");
+}
+
+static void do_tools_call(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
+  const cJSON *name = cJSON_IsObject(m->params)
+                          ? cJSON_GetObjectItemCaseSensitive(m->params, "name") : NULL;
+  const cJSON *args = cJSON_IsObject(m->params)
+                          ? cJSON_GetObjectItemCaseSensitive(m->params, "arguments") : NULL;
+  if (!cJSON_IsString(name) || (args && !cJSON_IsObject(args))) {
+    aip_pending_error(p, AIP_RPC_INVALID_PARAMS,
+                      "Invalid params: tools/call needs a string name and object arguments");
+    return;
+  }
+  aip_agent_rt *a = s->agent;
+  aip_decision d;
+  aip_policy_check_tool(a->policy, name->valuestring, strlen(name->valuestring), args,
+                        (int64_t)uv_now(a->gw->loop), &d);
+  count(s, d.kind);
+  p->tool = strdup(name->valuestring);
+  p->args = args ? cJSON_Duplicate(args, 1) : NULL;
+  if (d.kind == AIP_DECISION_ASK) {
+    /* Until the approval queue exists there is nobody to ask: deny, as a headless AIP does. */
+    d.kind = AIP_DECISION_BLOCK;
+    d.error_code = AIP_ERR_USER_DENIED;
+    d.error_message = "User denied";
+    audit(s, "tools/call", &d, "DENIED", p->tool, p->args, -1);
+  } else if (d.error_code) {
+    audit(s, "tools/call", &d, NULL, p->tool, p->args, -1);
+  }
+  if (d.error_code) {
+    aip_buf b;
+    aip_buf_init(&b);
+    aip_decision_error(&b, p->client_id, &d, name->valuestring);
+    aip_pending_error_raw(p, &b);
+    aip_buf_free(&b);
+    return;
+  }
+  p->decision_kind = d.kind;
+  p->params = cJSON_Duplicate(m->params, 1);
+  p->on_tools = tools_call_ready;
+  aip_router_with_tools(a, p);
+}
+
+/* ---- notifications ------------------------------------------------------------------------- */
+
+static void do_cancelled(aip_session *s, aip_rpc_msg *m) {
+  const cJSON *rid = cJSON_IsObject(m->params)
+                         ? cJSON_GetObjectItemCaseSensitive(m->params, "requestId") : NULL;
+  if (!rid) return;
+  for (aip_pending *p = s->pending; p; p = p->next) {
+    if (!cJSON_Compare(p->client_id, rid, 1)) continue;
+    if (p->call) {
+      aip_upstream_call_cancel(p->call, "cancelled by client");
+      p->call = NULL;
+    }
+    /* The client ignores it, but the HTTP request that carried the call must be answered. */
+    aip_pending_error(p, -32800, "Request cancelled");
+    return;
+  }
+}
+
+static void do_notification(aip_session *s, aip_rpc_msg *m) {
+  if (strcmp(m->method, "notifications/initialized") == 0) s->initialized = 1;
+  else if (strcmp(m->method, "notifications/cancelled") == 0) do_cancelled(s, m);
+  /* other client notifications (progress, roots/list_changed) have no upstream to go to */
+}
+
+/* ---- entry point --------------------------------------------------------------------------- */
+
+void aip_dispatch(aip_exchange *ex, aip_session *s, aip_rpc_msg *m) {
+  if (m->kind == AIP_RPC_RESPONSE || m->kind == AIP_RPC_ERROR) {
+    return; /* answers to server->client requests: the gateway sends none yet */
+  }
+  aip_decision d;
+  aip_policy_check_method(s->agent->policy, m->method, strlen(m->method), &d);
+  if (d.error_code) {
+    count(s, d.kind);
+    audit(s, m->method, &d, NULL, NULL, NULL, -1);
+  }
+  if (m->kind == AIP_RPC_NOTIFICATION) {
+    if (!d.error_code) do_notification(s, m);
+    return;
+  }
+  aip_pending *p = aip_pending_new(ex, s, m->id);
+  if (!p) {
+    aip_warn("dispatch: out of memory");
+    return;
+  }
+  if (d.error_code) {
+    aip_buf b;
+    aip_buf_init(&b);
+    aip_decision_error(&b, m->id, &d, m->method);
+    aip_pending_error_raw(p, &b);
+    aip_buf_free(&b);
+    return;
+  }
+  if (strcmp(m->method, "initialize") == 0) do_initialize(p, s, m);
+  else if (strcmp(m->method, "ping") == 0) aip_pending_result(p, cJSON_CreateObject());
+  else if (strcmp(m->method, "tools/list") == 0) do_tools_list(p, m);
+  else if (strcmp(m->method, "tools/call") == 0) do_tools_call(p, s, m);
+  else aip_pending_error(p, AIP_RPC_METHOD_NOT_FOUND, "Method not found");
+}

@@ -1,0 +1,518 @@
+/* mcp_http.c -- the agent-facing Streamable HTTP endpoint (/mcp), MCP 2025-03-26..2025-11-25.
+ *
+ * Order of checks for every request, each with its exact status (reference/mcp.md section 2):
+ *   path (404) -> Origin (403) -> bearer token (401) -> HTTP method (405) -> headers
+ *   (415, 406, 400 bad MCP-Protocol-Version) -> session (400 missing, 404 unknown or another
+ *   agent's) -> body (400 -32700 / -32600) -> dispatch.
+ * A POST that carries requests becomes an "exchange": it is answered as application/json when
+ * the only message for it is its response, or switches to text/event-stream as soon as a
+ * related message (progress) must go first.
+ */
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <llhttp.h>
+
+#include "gateway/gateway.h"
+#include "gateway/log.h"
+
+struct aip_exchange {
+  aip_gw *gw;
+  aip_http_req *req; /* NULL once the client went away */
+  aip_session *sess;
+  int batch;
+  int sse;
+  int pending; /* requests not yet answered, +1 while dispatching */
+  cJSON *batch_out;
+  char headers[128]; /* extra response headers (Mcp-Session-Id on initialize) */
+};
+
+static const char *const versions[] = {"2025-11-25", "2025-06-18", "2025-03-26"};
+
+static int version_supported(const char *v, size_t n) {
+  for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++)
+    if (strlen(versions[i]) == n && memcmp(versions[i], v, n) == 0) return 1;
+  return 0;
+}
+
+/* ---- small HTTP helpers ----------------------------------------------------------------- */
+
+/* An HTTP error with a JSON-RPC error body that has no id (as the transport spec suggests). */
+static void http_rpc_error(aip_http_req *req, int status, int code, const char *message,
+                           const char *headers) {
+  aip_buf b;
+  aip_buf_init(&b);
+  cJSON null_id = {.type = cJSON_NULL};
+  if (aip_rpc_error(&b, &null_id, code, message, NULL) == 0)
+    aip_http_respond(req, status, "application/json", headers, b.data, b.len);
+  else
+    aip_http_respond(req, 500, "text/plain", headers, "out of memory\n", 14);
+  aip_buf_free(&b);
+}
+
+/* Does the comma-separated header value list contain the media type (ignoring parameters)? */
+static int header_has_media(const char *v, size_t n, const char *type) {
+  size_t tl = strlen(type);
+  size_t i = 0;
+  while (i < n) {
+    while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
+    size_t s = i;
+    while (i < n && v[i] != ',' && v[i] != ';' && v[i] != ' ') i++;
+    if (i - s == tl && strncasecmp(v + s, type, tl) == 0) return 1;
+    while (i < n && v[i] != ',') i++;
+  }
+  return 0;
+}
+
+static int accepts(const aip_http_req *req, const char *type) {
+  size_t n;
+  const char *v = aip_http_header_get(req, "accept", &n);
+  return v && (header_has_media(v, n, type) || header_has_media(v, n, "*/*"));
+}
+
+/* Origin: absent (non-browser clients) is fine; present must be a loopback origin or one the
+ * operator listed, since a browser on an attacker's page is exactly what DNS rebinding uses. */
+static int origin_ok(aip_gw *gw, const aip_http_req *req) {
+  size_t n;
+  const char *o = aip_http_header_get(req, "origin", &n);
+  if (!o) return 1;
+  const aip_strlist *allowed = &gw->cfg->allowed_origins;
+  for (size_t i = 0; i < allowed->n; i++)
+    if (strlen(allowed->items[i]) == n && memcmp(allowed->items[i], o, n) == 0) return 1;
+  static const char *const local[] = {"http://localhost", "http://127.0.0.1", "http://[::1]",
+                                      "https://localhost", "https://127.0.0.1", "https://[::1]"};
+  for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++) {
+    size_t l = strlen(local[i]);
+    if (n >= l && memcmp(o, local[i], l) == 0 && (n == l || o[l] == ':')) {
+      size_t j = l + (n > l);
+      while (j < n && o[j] >= '0' && o[j] <= '9') j++;
+      if (j == n) return 1;
+    }
+  }
+  return 0;
+}
+
+/* Bearer token -> agent. The lookup is by SHA-256 of the presented token, then a constant-time
+ * compare of the full digest: timing can only depend on the digest of the attacker's own guess,
+ * never on a stored secret. */
+static aip_agent_rt *authenticate(aip_gw *gw, const aip_http_req *req) {
+  size_t n;
+  const char *v = aip_http_header_get(req, "authorization", &n);
+  if (!v || n < 8 || strncasecmp(v, "Bearer ", 7) != 0) return NULL;
+  const char *tok = v + 7;
+  size_t tl = n - 7;
+  while (tl && *tok == ' ') tok++, tl--;
+  if (tl == 0 || tl > 4096) return NULL;
+  uint8_t h[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(h, (const unsigned char *)tok, tl);
+  aip_agent_rt *a = aip_map_get(&gw->agents_by_token, h, sizeof(h));
+  if (!a || sodium_memcmp(a->cfg->token_sha256, h, sizeof(h)) != 0) return NULL;
+  return a;
+}
+
+/* ---- sessions ---------------------------------------------------------------------------- */
+
+static aip_session *session_new(aip_gw *gw, aip_agent_rt *a) {
+  aip_session *s = calloc(1, sizeof(*s));
+  if (!s) return NULL;
+  uint8_t rnd[AIP_SESSION_ID_LEN / 2];
+  randombytes_buf(rnd, sizeof(rnd));
+  sodium_bin2hex(s->id, sizeof(s->id), rnd, sizeof(rnd));
+  s->agent = a;
+  s->last_used_ms = uv_now(gw->loop);
+  if (aip_map_put(&gw->sessions, s->id, AIP_SESSION_ID_LEN, s)) {
+    free(s);
+    return NULL;
+  }
+  gw->sessions_n++;
+  gw->metrics.sessions_created++;
+  s->next = a->sessions;
+  if (a->sessions) a->sessions->prev = s;
+  a->sessions = s;
+  return s;
+}
+
+static void get_stream_aborted(aip_http_req *req, void *data) {
+  aip_session *s = data;
+  s->get_stream = NULL;
+}
+
+void aip_session_end(aip_gw *gw, aip_session *s) {
+  while (s->pending) aip_pending_error(s->pending, AIP_RPC_INTERNAL_ERROR, "Session ended");
+  if (s->get_stream) {
+    aip_http_req *r = s->get_stream;
+    s->get_stream = NULL;
+    aip_http_set_abort(r, NULL, NULL);
+    aip_http_stream_end(r);
+  }
+  aip_map_del(&gw->sessions, s->id, AIP_SESSION_ID_LEN);
+  gw->sessions_n--;
+  aip_agent_rt *a = s->agent;
+  if (s->prev) s->prev->next = s->next;
+  else a->sessions = s->next;
+  if (s->next) s->next->prev = s->prev;
+  cJSON_Delete(s->client_caps);
+  free(s);
+}
+
+static int sse_event(aip_http_req *req, const cJSON *msg) {
+  aip_buf b;
+  aip_buf_init(&b);
+  int err = aip_buf_puts(&b, "event: message\ndata: ");
+  if (!err) err = aip_json_print(&b, msg);
+  if (!err) err = aip_buf_puts(&b, "\n\n");
+  if (!err) err = aip_http_stream_write(req, b.data, b.len);
+  aip_buf_free(&b);
+  return err;
+}
+
+void aip_session_push(aip_session *s, const cJSON *msg) {
+  if (s->get_stream) sse_event(s->get_stream, msg);
+}
+
+/* Ends idle sessions and keeps open SSE streams alive through proxies. */
+void aip_sessions_housekeeping(aip_gw *gw) {
+  uint64_t now = uv_now(gw->loop);
+  uint64_t idle = gw->cfg->limits.session_idle_timeout_ms;
+  for (size_t i = 0; i < gw->agents_n; i++) {
+    for (aip_session *s = gw->agents[i].sessions, *n; s; s = n) {
+      n = s->next;
+      if (s->get_stream) {
+        aip_http_stream_write(s->get_stream, ": keep-alive\n\n", 14);
+      } else if (!s->pending && now - s->last_used_ms > idle) {
+        gw->metrics.sessions_expired++;
+        aip_session_end(gw, s);
+      }
+    }
+  }
+}
+
+/* Looks up the session named by the request; answers the error itself when there is none. */
+static aip_session *session_of(aip_gw *gw, aip_agent_rt *a, aip_http_req *req) {
+  size_t n;
+  const char *id = aip_http_header_get(req, "mcp-session-id", &n);
+  if (!id) {
+    http_rpc_error(req, 400, -32000, "Bad Request: Mcp-Session-Id header is required", NULL);
+    return NULL;
+  }
+  aip_session *s = n == AIP_SESSION_ID_LEN ? aip_map_get(&gw->sessions, id, n) : NULL;
+  /* Another agent's session is "not found" for this agent: existence is not disclosed. */
+  if (!s || s->agent != a) {
+    http_rpc_error(req, 404, -32001, "Session not found", NULL);
+    return NULL;
+  }
+  s->last_used_ms = uv_now(gw->loop);
+  return s;
+}
+
+/* ---- exchanges and pending requests ------------------------------------------------------ */
+
+static void exchange_aborted(aip_http_req *req, void *data) {
+  aip_exchange *ex = data;
+  ex->req = NULL;
+}
+
+static void exchange_maybe_finish(aip_exchange *ex) {
+  if (ex->pending > 0) return;
+  if (ex->req) {
+    aip_http_set_abort(ex->req, NULL, NULL);
+    if (ex->sse) {
+      aip_http_stream_end(ex->req);
+    } else if (ex->batch_out) {
+      aip_buf b;
+      aip_buf_init(&b);
+      aip_json_print(&b, ex->batch_out);
+      aip_http_respond(ex->req, 200, "application/json", ex->headers, b.data, b.len);
+      aip_buf_free(&b);
+    }
+  }
+  cJSON_Delete(ex->batch_out);
+  free(ex);
+}
+
+static void exchange_to_sse(aip_exchange *ex) {
+  if (ex->sse || !ex->req) return;
+  ex->sse = 1;
+  aip_http_stream_begin(ex->req, 200, "text/event-stream", ex->headers);
+}
+
+aip_pending *aip_pending_new(aip_exchange *ex, aip_session *s, const cJSON *id) {
+  aip_pending *p = calloc(1, sizeof(*p));
+  if (!p || !(p->client_id = cJSON_Duplicate(id, 1))) {
+    free(p);
+    return NULL;
+  }
+  p->ex = ex;
+  p->sess = s;
+  p->start_ns = uv_hrtime();
+  p->next = s->pending;
+  if (s->pending) s->pending->prev = p;
+  s->pending = p;
+  ex->pending++;
+  return p;
+}
+
+static void pending_free(aip_pending *p) {
+  aip_session *s = p->sess;
+  if (p->waiting_tools) aip_router_cancel_wait(s->agent, p);
+  if (p->call) aip_upstream_call_cancel(p->call, "session ended");
+  if (p->prev) p->prev->next = p->next;
+  else s->pending = p->next;
+  if (p->next) p->next->prev = p->prev;
+  cJSON_Delete(p->client_id);
+  cJSON_Delete(p->args);
+  cJSON_Delete(p->params);
+  free(p->tool);
+  free(p);
+}
+
+void aip_pending_emit(aip_pending *p, cJSON *msg, int final) {
+  aip_exchange *ex = p->ex;
+  if (final) {
+    cJSON *id = cJSON_Duplicate(p->client_id, 1);
+    if (cJSON_GetObjectItemCaseSensitive(msg, "id")) cJSON_ReplaceItemInObjectCaseSensitive(msg, "id", id);
+    else cJSON_AddItemToObject(msg, "id", id);
+  }
+  if (ex->req) {
+    if (!final) exchange_to_sse(ex);
+    if (ex->sse) {
+      sse_event(ex->req, msg);
+    } else if (ex->batch) {
+      if (!ex->batch_out) ex->batch_out = cJSON_CreateArray();
+      cJSON_AddItemToArray(ex->batch_out, msg);
+      msg = NULL;
+    } else {
+      aip_buf b;
+      aip_buf_init(&b);
+      aip_json_print(&b, msg);
+      aip_http_set_abort(ex->req, NULL, NULL);
+      aip_http_respond(ex->req, 200, "application/json", ex->headers, b.data, b.len);
+      aip_buf_free(&b);
+      ex->req = NULL;
+    }
+  }
+  cJSON_Delete(msg);
+  if (!final) return;
+  p->call = NULL; /* the upstream call (if any) is over */
+  pending_free(p);
+  ex->pending--;
+  exchange_maybe_finish(ex);
+}
+
+void aip_pending_result(aip_pending *p, cJSON *result) {
+  cJSON *m = cJSON_CreateObject();
+  cJSON_AddStringToObject(m, "jsonrpc", "2.0");
+  cJSON_AddNullToObject(m, "id");
+  cJSON_AddItemToObject(m, "result", result);
+  aip_pending_emit(p, m, 1);
+}
+
+void aip_pending_error_raw(aip_pending *p, aip_buf *err_json) {
+  cJSON *m = NULL;
+  if (aip_json_parse(err_json->data, err_json->len, &m) != AIP_JSON_OK)
+    m = aip_upstream_error_msg(AIP_RPC_INTERNAL_ERROR, "Internal error");
+  aip_pending_emit(p, m, 1);
+}
+
+void aip_pending_error(aip_pending *p, int code, const char *message) {
+  aip_pending_emit(p, aip_upstream_error_msg(code, message), 1);
+}
+
+/* ---- POST ---------------------------------------------------------------------------------- */
+
+static int is_initialize(const aip_rpc_msg *m) {
+  return m->kind == AIP_RPC_REQUEST && strcmp(m->method, "initialize") == 0;
+}
+
+/* Rejects a body before any session work; returns the parsed root or NULL (answered). */
+static cJSON *parse_body(aip_gw *gw, aip_http_req *req) {
+  cJSON *root = NULL;
+  aip_json_status st = aip_json_parse(req->body.data, req->body.len, &root);
+  if (st == AIP_JSON_OK) return root;
+  gw->metrics.rpc_rejected++;
+  if (st == AIP_JSON_DUPLICATE_KEY)
+    http_rpc_error(req, 400, AIP_RPC_INVALID_REQUEST, "Invalid Request: duplicate key", NULL);
+  else if (st == AIP_JSON_NOMEM)
+    http_rpc_error(req, 500, AIP_RPC_INTERNAL_ERROR, "Internal error", NULL);
+  else
+    http_rpc_error(req, 400, AIP_RPC_PARSE_ERROR, "Parse error", NULL);
+  return NULL;
+}
+
+/* Classifies every message up front: one bad element rejects the whole POST, so a batch can
+ * never smuggle an unchecked message past the policy. */
+static int classify_all(aip_http_req *req, cJSON *root, aip_rpc_msg *msgs, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    cJSON *item = cJSON_IsArray(root) ? cJSON_GetArrayItem(root, (int)i) : root;
+    if (aip_rpc_classify(item, &msgs[i]) == AIP_RPC_INVALID) {
+      aip_buf b;
+      aip_buf_init(&b);
+      char msg[160];
+      snprintf(msg, sizeof(msg), "Invalid Request: %s",
+               msgs[i].invalid_reason ? msgs[i].invalid_reason : "not a JSON-RPC 2.0 message");
+      cJSON null_id = {.type = cJSON_NULL};
+      aip_rpc_error(&b, msgs[i].id ? msgs[i].id : &null_id, AIP_RPC_INVALID_REQUEST, msg, NULL);
+      aip_http_respond(req, 400, "application/json", NULL, b.data, b.len);
+      aip_buf_free(&b);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static void post_messages(aip_gw *gw, aip_http_req *req, aip_session *s, cJSON *root,
+                          aip_rpc_msg *msgs, size_t n, int created) {
+  aip_exchange *ex = calloc(1, sizeof(*ex));
+  if (!ex) {
+    http_rpc_error(req, 500, AIP_RPC_INTERNAL_ERROR, "Internal error", NULL);
+    return;
+  }
+  ex->gw = gw;
+  ex->req = req;
+  ex->sess = s;
+  ex->batch = cJSON_IsArray(root);
+  ex->pending = 1; /* held while dispatching, so synchronous answers cannot finish it early */
+  if (created) snprintf(ex->headers, sizeof(ex->headers), "Mcp-Session-Id: %s\r\n", s->id);
+  aip_http_set_abort(req, exchange_aborted, ex);
+  size_t requests = 0;
+  for (size_t i = 0; i < n; i++) {
+    gw->metrics.rpc_messages++;
+    requests += msgs[i].kind == AIP_RPC_REQUEST;
+    aip_dispatch(ex, s, &msgs[i]);
+  }
+  if (requests == 0 && ex->req) {
+    aip_http_set_abort(req, NULL, NULL);
+    aip_http_respond(req, 202, NULL, NULL, NULL, 0);
+    ex->req = NULL;
+  }
+  ex->pending--;
+  exchange_maybe_finish(ex);
+}
+
+static void mcp_post(aip_gw *gw, aip_agent_rt *a, aip_http_req *req) {
+  size_t n;
+  const char *ct = aip_http_header_get(req, "content-type", &n);
+  if (!ct || !header_has_media(ct, n, "application/json")) {
+    http_rpc_error(req, 415, -32000, "Unsupported Media Type: Content-Type must be application/json", NULL);
+    return;
+  }
+  if (!accepts(req, "application/json") || !accepts(req, "text/event-stream")) {
+    http_rpc_error(req, 406, -32000,
+                   "Not Acceptable: Client must accept both application/json and text/event-stream", NULL);
+    return;
+  }
+  cJSON *root = parse_body(gw, req);
+  if (!root) return;
+  size_t count = cJSON_IsArray(root) ? (size_t)cJSON_GetArraySize(root) : 1;
+  aip_rpc_msg msgs_small[1];
+  aip_rpc_msg *msgs = count <= 1 ? msgs_small : calloc(count, sizeof(*msgs));
+  aip_session *s = NULL;
+  int created = 0;
+  if (!msgs) {
+    http_rpc_error(req, 500, AIP_RPC_INTERNAL_ERROR, "Internal error", NULL);
+    goto done;
+  }
+  if (count == 0 || count > 100) {
+    http_rpc_error(req, 400, AIP_RPC_INVALID_REQUEST, "Invalid Request: batch size", NULL);
+    goto done;
+  }
+  if (classify_all(req, root, msgs, count)) goto done;
+  if (count == 1 && is_initialize(&msgs[0]) && !cJSON_IsArray(root)) {
+    if (aip_http_header_get(req, "mcp-session-id", NULL)) {
+      http_rpc_error(req, 400, AIP_RPC_INVALID_REQUEST, "Invalid Request: Server already initialized", NULL);
+      goto done;
+    }
+    if (gw->sessions_n >= gw->cfg->limits.max_sessions) {
+      http_rpc_error(req, 503, AIP_RPC_INTERNAL_ERROR, "Too many sessions", NULL);
+      goto done;
+    }
+    if (!(s = session_new(gw, a))) {
+      http_rpc_error(req, 500, AIP_RPC_INTERNAL_ERROR, "Internal error", NULL);
+      goto done;
+    }
+    created = 1;
+  } else {
+    for (size_t i = 0; i < count; i++)
+      if (is_initialize(&msgs[i])) {
+        http_rpc_error(req, 400, AIP_RPC_INVALID_REQUEST, "Invalid Request: initialize must be sent alone", NULL);
+        goto done;
+      }
+    if (!(s = session_of(gw, a, req))) goto done;
+    /* JSON-RPC batches exist only in protocol 2025-03-26 (removed in 2025-06-18). */
+    if (cJSON_IsArray(root) && strcmp(s->version, "2025-03-26") != 0) {
+      http_rpc_error(req, 400, AIP_RPC_INVALID_REQUEST,
+                     "Invalid Request: batches are not allowed in this protocol version", NULL);
+      goto done;
+    }
+  }
+  post_messages(gw, req, s, root, msgs, count, created);
+  /* an initialize refused by the policy leaves no session behind */
+  if (created && !s->version[0] && !s->pending) aip_session_end(gw, s);
+done:
+  if (msgs != msgs_small) free(msgs);
+  cJSON_Delete(root);
+}
+
+/* ---- GET and DELETE ------------------------------------------------------------------------ */
+
+static void mcp_get(aip_gw *gw, aip_agent_rt *a, aip_http_req *req) {
+  if (!accepts(req, "text/event-stream")) {
+    http_rpc_error(req, 406, -32000, "Not Acceptable: Client must accept text/event-stream", NULL);
+    return;
+  }
+  aip_session *s = session_of(gw, a, req);
+  if (!s) return;
+  if (s->get_stream) {
+    http_rpc_error(req, 409, -32000, "Conflict: Only one SSE stream is allowed per session", NULL);
+    return;
+  }
+  s->get_stream = req;
+  aip_http_set_abort(req, get_stream_aborted, s);
+  aip_http_stream_begin(req, 200, "text/event-stream", NULL);
+}
+
+static void mcp_delete(aip_gw *gw, aip_agent_rt *a, aip_http_req *req) {
+  aip_session *s = session_of(gw, a, req);
+  if (!s) return;
+  aip_session_end(gw, s);
+  aip_http_respond(req, 200, NULL, NULL, NULL, 0);
+}
+
+void aip_mcp_handle(aip_http_req *req, aip_gw *gw) {
+  if (strcmp(req->path, "/mcp") != 0) {
+    aip_http_respond(req, 404, "text/plain", NULL, "not found\n", 10);
+    return;
+  }
+  if (!origin_ok(gw, req)) {
+    http_rpc_error(req, 403, -32000, "Forbidden: invalid Origin header", NULL);
+    return;
+  }
+  aip_agent_rt *a = authenticate(gw, req);
+  if (!a) {
+    gw->metrics.auth_failures++;
+    http_rpc_error(req, 401, -32000, "Unauthorized", "WWW-Authenticate: Bearer\r\n");
+    return;
+  }
+  size_t n;
+  const char *pv = aip_http_header_get(req, "mcp-protocol-version", &n);
+  if (pv && !version_supported(pv, n)) {
+    http_rpc_error(req, 400, -32000, "Bad Request: Unsupported protocol version", NULL);
+    return;
+  }
+  switch (req->method) {
+  case HTTP_POST: mcp_post(gw, a, req); return;
+  case HTTP_GET: mcp_get(gw, a, req); return;
+  case HTTP_DELETE: mcp_delete(gw, a, req); return;
+  default:
+    http_rpc_error(req, 405, -32000, "Method Not Allowed", "Allow: GET, POST, DELETE\r\n");
+  }
+}
+
+/* Picks the protocol version for initialize: the client's when we speak it, else our latest. */
+const char *aip_mcp_negotiate(const char *requested) {
+  if (requested && version_supported(requested, strlen(requested))) return requested;
+  return versions[0];
+}

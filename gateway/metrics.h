@@ -1,0 +1,34 @@
+/* metrics.h -- counters and histograms kept on the loop thread, rendered as Prometheus text. */
+#ifndef AIP_METRICS_H
+#define AIP_METRICS_H
+
+#include <stdint.h>
+
+#include "engine/engine.h"
+
+#define AIP_LATENCY_BUCKETS 14
+
+typedef struct aip_histogram {
+  uint64_t counts[AIP_LATENCY_BUCKETS + 1]; /* last = +Inf */
+  double sum_seconds;
+  uint64_t count;
+} aip_histogram;
+
+typedef struct aip_metrics {
+  aip_histogram tool_call_latency; /* tools/call, gateway in to gateway out */
+  uint64_t rpc_messages;           /* JSON-RPC messages received from agents */
+  uint64_t rpc_rejected;           /* malformed or refused before dispatch */
+  uint64_t auth_failures;
+  uint64_t sessions_created;
+  uint64_t sessions_expired;
+  uint64_t tools_list_partial;     /* tools/list answered without some server's tools */
+} aip_metrics;
+
+void aip_histogram_observe(aip_histogram *h, double seconds);
+/* Appends one histogram in Prometheus text (no HELP/TYPE lines); `labels` "" or `k="v"`. */
+int aip_histogram_render(aip_buf *b, const char *name, const char *labels, const aip_histogram *h);
+
+struct aip_gw;
+int aip_metrics_render(struct aip_gw *gw, aip_buf *out);
+
+#endif

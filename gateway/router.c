@@ -1,0 +1,334 @@
+/* router.c -- an agent's servers seen as one: the merged tool list and tool -> server routing.
+ *
+ * tools/list fans out to every server of the agent (following every nextCursor), merges the
+ * pages, names each tool as the agent will see it (tool_prefix), and keeps the result until a
+ * server says notifications/tools/list_changed or restarts. Requests that need the list while
+ * it is being fetched wait in `waiters`; one fetch serves them all.
+ *
+ * A server that fails to answer is left out of the merged list (logged and counted) and the
+ * list is not cached, so the next request tries again: one broken server never hides the
+ * others' tools.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/gateway.h"
+#include "gateway/log.h"
+
+#define MAX_PAGES 100
+#define MAX_TOOLS 10000
+
+typedef struct fetch fetch;
+
+typedef struct page_ctx {
+  fetch *f;
+  size_t server;
+  int pages;
+} page_ctx;
+
+struct fetch {
+  aip_agent_rt *a;
+  size_t remaining;
+  cJSON **lists; /* per server: the tools collected so far */
+  int *failed;
+  page_ctx *ctx;
+};
+
+/* ---- merge ------------------------------------------------------------------------------- */
+
+static void tools_clear(aip_agent_rt *a) {
+  for (size_t i = 0; i < a->tools_n; i++) {
+    free(a->tools[i].exposed);
+    free(a->tools[i].real);
+  }
+  free(a->tools);
+  a->tools = NULL;
+  a->tools_n = 0;
+  aip_map_free(&a->tool_map);
+  aip_map_init(&a->tool_map);
+  cJSON_Delete(a->tools_json);
+  a->tools_json = NULL;
+}
+
+static const char *tool_name(const cJSON *tool) {
+  const cJSON *n = cJSON_IsObject(tool) ? cJSON_GetObjectItemCaseSensitive(tool, "name") : NULL;
+  return cJSON_IsString(n) && n->valuestring[0] ? n->valuestring : NULL;
+}
+
+/* How many of the agent's servers offer a tool called `name`. */
+static int servers_with(fetch *f, const char *name) {
+  int n = 0;
+  for (size_t s = 0; s < f->a->cfg->servers_n; s++) {
+    const cJSON *t;
+    cJSON_ArrayForEach(t, f->lists[s]) {
+      const char *tn = tool_name(t);
+      if (tn && strcmp(tn, name) == 0) {
+        n++;
+        break;
+      }
+    }
+  }
+  return n;
+}
+
+static char *exposed_name(aip_agent_rt *a, fetch *f, size_t server, const char *real) {
+  const char *srv = a->gw->cfg->servers[a->cfg->servers[server]].name;
+  int prefix = a->cfg->tool_prefix == AIP_PREFIX_ALWAYS ||
+               (a->cfg->tool_prefix == AIP_PREFIX_AUTO && servers_with(f, real) > 1);
+  char *out = NULL;
+  if (prefix ? asprintf(&out, "%s__%s", srv, real) < 0 : !(out = strdup(real))) return NULL;
+  return out;
+}
+
+static int add_tool(aip_agent_rt *a, fetch *f, size_t server, const cJSON *tool) {
+  const char *real = tool_name(tool);
+  if (!real || a->tools_n >= MAX_TOOLS) return 0;
+  char *exposed = exposed_name(a, f, server, real);
+  if (!exposed) return -ENOMEM;
+  if (aip_map_get(&a->tool_map, exposed, strlen(exposed))) {
+    /* tool_prefix: never, and two servers share the name: the first server listed wins */
+    aip_warn("agent %s: tool %s offered by several servers; using the first", a->cfg->name, exposed);
+    free(exposed);
+    return 0;
+  }
+  aip_tool_entry *e = &a->tools[a->tools_n];
+  e->exposed = exposed;
+  e->real = strdup(real);
+  e->server = server;
+  e->visible = aip_policy_tool_visible(a->policy, exposed, strlen(exposed));
+  if (!e->real) {
+    free(exposed);
+    return -ENOMEM;
+  }
+  a->tools_n++;
+  if (e->visible) {
+    cJSON *copy = cJSON_Duplicate(tool, 1);
+    cJSON_ReplaceItemInObjectCaseSensitive(copy, "name", cJSON_CreateString(exposed));
+    cJSON_AddItemToArray(a->tools_json, copy);
+  }
+  return 0;
+}
+
+static void merge(fetch *f) {
+  aip_agent_rt *a = f->a;
+  tools_clear(a);
+  size_t total = 0;
+  for (size_t s = 0; s < a->cfg->servers_n; s++) total += (size_t)cJSON_GetArraySize(f->lists[s]);
+  if (total > MAX_TOOLS) total = MAX_TOOLS;
+  a->tools = calloc(total ? total : 1, sizeof(*a->tools));
+  a->tools_json = cJSON_CreateArray();
+  int complete = a->tools && a->tools_json;
+  for (size_t s = 0; complete && s < a->cfg->servers_n; s++) {
+    complete &= !f->failed[s];
+    const cJSON *t;
+    cJSON_ArrayForEach(t, f->lists[s]) {
+      if (add_tool(a, f, s, t)) complete = 0;
+    }
+  }
+  /* The map points into a->tools, which no longer moves. */
+  for (size_t i = 0; i < a->tools_n; i++)
+    aip_map_put(&a->tool_map, a->tools[i].exposed, strlen(a->tools[i].exposed), &a->tools[i]);
+  if (!complete) a->gw->metrics.tools_list_partial++;
+  a->tools_valid = complete && !a->tools_stale;
+}
+
+/* ---- fetch ------------------------------------------------------------------------------- */
+
+static void fetch_done(fetch *f) {
+  aip_agent_rt *a = f->a;
+  merge(f);
+  for (size_t s = 0; s < a->cfg->servers_n; s++) cJSON_Delete(f->lists[s]);
+  free(f->lists);
+  free(f->failed);
+  free(f->ctx);
+  free(f);
+  a->fetch = NULL;
+  a->tools_fetching = 0;
+  a->tools_stale = 0;
+  /* Waiters may add new waiters (or free themselves): take the list first. */
+  aip_pending **w = a->waiters;
+  size_t n = a->waiters_n;
+  a->waiters = NULL;
+  a->waiters_n = a->waiters_cap = 0;
+  for (size_t i = 0; i < n; i++) {
+    w[i]->waiting_tools = 0;
+  }
+  for (size_t i = 0; i < n; i++) w[i]->on_tools(w[i]);
+  free(w);
+}
+
+static void request_page(page_ctx *c, const char *cursor);
+
+static void server_done(page_ctx *c) {
+  if (--c->f->remaining == 0) fetch_done(c->f);
+}
+
+static void on_page(aip_upstream_call *call, cJSON *msg, int final, void *data) {
+  page_ctx *c = data;
+  fetch *f = c->f;
+  if (!final) {
+    cJSON_Delete(msg);
+    return;
+  }
+  const cJSON *result = cJSON_GetObjectItemCaseSensitive(msg, "result");
+  const cJSON *tools = cJSON_IsObject(result) ? cJSON_GetObjectItemCaseSensitive(result, "tools") : NULL;
+  const cJSON *next = cJSON_IsObject(result) ? cJSON_GetObjectItemCaseSensitive(result, "nextCursor") : NULL;
+  if (!cJSON_IsArray(tools)) {
+    const char *label = f->a->ups[c->server]->label;
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(msg, "error");
+    const cJSON *em = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "message") : NULL;
+    aip_warn("upstream %s: tools/list failed: %s", label,
+             cJSON_IsString(em) ? em->valuestring : "no tools array in the result");
+    f->failed[c->server] = 1;
+    cJSON_Delete(msg);
+    server_done(c);
+    return;
+  }
+  /* Move (not copy) the tools out of the message into the server's list. */
+  cJSON *t;
+  while ((t = cJSON_DetachItemFromArray((cJSON *)tools, 0))) cJSON_AddItemToArray(f->lists[c->server], t);
+  char *cursor = cJSON_IsString(next) ? strdup(next->valuestring) : NULL;
+  cJSON_Delete(msg);
+  if (cursor && ++c->pages < MAX_PAGES && cJSON_GetArraySize(f->lists[c->server]) < MAX_TOOLS) {
+    request_page(c, cursor);
+  } else {
+    server_done(c);
+  }
+  free(cursor);
+}
+
+static void request_page(page_ctx *c, const char *cursor) {
+  cJSON *params = NULL;
+  if (cursor) {
+    params = cJSON_CreateObject();
+    cJSON_AddStringToObject(params, "cursor", cursor);
+  }
+  aip_upstream *u = c->f->a->ups[c->server];
+  if (aip_upstream_call_start(u, "tools/list", params, on_page, c, NULL)) {
+    c->f->failed[c->server] = 1;
+    server_done(c);
+  }
+}
+
+static void fetch_start(aip_agent_rt *a) {
+  size_t n = a->cfg->servers_n;
+  fetch *f = calloc(1, sizeof(*f));
+  if (f) {
+    f->lists = calloc(n ? n : 1, sizeof(cJSON *));
+    f->failed = calloc(n ? n : 1, sizeof(int));
+    f->ctx = calloc(n ? n : 1, sizeof(page_ctx));
+  }
+  if (!f || !f->lists || !f->failed || !f->ctx) {
+    if (f) {
+      free(f->lists);
+      free(f->failed);
+      free(f->ctx);
+    }
+    free(f);
+    return; /* waiters stay queued; the next request retries */
+  }
+  f->a = a;
+  f->remaining = n + 1; /* +1 held while starting: answers may come synchronously */
+  a->fetch = f;
+  a->tools_fetching = 1;
+  a->tools_stale = 0;
+  for (size_t s = 0; s < n; s++) {
+    f->lists[s] = cJSON_CreateArray();
+    f->ctx[s] = (page_ctx){f, s, 0};
+    request_page(&f->ctx[s], NULL);
+  }
+  if (--f->remaining == 0) fetch_done(f);
+}
+
+void aip_router_with_tools(aip_agent_rt *a, aip_pending *p) {
+  if (a->tools_valid) {
+    p->on_tools(p);
+    return;
+  }
+  if (a->waiters_n == a->waiters_cap) {
+    size_t cap = a->waiters_cap ? a->waiters_cap * 2 : 8;
+    aip_pending **w = realloc(a->waiters, cap * sizeof(*w));
+    if (!w) {
+      aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, "Internal error");
+      return;
+    }
+    a->waiters = w;
+    a->waiters_cap = cap;
+  }
+  a->waiters[a->waiters_n++] = p;
+  p->waiting_tools = 1;
+  if (!a->tools_fetching) fetch_start(a);
+}
+
+void aip_router_cancel_wait(aip_agent_rt *a, aip_pending *p) {
+  for (size_t i = 0; i < a->waiters_n; i++) {
+    if (a->waiters[i] != p) continue;
+    memmove(&a->waiters[i], &a->waiters[i + 1], (a->waiters_n - i - 1) * sizeof(*a->waiters));
+    a->waiters_n--;
+    break;
+  }
+  p->waiting_tools = 0;
+}
+
+const aip_tool_entry *aip_router_find(aip_agent_rt *a, const char *exposed) {
+  return aip_map_get(&a->tool_map, exposed, strlen(exposed));
+}
+
+void aip_router_tools_changed(aip_agent_rt *a) {
+  if (a->tools_fetching) a->tools_stale = 1;
+  a->tools_valid = 0;
+}
+
+/* ---- upstream hooks ---------------------------------------------------------------------- */
+
+static void on_upstream_notification(aip_upstream *u, cJSON *msg, void *data) {
+  aip_agent_rt *a = data;
+  const cJSON *m = cJSON_GetObjectItemCaseSensitive(msg, "method");
+  if (cJSON_IsString(m) && strcmp(m->valuestring, "notifications/tools/list_changed") == 0)
+    aip_router_tools_changed(a);
+  for (aip_session *s = a->sessions; s; s = s->next) aip_session_push(s, msg);
+  cJSON_Delete(msg);
+}
+
+static void on_upstream_reset(aip_upstream *u, void *data) { aip_router_tools_changed(data); }
+
+/* ---- agent lifecycle --------------------------------------------------------------------- */
+
+int aip_agent_init(aip_gw *gw, aip_agent_rt *a, const aip_agent_config *cfg, aip_error *err) {
+  memset(a, 0, sizeof(*a));
+  a->gw = gw;
+  a->cfg = cfg;
+  aip_map_init(&a->tool_map);
+  int rc = aip_policy_compile(cfg->policy, &a->policy, err);
+  if (rc) return rc;
+  a->ups = calloc(cfg->servers_n ? cfg->servers_n : 1, sizeof(*a->ups));
+  if (!a->ups) return aip_error_set(err, -ENOMEM, "out of memory");
+  aip_upstream_hooks hooks = {on_upstream_notification, on_upstream_reset, a};
+  for (size_t i = 0; i < cfg->servers_n; i++) {
+    const aip_server_config *sc = &gw->cfg->servers[cfg->servers[i]];
+    char label[200];
+    snprintf(label, sizeof(label), "%s/%s", cfg->name, sc->name);
+    if (!sc->command_n)
+      return aip_error_set(err, -ENOTSUP, "%s: server %s: HTTP upstreams are not supported yet",
+                           gw->cfg->path, sc->name);
+    a->ups[i] = aip_upstream_stdio_new(gw->loop, sc, gw->cfg->dir, label, &gw->cfg->limits, &hooks);
+    if (!a->ups[i]) return aip_error_set(err, -ENOMEM, "out of memory");
+  }
+  return 0;
+}
+
+void aip_agent_shutdown(aip_agent_rt *a) {
+  while (a->sessions) aip_session_end(a->gw, a->sessions);
+  for (size_t i = 0; a->ups && i < a->cfg->servers_n; i++)
+    if (a->ups[i]) aip_upstream_close(a->ups[i]);
+}
+
+void aip_agent_free(aip_agent_rt *a) {
+  tools_clear(a);
+  aip_map_free(&a->tool_map);
+  free(a->waiters);
+  free(a->ups);
+  aip_policy_free(a->policy);
+}

@@ -1,0 +1,117 @@
+/* serve.c -- `aip serve`: load and check everything, open the listeners, run the loop, and
+ * stop cleanly on SIGTERM/SIGINT (sessions answered, children stopped, audit flushed). */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/gateway.h"
+#include "gateway/log.h"
+
+#define HOUSEKEEPING_MS 15000
+
+static void on_http(aip_http_req *req, void *ctx) { aip_mcp_handle(req, ctx); }
+static void on_admin(aip_http_req *req, void *ctx) { aip_admin_handle(req, ctx); }
+
+static void on_housekeeping(uv_timer_t *t) { aip_sessions_housekeeping(t->data); }
+
+static void gw_stop(aip_gw *gw) {
+  if (gw->stopping) return;
+  gw->stopping = 1;
+  aip_info("shutting down");
+  if (gw->mcp) aip_http_server_stop_listening(gw->mcp);
+  for (size_t i = 0; i < gw->agents_n; i++) aip_agent_shutdown(&gw->agents[i]);
+  if (gw->mcp) aip_http_server_close(gw->mcp);
+  if (gw->admin) aip_http_server_close(gw->admin);
+  gw->mcp = gw->admin = NULL;
+  uv_close((uv_handle_t *)&gw->housekeeping, NULL);
+  uv_close((uv_handle_t *)&gw->sigterm, NULL);
+  uv_close((uv_handle_t *)&gw->sigint, NULL);
+}
+
+static void on_signal(uv_signal_t *s, int signum) { gw_stop(s->data); }
+
+static int load(aip_gw *gw, const char *path) {
+  aip_error err = {{0}};
+  int rc = aip_gateway_config_load(path, &gw->cfg, &err);
+  if (rc) {
+    aip_error("%s", err.msg);
+    return rc;
+  }
+  gw->agents = calloc(gw->cfg->agents_n ? gw->cfg->agents_n : 1, sizeof(*gw->agents));
+  if (!gw->agents) return -ENOMEM;
+  for (size_t i = 0; i < gw->cfg->agents_n; i++) {
+    aip_agent_config *ac = &gw->cfg->agents[i];
+    gw->agents_n = i + 1;
+    rc = aip_agent_init(gw, &gw->agents[i], ac, &err);
+    if (rc) {
+      aip_error("agent %s: %s", ac->name, err.msg);
+      return rc;
+    }
+    rc = aip_map_put(&gw->agents_by_token, ac->token_sha256, sizeof(ac->token_sha256), &gw->agents[i]);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+static int listen_all(aip_gw *gw) {
+  const aip_limits *l = &gw->cfg->limits;
+  aip_http_limits hl = {l->max_header_bytes, l->max_body, l->header_timeout_ms, l->idle_timeout_ms,
+                        0};
+  int rc = aip_http_server_start(gw->loop, gw->cfg->listen.host, gw->cfg->listen.port, &hl,
+                                 on_http, gw, &gw->mcp);
+  if (rc) {
+    aip_error("cannot listen on %s:%d: %s", gw->cfg->listen.host, gw->cfg->listen.port, uv_strerror(rc));
+    return rc;
+  }
+  aip_http_limits al = {16384, 65536, 10000, 60000, 256};
+  rc = aip_http_server_start(gw->loop, gw->cfg->admin_listen.host, gw->cfg->admin_listen.port, &al,
+                             on_admin, gw, &gw->admin);
+  if (rc) {
+    aip_error("cannot listen on %s:%d (admin): %s", gw->cfg->admin_listen.host,
+              gw->cfg->admin_listen.port, uv_strerror(rc));
+    return rc;
+  }
+  aip_info("aip-gateway %s: MCP on http://%s:%d/mcp, admin on http://%s:%d, %zu agent(s)",
+           AIP_VERSION, gw->cfg->listen.host, aip_http_server_port(gw->mcp),
+           gw->cfg->admin_listen.host, aip_http_server_port(gw->admin), gw->agents_n);
+  return 0;
+}
+
+static void cleanup(aip_gw *gw) {
+  for (size_t i = 0; i < gw->agents_n; i++) aip_agent_free(&gw->agents[i]);
+  free(gw->agents);
+  aip_map_free(&gw->agents_by_token);
+  aip_map_free(&gw->sessions);
+  aip_audit_close(gw->audit);
+  aip_gateway_config_free(gw->cfg);
+}
+
+int aip_serve(const char *config_path) {
+  signal(SIGPIPE, SIG_IGN);
+  aip_gw gw;
+  memset(&gw, 0, sizeof(gw));
+  gw.loop = uv_default_loop();
+  aip_map_init(&gw.agents_by_token);
+  aip_map_init(&gw.sessions);
+  uv_timer_init(gw.loop, &gw.housekeeping);
+  uv_signal_init(gw.loop, &gw.sigterm);
+  uv_signal_init(gw.loop, &gw.sigint);
+  gw.housekeeping.data = gw.sigterm.data = gw.sigint.data = &gw;
+  int rc = load(&gw, config_path);
+  if (!rc) {
+    rc = aip_audit_open(gw.cfg->audit_path, &gw.audit);
+    if (rc) aip_error("cannot open audit log %s: %s", gw.cfg->audit_path, strerror(-rc));
+  }
+  if (!rc) rc = listen_all(&gw);
+  if (!rc) {
+    uv_timer_start(&gw.housekeeping, on_housekeeping, HOUSEKEEPING_MS, HOUSEKEEPING_MS);
+    uv_signal_start(&gw.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&gw.sigint, on_signal, SIGINT);
+  }
+  if (rc) gw_stop(&gw);
+  uv_run(gw.loop, UV_RUN_DEFAULT);
+  cleanup(&gw);
+  uv_loop_close(gw.loop);
+  return rc ? 1 : 0;
+}

@@ -1,0 +1,348 @@
+/* upstream_stdio.c -- the stdio transport: one child process per upstream instance, speaking
+ * newline-delimited JSON-RPC on its stdin/stdout; its stderr goes to the gateway log.
+ *
+ * Each spawn gets its own `child` struct. A dead child's handles close asynchronously while a
+ * new child may already be starting, so the two never share state. The instance is reported
+ * down only once the process has exited AND its stdout has reached EOF, so a last answer
+ * written just before exit is still delivered.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/log.h"
+#include "gateway/upstream.h"
+
+#define STOP_GRACE_MS 2000
+#define MAX_STDERR_LINE 1000
+#define MAX_STDIN_QUEUE (64u << 20)
+
+typedef struct child {
+  uv_process_t proc;
+  uv_pipe_t in, out, err;
+  uv_timer_t kill_timer;
+  aip_upstream *u; /* NULL once this child is no longer the instance's current one */
+  aip_buf line;    /* stdout bytes after the last newline */
+  aip_buf eline;   /* stderr bytes after the last newline */
+  int handles_open;
+  int exited;
+  int out_eof;
+  int64_t exit_status;
+  int term_signal;
+  int stop_stage; /* 0 running, 1 stdin closed, 2 SIGTERM sent, 3 SIGKILL sent */
+} child;
+
+typedef struct stdio_transport {
+  char **argv;
+  char **env;
+  char *cwd;
+  child *cur;
+} stdio_transport;
+
+static void child_on_close(uv_handle_t *h) {
+  child *ch = h->data;
+  if (--ch->handles_open > 0) return;
+  aip_buf_free(&ch->line);
+  aip_buf_free(&ch->eline);
+  free(ch);
+}
+
+static void child_close_handle(child *ch, uv_handle_t *h) {
+  if (!uv_is_closing(h)) uv_close(h, child_on_close);
+}
+
+static void child_close_all(child *ch) {
+  child_close_handle(ch, (uv_handle_t *)&ch->in);
+  child_close_handle(ch, (uv_handle_t *)&ch->out);
+  child_close_handle(ch, (uv_handle_t *)&ch->err);
+  child_close_handle(ch, (uv_handle_t *)&ch->kill_timer);
+  child_close_handle(ch, (uv_handle_t *)&ch->proc);
+}
+
+/* Both the exit and stdout EOF have happened: tell the core. */
+static void child_maybe_gone(child *ch) {
+  if (!ch->exited || !ch->out_eof) return;
+  aip_upstream *u = ch->u;
+  child_close_all(ch);
+  if (!u) return;
+  ch->u = NULL;
+  stdio_transport *t = u->transport;
+  if (t->cur == ch) t->cur = NULL;
+  if (u->state == AIP_UPSTREAM_STOPPING) {
+    aip_upstream_transport_stopped(u);
+    return;
+  }
+  char why[96];
+  if (ch->term_signal)
+    snprintf(why, sizeof(why), "killed by signal %d", ch->term_signal);
+  else
+    snprintf(why, sizeof(why), "exited with status %lld", (long long)ch->exit_status);
+  aip_upstream_transport_down(u, why);
+}
+
+static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
+  child *ch = p->data;
+  ch->exited = 1;
+  ch->exit_status = status;
+  ch->term_signal = sig;
+  uv_timer_stop(&ch->kill_timer);
+  child_maybe_gone(ch);
+}
+
+static void child_kill(child *ch, int sig) {
+  if (!ch->exited) uv_process_kill(&ch->proc, sig);
+}
+
+/* Escalation: stdin closed -> (grace) SIGTERM -> (grace) SIGKILL, as MCP clients do. */
+static void on_kill_timer(uv_timer_t *t) {
+  child *ch = t->data;
+  if (ch->exited) return;
+  ch->stop_stage++;
+  child_kill(ch, ch->stop_stage == 2 ? SIGTERM : SIGKILL);
+  if (ch->stop_stage < 3) uv_timer_start(&ch->kill_timer, on_kill_timer, STOP_GRACE_MS, 0);
+}
+
+static void alloc_line(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  child *ch = h->data;
+  aip_buf *lb = (h == (uv_handle_t *)&ch->out) ? &ch->line : &ch->eline;
+  if (aip_buf_reserve(lb, 65536)) {
+    *buf = uv_buf_init(NULL, 0);
+    return;
+  }
+  *buf = uv_buf_init(lb->data + lb->len, (unsigned)(lb->cap - lb->len - 1));
+}
+
+static void on_stdout(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  child *ch = s->data;
+  if (nread < 0) {
+    ch->out_eof = 1;
+    uv_read_stop(s);
+    /* a server that closes stdout is unusable: make sure it is gone */
+    if (!ch->exited) child_kill(ch, SIGKILL);
+    child_maybe_gone(ch);
+    return;
+  }
+  size_t old = ch->line.len;
+  ch->line.len += (size_t)nread;
+  size_t start = 0;
+  for (size_t i = old; i < ch->line.len; i++) {
+    if (ch->line.data[i] != '\n') continue;
+    size_t end = i;
+    if (end > start && ch->line.data[end - 1] == '\r') end--;
+    if (end > start && ch->u) aip_upstream_transport_message(ch->u, ch->line.data + start, end - start);
+    start = i + 1;
+  }
+  if (start) {
+    memmove(ch->line.data, ch->line.data + start, ch->line.len - start);
+    ch->line.len -= start;
+  }
+  if (ch->u && ch->line.len > ch->u->limits->max_upstream_message) {
+    aip_error("upstream %s: message larger than %llu bytes; killing the server", ch->u->label,
+              (unsigned long long)ch->u->limits->max_upstream_message);
+    ch->line.len = 0;
+    child_kill(ch, SIGKILL);
+  }
+}
+
+static void stderr_line(child *ch, const char *p, size_t n) {
+  if (n > MAX_STDERR_LINE) n = MAX_STDERR_LINE;
+  aip_info("upstream %s stderr: %.*s", ch->u ? ch->u->label : "(old)", (int)n, p);
+}
+
+static void on_stderr(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  child *ch = s->data;
+  if (nread < 0) {
+    if (ch->eline.len) stderr_line(ch, ch->eline.data, ch->eline.len);
+    ch->eline.len = 0;
+    uv_read_stop(s);
+    return;
+  }
+  size_t old = ch->eline.len, start = 0;
+  ch->eline.len += (size_t)nread;
+  for (size_t i = old; i < ch->eline.len; i++) {
+    if (ch->eline.data[i] != '\n') continue;
+    if (i > start) stderr_line(ch, ch->eline.data + start, i - start);
+    start = i + 1;
+  }
+  if (ch->eline.len - start > MAX_STDERR_LINE) { /* a very long line: log what we have */
+    stderr_line(ch, ch->eline.data + start, ch->eline.len - start);
+    start = ch->eline.len;
+  }
+  memmove(ch->eline.data, ch->eline.data + start, ch->eline.len - start);
+  ch->eline.len -= start;
+}
+
+static int stdio_start(aip_upstream *u) {
+  stdio_transport *t = u->transport;
+  child *ch = calloc(1, sizeof(*ch));
+  if (!ch) return -ENOMEM;
+  ch->u = u;
+  aip_buf_init(&ch->line);
+  aip_buf_init(&ch->eline);
+  uv_pipe_init(u->loop, &ch->in, 0);
+  uv_pipe_init(u->loop, &ch->out, 0);
+  uv_pipe_init(u->loop, &ch->err, 0);
+  uv_timer_init(u->loop, &ch->kill_timer);
+  ch->in.data = ch->out.data = ch->err.data = ch->kill_timer.data = ch->proc.data = ch;
+  ch->handles_open = 5;
+
+  uv_stdio_container_t stdio[3];
+  stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+  stdio[0].data.stream = (uv_stream_t *)&ch->in;
+  stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+  stdio[1].data.stream = (uv_stream_t *)&ch->out;
+  stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+  stdio[2].data.stream = (uv_stream_t *)&ch->err;
+  uv_process_options_t opt;
+  memset(&opt, 0, sizeof(opt));
+  opt.file = t->argv[0];
+  opt.args = t->argv;
+  opt.env = t->env;
+  opt.cwd = t->cwd;
+  opt.stdio = stdio;
+  opt.stdio_count = 3;
+  opt.exit_cb = on_exit_cb;
+  int err = uv_spawn(u->loop, &ch->proc, &opt);
+  if (err) {
+    aip_error("upstream %s: cannot start %s: %s", u->label, t->argv[0], uv_strerror(err));
+    ch->u = NULL;
+    child_close_all(ch);
+    return err;
+  }
+  t->cur = ch;
+  uv_read_start((uv_stream_t *)&ch->out, alloc_line, on_stdout);
+  uv_read_start((uv_stream_t *)&ch->err, alloc_line, on_stderr);
+  aip_info("upstream %s: started pid %d", u->label, ch->proc.pid);
+  aip_upstream_transport_up(u);
+  return 0;
+}
+
+typedef struct stdin_write {
+  uv_write_t w;
+  char *data;
+} stdin_write;
+
+static void on_stdin_write(uv_write_t *w, int status) {
+  stdin_write *sw = (stdin_write *)w;
+  free(sw->data);
+  free(sw);
+}
+
+static int stdio_send(aip_upstream *u, const char *p, size_t n) {
+  stdio_transport *t = u->transport;
+  child *ch = t->cur;
+  if (!ch || ch->stop_stage) return -EPIPE;
+  if (uv_stream_get_write_queue_size((uv_stream_t *)&ch->in) > MAX_STDIN_QUEUE) {
+    aip_error("upstream %s: not reading its stdin; killing it", u->label);
+    child_kill(ch, SIGKILL);
+    return -ENOBUFS;
+  }
+  stdin_write *sw = malloc(sizeof(*sw));
+  char *data = malloc(n + 1);
+  if (!sw || !data) {
+    free(sw);
+    free(data);
+    return -ENOMEM;
+  }
+  memcpy(data, p, n);
+  data[n] = '\n';
+  sw->data = data;
+  uv_buf_t b = uv_buf_init(data, (unsigned)(n + 1));
+  int err = uv_write(&sw->w, (uv_stream_t *)&ch->in, &b, 1, on_stdin_write);
+  if (err) {
+    free(data);
+    free(sw);
+  }
+  return err;
+}
+
+static void stdio_stop(aip_upstream *u) {
+  stdio_transport *t = u->transport;
+  child *ch = t->cur;
+  if (!ch) {
+    aip_upstream_transport_stopped(u);
+    return;
+  }
+  if (ch->stop_stage) return;
+  ch->stop_stage = 1;
+  child_close_handle(ch, (uv_handle_t *)&ch->in); /* EOF on stdin: the polite way to stop */
+  uv_timer_start(&ch->kill_timer, on_kill_timer, STOP_GRACE_MS, 0);
+}
+
+static void free_strv(char **v) {
+  if (!v) return;
+  for (char **p = v; *p; p++) free(*p);
+  free(v);
+}
+
+static void stdio_free(aip_upstream *u) {
+  stdio_transport *t = u->transport;
+  free_strv(t->argv);
+  free_strv(t->env);
+  free(t->cwd);
+  free(t);
+}
+
+static const aip_upstream_ops stdio_ops = {stdio_start, stdio_send, stdio_stop, stdio_free};
+
+/* The child sees only a few harmless variables of ours plus its configured `env`, as the MCP
+ * SDK's stdio client does: the gateway's own environment may hold secrets. */
+static char **build_env(const aip_kvlist *extra) {
+  static const char *keep[] = {"HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER", "LANG", "TMPDIR"};
+  size_t nkeep = sizeof(keep) / sizeof(keep[0]);
+  char **env = calloc(nkeep + extra->n + 1, sizeof(char *));
+  if (!env) return NULL;
+  size_t n = 0;
+  for (size_t i = 0; i < nkeep; i++) {
+    int overridden = 0;
+    for (size_t j = 0; j < extra->n; j++) overridden |= strcmp(extra->items[j].key, keep[i]) == 0;
+    const char *v = getenv(keep[i]);
+    if (!v || overridden) continue;
+    if (asprintf(&env[n], "%s=%s", keep[i], v) < 0) goto fail;
+    n++;
+  }
+  for (size_t j = 0; j < extra->n; j++) {
+    if (asprintf(&env[n], "%s=%s", extra->items[j].key, extra->items[j].value) < 0) goto fail;
+    n++;
+  }
+  return env;
+fail:
+  env[n] = NULL;
+  free_strv(env);
+  return NULL;
+}
+
+aip_upstream *aip_upstream_stdio_new(uv_loop_t *loop, const aip_server_config *server,
+                                     const char *cfg_dir, const char *label,
+                                     const aip_limits *limits, const aip_upstream_hooks *hooks) {
+  aip_upstream *u = calloc(1, sizeof(*u));
+  stdio_transport *t = calloc(1, sizeof(*t));
+  if (!u || !t) goto fail;
+  t->argv = calloc(server->command_n + 1, sizeof(char *));
+  if (!t->argv) goto fail;
+  for (size_t i = 0; i < server->command_n; i++)
+    if (!(t->argv[i] = strdup(server->command[i]))) goto fail;
+  /* A relative program path ("bin/server") is relative to the config file, like every other
+   * path in it; a bare name ("node") is looked up in PATH. */
+  if (strchr(t->argv[0], '/') && t->argv[0][0] != '/' && cfg_dir) {
+    char *abs = NULL;
+    if (asprintf(&abs, "%s/%s", cfg_dir, t->argv[0]) < 0) goto fail;
+    free(t->argv[0]);
+    t->argv[0] = abs;
+  }
+  if (!(t->env = build_env(&server->env))) goto fail;
+  if (server->cwd && !(t->cwd = strdup(server->cwd))) goto fail;
+  if (aip_upstream_init(u, &stdio_ops, t, loop, server, label, limits, hooks)) goto fail;
+  return u;
+fail:
+  if (t) {
+    free_strv(t->argv);
+    free_strv(t->env);
+    free(t->cwd);
+  }
+  free(t);
+  free(u);
+  return NULL;
+}
