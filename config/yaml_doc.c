@@ -304,8 +304,8 @@ static int read_file(const char *path, char **out, size_t *out_len, aip_error *e
 
 int aip_ydoc_load_file(const char *path, aip_ydoc **out, aip_error *err) {
   *out = NULL;
-  char *buf;
-  size_t len;
+  char *buf = NULL;
+  size_t len = 0;
   int rc = read_file(path, &buf, &len, err);
   if (rc) return rc;
   rc = aip_ydoc_load_string(buf, len, path, out, err);
@@ -401,10 +401,10 @@ static size_t edit_distance(const char *a, const char *b) {
 static int unknown_key(const aip_ydoc *d, const aip_ynode *key, const char *what,
                        const char *const *keys, aip_error *err) {
   const char *best = NULL;
-  size_t best_d = 3; /* suggest only close matches */
+  size_t best_d = 3; /* suggest only close matches: at most 2 edits, fewer than the length */
   for (size_t i = 0; keys[i]; i++) {
     size_t dist = edit_distance(key->value, keys[i]);
-    if (dist < best_d) {
+    if (dist < best_d && dist < strlen(keys[i])) {
       best_d = dist;
       best = keys[i];
     }

@@ -155,7 +155,6 @@ static void test_defaults(void) {
   /* A config in the current folder keeps relative paths as written; "localhost" is 127.0.0.1. */
   CHECK_INT(chdir("data/config"), 0);
   c = NULL;
-  write_file("unused", "");
   CHECK_INT(aip_gateway_config_load("minimal.yaml", &c, &err), 0);
   if (c) {
     CHECK_STR(c->dir, ".");
@@ -164,7 +163,6 @@ static void test_defaults(void) {
     aip_gateway_config_free(c);
   }
   CHECK_INT(chdir("../.."), 0);
-  remove_file("unused");
 }
 
 static void test_errors(void) {
@@ -172,7 +170,7 @@ static void test_errors(void) {
   expect_error("listen: \"127.0.0.1:1\"\nlimts: {}\n",
                "2:1: unknown key \"limts\" in the gateway config (did you mean \"limits\"?)");
   expect_error(SERVERS "    args: [x]\n", "4:5: unknown key \"args\" in servers.files");
-  expect_error(AGENT "    tools: [x]\n", "6:5: unknown key \"tools\" in agents[0]");
+  expect_error(AGENT "    tools: [x]\n", "5:5: unknown key \"tools\" in agents[0]");
   expect_error("admin:\n  port: 1\n", "2:3: unknown key \"port\" in admin");
   /* wrong types name the expected type */
   expect_error("limits:\n  max_sessions: many\n",
@@ -223,7 +221,7 @@ static void test_errors(void) {
   expect_error("servers:\n  s: {command: node}\n",
                "2:16: servers.s.command: expected a list, got a scalar");
   expect_error("servers:\n  s: {url: \"ftp://h\"}\n",
-               "2:11: servers.s.url: expected an http:// or https:// URL");
+               "2:12: servers.s.url: expected an http:// or https:// URL");
   expect_error("servers:\n  s: {url: \"http://h\", env: {A: b}}\n",
                "2:29: servers.s: `env` and `cwd` apply to `command` servers only");
   expect_error("servers:\n  s: {command: [x], env: {\"A=B\": c}}\n",
@@ -249,19 +247,19 @@ static void test_errors(void) {
                "3:19: agents[0].token_sha256: expected 64 hex characters (the SHA-256 of the "
                "bearer token; `aip token new` prints one)");
   expect_error(AGENT "    servers: [files]\n",
-               "6:15: agents[0].servers: unknown server \"files\" (not defined under `servers`)");
+               "5:15: agents[0].servers: unknown server \"files\" (not defined under `servers`)");
   expect_error(SERVERS AGENT "    servers: [files, files]\n",
-               "9:22: agents[0].servers: server \"files\" is listed twice");
+               "8:22: agents[0].servers: server \"files\" is listed twice");
   expect_error(AGENT "    tool_prefix: sometimes\n",
-               "6:18: agents[0].tool_prefix: invalid value \"sometimes\", expected auto, always or "
+               "5:18: agents[0].tool_prefix: invalid value \"sometimes\", expected auto, always or "
                "never");
   expect_error(AGENT "  - name: a\n    token_sha256: " TOK2 "\n    policy: p.yaml\n",
-               "6:11: agents[1].name: agent \"a\" is defined twice");
+               "5:11: agents[1].name: agent \"a\" is defined twice");
   expect_error(AGENT "  - name: b\n    token_sha256: " TOK1 "\n    policy: p.yaml\n",
-               "7:19: token_sha256 is already used by a (each agent and operator needs its own "
+               "6:19: token_sha256 is already used by a (each agent and operator needs its own "
                "token)");
   expect_error(AGENT "operators:\n  - name: op\n    token_sha256: " TOK1 "\n",
-               "4:19: token_sha256 is already used by op (each agent and operator needs its own "
+               "7:19: token_sha256 is already used by a (each agent and operator needs its own "
                "token)");
   expect_error("operators:\n  - name: op\n    token_sha256: " TOK1 "\n  - name: op\n    token_sha256: " TOK2 "\n",
                "4:11: operators[1].name: operator \"op\" is defined twice");

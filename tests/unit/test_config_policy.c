@@ -113,7 +113,7 @@ static void test_full_policy(void) {
   CHECK_INT(d->allowed_tools.n, 3);
   CHECK_STR(d->allowed_tools.items[1], "42"); /* YAML ints are tool names too (aip.md 2.2) */
   CHECK_INT(d->allowed_tools.pos[2].line, 10);
-  CHECK_INT(d->allowed_tools.pos[2].col, 38);
+  CHECK_INT(d->allowed_tools.pos[2].col, 34);
   CHECK_INT(d->denied_tools.n, 1);
   CHECK_STR(d->denied_tools.items[0], "rm_rf");
   CHECK_INT(d->allowed_methods_set, 1);
@@ -222,8 +222,7 @@ static void test_unknown_keys(void) {
   expect_error(HEAD "spec:\n  tool_rules:\n    - tool: a\n      args: {}\n",
                "p.yaml:8:7: unknown key \"args\" in spec.tool_rules[0]");
   expect_error(HEAD "spec:\n  dlp:\n    patterns:\n      - {name: a, regex: b, action: x}\n",
-               "p.yaml:8:31: unknown key \"action\" in spec.dlp.patterns[0] (did you mean "
-               "\"regex\"?)");
+               "p.yaml:8:29: unknown key \"action\" in spec.dlp.patterns[0]");
   expect_error(HEAD "spec:\n  server:\n    tls: {cert: a, kye: b}\n",
                "p.yaml:7:20: unknown key \"kye\" in spec.server.tls (did you mean \"key\"?)");
   expect_error(HEAD "spec:\n  identity:\n    ttl: 5m\n",
@@ -239,7 +238,7 @@ static void test_type_errors(void) {
   expect_error(HEAD "spec:\n  allowed_tools: [[a]]\n",
                "p.yaml:6:19: spec.allowed_tools: expected a list of strings, got a list");
   expect_error(HEAD "spec:\n  denied_tools: [a, ~]\n",
-               "p.yaml:6:22: spec.denied_tools: expected a list of strings, got an empty item");
+               "p.yaml:6:21: spec.denied_tools: expected a list of strings, got an empty item");
   expect_error(HEAD "spec:\n  strict_args_default: yes\n",
                "p.yaml:6:24: spec.strict_args_default: expected a boolean (true or false), got "
                "\"yes\"");
@@ -270,7 +269,7 @@ static void test_type_errors(void) {
   expect_error(HEAD "spec:\n  identity:\n    token_ttl: 5m\n    rotation_interval: 5m\n",
                "p.yaml:8:24: spec.identity.rotation_interval must be shorter than token_ttl");
   expect_error(HEAD "spec:\n  identity: {session_binding: pid}\n",
-               "p.yaml:6:32: spec.identity.session_binding: invalid value \"pid\", expected one "
+               "p.yaml:6:31: spec.identity.session_binding: invalid value \"pid\", expected one "
                "of: process, policy, strict");
 }
 
@@ -353,7 +352,7 @@ static void test_load_file(void) {
   CHECK_INT(aip_policy_doc_load_file("data/config/no-such-policy.yaml", &d, &err), -ENOENT);
   CHECK_STR(err.msg, "data/config/no-such-policy.yaml: cannot open: No such file or directory");
   CHECK(aip_policy_doc_load_file("data/config/policies/bad-action.yaml", &d, &err) < 0);
-  CHECK_STR(err.msg, "data/config/policies/bad-action.yaml:8:13: invalid action \"deny\" for tool "
+  CHECK_STR(err.msg, "data/config/policies/bad-action.yaml:8:15: invalid action \"deny\" for tool "
                      "\"write_file\", must be 'allow', 'block', or 'ask'");
   aip_policy_doc_free(NULL);
 }
@@ -374,7 +373,8 @@ static void load_conformance_file(const char *path) {
   for (size_t i = 0; tests && tests->kind == AIP_YSEQ && i < tests->n; i++) {
     const aip_ynode *policy = aip_y_get(tests->items[i], "policy");
     const aip_ynode *id = aip_y_get(tests->items[i], "id");
-    if (!policy || policy->kind != AIP_YSCALAR) continue;
+    /* auth-050 has `policy: null` ("no policy loaded"): not a document to load */
+    if (!policy || policy->kind != AIP_YSCALAR || aip_y_is_null(policy)) continue;
     char name[512];
     snprintf(name, sizeof name, "%s#%s", path, id ? id->value : "?");
     aip_policy_doc *d = NULL;

@@ -1,0 +1,240 @@
+/* test_gw_http.c -- the HTTP/1.1 server: keep-alive, pipelining order, limits, timeouts.
+ * A raw libuv TCP client on the same loop sends exact bytes and collects what comes back. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <llhttp.h>
+
+#include "gateway/http_server.h"
+#include "test.h"
+
+static uv_loop_t *loop;
+static aip_http_server *srv;
+static aip_http_req *held; /* a request the handler answers later */
+
+/* Handler: /echo answers "path:<path> body:<body>"; /hold keeps the request until released. */
+static void handler(aip_http_req *req, void *ctx) {
+  if (strcmp(req->path, "/hold") == 0) {
+    held = req;
+    return;
+  }
+  char out[256];
+  int n = snprintf(out, sizeof(out), "path:%s body:%.*s", req->path, (int)req->body.len,
+                   req->body.len ? req->body.data : "");
+  aip_http_respond(req, 200, "text/plain", NULL, out, (size_t)n);
+}
+
+typedef struct client {
+  uv_tcp_t tcp;
+  uv_connect_t conn;
+  uv_write_t w;
+  uv_timer_t deadline;
+  const char *send;
+  aip_buf got;
+  int closed;
+  int handles_closed;
+} client;
+
+/* The server's listener keeps the loop alive, so an exchange ends with uv_stop. */
+static void on_client_closed(uv_handle_t *h) {
+  client *c = h->data;
+  if (++c->handles_closed == 2) uv_stop(loop);
+}
+
+static void client_close(client *c) {
+  if (!uv_is_closing((uv_handle_t *)&c->tcp)) uv_close((uv_handle_t *)&c->tcp, on_client_closed);
+  if (!uv_is_closing((uv_handle_t *)&c->deadline)) uv_close((uv_handle_t *)&c->deadline, on_client_closed);
+}
+
+static void on_alloc(uv_handle_t *h, size_t s, uv_buf_t *b) {
+  client *c = h->data;
+  aip_buf_reserve(&c->got, 65536);
+  *b = uv_buf_init(c->got.data + c->got.len, 65536);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+  client *c = s->data;
+  if (n < 0) {
+    c->closed = 1;
+    client_close(c);
+    return;
+  }
+  c->got.len += (size_t)n;
+  c->got.data[c->got.len] = 0;
+}
+
+static void on_written(uv_write_t *w, int status) {}
+
+static void on_connect(uv_connect_t *r, int status) {
+  client *c = r->data;
+  uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  if (c->send && *c->send) {
+    uv_buf_t b = uv_buf_init((char *)c->send, (unsigned)strlen(c->send));
+    uv_write(&c->w, (uv_stream_t *)&c->tcp, &b, 1, on_written);
+  }
+}
+
+static void on_deadline(uv_timer_t *t) { client_close(t->data); }
+
+/* Sends `req` and collects the answer until the server closes or `ms` pass. */
+static void exchange(client *c, const char *req, uint64_t ms) {
+  memset(c, 0, sizeof(*c));
+  aip_buf_init(&c->got);
+  c->send = req;
+  uv_tcp_init(loop, &c->tcp);
+  uv_timer_init(loop, &c->deadline);
+  c->tcp.data = c->conn.data = c->deadline.data = c;
+  struct sockaddr_in a;
+  uv_ip4_addr("127.0.0.1", aip_http_server_port(srv), &a);
+  uv_tcp_connect(&c->conn, &c->tcp, (struct sockaddr *)&a, on_connect);
+  uv_timer_start(&c->deadline, on_deadline, ms, 0);
+  uv_run(loop, UV_RUN_DEFAULT);
+}
+
+static int count(const char *hay, const char *needle) {
+  int n = 0;
+  for (const char *p = hay; (p = strstr(p, needle)); p++) n++;
+  return n;
+}
+
+static void test_keepalive_pipelining(void) {
+  client c;
+  exchange(&c,
+           "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+           "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+           "GET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+           2000);
+  CHECK_INT(count(c.got.data, "HTTP/1.1 200 OK"), 3);
+  const char *a = strstr(c.got.data, "path:/a"), *b = strstr(c.got.data, "path:/b body:hello"),
+             *cc = strstr(c.got.data, "path:/c");
+  CHECK(a && b && cc && a < b && b < cc); /* answered in order on one connection */
+  CHECK(c.closed);                       /* Connection: close honoured */
+  aip_buf_free(&c.got);
+}
+
+static void test_chunked_body(void) {
+  client c;
+  exchange(&c,
+           "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+           "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+           2000);
+  CHECK(strstr(c.got.data, "body:abcde") != NULL);
+  aip_buf_free(&c.got);
+}
+
+static void test_body_limit(void) {
+  client c;
+  exchange(&c, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n", 2000);
+  CHECK(strncmp(c.got.data, "HTTP/1.1 413 ", 13) == 0);
+  CHECK(c.closed);
+  aip_buf_free(&c.got);
+  /* chunked bodies have no length up front: the limit applies as bytes arrive */
+  char big[1400];
+  memset(big, 'y', sizeof(big));
+  char req[2000];
+  snprintf(req, sizeof(req),
+           "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%.*s\r\n0\r\n\r\n",
+           (unsigned)sizeof(big), (int)sizeof(big), big);
+  exchange(&c, req, 2000);
+  CHECK(strncmp(c.got.data, "HTTP/1.1 413 ", 13) == 0);
+  aip_buf_free(&c.got);
+}
+
+static void test_header_limit(void) {
+  char req[4096];
+  char pad[2100];
+  memset(pad, 'h', sizeof(pad) - 1);
+  pad[sizeof(pad) - 1] = 0;
+  snprintf(req, sizeof(req), "GET /x HTTP/1.1\r\nHost: x\r\nX-Pad: %s\r\n\r\n", pad);
+  client c;
+  exchange(&c, req, 2000);
+  CHECK(strncmp(c.got.data, "HTTP/1.1 431 ", 13) == 0);
+  aip_buf_free(&c.got);
+}
+
+static void test_malformed(void) {
+  client c;
+  exchange(&c, "GARBAGE\r\n\r\n", 2000);
+  CHECK(strncmp(c.got.data, "HTTP/1.1 400 ", 13) == 0);
+  CHECK(c.closed);
+  aip_buf_free(&c.got);
+}
+
+static void test_header_timeout(void) {
+  client c;
+  exchange(&c, "GET /slow HTTP/1.1\r\nHost: x\r\n", 3000); /* headers never finish */
+  CHECK(strncmp(c.got.data, "HTTP/1.1 408 ", 13) == 0);
+  CHECK(c.closed);
+  aip_buf_free(&c.got);
+}
+
+static void test_idle_timeout(void) {
+  client c;
+  uint64_t t0 = uv_now(loop);
+  exchange(&c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n", 3000);
+  CHECK(strstr(c.got.data, "path:/a") != NULL);
+  CHECK(c.closed); /* the idle keep-alive connection was closed by the server */
+  CHECK(uv_now(loop) - t0 < 2500);
+  aip_buf_free(&c.got);
+}
+
+/* A pipelined request behind a pending one waits, then is answered after it. */
+static void on_release(uv_timer_t *t) {
+  if (held) aip_http_respond(held, 200, "text/plain", NULL, "released", 8);
+  held = NULL;
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+static void test_pending_then_pipelined(void) {
+  uv_timer_t rel;
+  uv_timer_init(loop, &rel);
+  uv_timer_start(&rel, on_release, 200, 0);
+  client c;
+  exchange(&c,
+           "GET /hold HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+           2000);
+  const char *r = strstr(c.got.data, "released"), *a = strstr(c.got.data, "path:/after");
+  CHECK(r && a && r < a);
+  aip_buf_free(&c.got);
+}
+
+/* The client disconnects while its request is held: the abort callback runs. */
+static int aborted;
+static void on_abort(aip_http_req *req, void *data) { aborted = 1; held = NULL; }
+static void hold_with_abort(aip_http_req *req, void *ctx) {
+  handler(req, ctx);
+  if (held) aip_http_set_abort(held, on_abort, NULL);
+}
+
+static void test_abort(void) {
+  aip_http_server_close(srv);
+  aip_http_limits l = {1024, 1024, 1000, 1000, 0};
+  aip_http_server_start(loop, "127.0.0.1", 0, &l, hold_with_abort, NULL, &srv);
+  client c;
+  exchange(&c, "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n", 300); /* client gives up after 300 ms */
+  uv_run(loop, UV_RUN_NOWAIT);
+  CHECK(aborted);
+  CHECK(held == NULL);
+  aip_buf_free(&c.got);
+}
+
+int main(void) {
+  loop = uv_default_loop();
+  aip_http_limits l = {1024 /* header bytes */, 1024 /* body */, 1000 /* header timeout */,
+                       1000 /* idle */, 0};
+  CHECK_INT(aip_http_server_start(loop, "127.0.0.1", 0, &l, handler, NULL, &srv), 0);
+  CHECK(aip_http_server_port(srv) > 0);
+  test_keepalive_pipelining();
+  test_chunked_body();
+  test_body_limit();
+  test_header_limit();
+  test_malformed();
+  test_header_timeout();
+  test_idle_timeout();
+  test_pending_then_pipelined();
+  test_abort();
+  aip_http_server_close(srv);
+  uv_run(loop, UV_RUN_DEFAULT);
+  CHECK_INT(uv_loop_close(loop), 0);
+  TEST_MAIN_END();
+}
