@@ -119,7 +119,9 @@ typedef struct aip_policy_doc {
   aip_strlist allowed_tools;
   aip_strlist denied_tools;
   aip_strlist allowed_methods;
-  int allowed_methods_set; /* 1 when `allowed_methods` was written (replaces the default list) */
+  /* 1 when a non-empty `allowed_methods` was written: it replaces the default list. As in Go,
+   * `allowed_methods: []` keeps the defaults instead of blocking every method. */
+  int allowed_methods_set;
   aip_strlist denied_methods;
   aip_strlist protected_paths; /* as written; `~` expansion is the engine's job */
   aip_tool_rule *rules;

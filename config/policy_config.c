@@ -21,7 +21,7 @@
 #include "config/config.h"
 #include "config/yaml_doc.h"
 
-#define WHAT_MAX 112 /* a field path for messages: "agents[12].token_sha256" and the like */
+#define WHAT_MAX 112 /* a field path for messages, e.g. "spec.tool_rules[12].allow_args" */
 #define PARENT_MAX 80 /* the parent part, kept shorter so that parent + "." + key fits */
 
 /* ---- small helpers ------------------------------------------------------------------------- */
@@ -465,7 +465,8 @@ static int parse_spec(const aip_ydoc *y, const aip_ynode *n, aip_policy_doc *doc
   const aip_ynode *v[S_N];
   int rc = aip_y_fields(y, n, "spec", spec_keys, v, err);
   if (!rc) rc = parse_mode(y, v[S_MODE], doc, err);
-  if (!rc) rc = aip_y_strlist(y, v[S_ALLOWED_TOOLS], "spec.allowed_tools", &doc->allowed_tools, err);
+  if (!rc)
+    rc = aip_y_strlist(y, v[S_ALLOWED_TOOLS], "spec.allowed_tools", &doc->allowed_tools, err);
   if (!rc) rc = aip_y_strlist(y, v[S_DENIED_TOOLS], "spec.denied_tools", &doc->denied_tools, err);
   if (!rc)
     rc = aip_y_strlist(y, v[S_ALLOWED_METHODS], "spec.allowed_methods", &doc->allowed_methods,

@@ -411,7 +411,8 @@ static int unknown_key(const aip_ydoc *d, const aip_ynode *key, const char *what
   }
   char q[AIP_Y_QUOTE_MAX];
   aip_y_quote(q, sizeof q, key->value);
-  if (best) return aip_y_errf(d, key, err, "unknown key %s in %s (did you mean \"%s\"?)", q, what, best);
+  if (best)
+    return aip_y_errf(d, key, err, "unknown key %s in %s (did you mean \"%s\"?)", q, what, best);
   return aip_y_errf(d, key, err, "unknown key %s in %s", q, what);
 }
 

@@ -1,7 +1,7 @@
 /* policy.c -- compiling an AgentPolicy (config/) into lookup tables and evaluating method and
  * tool checks against it (reference/aip.md sections 2.2, 2.3, 3.2-3.5).
  *
- * Compiled form: every tool and method name is normalized once into open-addressing hash sets,
+ * Compiled form: every tool and method name is normalized once into hash maps (engine/map.h),
  * so a check costs one normalization plus O(1) probes. Each tool rule with `allow_args` owns
  * one Hyperscan database holding all its patterns (pattern id = argument index); one scratch
  * region, owned by the policy and sized for every database, serves all scans.
@@ -38,93 +38,11 @@
 
 #include "engine/engine.h"
 #include "engine/engine_internal.h"
+#include "engine/map.h"
 
 #define NAME_STACK 256   /* names up to this size normalize without malloc */
 #define REGEX_MAX_LEN 1000 /* ValidateRegexComplexity's limit */
 #define MONITOR_SUFFIX " (monitor mode: allowed for dry run)"
-
-/* ---- name_map: normalized name -> int --------------------------------------------------- */
-
-typedef struct name_slot {
-  char *key; /* NULL = empty slot */
-  size_t len;
-  uint64_t hash;
-  int val;
-} name_slot;
-
-/* Open addressing with linear probing, kept at most half full; capacity is a power of two. */
-typedef struct name_map {
-  name_slot *slots;
-  size_t cap;
-  size_t n;
-} name_map;
-
-static uint64_t fnv1a(const char *s, size_t n) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
-  return h;
-}
-
-static name_slot *map_probe(name_slot *slots, size_t cap, const char *key, size_t len,
-                            uint64_t h) {
-  size_t i = (size_t)h & (cap - 1);
-  while (slots[i].key &&
-         !(slots[i].hash == h && slots[i].len == len && memcmp(slots[i].key, key, len) == 0))
-    i = (i + 1) & (cap - 1);
-  return &slots[i];
-}
-
-static const name_slot *map_find(const name_map *m, const char *key, size_t len) {
-  name_slot *s;
-  if (!m->cap)
-    return NULL;
-  s = map_probe(m->slots, m->cap, key, len, fnv1a(key, len));
-  return s->key ? s : NULL;
-}
-
-static int map_grow(name_map *m) {
-  size_t cap = m->cap ? m->cap * 2 : 16;
-  name_slot *slots = calloc(cap, sizeof(*slots));
-  if (!slots)
-    return -ENOMEM;
-  for (size_t i = 0; i < m->cap; i++)
-    if (m->slots[i].key)
-      *map_probe(slots, cap, m->slots[i].key, m->slots[i].len, m->slots[i].hash) = m->slots[i];
-  free(m->slots);
-  m->slots = slots;
-  m->cap = cap;
-  return 0;
-}
-
-/* Inserts or overwrites (last wins, like a Go map assignment). */
-static int map_put(name_map *m, const char *key, size_t len, int val) {
-  uint64_t h = fnv1a(key, len);
-  name_slot *s;
-
-  if ((m->n + 1) * 2 > m->cap && map_grow(m))
-    return -ENOMEM;
-  s = map_probe(m->slots, m->cap, key, len, h);
-  if (!s->key) {
-    s->key = malloc(len + 1);
-    if (!s->key)
-      return -ENOMEM;
-    memcpy(s->key, key, len);
-    s->key[len] = '\0';
-    s->len = len;
-    s->hash = h;
-    m->n++;
-  }
-  s->val = val;
-  return 0;
-}
-
-static void map_free(name_map *m) {
-  for (size_t i = 0; i < m->cap; i++)
-    free(m->slots[i].key);
-  free(m->slots);
-  memset(m, 0, sizeof(*m));
-}
 
 /* ---- the compiled policy ------------------------------------------------------------------- */
 
@@ -134,17 +52,22 @@ typedef struct rule_c {
   hs_database_t *db;  /* allow_args, pattern id = index into src->allow_args; NULL if none */
 } rule_c;
 
+/* The maps borrow their keys from `names`; set members map to their own key (any non-NULL
+ * value would do), rule_index maps a tool to its rule. */
 struct aip_policy {
   const aip_policy_doc *doc; /* borrowed: must outlive the policy */
   int monitor;
-  name_map allowed_tools; /* allowed_tools plus every tool that has a rule */
-  name_map denied_tools;
-  name_map rule_index; /* tool -> index into rules (the last rule for that tool) */
-  name_map allowed_methods;
-  name_map denied_methods;
+  aip_map allowed_tools; /* allowed_tools plus every tool that has a rule */
+  aip_map denied_tools;
+  aip_map rule_index; /* tool -> rule_c * (the last rule for that tool) */
+  aip_map allowed_methods;
+  aip_map denied_methods;
   int methods_wildcard;
   rule_c *rules;
   size_t rules_n;
+  char **names; /* normalized names, owned */
+  size_t names_n;
+  size_t names_cap;
   hs_scratch_t *scratch;
 };
 
@@ -188,31 +111,50 @@ __attribute__((format(printf, 4, 5))) static int fail_at(aip_error *err,
   return aip_error_set(err, -EINVAL, "%s: %s", path, msg);
 }
 
-/* Normalizes `name` and adds it to `m`. */
-static int add_name(name_map *m, const char *name, int val, size_t *out_len, char *stack) {
-  char *norm;
+/* Keeps a copy of a normalized name for the maps to borrow. */
+static char *intern(aip_policy *p, const char *s, size_t len) {
+  char *copy;
+  if (p->names_n == p->names_cap) {
+    size_t cap = p->names_cap ? p->names_cap * 2 : 16;
+    char **v = realloc(p->names, cap * sizeof(*v));
+    if (!v)
+      return NULL;
+    p->names = v;
+    p->names_cap = cap;
+  }
+  copy = malloc(len + 1);
+  if (!copy)
+    return NULL;
+  memcpy(copy, s, len);
+  copy[len] = '\0';
+  p->names[p->names_n++] = copy;
+  return copy;
+}
+
+/* Normalizes `name` and maps it to `val` in `m` (NULL `val`: the key itself, for sets).
+ * Returns 0, -EILSEQ or -ENOMEM. */
+static int add_name(aip_policy *p, aip_map *m, const char *name, void *val) {
+  char stack[NAME_STACK], *norm, *key;
   size_t len;
-  int err = aip_normalize_tmp(name, strlen(name), stack, NAME_STACK, &norm, &len);
+  int err = aip_normalize_tmp(name, strlen(name), stack, sizeof(stack), &norm, &len);
   if (err)
     return err;
-  err = map_put(m, norm, len, val);
-  if (out_len)
-    *out_len = len;
+  key = intern(p, norm, len);
+  err = key ? aip_map_put(m, key, len, val ? val : key) : -ENOMEM;
   if (norm != stack)
     free(norm);
   return err;
 }
 
-static int add_list(name_map *m, const aip_policy_doc *doc, const aip_strlist *l,
-                    const char *field, aip_error *err) {
-  char stack[NAME_STACK];
+static int add_list(aip_policy *p, aip_map *m, const aip_strlist *l, const char *field,
+                    aip_error *err) {
   for (size_t i = 0; i < l->n; i++) {
     aip_src_pos pos = l->pos ? l->pos[i] : (aip_src_pos){0, 0};
-    int rc = add_name(m, l->items[i], 0, NULL, stack);
+    int rc = add_name(p, m, l->items[i], NULL);
     if (rc == -ENOMEM)
       return aip_error_set(err, rc, "out of memory");
     if (rc)
-      return fail_at(err, doc, pos, "%s entry is not valid UTF-8", field);
+      return fail_at(err, p->doc, pos, "%s entry is not valid UTF-8", field);
   }
   return 0;
 }
@@ -323,8 +265,9 @@ static int compile_rule_db(const aip_policy_doc *doc, const aip_tool_rule *r,
     const aip_arg_rule *a = &r->allow_args[i];
     const char *why = redos_check(a->regex);
     if (why) {
-      rc = fail_at(err, doc, a->pos, "potentially dangerous regex for tool \"%s\" arg \"%s\": %s: %s",
-                   r->tool, a->name, why, a->regex);
+      rc = fail_at(err, doc, a->pos,
+                   "potentially dangerous regex for tool \"%s\" arg \"%s\": %s: %s", r->tool,
+                   a->name, why, a->regex);
       goto out;
     }
     if (!(exprs[i] = translate_re2(a->regex))) {
@@ -338,8 +281,9 @@ static int compile_rule_db(const aip_policy_doc *doc, const aip_tool_rule *r,
   if (hs_compile_multi((const char *const *)exprs, flags, ids, (unsigned)n, HS_MODE_BLOCK, NULL,
                        db, &cerr) != HS_SUCCESS) {
     int e = cerr && cerr->expression >= 0 ? cerr->expression : 0;
-    rc = fail_at(err, doc, r->allow_args[e].pos, "invalid regex for tool \"%s\" arg \"%s\": \"%s\": %s",
-                 r->tool, r->allow_args[e].name, r->allow_args[e].regex,
+    rc = fail_at(err, doc, r->allow_args[e].pos,
+                 "invalid regex for tool \"%s\" arg \"%s\": \"%s\": %s", r->tool,
+                 r->allow_args[e].name, r->allow_args[e].regex,
                  cerr ? cerr->message : "compile failed");
     hs_free_compile_error(cerr);
     *db = NULL;
@@ -357,7 +301,6 @@ out:
 
 static int compile_rules(aip_policy *p, aip_error *err) {
   const aip_policy_doc *doc = p->doc;
-  char stack[NAME_STACK];
   int rc;
 
   p->rules = calloc(doc->rules_n ? doc->rules_n : 1, sizeof(*p->rules));
@@ -376,9 +319,9 @@ static int compile_rules(aip_policy *p, aip_error *err) {
       if (hs_alloc_scratch(rc_->db, &p->scratch) != HS_SUCCESS)
         return aip_error_set(err, -ENOMEM, "out of memory (Hyperscan scratch)");
     }
-    rc = add_name(&p->rule_index, r->tool, (int)i, NULL, stack); /* last rule wins */
+    rc = add_name(p, &p->rule_index, r->tool, rc_); /* the last rule for a tool wins */
     if (!rc)
-      rc = add_name(&p->allowed_tools, r->tool, 0, NULL, stack);
+      rc = add_name(p, &p->allowed_tools, r->tool, NULL);
     if (rc == -ENOMEM)
       return aip_error_set(err, rc, "out of memory");
     if (rc)
@@ -389,21 +332,20 @@ static int compile_rules(aip_policy *p, aip_error *err) {
 
 static int compile_methods(aip_policy *p, aip_error *err) {
   const aip_policy_doc *doc = p->doc;
-  char stack[NAME_STACK];
   int rc;
 
   if (doc->allowed_methods_set || doc->allowed_methods.n) {
-    rc = add_list(&p->allowed_methods, doc, &doc->allowed_methods, "allowed_methods", err);
+    rc = add_list(p, &p->allowed_methods, &doc->allowed_methods, "allowed_methods", err);
   } else {
     rc = 0;
     for (size_t i = 0; i < DEFAULT_METHODS_N && !rc; i++)
-      rc = add_name(&p->allowed_methods, default_methods[i], 0, NULL, stack);
+      rc = add_name(p, &p->allowed_methods, default_methods[i], NULL);
     if (rc)
       return aip_error_set(err, -ENOMEM, "out of memory");
   }
   if (!rc)
-    rc = add_list(&p->denied_methods, doc, &doc->denied_methods, "denied_methods", err);
-  p->methods_wildcard = map_find(&p->allowed_methods, "*", 1) != NULL;
+    rc = add_list(p, &p->denied_methods, &doc->denied_methods, "denied_methods", err);
+  p->methods_wildcard = aip_map_get(&p->allowed_methods, "*", 1) != NULL;
   return rc;
 }
 
@@ -419,9 +361,9 @@ int aip_policy_compile(const aip_policy_doc *doc, aip_policy **out, aip_error *e
     return aip_error_set(err, -ENOMEM, "out of memory");
   p->doc = doc;
   p->monitor = doc->mode == AIP_MODE_MONITOR;
-  rc = add_list(&p->allowed_tools, doc, &doc->allowed_tools, "allowed_tools", err);
+  rc = add_list(p, &p->allowed_tools, &doc->allowed_tools, "allowed_tools", err);
   if (!rc)
-    rc = add_list(&p->denied_tools, doc, &doc->denied_tools, "denied_tools", err);
+    rc = add_list(p, &p->denied_tools, &doc->denied_tools, "denied_tools", err);
   if (!rc)
     rc = compile_rules(p, err);
   if (!rc)
@@ -437,14 +379,17 @@ int aip_policy_compile(const aip_policy_doc *doc, aip_policy **out, aip_error *e
 void aip_policy_free(aip_policy *p) {
   if (!p)
     return;
-  map_free(&p->allowed_tools);
-  map_free(&p->denied_tools);
-  map_free(&p->rule_index);
-  map_free(&p->allowed_methods);
-  map_free(&p->denied_methods);
+  aip_map_free(&p->allowed_tools);
+  aip_map_free(&p->denied_tools);
+  aip_map_free(&p->rule_index);
+  aip_map_free(&p->allowed_methods);
+  aip_map_free(&p->denied_methods);
   for (size_t i = 0; i < p->rules_n; i++)
     hs_free_database(p->rules[i].db);
   free(p->rules);
+  for (size_t i = 0; i < p->names_n; i++)
+    free(p->names[i]);
+  free(p->names);
   hs_free_scratch(p->scratch);
   free(p);
 }
@@ -550,11 +495,11 @@ void aip_policy_check_method(const aip_policy *p, const char *method, size_t len
       decide(out, AIP_DECISION_ALLOW, 0, "method in default allowlist (no policy loaded)");
     else
       block_method(out, "method not in default allowlist (no policy loaded)");
-  } else if (map_find(&p->denied_methods, m, mlen)) {
+  } else if (aip_map_get(&p->denied_methods, m, mlen)) {
     block_method(out, "method explicitly denied by denied_methods");
   } else if (p->methods_wildcard) {
     decide(out, AIP_DECISION_ALLOW, 0, "wildcard '*' in allowed_methods permits all methods");
-  } else if (map_find(&p->allowed_methods, m, mlen)) {
+  } else if (aip_map_get(&p->allowed_methods, m, mlen)) {
     decide(out, AIP_DECISION_ALLOW, 0, "method in allowed_methods");
   } else {
     go_quote(quoted, sizeof(quoted), method, len);
@@ -656,13 +601,12 @@ static int check_args(const aip_policy *p, const rule_c *r, const cJSON *args,
 
 static void evaluate_tool(const aip_policy *p, const char *t, size_t tlen, const cJSON *args,
                           aip_decision *out) {
-  const name_slot *rs = map_find(&p->rule_index, t, tlen);
-  const rule_c *r = rs ? &p->rules[rs->val] : NULL;
+  const rule_c *r = aip_map_get(&p->rule_index, t, tlen);
 
   /* TODO(engine follow-up issue: rate limiting, protected paths): step 0, the rate limit
    * (RATE_LIMITED even in monitor mode), and step 0.5, protected paths in any string
    * argument (PROTECTED_PATH even in monitor mode), go here. */
-  if (map_find(&p->denied_tools, t, tlen)) {
+  if (aip_map_get(&p->denied_tools, t, tlen)) {
     violate(p, out, "tool in denied_tools list", NULL, NULL);
     return;
   }
@@ -675,7 +619,7 @@ static void evaluate_tool(const aip_policy *p, const char *t, size_t tlen, const
       decide(out, AIP_DECISION_ASK, 0, "tool requires user approval (action=ask)");
     return;
   }
-  if (!map_find(&p->allowed_tools, t, tlen)) {
+  if (!aip_map_get(&p->allowed_tools, t, tlen)) {
     violate(p, out, "tool not in allowed_tools list", NULL, NULL);
     return;
   }
@@ -710,7 +654,7 @@ void aip_policy_check_tool(const aip_policy *p, const char *tool, size_t len, co
 
 int aip_policy_tool_visible(const aip_policy *p, const char *tool, size_t len) {
   char stack[NAME_STACK];
-  const name_slot *rs;
+  const rule_c *r;
   char *t;
   size_t tlen;
   int visible;
@@ -721,13 +665,13 @@ int aip_policy_tool_visible(const aip_policy *p, const char *tool, size_t len) {
     return 1;
   if (aip_normalize_tmp(tool ? tool : "", tool ? len : 0, stack, sizeof(stack), &t, &tlen))
     return 0;
-  rs = map_find(&p->rule_index, t, tlen);
-  if (map_find(&p->denied_tools, t, tlen))
+  r = aip_map_get(&p->rule_index, t, tlen);
+  if (aip_map_get(&p->denied_tools, t, tlen))
     visible = 0;
-  else if (rs && p->rules[rs->val].src->action == AIP_ACTION_BLOCK)
+  else if (r && r->src->action == AIP_ACTION_BLOCK)
     visible = 0;
   else
-    visible = map_find(&p->allowed_tools, t, tlen) != NULL; /* includes ask and allow rules */
+    visible = aip_map_get(&p->allowed_tools, t, tlen) != NULL; /* includes ask, allow rules */
   if (t != stack)
     free(t);
   return visible;

@@ -110,6 +110,7 @@ struct aip_pending {
   uint64_t start_ns;
   int waiting_tools;         /* queued in the router until the tool list is fresh */
   void (*on_tools)(aip_pending *p); /* what to do then */
+  void (*on_final)(aip_pending *p, const cJSON *answer); /* runs once, whatever the outcome */
   char *tool;                /* tools/call: the exposed name (for audit) */
   cJSON *args;               /* tools/call: arguments copy (for audit) */
   cJSON *params;             /* tools/call: params to forward once routed */

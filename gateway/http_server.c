@@ -53,6 +53,7 @@ struct aip_http_conn {
   int http10;
   int err_status;   /* status to answer a protocol error with (400, 408, 413, 431) */
   int in_process;   /* conn_process is on the stack */
+  int deferred;     /* the timer fires at once to parse pipelined input */
   int closing;
   int close_after_write;
   int reading;
@@ -197,9 +198,15 @@ static void req_finish(aip_http_conn *c) {
     return;
   }
   c->state = CONN_IDLE;
-  timer_arm(c, c->srv->limits.idle_timeout_ms);
   llhttp_resume(&c->parser);
-  if (!c->in_process) conn_process(c);
+  if (!c->in_process && c->in_pos < c->in.len) {
+    /* A pipelined request is waiting. Run it on the next loop turn, not from inside the
+     * handler that just answered: handlers need not be reentrant. */
+    c->deferred = 1;
+    timer_arm(c, 0);
+    return;
+  }
+  timer_arm(c, c->srv->limits.idle_timeout_ms);
 }
 
 void aip_http_respond(aip_http_req *req, int status, const char *content_type,
@@ -449,6 +456,12 @@ static void conn_close(aip_http_conn *c) {
 
 static void on_timeout(uv_timer_t *t) {
   aip_http_conn *c = t->data;
+  if (c->deferred) {
+    c->deferred = 0;
+    timer_arm(c, c->srv->limits.idle_timeout_ms);
+    conn_process(c);
+    return;
+  }
   if (c->state == CONN_READING && c->req && !c->req->responded) {
     /* a request that started but did not finish in time */
     c->keep_alive = 0;

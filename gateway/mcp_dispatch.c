@@ -84,16 +84,18 @@ static void do_tools_list(aip_pending *p, aip_rpc_msg *m) {
 
 /* ---- tools/call ---------------------------------------------------------------------------- */
 
+/* Every forwarded call is audited exactly once, when it ends: answered, failed, timed out,
+ * cancelled or cut short by the end of its session. */
+static void audit_forwarded(aip_pending *p, const cJSON *answer) {
+  uint64_t ns = uv_hrtime() - p->start_ns;
+  aip_histogram_observe(&p->sess->agent->gw->metrics.tool_call_latency, (double)ns / 1e9);
+  aip_decision d = {.kind = (aip_decision_kind)p->decision_kind};
+  d.violation = d.kind == AIP_DECISION_ALLOW_MONITOR;
+  audit(p->sess, "tools/call", &d, NULL, p->tool, p->args, (int64_t)(ns / 1000));
+}
+
 static void call_answered(aip_upstream_call *call, cJSON *msg, int final, void *data) {
-  aip_pending *p = data;
-  if (final) {
-    uint64_t ns = uv_hrtime() - p->start_ns;
-    aip_histogram_observe(&p->sess->agent->gw->metrics.tool_call_latency, (double)ns / 1e9);
-    aip_decision d = {.kind = (aip_decision_kind)p->decision_kind};
-    d.violation = d.kind == AIP_DECISION_ALLOW_MONITOR;
-    audit(p->sess, "tools/call", &d, NULL, p->tool, p->args, (int64_t)(ns / 1000));
-  }
-  aip_pending_emit(p, msg, final);
+  aip_pending_emit(data, msg, final);
 }
 
 static void tools_call_ready(aip_pending *p) {
@@ -148,6 +150,7 @@ static void do_tools_call(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
     return;
   }
   p->decision_kind = d.kind;
+  p->on_final = audit_forwarded;
   p->params = cJSON_Duplicate(m->params, 1);
   p->on_tools = tools_call_ready;
   aip_router_with_tools(a, p);

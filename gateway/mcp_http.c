@@ -227,6 +227,9 @@ static void exchange_maybe_finish(aip_exchange *ex) {
       aip_json_print(&b, ex->batch_out);
       aip_http_respond(ex->req, 200, "application/json", ex->headers, b.data, b.len);
       aip_buf_free(&b);
+    } else {
+      /* every request failed before it could be tracked (out of memory): never hang */
+      http_rpc_error(ex->req, 500, AIP_RPC_INTERNAL_ERROR, "Internal error", NULL);
     }
   }
   cJSON_Delete(ex->batch_out);
@@ -271,6 +274,7 @@ static void pending_free(aip_pending *p) {
 
 void aip_pending_emit(aip_pending *p, cJSON *msg, int final) {
   aip_exchange *ex = p->ex;
+  if (final && p->on_final) p->on_final(p, msg);
   if (final) {
     cJSON *id = cJSON_Duplicate(p->client_id, 1);
     if (cJSON_GetObjectItemCaseSensitive(msg, "id")) cJSON_ReplaceItemInObjectCaseSensitive(msg, "id", id);

@@ -189,7 +189,8 @@ static void test_errors(void) {
   expect_error("limits:\n  max_body: 4 MB/s\n",
                "2:13: limits.max_body: invalid size \"4 MB/s\": expected bytes or a number with "
                "B, KB, KiB, MB, MiB, GB or GiB");
-  expect_error("limits:\n  idle_timeout: 0s\n", "2:17: limits.idle_timeout: must be greater than 0");
+  expect_error("limits:\n  idle_timeout: 0s\n",
+               "2:17: limits.idle_timeout: must be greater than 0");
   expect_error("limits:\n  max_body: 0\n", "2:13: limits.max_body: must be greater than 0");
   expect_error("listen: \"example.com:80\"\n",
                "1:9: listen: invalid listen address \"example.com:80\": expected \"IPv4:port\", "
@@ -261,7 +262,8 @@ static void test_errors(void) {
   expect_error(AGENT "operators:\n  - name: op\n    token_sha256: " TOK1 "\n",
                "7:19: token_sha256 is already used by a (each agent and operator needs its own "
                "token)");
-  expect_error("operators:\n  - name: op\n    token_sha256: " TOK1 "\n  - name: op\n    token_sha256: " TOK2 "\n",
+  expect_error("operators:\n  - name: op\n    token_sha256: " TOK1
+               "\n  - name: op\n    token_sha256: " TOK2 "\n",
                "4:11: operators[1].name: operator \"op\" is defined twice");
   /* the policy's own errors come through unchanged, naming the policy file */
   expect_error("agents:\n  - name: a\n    token_sha256: " TOK1 "\n    policy: bad.yaml\n",
@@ -284,7 +286,8 @@ int main(void) {
     perror("mkdtemp");
     return 1;
   }
-  write_file("p.yaml", "apiVersion: aip.io/v1alpha1\nkind: AgentPolicy\nspec:\n  allowed_tools: [x]\n");
+  write_file("p.yaml",
+             "apiVersion: aip.io/v1alpha1\nkind: AgentPolicy\nspec:\n  allowed_tools: [x]\n");
   write_file("bad.yaml", "apiVersion: aip.io/v1alpha1\nkind: AgentPolicy\nspec:\n  mode: strict\n");
   test_full_fixture();
   test_defaults();

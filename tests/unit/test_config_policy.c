@@ -31,6 +31,7 @@ static void expect_error(const char *yaml, const char *want) {
   CHECK_STR(err.msg, want);
 }
 
+#define RATE_YAML HEAD "spec:\n  tool_rules:\n    - tool: a\n      rate_limit: \"%s\"\n"
 #define HEAD "apiVersion: aip.io/v1alpha1\nkind: AgentPolicy\nmetadata:\n  name: t\n"
 
 static const char full_policy[] =
@@ -216,7 +217,8 @@ static void test_header_errors(void) {
 
 static void test_unknown_keys(void) {
   expect_error(HEAD "spec:\n  allowed_tool: [a]\n",
-               "p.yaml:6:3: unknown key \"allowed_tool\" in spec (did you mean \"allowed_tools\"?)");
+               "p.yaml:6:3: unknown key \"allowed_tool\" in spec (did you mean "
+               "\"allowed_tools\"?)");
   expect_error(HEAD "  labels: {}\n", "p.yaml:5:3: unknown key \"labels\" in metadata");
   expect_error(HEAD "extra: 1\n", "p.yaml:5:1: unknown key \"extra\" in the policy document");
   expect_error(HEAD "spec:\n  tool_rules:\n    - tool: a\n      args: {}\n",
@@ -306,7 +308,7 @@ static void test_go_messages(void) {
   };
   for (size_t i = 0; i < sizeof rl / sizeof rl[0]; i++) {
     char yaml[256], want[512];
-    snprintf(yaml, sizeof yaml, HEAD "spec:\n  tool_rules:\n    - tool: a\n      rate_limit: \"%s\"\n",
+    snprintf(yaml, sizeof yaml, RATE_YAML,
              rl[i].in);
     snprintf(want, sizeof want, "p.yaml:8:19: invalid rate_limit for tool \"a\": %s", rl[i].msg);
     expect_error(yaml, want);
@@ -320,7 +322,7 @@ static void test_go_messages(void) {
             {"8/h", 8, 3600},     {"9/Day", 9, 86400}, {"1/d", 1, 86400}, {"", 0, 0}};
   for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
     char yaml[256];
-    snprintf(yaml, sizeof yaml, HEAD "spec:\n  tool_rules:\n    - tool: a\n      rate_limit: \"%s\"\n",
+    snprintf(yaml, sizeof yaml, RATE_YAML,
              ok[i].in);
     aip_policy_doc *d = load(yaml);
     if (!d) continue;

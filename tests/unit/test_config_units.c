@@ -152,12 +152,15 @@ static void test_yaml_tree(void) {
 }
 
 static void test_yaml_rejects(void) {
-  expect_yaml_error("a: 1\nb: 2\na: 3\n", "y.yaml:3:1: duplicate key \"a\" (first written at line 1)");
-  expect_yaml_error("{x: 1, \"x\": 2}\n", "y.yaml:1:8: duplicate key \"x\" (first written at line 1)");
+  expect_yaml_error("a: 1\nb: 2\na: 3\n",
+                    "y.yaml:3:1: duplicate key \"a\" (first written at line 1)");
+  expect_yaml_error("{x: 1, \"x\": 2}\n",
+                    "y.yaml:1:8: duplicate key \"x\" (first written at line 1)");
   expect_yaml_error("a: &x 1\nb: *x\n", "y.yaml:1:4: YAML anchors and aliases are not supported");
   expect_yaml_error("a: [1]\nb: *x\n", "y.yaml:2:4: YAML anchors and aliases are not supported");
   expect_yaml_error("a: !secret x\n", "y.yaml:1:4: unsupported YAML tag \"!secret\"");
-  expect_yaml_error("a: 1\n---\nb: 2\n", "y.yaml:2:1: only one YAML document per file is supported");
+  expect_yaml_error("a: 1\n---\nb: 2\n",
+                    "y.yaml:2:1: only one YAML document per file is supported");
   expect_yaml_error("? [a]\n: 1\n", "y.yaml:1:3: mapping keys must be plain strings");
   expect_yaml_error("a: \"x\\0y\"\n", "y.yaml:1:4: NUL bytes are not allowed in values");
   expect_yaml_error("a: b: c\n", "y.yaml:1:5: invalid YAML: mapping values are not allowed in this "

@@ -1,0 +1,400 @@
+// Harness for the aip-gateway end-to-end tests: temp dirs, free loopback ports, gateway
+// config + policies, starting/stopping `aip serve`, SDK clients and raw HTTP helpers.
+//
+// Everything talks to 127.0.0.1 only.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const E2E_DIR = path.resolve(here, '..');
+export const REPO = path.resolve(E2E_DIR, '../..');
+export const BUILD_DIR = path.resolve(process.env.AIP_BUILD_DIR || path.join(REPO, 'build'));
+export const AIP_BIN = path.join(BUILD_DIR, 'aip');
+export const TEST_SERVER = path.join(BUILD_DIR, 'tests/mcp-server/aip-test-server');
+export const EVERYTHING_JS = path.join(
+  E2E_DIR, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
+
+for (const f of [AIP_BIN, TEST_SERVER]) {
+  if (!fs.existsSync(f)) throw new Error(`missing ${f}: build first (cmake --build build) or set AIP_BUILD_DIR`);
+}
+
+export const sha256hex = (s) => createHash('sha256').update(s).digest('hex');
+
+export function makeTempDir(prefix = 'aip-e2e-') {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** A port that was free a moment ago on 127.0.0.1 (listen on 0, read it, close). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+// ---- a tiny YAML writer (block style, every string JSON-quoted) ---------------------------
+
+function yScalar(v) {
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (v === null) return 'null';
+  return JSON.stringify(String(v));
+}
+
+function yKey(k) {
+  return /^[A-Za-z_][A-Za-z0-9_.-]*$/.test(k) ? k : JSON.stringify(k);
+}
+
+export function toYaml(v, indent = 0) {
+  const pad = ' '.repeat(indent);
+  if (Array.isArray(v)) {
+    if (v.length === 0) return '[]';
+    return '\n' + v.map((item) => {
+      if (item && typeof item === 'object' && !Array.isArray(item)) {
+        const body = toYaml(item, indent + 2).replace(/^\n/, '');
+        return `${pad}- ${body.slice(indent + 2)}`;
+      }
+      return `${pad}- ${typeof item === 'object' && item !== null ? toYaml(item, indent + 2) : yScalar(item)}`;
+    }).join('\n');
+  }
+  if (v && typeof v === 'object') {
+    const keys = Object.keys(v).filter((k) => v[k] !== undefined);
+    if (keys.length === 0) return '{}';
+    return '\n' + keys.map((k) => {
+      const val = v[k];
+      if (val && typeof val === 'object') return `${pad}${yKey(k)}:${toYaml(val, indent + 2)}`.replace(/:\n?(\[\]|\{\})$/, ': $1');
+      return `${pad}${yKey(k)}: ${yScalar(val)}`;
+    }).join('\n');
+  }
+  return yScalar(v);
+}
+
+export function policyDoc(name, spec) {
+  return {
+    apiVersion: 'aip.io/v1alpha1',
+    kind: 'AgentPolicy',
+    metadata: { name, version: '1.0.0' },
+    spec: { mode: 'enforce', ...spec },
+  };
+}
+
+/** An upstream entry for the C test server; `env` is passed to the child (AIP_TEST_*). */
+export function testServer(env = {}) {
+  return { command: [TEST_SERVER], env };
+}
+
+// ---- processes ----------------------------------------------------------------------------
+
+/** Direct children of `pid` (scans /proc; Linux only), as {pid, cmdline}. */
+export function childrenOf(pid) {
+  const out = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      // pid (comm) state ppid ... ; comm may contain spaces/parens: split after the last ')'
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(rest[1]) !== pid) continue;
+      const cmdline = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      out.push({ pid: Number(d), state: rest[0], cmdline });
+    } catch { /* raced with an exit */ }
+  }
+  return out;
+}
+
+export function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+// ---- the gateway --------------------------------------------------------------------------
+
+let tokenSeq = 0;
+/** A fresh bearer token for an agent. */
+export function newToken(label = 'agent') {
+  tokenSeq++;
+  return `aip_e2e_${label}_${process.pid}_${tokenSeq}_${Math.random().toString(36).slice(2)}`;
+}
+
+export class Gateway {
+  /**
+   * opts.servers: { name: {command, env} }
+   * opts.agents: [{ name, token, policy: <spec object>, servers: [...], tool_prefix? }]
+   * opts.limits: { max_body, request_timeout, ... }
+   * opts.extra: extra top-level config keys
+   */
+  constructor(opts) {
+    this.opts = opts;
+    this.dir = makeTempDir();
+    this.stderr = '';
+    this.clients = [];
+    this.tokens = {};
+  }
+
+  static async start(opts) {
+    const gw = new Gateway(opts);
+    await gw._start();
+    return gw;
+  }
+
+  get url() { return `http://127.0.0.1:${this.port}/mcp`; }
+  get adminUrl() { return `http://127.0.0.1:${this.adminPort}`; }
+
+  writeConfig() {
+    const { servers, agents, limits, extra } = this.opts;
+    fs.mkdirSync(path.join(this.dir, 'policies'), { recursive: true });
+    const cfgAgents = agents.map((a) => {
+      this.tokens[a.name] = a.token;
+      const pfile = `policies/${a.name}.yaml`;
+      fs.writeFileSync(path.join(this.dir, pfile), toYaml(policyDoc(a.name, a.policy)).replace(/^\n/, '') + '\n');
+      return {
+        name: a.name,
+        token_sha256: sha256hex(a.token),
+        policy: pfile,
+        servers: a.servers,
+        tool_prefix: a.tool_prefix,
+      };
+    });
+    this.auditPath = path.join(this.dir, 'audit.jsonl');
+    const cfg = {
+      listen: `127.0.0.1:${this.port}`,
+      admin: { listen: `127.0.0.1:${this.adminPort}` },
+      store: { path: 'aip.db' },
+      audit: { path: 'audit.jsonl' },
+      limits,
+      ...(extra || {}),
+      servers,
+      agents: cfgAgents,
+    };
+    this.configPath = path.join(this.dir, 'gateway.yaml');
+    fs.writeFileSync(this.configPath, toYaml(cfg).replace(/^\n/, '') + '\n');
+  }
+
+  async _start() {
+    this.port = await freePort();
+    this.adminPort = await freePort();
+    while (this.adminPort === this.port) this.adminPort = await freePort();
+    this.writeConfig();
+    this.proc = spawn(AIP_BIN, ['serve', '--config', this.configPath], {
+      cwd: this.dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env },
+    });
+    this.pid = this.proc.pid;
+    this.proc.stdout.on('data', (d) => { this.stderr += d.toString(); });
+    this.proc.stderr.on('data', (d) => { this.stderr += d.toString(); });
+    this.exited = new Promise((resolve) => {
+      this.proc.on('exit', (code, signal) => resolve({ code, signal }));
+    });
+    let exitInfo = null;
+    this.exited.then((e) => { exitInfo = e; });
+    const deadline = Date.now() + 15000;
+    for (;;) {
+      if (exitInfo) {
+        throw new Error(`aip serve exited during startup (${JSON.stringify(exitInfo)})\n` +
+          `config:\n${fs.readFileSync(this.configPath, 'utf8')}\nstderr:\n${this.stderr}`);
+      }
+      try {
+        const r = await fetch(`${this.adminUrl}/readyz`, { signal: AbortSignal.timeout(1000) });
+        await r.arrayBuffer();
+        if (r.status === 200) break;
+      } catch { /* not listening yet */ }
+      if (Date.now() > deadline) {
+        this.proc.kill('SIGKILL');
+        throw new Error(`aip serve not ready after 15 s\nstderr:\n${this.stderr}`);
+      }
+      await sleep(50);
+    }
+  }
+
+  /** Print the gateway's log (for failing tests). */
+  dumpLog(label = '') {
+    process.stderr.write(`\n----- aip serve log ${label} (${this.configPath}) -----\n${this.stderr}\n----- end of log -----\n`);
+  }
+
+  /** Wraps a test body: on failure, the gateway log is printed before the error propagates. */
+  wrap(fn) {
+    return async (t) => {
+      try {
+        await fn(t);
+      } catch (e) {
+        this.dumpLog(t?.name ? `[${t.name}]` : '');
+        throw e;
+      }
+    };
+  }
+
+  /** SIGTERM, then the process must exit 0 within 5 s. */
+  async stop() {
+    for (const c of this.clients.splice(0)) {
+      try { await c.close(); } catch { /* already closed */ }
+    }
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) {
+      const e = await this.exited;
+      this.dumpLog('[gateway died before stop]');
+      assert.fail(`aip serve had already exited: ${JSON.stringify(e)}`);
+    }
+    this.proc.kill('SIGTERM');
+    const res = await Promise.race([this.exited, sleep(5000).then(() => null)]);
+    if (!res) {
+      this.proc.kill('SIGKILL');
+      await this.exited;
+      this.dumpLog('[did not exit within 5 s of SIGTERM]');
+      assert.fail('aip serve did not exit within 5 s of SIGTERM');
+    }
+    if (res.code !== 0) {
+      this.dumpLog('[non-zero exit]');
+      assert.equal(res.code, 0, `aip serve exit after SIGTERM: ${JSON.stringify(res)}`);
+    }
+    if (!process.env.AIP_E2E_KEEP) fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /**
+   * An SDK Client connected with the agent's bearer token. Returns {client, transport,
+   * getStream} where getStream resolves once the standalone GET SSE stream got its 200.
+   */
+  async connect(token, { name = 'e2e-client', capabilities = {}, onGetStream } = {}) {
+    let markGet;
+    const getStream = new Promise((resolve) => { markGet = resolve; });
+    const fetchSpy = async (url, init) => {
+      const res = await fetch(url, init);
+      if ((init?.method || 'GET') === 'GET' && res.status === 200) markGet(res);
+      return res;
+    };
+    const transport = new StreamableHTTPClientTransport(new URL(this.url), {
+      requestInit: { headers: { Authorization: 'Bearer ' + token } },
+      fetch: fetchSpy,
+      reconnectionOptions: { maxReconnectionDelay: 1000, initialReconnectionDelay: 200, reconnectionDelayGrowFactor: 1.5, maxRetries: 0 },
+    });
+    const client = new Client({ name, version: '1.0.0' }, { capabilities });
+    client.onerror = () => {}; // GET-stream reconnect noise at shutdown
+    await client.connect(transport);
+    this.clients.push(client);
+    return { client, transport, getStream };
+  }
+
+  // ---- raw HTTP ---------------------------------------------------------------------------
+
+  /** fetch against the gateway; `path` defaults to /mcp. Returns {status, headers, text, json}. */
+  async raw({ method = 'POST', path: p = '/mcp', headers = {}, body, token, signal } = {}) {
+    const h = { ...headers };
+    if (token) h.Authorization = 'Bearer ' + token;
+    const res = await fetch(`http://127.0.0.1:${this.port}${p}`, {
+      method, headers: h, body, signal: signal || AbortSignal.timeout(10000),
+    });
+    const text = await res.text();
+    let json;
+    try { json = text ? JSON.parse(text) : undefined; } catch { json = undefined; }
+    return { status: res.status, headers: res.headers, text, json, res };
+  }
+
+  /** POST one JSON-RPC message with the usual MCP headers. */
+  async post(msg, { token, session, version, headers = {} } = {}) {
+    const h = {
+      'Content-Type': 'application/json',
+      Accept: 'application/json, text/event-stream',
+      ...headers,
+    };
+    if (session) h['Mcp-Session-Id'] = session;
+    if (version) h['MCP-Protocol-Version'] = version;
+    return this.raw({ method: 'POST', headers: h, body: typeof msg === 'string' ? msg : JSON.stringify(msg), token });
+  }
+
+  /** Raw initialize + notifications/initialized; returns the session id. */
+  async rawSession(token, protocolVersion = '2025-11-25') {
+    const r = await this.post({
+      jsonrpc: '2.0', id: 1, method: 'initialize',
+      params: { protocolVersion, capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+    }, { token });
+    assert.equal(r.status, 200, `initialize: ${r.status} ${r.text}`);
+    const sid = r.headers.get('mcp-session-id');
+    assert.ok(sid, 'initialize answer has Mcp-Session-Id');
+    const body = parseMaybeSse(r);
+    assert.equal(body.result?.protocolVersion, protocolVersion, `negotiated version: ${r.text}`);
+    const n = await this.post({ jsonrpc: '2.0', method: 'notifications/initialized' },
+      { token, session: sid, version: protocolVersion === '2025-03-26' ? undefined : protocolVersion });
+    assert.equal(n.status, 202, `notifications/initialized: ${n.status} ${n.text}`);
+    return sid;
+  }
+}
+
+/** The JSON-RPC body of a POST answer sent as application/json or as SSE (last message). */
+export function parseMaybeSse(r) {
+  const ct = r.headers.get('content-type') || '';
+  if (ct.startsWith('text/event-stream')) {
+    const msgs = sseMessages(r.text);
+    return msgs[msgs.length - 1];
+  }
+  return r.json;
+}
+
+export function sseMessages(text) {
+  const out = [];
+  for (const ev of text.split(/\r?\n\r?\n/)) {
+    const data = ev.split(/\r?\n/).filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+    if (data) out.push(JSON.parse(data));
+  }
+  return out;
+}
+
+/** Every page of tools/list (SDK listTools returns one page). */
+export async function listAllTools(client, maxPages = 50) {
+  const tools = [];
+  let cursor;
+  for (let i = 0; i < maxPages; i++) {
+    const r = await client.listTools(cursor ? { cursor } : undefined);
+    tools.push(...r.tools);
+    cursor = r.nextCursor;
+    if (!cursor) return tools;
+  }
+  throw new Error('tools/list did not end after ' + maxPages + ' pages');
+}
+
+export const names = (tools) => tools.map((t) => t.name).sort();
+
+/** Run fn and return [ms, result-or-error]. */
+export async function timed(fn) {
+  const t0 = performance.now();
+  try {
+    const v = await fn();
+    return { ms: performance.now() - t0, value: v };
+  } catch (e) {
+    return { ms: performance.now() - t0, error: e };
+  }
+}
+
+export function textOf(result) {
+  return (result.content || []).filter((c) => c.type === 'text').map((c) => c.text).join('');
+}
+
+/** Wait until pred() is truthy (polling), or throw after ms. */
+export async function waitFor(pred, ms = 3000, what = 'condition') {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await pred();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+export { sleep };
