@@ -492,6 +492,22 @@ static int set_defaults(aip_gateway_config *cfg, const char *path, aip_error *er
   return rc;
 }
 
+/* The last checks: a gateway without servers or agents, or an agent without servers, cannot do
+ * anything, so such a config is a mistake rather than a valid empty setup. */
+static int check_required(gwctx *c, const aip_ynode *servers, const aip_ynode *agents) {
+  aip_gateway_config *cfg = c->cfg;
+  if (cfg->servers_n == 0)
+    return aip_y_errf(c->y, servers, c->err, "servers: define at least one upstream MCP server");
+  if (cfg->agents_n == 0)
+    return aip_y_errf(c->y, agents, c->err, "agents: define at least one agent");
+  for (size_t i = 0; i < cfg->agents_n; i++) {
+    if (cfg->agents[i].servers_n) continue;
+    aip_ynode at = {.pos = cfg->agents[i].pos};
+    return aip_y_errf(c->y, &at, c->err, "agents[%zu].servers: list at least one server", i);
+  }
+  return 0;
+}
+
 static int parse_root(gwctx *c) {
   static const char *const keys[] = {"listen",  "admin",           "store",   "audit",
                                      "approvals", "limits",        "allowed_origins",
@@ -501,6 +517,7 @@ static int parse_root(gwctx *c) {
   if (!rc) rc = parse_sections(c, v);
   if (!rc) rc = parse_servers(c, v[7]);
   if (!rc) rc = parse_principals(c, v[8], v[9]);
+  if (!rc) rc = check_required(c, v[7], v[8]);
   return rc;
 }
 

@@ -189,10 +189,11 @@ static const char *redos_check(const char *re) {
   return NULL;
 }
 
-/* Whether an inline flag group such as (?m) or (?im:...) turns multi-line mode on. */
+/* Whether an inline flag group such as (?m) or (?im:...) turns multi-line mode on. Only RE2's
+ * flag letters count, so (?P<name>...) is not mistaken for one; flags after '-' turn off. */
 static int sets_multiline(const char *re) {
   for (const char *p = strstr(re, "(?"); p; p = strstr(p + 2, "(?"))
-    for (const char *f = p + 2; *f && *f != ')' && *f != ':' && *f != '-'; f++)
+    for (const char *f = p + 2; *f && strchr("imsU", *f); f++)
       if (*f == 'm')
         return 1;
   return 0;
@@ -308,18 +309,18 @@ static int compile_rules(aip_policy *p, aip_error *err) {
     return aip_error_set(err, -ENOMEM, "out of memory");
   for (size_t i = 0; i < doc->rules_n; i++) {
     const aip_tool_rule *r = &doc->rules[i];
-    rule_c *rc_ = &p->rules[i];
+    rule_c *c = &p->rules[i];
 
-    rc_->src = r;
-    rc_->strict = r->strict_args < 0 ? doc->strict_args_default != 0 : r->strict_args != 0;
+    c->src = r;
+    c->strict = r->strict_args < 0 ? doc->strict_args_default != 0 : r->strict_args != 0;
     p->rules_n = i + 1;
     if (r->allow_args_n) {
-      if ((rc = compile_rule_db(doc, r, &rc_->db, err)))
+      if ((rc = compile_rule_db(doc, r, &c->db, err)))
         return rc;
-      if (hs_alloc_scratch(rc_->db, &p->scratch) != HS_SUCCESS)
+      if (hs_alloc_scratch(c->db, &p->scratch) != HS_SUCCESS)
         return aip_error_set(err, -ENOMEM, "out of memory (Hyperscan scratch)");
     }
-    rc = add_name(p, &p->rule_index, r->tool, rc_); /* the last rule for a tool wins */
+    rc = add_name(p, &p->rule_index, r->tool, c); /* the last rule for a tool wins */
     if (!rc)
       rc = add_name(p, &p->allowed_tools, r->tool, NULL);
     if (rc == -ENOMEM)

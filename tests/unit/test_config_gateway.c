@@ -29,7 +29,8 @@ static void remove_file(const char *name) {
 }
 
 /* Writes `yaml` as gw.yaml in the temp folder and expects the load to fail with
- * "<tmp>/gw.yaml:<want>" (or "<tmp>/<want>" when want names another file). */
+ * "<tmp>/gw.yaml:<want>" ("<tmp>/<want>" when want names another file, "<tmp>/gw.yaml: <want>"
+ * when it has no position). */
 static void expect_error(const char *yaml, const char *want) {
   char path[256], full[1024];
   write_file("gw.yaml", yaml);
@@ -37,8 +38,10 @@ static void expect_error(const char *yaml, const char *want) {
   if (strncmp(want, "p.yaml", 6) == 0 || strncmp(want, "bad.yaml", 8) == 0 ||
       strncmp(want, "none.yaml", 9) == 0)
     snprintf(full, sizeof full, "%s/%s", tmpdir, want);
-  else
+  else if (want[0] >= '0' && want[0] <= '9')
     snprintf(full, sizeof full, "%s:%s", path, want);
+  else /* a message without a position */
+    snprintf(full, sizeof full, "%s: %s", path, want);
   aip_gateway_config *cfg = NULL;
   aip_error err = {{0}};
   int rc = aip_gateway_config_load(path, &cfg, &err);
@@ -145,10 +148,10 @@ static void test_defaults(void) {
   CHECK_INT(c->limits.session_idle_timeout_ms, 30 * 60 * 1000);
   CHECK_INT(c->limits.max_upstream_message, 16 * 1024 * 1024);
   CHECK_INT(c->allowed_origins.n, 0);
-  CHECK_INT(c->servers_n, 0);
+  CHECK_INT(c->servers_n, 1);
   CHECK_INT(c->operators_n, 0);
   CHECK_INT(c->agents_n, 1);
-  CHECK_INT(c->agents[0].servers_n, 0);
+  CHECK_INT(c->agents[0].servers_n, 1);
   CHECK_INT(c->agents[0].token_sha256[31], 1);
   aip_gateway_config_free(c);
 
@@ -265,6 +268,15 @@ static void test_errors(void) {
   expect_error("operators:\n  - name: op\n    token_sha256: " TOK1
                "\n  - name: op\n    token_sha256: " TOK2 "\n",
                "4:11: operators[1].name: operator \"op\" is defined twice");
+  /* required: at least one server, one agent, and one server per agent */
+  expect_error("", "servers: define at least one upstream MCP server");
+  expect_error(AGENT, "servers: define at least one upstream MCP server");
+  expect_error("servers: {}\n" AGENT, "1:10: servers: define at least one upstream MCP server");
+  expect_error(SERVERS, "agents: define at least one agent");
+  expect_error(SERVERS "agents: []\n", "4:9: agents: define at least one agent");
+  expect_error(SERVERS AGENT, "5:5: agents[0].servers: list at least one server");
+  expect_error(SERVERS AGENT "    servers: []\n",
+               "5:5: agents[0].servers: list at least one server");
   /* the policy's own errors come through unchanged, naming the policy file */
   expect_error("agents:\n  - name: a\n    token_sha256: " TOK1 "\n    policy: bad.yaml\n",
                "bad.yaml:4:9: invalid mode \"strict\", must be 'enforce' or 'monitor'");

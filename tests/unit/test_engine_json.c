@@ -63,8 +63,13 @@ static void test_syntax(void) {
   CHECK_INT(parse("{}\0", 3), AIP_JSON_SYNTAX);
   CHECK_INT(aip_json_parse(NULL, 0, &(cJSON *){NULL}), AIP_JSON_SYNTAX);
   /* numbers longer than cJSON's 63-byte buffer */
-  CHECK_INT(P("[0.00000000000000000000000000000000000000000000000000000000000001]"), AIP_JSON_SYNTAX); /* 64 bytes */
-  CHECK_INT(P("[0.0000000000000000000000000000000000000000000000000000000000001]"), AIP_JSON_OK);     /* 63 bytes */
+  char num[64];
+  num[0] = '0', num[1] = '.';
+  memset(num + 2, '0', 61);
+  num[63] = '1'; /* "0." + 61 zeros + "1": 64 bytes */
+  CHECK_INT(parse(num, 64), AIP_JSON_SYNTAX);
+  num[62] = '1'; /* "0." + 60 zeros + "1": 63 bytes */
+  CHECK_INT(parse(num, 63), AIP_JSON_OK);
 }
 
 static void test_utf8(void) {

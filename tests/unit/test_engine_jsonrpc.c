@@ -24,7 +24,8 @@ static aip_rpc_kind classify(const char *json, const char **why) {
 }
 
 static void test_kinds(void) {
-  CHECK_INT(classify("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", NULL), AIP_RPC_REQUEST);
+  CHECK_INT(classify("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", NULL),
+            AIP_RPC_REQUEST);
   CHECK_INT(classify("{\"jsonrpc\":\"2.0\",\"id\":\"a\",\"method\":\"x\",\"params\":{}}", NULL),
             AIP_RPC_REQUEST);
   CHECK_INT(classify("{\"jsonrpc\":\"2.0\",\"id\":1.5,\"method\":\"x\",\"params\":[1]}", NULL),
@@ -47,7 +48,8 @@ static void test_kinds(void) {
 static void test_fields(void) {
   cJSON *root = NULL;
   aip_rpc_msg m;
-  const char *s = "{\"id\":3,\"params\":{\"name\":\"t\"},\"method\":\"tools/call\",\"jsonrpc\":\"2.0\"}";
+  const char *s =
+      "{\"id\":3,\"params\":{\"name\":\"t\"},\"method\":\"tools/call\",\"jsonrpc\":\"2.0\"}";
 
   CHECK_INT(aip_json_parse(s, strlen(s), &root), AIP_JSON_OK);
   CHECK_INT(aip_rpc_classify(root, &m), AIP_RPC_REQUEST);
@@ -94,7 +96,8 @@ static void test_invalid(void) {
       "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"a\","
       "\"ARGUMENTS\":{}}}",
       "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"_META\":{}}}",
-      "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"argument\\u017f\":{}}}",
+      "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{"
+      "\"argument\\u017f\":{}}}",
   };
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     aip_rpc_kind k = classify(bad[i], &why);

@@ -477,23 +477,30 @@ static void test_regex_dialect(void) {
                       {"ci", "(?i)^abc$", {0, 0}},
                       {"ml", "(?m)^x$", {0, 0}},
                       {"empty", "", {0, 0}},
-                      {"uni", "^.{2}$", {0, 0}}};
+                      {"uni", "^.{2}$", {0, 0}},
+                      {"named", "^(?P<name>[a-z]+)$", {0, 0}}};
   aip_tool_rule r = rule("t", AIP_ACTION_ALLOW);
   aip_policy *p;
   cJSON *args;
   aip_decision dec;
 
-  r.allow_args = a, r.allow_args_n = 5;
+  r.allow_args = a, r.allow_args_n = 6;
   d.rules = &r, d.rules_n = 1;
   p = compile(&d);
   ALLOW(tool(p, "t", "{\"dollar\":\"a$b$c\",\"ci\":\"ABC\",\"ml\":\"y\\nx\\nz\",\"empty\":\"\","
-                     "\"uni\":\"\xc3\xa9\xc3\xa9\"}"));
+                     "\"uni\":\"\xc3\xa9\xc3\xa9\",\"named\":\"abc\"}"));
+  /* (?P<name>...) is not a multi-line flag group: its $ still means end of text */
+  dec = tool(p, "t", "{\"dollar\":\"a$b$c\",\"ci\":\"ABC\",\"ml\":\"x\",\"empty\":\"\","
+                     "\"uni\":\"ab\",\"named\":\"abc\\n\"}");
+  BLOCK(dec);
+  CHECK_STR(dec.failed_arg, "named");
   BLOCK(tool(p, "t", "{\"dollar\":\"a$b$c\\n\",\"ci\":\"ABC\",\"ml\":\"x\",\"empty\":1,"
                      "\"uni\":\"ab\"}"));
   BLOCK(tool(p, "t", "{\"dollar\":\"a$b$c\",\"ci\":\"ABC\",\"ml\":\"x\",\"empty\":1,"
                      "\"uni\":\"abc\"}"));
   /* strings that are not UTF-8 (only possible outside aip_json_parse) never match */
-  args = cJSON_Parse("{\"dollar\":\"a$b$c\",\"ci\":\"ABC\",\"ml\":\"x\",\"empty\":1}");
+  args = cJSON_Parse("{\"dollar\":\"a$b$c\",\"ci\":\"ABC\",\"ml\":\"x\",\"empty\":1,"
+                     "\"named\":\"x\"}");
   cJSON_AddItemToObject(args, "uni", cJSON_CreateString("\xff\xfe"));
   aip_policy_check_tool(p, "t", 1, args, 0, &dec);
   BLOCK(dec);
