@@ -57,35 +57,46 @@ static const char *tool_name(const cJSON *tool) {
   return cJSON_IsString(n) && n->valuestring[0] ? n->valuestring : NULL;
 }
 
-/* How many of the agent's servers offer a tool called `name`. */
-static int servers_with(fetch *f, const char *name) {
-  int n = 0;
+/* For tool_prefix auto: how many of the agent's servers offer each name. One pass over all
+ * tools with a map, so merging stays linear in the number of tools. */
+typedef struct name_count {
+  size_t servers;
+  size_t last_server; /* +1; a server listing a name twice counts once */
+} name_count;
+
+static int count_names(fetch *f, aip_map *names, name_count *slots) {
+  size_t used = 0;
   for (size_t s = 0; s < f->a->cfg->servers_n; s++) {
     const cJSON *t;
     cJSON_ArrayForEach(t, f->lists[s]) {
-      const char *tn = tool_name(t);
-      if (tn && strcmp(tn, name) == 0) {
-        n++;
-        break;
+      const char *n = tool_name(t);
+      if (!n) continue;
+      name_count *c = aip_map_get(names, n, strlen(n));
+      if (!c) {
+        c = &slots[used++];
+        if (aip_map_put(names, n, strlen(n), c)) return -ENOMEM;
       }
+      if (c->last_server != s + 1) c->servers++;
+      c->last_server = s + 1;
     }
   }
-  return n;
+  return 0;
 }
 
-static char *exposed_name(aip_agent_rt *a, fetch *f, size_t server, const char *real) {
+static char *exposed_name(aip_agent_rt *a, const aip_map *names, size_t server, const char *real) {
   const char *srv = a->gw->cfg->servers[a->cfg->servers[server]].name;
+  const name_count *c = aip_map_get(names, real, strlen(real));
   int prefix = a->cfg->tool_prefix == AIP_PREFIX_ALWAYS ||
-               (a->cfg->tool_prefix == AIP_PREFIX_AUTO && servers_with(f, real) > 1);
+               (a->cfg->tool_prefix == AIP_PREFIX_AUTO && c && c->servers > 1);
   char *out = NULL;
   if (prefix ? asprintf(&out, "%s__%s", srv, real) < 0 : !(out = strdup(real))) return NULL;
   return out;
 }
 
-static int add_tool(aip_agent_rt *a, fetch *f, size_t server, const cJSON *tool) {
+static int add_tool(aip_agent_rt *a, const aip_map *names, size_t server, const cJSON *tool) {
   const char *real = tool_name(tool);
   if (!real || a->tools_n >= MAX_TOOLS) return 0;
-  char *exposed = exposed_name(a, f, server, real);
+  char *exposed = exposed_name(a, names, server, real);
   if (!exposed) return -ENOMEM;
   if (aip_map_get(&a->tool_map, exposed, strlen(exposed))) {
     /* tool_prefix: never, and two servers share the name: the first server listed wins */
@@ -100,6 +111,12 @@ static int add_tool(aip_agent_rt *a, fetch *f, size_t server, const cJSON *tool)
   e->visible = aip_policy_tool_visible(a->policy, exposed, strlen(exposed));
   if (!e->real) {
     free(exposed);
+    return -ENOMEM;
+  }
+  /* a->tools was sized for every tool up front and never moves, so the map may point into it */
+  if (aip_map_put(&a->tool_map, e->exposed, strlen(e->exposed), e)) {
+    free(e->exposed);
+    free(e->real);
     return -ENOMEM;
   }
   a->tools_n++;
@@ -117,19 +134,24 @@ static void merge(fetch *f) {
   size_t total = 0;
   for (size_t s = 0; s < a->cfg->servers_n; s++) total += (size_t)cJSON_GetArraySize(f->lists[s]);
   if (total > MAX_TOOLS) total = MAX_TOOLS;
+  size_t all = 0;
+  for (size_t s = 0; s < a->cfg->servers_n; s++) all += (size_t)cJSON_GetArraySize(f->lists[s]);
   a->tools = calloc(total ? total : 1, sizeof(*a->tools));
   a->tools_json = cJSON_CreateArray();
-  int complete = a->tools && a->tools_json;
-  for (size_t s = 0; complete && s < a->cfg->servers_n; s++) {
-    complete &= !f->failed[s];
+  aip_map names;
+  aip_map_init(&names);
+  name_count *slots = calloc(all ? all : 1, sizeof(*slots));
+  int ok = a->tools && a->tools_json && slots && count_names(f, &names, slots) == 0;
+  int complete = ok;
+  for (size_t s = 0; ok && s < a->cfg->servers_n; s++) {
+    complete &= !f->failed[s]; /* a failed server has an empty list; the others still count */
     const cJSON *t;
     cJSON_ArrayForEach(t, f->lists[s]) {
-      if (add_tool(a, f, s, t)) complete = 0;
+      if (add_tool(a, &names, s, t)) ok = complete = 0;
     }
   }
-  /* The map points into a->tools, which no longer moves. */
-  for (size_t i = 0; i < a->tools_n; i++)
-    aip_map_put(&a->tool_map, a->tools[i].exposed, strlen(a->tools[i].exposed), &a->tools[i]);
+  aip_map_free(&names);
+  free(slots);
   if (!complete) a->gw->metrics.tools_list_partial++;
   a->tools_valid = complete && !a->tools_stale;
 }

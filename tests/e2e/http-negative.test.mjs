@@ -1,0 +1,319 @@
+// Raw HTTP against /mcp: exact status codes and JSON-RPC error codes of the Streamable HTTP
+// endpoint (reference/mcp.md section 2, INTERFACES.md section 3).
+import { before, after, test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+
+import { Gateway, testServer, newToken, sseMessages, sleep } from './lib/harness.mjs';
+
+const A = newToken('alice');
+const B = newToken('bob');
+const V = '2025-11-25';
+const JSON_HDRS = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' };
+const ping = (id = 1) => ({ jsonrpc: '2.0', id, method: 'ping' });
+const init = (protocolVersion = V, id = 1) => ({
+  jsonrpc: '2.0', id, method: 'initialize',
+  params: { protocolVersion, capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+});
+
+let gw;
+let sid; // a session of agent A (2025-11-25)
+
+before(async () => {
+  gw = await Gateway.start({
+    limits: { max_body: '64KiB', max_header_bytes: '8KiB' },
+    servers: { tools: testServer({ AIP_TEST_NAME: 'tools' }) },
+    agents: [
+      { name: 'alice', token: A, servers: ['tools'], policy: { allowed_tools: ['echo', 'slow'] } },
+      { name: 'bob', token: B, servers: ['tools'], policy: { allowed_tools: ['echo'] } },
+    ],
+  });
+  sid = await gw.rawSession(A);
+});
+
+after(async () => { if (gw) await gw.stop(); });
+
+const t = (name, fn) => test(name, (ctx) => gw.wrap(fn)(ctx));
+
+/** An error answer: HTTP status, JSON body with a JSON-RPC error code (id null or absent). */
+function assertRpcError(r, status, code) {
+  assert.equal(r.status, status, `HTTP status (body: ${r.text})`);
+  if (code !== undefined) {
+    assert.ok(r.json, `JSON body expected, got: ${r.text}`);
+    assert.equal(r.json.jsonrpc, '2.0');
+    assert.equal(r.json.error?.code, code, r.text);
+    assert.equal(typeof r.json.error?.message, 'string');
+  }
+}
+
+const withSession = (extra = {}, s = sid) => ({ ...JSON_HDRS, 'Mcp-Session-Id': s, 'MCP-Protocol-Version': V, ...extra });
+
+describe('authentication, origin, path, method', () => {
+  t('401 without a token, with WWW-Authenticate: Bearer', async () => {
+    const r = await gw.raw({ headers: JSON_HDRS, body: JSON.stringify(init()) });
+    assertRpcError(r, 401);
+    assert.match(r.headers.get('www-authenticate') || '', /^Bearer\b/);
+  });
+
+  t('401 with a wrong token, and with a non-Bearer scheme', async () => {
+    for (const auth of ['Bearer wrong-token', `Basic ${Buffer.from('a:b').toString('base64')}`, `Bearer ${A}x`, 'Bearer ']) {
+      const r = await gw.raw({ headers: { ...JSON_HDRS, Authorization: auth }, body: JSON.stringify(init()) });
+      assert.equal(r.status, 401, `Authorization: ${auth}`);
+      assert.match(r.headers.get('www-authenticate') || '', /^Bearer\b/);
+    }
+  });
+
+  t('403 for a foreign Origin; a loopback Origin is fine', async () => {
+    const bad = await gw.raw({ token: A, headers: withSession({ Origin: 'http://evil.example.com' }), body: JSON.stringify(ping()) });
+    assertRpcError(bad, 403);
+    const good = await gw.raw({ token: A, headers: withSession({ Origin: 'http://127.0.0.1:3000' }), body: JSON.stringify(ping(2)) });
+    assert.equal(good.status, 200, good.text);
+    assert.deepEqual(good.json, { jsonrpc: '2.0', id: 2, result: {} });
+  });
+
+  t('404 for another path', async () => {
+    const r = await gw.raw({ path: '/other', token: A, headers: JSON_HDRS, body: JSON.stringify(ping()) });
+    assert.equal(r.status, 404);
+    const r2 = await gw.raw({ path: '/mcp/x', method: 'GET', token: A });
+    assert.equal(r2.status, 404);
+  });
+
+  t('405 for PUT /mcp, with an Allow header', async () => {
+    const r = await gw.raw({ method: 'PUT', token: A, headers: withSession(), body: JSON.stringify(ping()) });
+    assert.equal(r.status, 405);
+    const allow = (r.headers.get('allow') || '').split(',').map((s) => s.trim()).sort();
+    assert.deepEqual(allow, ['DELETE', 'GET', 'POST']);
+  });
+});
+
+describe('content negotiation and body', () => {
+  t('406 for a POST that accepts only application/json', async () => {
+    const r = await gw.raw({ token: A, headers: withSession({ Accept: 'application/json' }), body: JSON.stringify(ping()) });
+    assertRpcError(r, 406, -32000);
+  });
+
+  t('406 for a GET without text/event-stream in Accept', async () => {
+    const r = await gw.raw({ method: 'GET', token: A, headers: { 'Mcp-Session-Id': sid, 'MCP-Protocol-Version': V, Accept: 'application/json' } });
+    assertRpcError(r, 406, -32000);
+  });
+
+  t('415 for Content-Type: text/plain', async () => {
+    const r = await gw.raw({ token: A, headers: withSession({ 'Content-Type': 'text/plain' }), body: JSON.stringify(ping()) });
+    assertRpcError(r, 415, -32000);
+  });
+
+  t('400 -32700 for malformed JSON', async () => {
+    for (const body of ['{"jsonrpc":"2.0","id":1,"method":"ping"', 'not json', '{"a":1}garbage']) {
+      const r = await gw.raw({ token: A, headers: withSession(), body });
+      assertRpcError(r, 400, -32700);
+      assert.equal(r.json.id, null);
+    }
+  });
+
+  t('400 -32600 for a duplicate key', async () => {
+    const r = await gw.raw({ token: A, headers: withSession(), body: '{"jsonrpc":"2.0","id":1,"method":"ping","method":"ping"}' });
+    assertRpcError(r, 400, -32600);
+  });
+
+  t('400 -32600 for a case-variant key ("Method" beside "method")', async () => {
+    // a case-insensitive decoder downstream would see tools/call; the gateway must refuse it
+    for (const body of [
+      '{"jsonrpc":"2.0","id":1,"method":"ping","Method":"tools/call","params":{"name":"slow","arguments":{"ms":1}}}',
+      '{"jsonrpc":"2.0","id":1,"Method":"tools/call","method":"ping"}',
+    ]) {
+      const r = await gw.raw({ token: A, headers: withSession(), body });
+      assertRpcError(r, 400, -32600);
+    }
+  });
+
+  t('413 for a body over limits.max_body (64KiB); a body just under it is served', async () => {
+    const big = JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'echo', arguments: { message: 'x'.repeat(80 * 1024) } } });
+    const r = await gw.raw({ token: A, headers: withSession(), body: big });
+    assert.equal(r.status, 413, r.text.slice(0, 200));
+    const okMsg = 'y'.repeat(60 * 1024);
+    const ok = await gw.raw({ token: A, headers: withSession(), body: JSON.stringify({ jsonrpc: '2.0', id: 4, method: 'tools/call', params: { name: 'echo', arguments: { message: okMsg } } }) });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.json.result.content[0].text, okMsg);
+  });
+
+  t('431 for request headers over limits.max_header_bytes (8KiB)', async () => {
+    const r = await rawHttp(gw.port,
+      `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${A}\r\nContent-Type: application/json\r\n` +
+      `Accept: application/json, text/event-stream\r\nMcp-Session-Id: ${sid}\r\nX-Filler: ${'f'.repeat(16 * 1024)}\r\n` +
+      `Content-Length: 2\r\n\r\n{}`, 1);
+    assert.equal(r[0].status, 431);
+  });
+});
+
+describe('sessions and protocol version', () => {
+  t('400 for a non-initialize POST without Mcp-Session-Id', async () => {
+    const r = await gw.raw({ token: A, headers: { ...JSON_HDRS, 'MCP-Protocol-Version': V }, body: JSON.stringify(ping()) });
+    assertRpcError(r, 400);
+  });
+
+  t('404 for an unknown session id', async () => {
+    for (const s of ['0'.repeat(sid.length), 'nope', sid.slice(0, -1) + (sid.endsWith('a') ? 'b' : 'a')]) {
+      const r = await gw.raw({ token: A, headers: withSession({}, s), body: JSON.stringify(ping()) });
+      assertRpcError(r, 404);
+    }
+  });
+
+  t('404 for another agent\'s valid session id (POST, GET and DELETE)', async () => {
+    const r = await gw.raw({ token: B, headers: withSession(), body: JSON.stringify(ping()) });
+    assertRpcError(r, 404);
+    const g = await gw.raw({ method: 'GET', token: B, headers: { 'Mcp-Session-Id': sid, 'MCP-Protocol-Version': V, Accept: 'text/event-stream' } });
+    assert.equal(g.status, 404);
+    const d = await gw.raw({ method: 'DELETE', token: B, headers: { 'Mcp-Session-Id': sid, 'MCP-Protocol-Version': V } });
+    assert.equal(d.status, 404);
+    // and alice's session survived bob's DELETE
+    const ok = await gw.raw({ token: A, headers: withSession(), body: JSON.stringify(ping(9)) });
+    assert.equal(ok.status, 200);
+    assert.deepEqual(ok.json, { jsonrpc: '2.0', id: 9, result: {} });
+  });
+
+  t('400 for an unsupported MCP-Protocol-Version (1999-01-01)', async () => {
+    const r = await gw.raw({ token: A, headers: withSession({ 'MCP-Protocol-Version': '1999-01-01' }), body: JSON.stringify(ping()) });
+    assertRpcError(r, 400);
+  });
+
+  t('202 with an empty body for a notification', async () => {
+    const r = await gw.raw({ token: A, headers: withSession(), body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
+    assert.equal(r.status, 202);
+    assert.equal(r.text, '');
+    const c = await gw.raw({ token: A, headers: withSession(), body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 12345 } }) });
+    assert.equal(c.status, 202);
+  });
+
+  t('409 for a second concurrent GET stream on one session', async () => {
+    const ac = new AbortController();
+    const first = await fetch(gw.url, {
+      headers: { Authorization: 'Bearer ' + A, 'Mcp-Session-Id': sid, 'MCP-Protocol-Version': V, Accept: 'text/event-stream' },
+      signal: ac.signal,
+    });
+    try {
+      assert.equal(first.status, 200);
+      assert.match(first.headers.get('content-type') || '', /^text\/event-stream/);
+      const second = await gw.raw({ method: 'GET', token: A, headers: { 'Mcp-Session-Id': sid, 'MCP-Protocol-Version': V, Accept: 'text/event-stream' } });
+      assertRpcError(second, 409, -32000);
+    } finally {
+      ac.abort();
+      await first.body?.cancel().catch(() => {});
+    }
+    // once the first stream is gone a new one may open
+    await sleep(100);
+    const ac2 = new AbortController();
+    const third = await fetch(gw.url, {
+      headers: { Authorization: 'Bearer ' + A, 'Mcp-Session-Id': sid, 'MCP-Protocol-Version': V, Accept: 'text/event-stream' },
+      signal: ac2.signal,
+    });
+    assert.equal(third.status, 200);
+    ac2.abort();
+    await third.body?.cancel().catch(() => {});
+  });
+
+  t('batch: a 2025-03-26 session accepts a 2-ping batch, a 2025-06-18 session gets 400 -32600', async () => {
+    const old = await gw.rawSession(A, '2025-03-26');
+    const r = await gw.raw({ token: A, headers: { ...JSON_HDRS, 'Mcp-Session-Id': old }, body: JSON.stringify([ping(21), ping(22)]) });
+    assert.equal(r.status, 200, r.text);
+    let body = r.json;
+    if (!body && /event-stream/.test(r.headers.get('content-type') || '')) body = sseMessages(r.text);
+    assert.ok(Array.isArray(body), `array of responses expected: ${r.text}`);
+    assert.equal(body.length, 2);
+    assert.deepEqual(body.map((m) => m.id).sort(), [21, 22]);
+    for (const m of body) assert.deepEqual(m.result, {});
+
+    const mid = await gw.rawSession(A, '2025-06-18');
+    const r2 = await gw.raw({ token: A, headers: { ...JSON_HDRS, 'Mcp-Session-Id': mid, 'MCP-Protocol-Version': '2025-06-18' }, body: JSON.stringify([ping(31), ping(32)]) });
+    assertRpcError(r2, 400, -32600);
+    const r3 = await gw.raw({ token: A, headers: withSession(), body: JSON.stringify([ping(41), ping(42)]) });
+    assertRpcError(r3, 400, -32600);
+  });
+
+  t('DELETE -> 200, then the session is 404 (POST, GET, DELETE)', async () => {
+    const s = await gw.rawSession(A);
+    const d = await gw.raw({ method: 'DELETE', token: A, headers: { 'Mcp-Session-Id': s, 'MCP-Protocol-Version': V } });
+    assert.equal(d.status, 200);
+    const p = await gw.raw({ token: A, headers: withSession({}, s), body: JSON.stringify(ping()) });
+    assertRpcError(p, 404);
+    const g = await gw.raw({ method: 'GET', token: A, headers: { 'Mcp-Session-Id': s, 'MCP-Protocol-Version': V, Accept: 'text/event-stream' } });
+    assert.equal(g.status, 404);
+    const d2 = await gw.raw({ method: 'DELETE', token: A, headers: { 'Mcp-Session-Id': s, 'MCP-Protocol-Version': V } });
+    assert.equal(d2.status, 404);
+  });
+});
+
+describe('HTTP/1.1 connection handling', () => {
+  t('keep-alive + pipelining: two requests in one write get two in-order responses on one connection', async () => {
+    const req = (id) => {
+      const body = JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'echo', arguments: { message: `pipe-${id}` } } });
+      return `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${A}\r\nContent-Type: application/json\r\n` +
+        `Accept: application/json, text/event-stream\r\nMcp-Session-Id: ${sid}\r\nMCP-Protocol-Version: ${V}\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    };
+    const res = await rawHttp(gw.port, req(61) + req(62), 2);
+    assert.equal(res.length, 2);
+    assert.equal(res[0].status, 200);
+    assert.equal(res[1].status, 200);
+    assert.equal(res.connections, 1);
+    const msgs = res.map((x) => (/event-stream/.test(x.headers['content-type'] || '') ? sseMessages(x.body).at(-1) : JSON.parse(x.body)));
+    assert.deepEqual(msgs.map((m) => m.id), [61, 62]);
+    assert.deepEqual(msgs.map((m) => m.result.content[0].text), ['pipe-61', 'pipe-62']);
+    for (const x of res) assert.notEqual((x.headers.connection || '').toLowerCase(), 'close');
+  });
+});
+
+/**
+ * Writes `text` in one write on one TCP connection and parses `count` HTTP/1.1 responses
+ * (Content-Length or chunked bodies). Resolves with the responses (+ .connections = 1).
+ */
+function rawHttp(port, text, count, timeoutMs = 5000) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    let buf = Buffer.alloc(0);
+    const out = [];
+    const timer = setTimeout(() => { sock.destroy(); reject(new Error(`timeout: got ${out.length}/${count} responses; buffered: ${buf.toString().slice(0, 300)}`)); }, timeoutMs);
+    const finish = () => { clearTimeout(timer); sock.destroy(); out.connections = 1; resolve(out); };
+    const tryParse = () => {
+      for (;;) {
+        const he = buf.indexOf('\r\n\r\n');
+        if (he < 0) return;
+        const head = buf.subarray(0, he).toString('latin1').split('\r\n');
+        const status = Number(head[0].split(' ')[1]);
+        const headers = {};
+        for (const l of head.slice(1)) {
+          const i = l.indexOf(':');
+          headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+        }
+        let rest = buf.subarray(he + 4);
+        let body;
+        if (headers['transfer-encoding']?.toLowerCase() === 'chunked') {
+          const parts = [];
+          let off = 0;
+          for (;;) {
+            const le = rest.indexOf('\r\n', off);
+            if (le < 0) return;
+            const size = parseInt(rest.subarray(off, le).toString(), 16);
+            if (rest.length < le + 2 + size + 2) return;
+            parts.push(rest.subarray(le + 2, le + 2 + size));
+            off = le + 2 + size + 2;
+            if (size === 0) break;
+          }
+          body = Buffer.concat(parts).toString();
+          rest = rest.subarray(off);
+        } else {
+          const n = Number(headers['content-length'] || 0);
+          if (rest.length < n) return;
+          body = rest.subarray(0, n).toString();
+          rest = rest.subarray(n);
+        }
+        out.push({ status, headers, body });
+        buf = rest;
+        if (out.length === count) return finish();
+      }
+    };
+    sock.on('data', (d) => { buf = Buffer.concat([buf, d]); tryParse(); });
+    sock.on('error', (e) => { clearTimeout(timer); reject(e); });
+    sock.on('end', () => { tryParse(); if (out.length < count) { clearTimeout(timer); reject(new Error(`connection closed after ${out.length}/${count} responses`)); } });
+    sock.write(text);
+  });
+}
