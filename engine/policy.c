@@ -350,6 +350,24 @@ static int compile_methods(aip_policy *p, aip_error *err) {
   return rc;
 }
 
+/* Fail closed: a policy that asks for something this build does not enforce yet is refused,
+ * never run weaker than written. Each feature's issue removes its line here. */
+static int reject_unenforced(const aip_policy_doc *doc, aip_error *err) {
+  static const char why[] = "is not enforced by this build yet; refusing the policy rather than "
+                            "running it weaker than written";
+  if (doc->protected_paths.n)
+    return aip_error_set(err, -ENOTSUP, "%s:%d:%d: protected_paths %s", doc->path,
+                         doc->protected_paths.pos[0].line, doc->protected_paths.pos[0].col, why);
+  for (size_t i = 0; i < doc->rules_n; i++)
+    if (doc->rules[i].rate_count)
+      return aip_error_set(err, -ENOTSUP, "%s:%d:%d: rate_limit %s", doc->path,
+                           doc->rules[i].pos.line, doc->rules[i].pos.col, why);
+  if (doc->dlp.present && doc->dlp.enabled && doc->dlp.patterns_n)
+    return aip_error_set(err, -ENOTSUP, "%s:%d:%d: dlp %s", doc->path, doc->dlp.patterns[0].pos.line,
+                         doc->dlp.patterns[0].pos.col, why);
+  return 0;
+}
+
 int aip_policy_compile(const aip_policy_doc *doc, aip_policy **out, aip_error *err) {
   aip_policy *p;
   int rc;
@@ -357,6 +375,9 @@ int aip_policy_compile(const aip_policy_doc *doc, aip_policy **out, aip_error *e
   *out = NULL;
   if (!doc)
     return aip_error_set(err, -EINVAL, "no policy document");
+  rc = reject_unenforced(doc, err);
+  if (rc)
+    return rc;
   p = calloc(1, sizeof(*p));
   if (!p)
     return aip_error_set(err, -ENOMEM, "out of memory");
