@@ -109,7 +109,7 @@ static int check_block(const aip_ydoc *y, const aip_ynode *map, const char *what
   const char *keys[FSPEC_MAX + 1];
   const aip_ynode *vals[FSPEC_MAX];
   size_t n = 0;
-  for (; specs[n].key && n < FSPEC_MAX; n++) keys[n] = specs[n].key;
+  for (; n < FSPEC_MAX && specs[n].key; n++) keys[n] = specs[n].key;
   keys[n] = NULL;
   int rc = aip_y_fields(y, map, what, keys, vals, err);
   for (size_t i = 0; i < n && !rc; i++) {

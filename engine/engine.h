@@ -118,7 +118,9 @@ char *aip_normalize_name(const char *s, size_t len);
 
 /* ---- policy (policy.c) -------------------------------------------------------------------- */
 
-typedef struct aip_policy aip_policy; /* compiled, immutable, shareable */
+/* Compiled policy. It borrows `doc` (keep the doc alive as long as the policy) and owns one
+ * Hyperscan scratch, so a policy object is used by one thread at a time (the loop thread). */
+typedef struct aip_policy aip_policy;
 
 int aip_policy_compile(const aip_policy_doc *doc, aip_policy **out, aip_error *err);
 void aip_policy_free(aip_policy *p);

@@ -273,7 +273,6 @@ static aip_json_status walk(const cJSON *item) {
 }
 
 aip_json_status aip_json_parse(const char *buf, size_t len, cJSON **out) {
-  jscan s = {(const unsigned char *)buf, (const unsigned char *)buf + len, 0};
   const char *end = NULL;
   aip_json_status st;
   cJSON *root;
@@ -281,6 +280,7 @@ aip_json_status aip_json_parse(const char *buf, size_t len, cJSON **out) {
   *out = NULL;
   if (!buf)
     return AIP_JSON_SYNTAX;
+  jscan s = {(const unsigned char *)buf, (const unsigned char *)buf + len, 0};
   st = scan_value(&s);
   if (st != AIP_JSON_OK)
     return st;

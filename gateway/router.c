@@ -88,9 +88,9 @@ static char *exposed_name(aip_agent_rt *a, const aip_map *names, size_t server, 
   const name_count *c = aip_map_get(names, real, strlen(real));
   int prefix = a->cfg->tool_prefix == AIP_PREFIX_ALWAYS ||
                (a->cfg->tool_prefix == AIP_PREFIX_AUTO && c && c->servers > 1);
-  char *out = NULL;
-  if (prefix ? asprintf(&out, "%s__%s", srv, real) < 0 : !(out = strdup(real))) return NULL;
-  return out;
+  if (!prefix) return strdup(real);
+  char *out;
+  return asprintf(&out, "%s__%s", srv, real) < 0 ? NULL : out;
 }
 
 static int add_tool(aip_agent_rt *a, const aip_map *names, size_t server, const cJSON *tool) {
