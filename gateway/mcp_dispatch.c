@@ -95,7 +95,9 @@ static void audit_forwarded(aip_pending *p, const cJSON *answer) {
 }
 
 static void call_answered(aip_upstream_call *call, cJSON *msg, int final, void *data) {
-  aip_pending_emit(data, msg, final);
+  aip_pending *p = data;
+  if (final) p->call = NULL; /* the call is over: nothing left to cancel */
+  aip_pending_emit(p, msg, final);
 }
 
 static void tools_call_ready(aip_pending *p) {

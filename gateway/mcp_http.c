@@ -300,8 +300,7 @@ void aip_pending_emit(aip_pending *p, cJSON *msg, int final) {
   }
   cJSON_Delete(msg);
   if (!final) return;
-  p->call = NULL; /* the upstream call (if any) is over */
-  pending_free(p);
+  pending_free(p); /* cancels the upstream call if it is still running */
   ex->pending--;
   exchange_maybe_finish(ex);
 }

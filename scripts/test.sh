@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs, builds and runs every test: unit tests (ctest), the end-to-end tests with the
-# official MCP SDK, and the unit tests again under AddressSanitizer + UBSan.
+# official MCP SDK, and both again on an AddressSanitizer + UBSan build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -11,7 +11,10 @@ echo "== unit tests"
 (cd build && ctest --output-on-failure -j2)
 echo "== end-to-end tests"
 AIP_BUILD_DIR="$PWD/build" tests/e2e/run.sh
-echo "== unit tests under ASan+UBSan"
+echo "== unit and end-to-end tests under ASan+UBSan"
 AIP_BUILD_DIR=build-asan scripts/build.sh -DAIP_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
-(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j2)
+export ASAN_OPTIONS=detect_leaks=1
+(cd build-asan && ctest --output-on-failure -j2)
+# the e2e harness requires a clean exit 0 on SIGTERM, so a leak or error at shutdown fails it
+AIP_BUILD_DIR="$PWD/build-asan" tests/e2e/run.sh
 echo "== all tests passed"

@@ -9,7 +9,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
 import {
-  Gateway, testServer, newToken, listAllTools, names, textOf, parseMaybeSse, waitFor, sleep,
+  Gateway, testServer, newToken, listAllTools, names, textOf, parseMaybeSse, waitFor, sleep, within,
 } from './lib/harness.mjs';
 
 const T = {
@@ -30,9 +30,11 @@ let gw;
 
 before(async () => {
   gw = await Gateway.start({
+    // a secret in the gateway's own environment must not leak into upstream processes
+    env: { AIP_E2E_GATEWAY_SECRET: 'do-not-leak' },
     servers: {
       // page size 2: the gateway has to follow the upstream's nextCursor (8 tools = 4 pages)
-      tools: testServer({ AIP_TEST_NAME: 'tools', AIP_TEST_PAGE_SIZE: '2' }),
+      tools: testServer({ AIP_TEST_NAME: 'tools', AIP_TEST_PAGE_SIZE: '2', AIP_TEST_VERBOSE: '1' }),
       alpha: testServer({
         AIP_TEST_NAME: 'alpha', AIP_TEST_EXTRA_TOOLS: 'shared,only_alpha',
         SERVER_TAG: 'alpha-tag', AIP_TEST_VERBOSE: '1',
@@ -187,6 +189,44 @@ describe('tools/call', () => {
     assert.deepEqual(order, ['echo', 'slow']);
   });
 
+  t('two sessions using the same progress token each see only their own progress', async () => {
+    // fresh clients number their requests alike, so both use the same progressToken
+    const { client: c1 } = await gw.connect(T.builder);
+    const { client: c2 } = await gw.connect(T.builder);
+    const seen1 = [];
+    const seen2 = [];
+    const [r1, r2] = await Promise.all([
+      c1.callTool({ name: 'slow', arguments: { ms: 600, steps: 3 } }, undefined, { onprogress: (p) => seen1.push(p) }),
+      c2.callTool({ name: 'slow', arguments: { ms: 600, steps: 3 } }, undefined, { onprogress: (p) => seen2.push(p) }),
+    ]);
+    assert.equal(textOf(r1), 'slept 600ms');
+    assert.equal(textOf(r2), 'slept 600ms');
+    for (const seen of [seen1, seen2]) {
+      assert.ok(seen.length >= 1 && seen.length <= 3, `1..3 notifications: ${JSON.stringify(seen)}`);
+      for (let i = 1; i < seen.length; i++) assert.ok(seen[i].progress > seen[i - 1].progress, JSON.stringify(seen));
+    }
+  });
+
+  t('an aborted call sends notifications/cancelled upstream; the session goes on', async () => {
+    const ac = new AbortController();
+    const call = client.callTool({ name: 'slow', arguments: { ms: 5000, steps: 1 } }, undefined, { signal: ac.signal });
+    await sleep(200);
+    ac.abort('test abort');
+    await assert.rejects(call);
+    await waitFor(() => /upstream builder\/tools stderr: \[tools\] <- \{"jsonrpc":"2.0","method":"notifications\/cancelled"/.test(gw.stderr),
+      2000, 'notifications/cancelled at the upstream');
+    const r = await client.callTool({ name: 'echo', arguments: { message: 'after abort' } });
+    assert.equal(textOf(r), 'after abort');
+  });
+
+  t('upstream processes do not inherit the gateway\'s environment', async () => {
+    const { client: rev } = await gw.connect(T.reviewer);
+    const r = await rev.callTool({ name: 'env', arguments: { name: 'AIP_E2E_GATEWAY_SECRET' } });
+    assert.equal(textOf(r), '');
+    const n = await rev.callTool({ name: 'env', arguments: { name: 'AIP_TEST_PAGE_SIZE' } });
+    assert.equal(textOf(n), '2', 'the configured env is passed');
+  });
+
   t('a tool outside allowed_tools -> McpError -32001 Forbidden with reason and tool', async () => {
     await assert.rejects(
       client.callTool({ name: 'env', arguments: { name: 'PATH' } }),
@@ -275,10 +315,10 @@ describe('notifications/tools/list_changed', () => {
     client.setNotificationHandler(ToolListChangedNotificationSchema, () => { fired++; resolveFired(); });
     assert.deepEqual(names(await listAllTools(client)), ['echo', 'notify_list_changed']);
     // the SDK opens the GET stream in the background after notifications/initialized
-    await Promise.race([getStream, sleep(3000).then(() => { throw new Error('no GET stream within 3 s'); })]);
+    await within(getStream, 3000, 'GET stream');
     const r = await client.callTool({ name: 'notify_list_changed', arguments: { add_tool: 'added_tool' } });
     assert.equal(textOf(r), 'ok');
-    await Promise.race([firedP, sleep(3000).then(() => { throw new Error('no tools/list_changed within 3 s'); })]);
+    await within(firedP, 3000, 'tools/list_changed notification');
     assert.equal(fired, 1);
     // the gateway's cached list was invalidated: the new (allowed) tool is visible and callable
     await waitFor(async () => names(await listAllTools(client)).includes('added_tool'), 3000, 'added_tool listed');

@@ -141,6 +141,7 @@ export class Gateway {
    * opts.agents: [{ name, token, policy: <spec object>, servers: [...], tool_prefix? }]
    * opts.limits: { max_body, request_timeout, ... }
    * opts.extra: extra top-level config keys
+   * opts.env: extra environment variables of the gateway process itself
    */
   constructor(opts) {
     this.opts = opts;
@@ -197,7 +198,7 @@ export class Gateway {
     this.proc = spawn(AIP_BIN, ['serve', '--config', this.configPath], {
       cwd: this.dir,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env },
+      env: { ...process.env, ...(this.opts.env || {}) },
     });
     this.pid = this.proc.pid;
     this.proc.stdout.on('data', (d) => { this.stderr += d.toString(); });
@@ -243,8 +244,16 @@ export class Gateway {
     };
   }
 
-  /** SIGTERM, then the process must exit 0 within 5 s. */
+  /** SIGTERM, then the process must exit 0 within 5 s. The temp dir goes unless AIP_E2E_KEEP. */
   async stop() {
+    try {
+      await this._stop();
+    } finally {
+      if (!process.env.AIP_E2E_KEEP) fs.rmSync(this.dir, { recursive: true, force: true });
+    }
+  }
+
+  async _stop() {
     for (const c of this.clients.splice(0)) {
       try { await c.close(); } catch { /* already closed */ }
     }
@@ -254,7 +263,7 @@ export class Gateway {
       assert.fail(`aip serve had already exited: ${JSON.stringify(e)}`);
     }
     this.proc.kill('SIGTERM');
-    const res = await Promise.race([this.exited, sleep(5000).then(() => null)]);
+    const res = await Promise.race([this.exited, sleep(5000, null, { ref: false })]);
     if (!res) {
       this.proc.kill('SIGKILL');
       await this.exited;
@@ -265,7 +274,6 @@ export class Gateway {
       this.dumpLog('[non-zero exit]');
       assert.equal(res.code, 0, `aip serve exit after SIGTERM: ${JSON.stringify(res)}`);
     }
-    if (!process.env.AIP_E2E_KEEP) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
   /**
@@ -398,3 +406,13 @@ export async function waitFor(pred, ms = 3000, what = 'condition') {
 }
 
 export { sleep };
+
+/** A promise that rejects after ms (the timer does not keep the process alive). */
+export function rejectAfter(ms, what) {
+  return sleep(ms, undefined, { ref: false }).then(() => { throw new Error(`${what}: nothing within ${ms} ms`); });
+}
+
+/** p, or a rejection after ms. */
+export function within(p, ms, what) {
+  return Promise.race([p, rejectAfter(ms, what)]);
+}
