@@ -177,6 +177,18 @@ static int head_printf(aip_buf *b, aip_http_conn *c, int status, const char *cty
   return err;
 }
 
+/* Writes what `b` holds, or closes the connection when building it failed (`err`). */
+static int send_buf(aip_http_conn *c, aip_buf *b, int err) {
+  if (err) {
+    aip_buf_free(b);
+    conn_close(c);
+    return err;
+  }
+  size_t n;
+  char *data = aip_buf_steal(b, &n);
+  return conn_write(c, data, n);
+}
+
 /* ---- request lifecycle ------------------------------------------------------------------ */
 
 static void req_free(aip_http_req *r) {
@@ -219,14 +231,7 @@ void aip_http_respond(aip_http_req *req, int status, const char *content_type,
   if (!err && len) err = aip_buf_append(&b, body, len);
   req->responded = 1;
   count_status(c, status);
-  if (err) {
-    aip_buf_free(&b);
-    conn_close(c);
-    return;
-  }
-  size_t n;
-  char *data = aip_buf_steal(&b, &n);
-  if (conn_write(c, data, n) == 0 && !c->closing) req_finish(c);
+  if (send_buf(c, &b, err) == 0 && !c->closing) req_finish(c);
 }
 
 void aip_http_stream_begin(aip_http_req *req, int status, const char *content_type,
@@ -242,14 +247,7 @@ void aip_http_stream_begin(aip_http_req *req, int status, const char *content_ty
   if (!err) err = aip_buf_puts(&b, "\r\n");
   req->streaming = 1;
   count_status(c, status);
-  if (err) {
-    aip_buf_free(&b);
-    conn_close(c);
-    return;
-  }
-  size_t n;
-  char *data = aip_buf_steal(&b, &n);
-  conn_write(c, data, n);
+  send_buf(c, &b, err);
 }
 
 int aip_http_stream_write(aip_http_req *req, const void *p, size_t n) {

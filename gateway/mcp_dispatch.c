@@ -41,6 +41,15 @@ static void audit(aip_session *s, const char *method, const aip_decision *d,
 
 static void count(aip_session *s, aip_decision_kind k) { s->agent->decisions[k]++; }
 
+/* Answers with the AIP error of a decision that stops the request. */
+static void deny(aip_pending *p, const aip_decision *d, const char *tool_or_method) {
+  aip_buf b;
+  aip_buf_init(&b);
+  aip_decision_error(&b, p->client_id, d, tool_or_method);
+  aip_pending_error_raw(p, &b);
+  aip_buf_free(&b);
+}
+
 /* ---- initialize, ping ---------------------------------------------------------------------- */
 
 static void do_initialize(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
@@ -144,11 +153,7 @@ static void do_tools_call(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
     audit(s, "tools/call", &d, NULL, p->tool, p->args, -1);
   }
   if (d.error_code) {
-    aip_buf b;
-    aip_buf_init(&b);
-    aip_decision_error(&b, p->client_id, &d, name->valuestring);
-    aip_pending_error_raw(p, &b);
-    aip_buf_free(&b);
+    deny(p, &d, name->valuestring);
     return;
   }
   p->decision_kind = d.kind;
@@ -204,11 +209,7 @@ void aip_dispatch(aip_exchange *ex, aip_session *s, aip_rpc_msg *m) {
     return;
   }
   if (d.error_code) {
-    aip_buf b;
-    aip_buf_init(&b);
-    aip_decision_error(&b, m->id, &d, m->method);
-    aip_pending_error_raw(p, &b);
-    aip_buf_free(&b);
+    deny(p, &d, m->method);
     return;
   }
   if (strcmp(m->method, "initialize") == 0) do_initialize(p, s, m);
