@@ -332,10 +332,9 @@ int aip_agent_init(aip_gw *gw, aip_agent_rt *a, const aip_agent_config *cfg, aip
     const aip_server_config *sc = &gw->cfg->servers[cfg->servers[i]];
     char label[200];
     snprintf(label, sizeof(label), "%s/%s", cfg->name, sc->name);
-    if (!sc->command_n)
-      return aip_error_set(err, -ENOTSUP, "%s: server %s: HTTP upstreams are not supported yet",
-                           gw->cfg->path, sc->name);
-    a->ups[i] = aip_upstream_stdio_new(gw->loop, sc, gw->cfg->dir, label, &gw->cfg->limits, &hooks);
+    a->ups[i] = sc->url ? aip_upstream_http_new(gw->loop, sc, label, &gw->cfg->limits, &hooks)
+                        : aip_upstream_stdio_new(gw->loop, sc, gw->cfg->dir, label,
+                                                 &gw->cfg->limits, &hooks);
     if (!a->ups[i]) return aip_error_set(err, -ENOMEM, "out of memory");
   }
   return 0;

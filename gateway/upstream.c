@@ -31,6 +31,8 @@ struct aip_upstream_call {
   void *data;
   uint64_t deadline_ms;
   int sent;
+  int idempotent; /* tools/list, ping: safe to send again after the instance is lost */
+  int retried;
   aip_upstream_call *prev, *next;
 };
 
@@ -94,11 +96,11 @@ static void call_fail(aip_upstream_call *c, int code, const char *fmt, ...) {
   call_finish(c, aip_upstream_error_msg(code, msg));
 }
 
-static int send_json(aip_upstream *u, cJSON *msg) {
+static int send_json(aip_upstream *u, uint64_t id, cJSON *msg) {
   aip_buf b;
   aip_buf_init(&b);
   int err = aip_json_print(&b, msg);
-  if (!err) err = u->ops->send(u, b.data, b.len);
+  if (!err) err = u->ops->send(u, id, b.data, b.len);
   aip_buf_free(&b);
   return err;
 }
@@ -121,9 +123,11 @@ static void call_send(aip_upstream_call *c) {
     call_fail(c, AIP_RPC_INTERNAL_ERROR, "out of memory");
     return;
   }
-  cJSON *m = request_msg(c->id, c->method, c->params);
-  c->params = NULL; /* now owned by m */
-  int err = m ? send_json(u, m) : -ENOMEM;
+  /* Idempotent calls keep their params: they are sent again if the instance is lost. */
+  cJSON *params = c->idempotent && c->params ? cJSON_Duplicate(c->params, 1) : c->params;
+  if (!c->idempotent) c->params = NULL;
+  cJSON *m = request_msg(c->id, c->method, params); /* m owns params */
+  int err = m ? send_json(u, c->id, m) : -ENOMEM;
   cJSON_Delete(m);
   if (err) call_fail(c, AIP_RPC_INTERNAL_ERROR, "upstream %s: write failed", u->label);
 }
@@ -149,7 +153,7 @@ void aip_upstream_transport_up(aip_upstream *u) {
   cJSON_AddItemToObject(params, "clientInfo", info);
   u->handshake_id = ++u->next_id;
   cJSON *m = request_msg(u->handshake_id, "initialize", params);
-  int err = m ? send_json(u, m) : -ENOMEM;
+  int err = m ? send_json(u, u->handshake_id, m) : -ENOMEM;
   cJSON_Delete(m);
   if (err) aip_upstream_transport_down(u, "cannot send initialize");
 }
@@ -166,13 +170,14 @@ static void handshake_done(aip_upstream *u, cJSON *msg) {
   cJSON *n = cJSON_CreateObject();
   cJSON_AddStringToObject(n, "jsonrpc", "2.0");
   cJSON_AddStringToObject(n, "method", "notifications/initialized");
-  int err = send_json(u, n);
+  int err = send_json(u, 0, n);
   cJSON_Delete(n);
   if (err) {
     aip_upstream_transport_down(u, "cannot send notifications/initialized");
     return;
   }
   u->state = AIP_UPSTREAM_READY;
+  if (u->ops->ready) u->ops->ready(u);
   u->ready_since_ms = now_ms(u);
   aip_info("upstream %s: ready", u->label);
   for (aip_upstream_call *c = u->head, *n2; c; c = n2) {
@@ -187,11 +192,19 @@ void aip_upstream_transport_down(aip_upstream *u, const char *why) {
   int was_ready = u->state == AIP_UPSTREAM_READY;
   aip_warn("upstream %s: down (%s)", u->label, why);
   u->stats.restarts++;
-  /* Calls already sent are lost with the instance: answer them now, never let them hang.
-   * Calls still queued wait for the restart. */
+  /* Calls already sent are lost with the instance: answer them now, never let them hang;
+   * idempotent ones (tools/list, ping) are sent once more to the next instance. Calls still
+   * queued wait for the restart, unless the instance never came up: then the server is
+   * unreachable and waiting would only turn a fast error into a timeout. */
   for (aip_upstream_call *c = u->head, *n; c; c = n) {
     n = c->next;
-    if (c->sent) call_fail(c, AIP_RPC_INTERNAL_ERROR, "upstream server %s exited", u->label);
+    if (c->sent && c->idempotent && !c->retried) {
+      aip_map_del(&u->calls, &c->id, sizeof(c->id));
+      c->sent = 0;
+      c->retried = 1;
+    } else if (c->sent || !was_ready) {
+      call_fail(c, AIP_RPC_INTERNAL_ERROR, "upstream %s unavailable: %s", u->label, why);
+    }
   }
   if (was_ready && now_ms(u) - u->ready_since_ms >= STABLE_AFTER_MS) u->backoff_ms = 0;
   u->backoff_ms = u->backoff_ms ? u->backoff_ms * 2 : BACKOFF_MIN_MS;
@@ -270,7 +283,7 @@ static void answer_server_request(aip_upstream *u, aip_rpc_msg *m) {
     cJSON_AddStringToObject(e, "message", "Method not found");
     cJSON_AddItemToObject(reply, "error", e);
   }
-  send_json(u, reply);
+  send_json(u, 0, reply);
   cJSON_Delete(reply);
 }
 
@@ -332,6 +345,20 @@ void aip_upstream_transport_message(aip_upstream *u, const char *p, size_t n) {
   }
 }
 
+void aip_upstream_transport_fail(aip_upstream *u, uint64_t id, const char *message) {
+  if (u->handshake_id && id == u->handshake_id) {
+    aip_upstream_transport_down(u, message);
+    return;
+  }
+  aip_upstream_call *c = aip_map_get(&u->calls, &id, sizeof(id));
+  if (c) call_fail(c, AIP_RPC_INTERNAL_ERROR, "upstream %s: %s", u->label, message);
+}
+
+const char *aip_upstream_protocol_version(const aip_upstream *u) {
+  const cJSON *v = u->server_info ? cJSON_GetObjectItemCaseSensitive(u->server_info, "protocolVersion") : NULL;
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
 /* ---- public API ------------------------------------------------------------------------ */
 
 int aip_upstream_init(aip_upstream *u, const aip_upstream_ops *ops, void *transport,
@@ -365,6 +392,7 @@ int aip_upstream_call_start(aip_upstream *u, const char *method, cJSON *params,
   c->u = u;
   c->id = ++u->next_id;
   c->params = params;
+  c->idempotent = strcmp(method, "tools/list") == 0 || strcmp(method, "ping") == 0;
   c->cb = cb;
   c->data = data;
   c->deadline_ms = now_ms(u) + u->limits->request_timeout_ms;
@@ -409,7 +437,7 @@ int aip_upstream_notify(aip_upstream *u, const char *method, cJSON *params) {
   cJSON_AddStringToObject(m, "jsonrpc", "2.0");
   cJSON_AddStringToObject(m, "method", method);
   if (params) cJSON_AddItemToObject(m, "params", params);
-  int err = send_json(u, m);
+  int err = send_json(u, 0, m);
   cJSON_Delete(m);
   return err;
 }

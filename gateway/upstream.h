@@ -34,10 +34,12 @@ typedef struct aip_upstream_hooks {
 } aip_upstream_hooks;
 
 typedef struct aip_upstream_ops {
-  int (*start)(aip_upstream *u);                         /* spawn / connect */
-  int (*send)(aip_upstream *u, const char *p, size_t n); /* one serialized message */
-  void (*stop)(aip_upstream *u);                         /* graceful shutdown, then kill */
-  void (*free)(aip_upstream *u);                         /* after stop completed */
+  int (*start)(aip_upstream *u); /* spawn / connect */
+  /* One serialized message; `id` is its upstream request id, 0 for notifications/responses. */
+  int (*send)(aip_upstream *u, uint64_t id, const char *p, size_t n);
+  void (*ready)(aip_upstream *u); /* optional: the handshake is done */
+  void (*stop)(aip_upstream *u);  /* graceful shutdown, then kill */
+  void (*free)(aip_upstream *u);  /* after stop completed */
 } aip_upstream_ops;
 
 typedef struct aip_upstream_stats {
@@ -83,6 +85,11 @@ aip_upstream *aip_upstream_stdio_new(uv_loop_t *loop, const aip_server_config *s
                                      const char *cfg_dir, const char *label,
                                      const aip_limits *limits, const aip_upstream_hooks *hooks);
 
+/* Creates a Streamable HTTP upstream for `server->url` (one MCP session per instance). */
+aip_upstream *aip_upstream_http_new(uv_loop_t *loop, const aip_server_config *server,
+                                    const char *label, const aip_limits *limits,
+                                    const aip_upstream_hooks *hooks);
+
 /* Sends `method` with `params` (owned; NULL for none). The call is queued while the instance
  * starts. The callback is never invoked before this function returns. */
 int aip_upstream_call_start(aip_upstream *u, const char *method, cJSON *params,
@@ -105,6 +112,12 @@ void aip_upstream_transport_up(aip_upstream *u);
 void aip_upstream_transport_message(aip_upstream *u, const char *p, size_t n);
 void aip_upstream_transport_down(aip_upstream *u, const char *why);
 void aip_upstream_transport_stopped(aip_upstream *u); /* after ops->stop finished */
+/* The message with upstream id `id` will get no answer (HTTP error, garbage reply): fail that
+ * call now with `message`. No-op when it already finished. A failed handshake takes the
+ * instance down. */
+void aip_upstream_transport_fail(aip_upstream *u, uint64_t id, const char *message);
+/* The protocol version the instance negotiated, or NULL before the handshake. */
+const char *aip_upstream_protocol_version(const aip_upstream *u);
 
 /* The one place that builds an error message for a call: {"jsonrpc":"2.0","id":null,"error":..} */
 cJSON *aip_upstream_error_msg(int code, const char *message);

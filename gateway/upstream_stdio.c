@@ -230,7 +230,7 @@ static void on_stdin_write(uv_write_t *w, int status) {
   free(sw);
 }
 
-static int stdio_send(aip_upstream *u, const char *p, size_t n) {
+static int stdio_send(aip_upstream *u, uint64_t id, const char *p, size_t n) {
   stdio_transport *t = u->transport;
   child *ch = t->cur;
   if (!ch || ch->stop_stage) return -EPIPE;
@@ -285,7 +285,7 @@ static void stdio_free(aip_upstream *u) {
   free(t);
 }
 
-static const aip_upstream_ops stdio_ops = {stdio_start, stdio_send, stdio_stop, stdio_free};
+static const aip_upstream_ops stdio_ops = {stdio_start, stdio_send, NULL, stdio_stop, stdio_free};
 
 /* The child sees only a few harmless variables of ours plus its configured `env`, as the MCP
  * SDK's stdio client does: the gateway's own environment may hold secrets. */

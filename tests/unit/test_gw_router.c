@@ -21,7 +21,7 @@ static int f_start(aip_upstream *u) {
   aip_upstream_transport_up(u);
   return 0;
 }
-static int f_send(aip_upstream *u, const char *p, size_t n) {
+static int f_send(aip_upstream *u, uint64_t id, const char *p, size_t n) {
   fake *f = u->transport;
   cJSON *m = NULL;
   aip_json_parse(p, n, &m);
@@ -35,7 +35,7 @@ static void f_free(aip_upstream *u) {
   for (int i = 0; i < f->n; i++) cJSON_Delete(f->reqs[i]);
   f->n = 0;
 }
-static const aip_upstream_ops fops = {f_start, f_send, f_stop, f_free};
+static const aip_upstream_ops fops = {f_start, f_send, NULL, f_stop, f_free};
 
 /* Answers every request the fake holds: initialize, then tools/list pages by cursor. */
 static void pump(aip_upstream *u) {

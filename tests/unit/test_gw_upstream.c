@@ -19,7 +19,7 @@ static int fake_start(aip_upstream *u) {
   return 0;
 }
 
-static int fake_send(aip_upstream *u, const char *p, size_t n) {
+static int fake_send(aip_upstream *u, uint64_t id, const char *p, size_t n) {
   cJSON *m = NULL;
   CHECK_INT(aip_json_parse(p, n, &m), AIP_JSON_OK);
   if (sent_n < 64) sent[sent_n++] = m;
@@ -34,7 +34,7 @@ static void fake_stop(aip_upstream *u) {
 
 static void fake_free(aip_upstream *u) {}
 
-static const aip_upstream_ops fake_ops = {fake_start, fake_send, fake_stop, fake_free};
+static const aip_upstream_ops fake_ops = {fake_start, fake_send, NULL, fake_stop, fake_free};
 
 static void server_says(aip_upstream *u, const char *json) {
   aip_upstream_transport_message(u, json, strlen(json));
