@@ -21,8 +21,10 @@
 
 typedef struct child {
   uv_process_t proc;
-  uv_pipe_t in, out, err;
+  uv_pipe_t in, out_pipe, err;
   uv_timer_t kill_timer;
+  uv_check_t flush; /* writes what stdio_send queued, once per loop turn */
+  aip_buf out;      /* queued messages, newline-terminated */
   aip_upstream *u; /* NULL once this child is no longer the instance's current one */
   aip_buf line;    /* stdout bytes after the last newline */
   aip_buf eline;   /* stderr bytes after the last newline */
@@ -46,6 +48,7 @@ static void child_on_close(uv_handle_t *h) {
   if (--ch->handles_open > 0) return;
   aip_buf_free(&ch->line);
   aip_buf_free(&ch->eline);
+  aip_buf_free(&ch->out);
   free(ch);
 }
 
@@ -55,9 +58,10 @@ static void child_close_handle(child *ch, uv_handle_t *h) {
 
 static void child_close_all(child *ch) {
   child_close_handle(ch, (uv_handle_t *)&ch->in);
-  child_close_handle(ch, (uv_handle_t *)&ch->out);
+  child_close_handle(ch, (uv_handle_t *)&ch->out_pipe);
   child_close_handle(ch, (uv_handle_t *)&ch->err);
   child_close_handle(ch, (uv_handle_t *)&ch->kill_timer);
+  child_close_handle(ch, (uv_handle_t *)&ch->flush);
   child_close_handle(ch, (uv_handle_t *)&ch->proc);
 }
 
@@ -106,7 +110,7 @@ static void on_kill_timer(uv_timer_t *t) {
 
 static void alloc_line(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   child *ch = h->data;
-  aip_buf *lb = (h == (uv_handle_t *)&ch->out) ? &ch->line : &ch->eline;
+  aip_buf *lb = (h == (uv_handle_t *)&ch->out_pipe) ? &ch->line : &ch->eline;
   if (aip_buf_reserve(lb, 65536)) {
     *buf = uv_buf_init(NULL, 0);
     return;
@@ -182,17 +186,20 @@ static int stdio_start(aip_upstream *u) {
   aip_buf_init(&ch->line);
   aip_buf_init(&ch->eline);
   uv_pipe_init(u->loop, &ch->in, 0);
-  uv_pipe_init(u->loop, &ch->out, 0);
+  uv_pipe_init(u->loop, &ch->out_pipe, 0);
   uv_pipe_init(u->loop, &ch->err, 0);
   uv_timer_init(u->loop, &ch->kill_timer);
-  ch->in.data = ch->out.data = ch->err.data = ch->kill_timer.data = ch->proc.data = ch;
-  ch->handles_open = 5;
+  uv_check_init(u->loop, &ch->flush);
+  aip_buf_init(&ch->out);
+  ch->in.data = ch->out_pipe.data = ch->err.data = ch->kill_timer.data = ch->proc.data = ch;
+  ch->flush.data = ch;
+  ch->handles_open = 6;
 
   uv_stdio_container_t stdio[3];
   stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
   stdio[0].data.stream = (uv_stream_t *)&ch->in;
   stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-  stdio[1].data.stream = (uv_stream_t *)&ch->out;
+  stdio[1].data.stream = (uv_stream_t *)&ch->out_pipe;
   stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
   stdio[2].data.stream = (uv_stream_t *)&ch->err;
   uv_process_options_t opt;
@@ -212,7 +219,7 @@ static int stdio_start(aip_upstream *u) {
     return err;
   }
   t->cur = ch;
-  uv_read_start((uv_stream_t *)&ch->out, alloc_line, on_stdout);
+  uv_read_start((uv_stream_t *)&ch->out_pipe, alloc_line, on_stdout);
   uv_read_start((uv_stream_t *)&ch->err, alloc_line, on_stderr);
   aip_info("upstream %s: started pid %d", u->label, ch->proc.pid);
   aip_upstream_transport_up(u);
@@ -230,32 +237,37 @@ static void on_stdin_write(uv_write_t *w, int status) {
   free(sw);
 }
 
+/* Runs after the loop's I/O phase: every message queued during this turn leaves in one
+ * write(2). With many calls in flight that saves a syscall per call. */
+static void on_flush(uv_check_t *h) {
+  child *ch = h->data;
+  uv_check_stop(h);
+  if (!ch->out.len || ch->stop_stage) return;
+  stdin_write *sw = malloc(sizeof(*sw));
+  if (!sw) return; /* the data stays queued for the next turn */
+  size_t n;
+  sw->data = aip_buf_steal(&ch->out, &n);
+  uv_buf_t b = uv_buf_init(sw->data, (unsigned)n);
+  if (uv_write(&sw->w, (uv_stream_t *)&ch->in, &b, 1, on_stdin_write)) {
+    free(sw->data);
+    free(sw);
+  }
+}
+
 static int stdio_send(aip_upstream *u, uint64_t id, const char *p, size_t n) {
   stdio_transport *t = u->transport;
   child *ch = t->cur;
   if (!ch || ch->stop_stage) return -EPIPE;
-  if (uv_stream_get_write_queue_size((uv_stream_t *)&ch->in) > MAX_STDIN_QUEUE) {
+  if (uv_stream_get_write_queue_size((uv_stream_t *)&ch->in) + ch->out.len > MAX_STDIN_QUEUE) {
     aip_error("upstream %s: not reading its stdin; killing it", u->label);
     child_kill(ch, SIGKILL);
     return -ENOBUFS;
   }
-  stdin_write *sw = malloc(sizeof(*sw));
-  char *data = malloc(n + 1);
-  if (!sw || !data) {
-    free(sw);
-    free(data);
-    return -ENOMEM;
-  }
-  memcpy(data, p, n);
-  data[n] = '\n';
-  sw->data = data;
-  uv_buf_t b = uv_buf_init(data, (unsigned)(n + 1));
-  int err = uv_write(&sw->w, (uv_stream_t *)&ch->in, &b, 1, on_stdin_write);
-  if (err) {
-    free(data);
-    free(sw);
-  }
-  return err;
+  int err = aip_buf_append(&ch->out, p, n);
+  if (!err) err = aip_buf_append(&ch->out, "\n", 1);
+  if (err) return err;
+  if (!uv_is_active((uv_handle_t *)&ch->flush)) uv_check_start(&ch->flush, on_flush);
+  return 0;
 }
 
 static void stdio_stop(aip_upstream *u) {
