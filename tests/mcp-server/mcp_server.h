@@ -3,7 +3,7 @@
  * The core knows nothing about framing. A transport feeds it one JSON text
  * (mcp_server_handle_json) or one parsed message (mcp_server_handle_message)
  * and receives every outgoing message through an mcp_emit_fn. The stdio
- * transport writes each one as a line; a Streamable HTTP transport can route
+ * transport writes each one as a line; the Streamable HTTP transport routes
  * them by `kind` and `related_id` (the response closes the request's stream,
  * progress rides it, unrelated notifications go to the GET stream).
  *
@@ -52,6 +52,22 @@ typedef struct mcp_server mcp_server;
 /* One server = one MCP session. Options are copied. */
 mcp_server *mcp_server_new(uv_loop_t *loop, const mcp_server_options *o, mcp_emit_fn emit,
                            void *emit_ctx);
+
+/* What a transport can offer the tools that need to see past JSON-RPC. Both
+ * receive the server's emit_ctx and run synchronously inside a tools/call, so
+ * a transport knows which HTTP request is being handled. Either may be NULL
+ * (stdio): `headers` then returns "{}" and `drop_sessions` does nothing. */
+typedef struct mcp_transport_hooks {
+  /* malloc'd JSON object text: the HTTP request headers of the message being
+   * handled (tool `headers`), or NULL when there are none. */
+  char *(*request_headers)(void *ctx);
+  /* Forgets every session (tool `drop_sessions`). Must not free the calling
+   * session before the tool has replied: the reply still goes through emit. */
+  void (*drop_sessions)(void *ctx);
+} mcp_transport_hooks;
+
+/* Hooks are copied; call right after mcp_server_new. */
+void mcp_server_set_hooks(mcp_server *s, const mcp_transport_hooks *hooks);
 
 /* Drops in-flight calls without answering and frees the server. Timer handles
  * close asynchronously: keep running the loop until it is empty. */

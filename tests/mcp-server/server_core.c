@@ -341,6 +341,8 @@ mcp_server *mcp_server_new(uv_loop_t *loop, const mcp_server_options *o, mcp_emi
   return s;
 }
 
+void mcp_server_set_hooks(mcp_server *s, const mcp_transport_hooks *hooks) { s->hooks = *hooks; }
+
 void mcp_server_free(mcp_server *s) {
   if (!s) return;
   tools_drop_all(s);

@@ -22,6 +22,7 @@ struct mcp_server {
   size_t n_extra;
   cJSON *tool_cache; /* tools/list array; rebuilt lazily after the tool set changes */
   pending_call *pending; /* in-flight `slow` calls */
+  mcp_transport_hooks hooks;
   char protocol_version[16];
   bool initialized;
   bool verbose;

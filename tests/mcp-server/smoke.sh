@@ -78,6 +78,8 @@ send "$(call 16 echo '{"message":"x","extra":1}')"
 send "$(call 17 notify_list_changed '{"add_tool":"added_later"}')"
 send '{"jsonrpc":"2.0","id":18,"method":"tools/list"}'
 send '{"jsonrpc":"2.0","id":19,"method":"tools/list","params":{"cursor":"bogus"}}'
+send "$(call 20 headers '{}')"
+send "$(call 21 drop_sessions '{}')"
 
 wait_for 'any(.[]; .id == 10)' || fail "slow call 10 answered"
 exec 3>&-   # stdin EOF: the server must exit 0 promptly
@@ -90,7 +92,7 @@ check "initialize" "$OUT" '.[] | select(.id == 1) | .result
   | .protocolVersion == "2025-11-25" and .capabilities.tools.listChanged == true
     and .serverInfo == {"name":"aip-test-server","version":"1.0.0"}'
 check "tools/list has every tool with a schema" "$OUT" '.[] | select(.id == 2) | .result
-  | ([.tools[].name] | sort) == (["add","big","crash","echo","env","fail","notify_list_changed","slow"])
+  | ([.tools[].name] | sort) == (["add","big","crash","drop_sessions","echo","env","fail","headers","notify_list_changed","slow"])
     and all(.tools[]; .inputSchema.type == "object" and (.description | length) > 0)
     and (has("nextCursor") | not)'
 check "echo returns the message verbatim" "$OUT" \
@@ -123,6 +125,8 @@ check "notify_list_changed: ok, then notification" "$OUT" '
   and (map(.id) | index(17)) < (map(.method) | index("notifications/tools/list_changed"))'
 check "added tool is listed" "$OUT" '.[] | select(.id == 18) | any(.result.tools[]; .name == "added_later")'
 check "invalid cursor -> -32602" "$OUT" '.[] | select(.id == 19) | .error.code == -32602'
+check "headers over stdio -> {}" "$OUT" '.[] | select(.id == 20) | .result.content == [{"type":"text","text":"{}"}]'
+check "drop_sessions over stdio is a no-op" "$OUT" '.[] | select(.id == 21) | .result.content[0].text == "ok"'
 
 # ---------------------------------------------------------------- session 2
 # Pagination, extra tools, server name, version fallback: all answer at once,
@@ -135,14 +139,14 @@ printf '%s\n' \
   '{"jsonrpc":"2.0","id":4,"method":"tools/list","params":{"cursor":"page-3"}}' \
   '{"jsonrpc":"2.0","id":5,"method":"tools/list","params":{"cursor":"page-4"}}' \
   "$(call 6 shared '{"message":"from extra"}')" |
-  AIP_TEST_PAGE_SIZE=4 AIP_TEST_EXTRA_TOOLS="shared, other" AIP_TEST_NAME=smoke-two \
+  AIP_TEST_PAGE_SIZE=5 AIP_TEST_EXTRA_TOOLS="shared, other" AIP_TEST_NAME=smoke-two \
     "${WRAP[@]}" "$BIN" 2>/dev/null | cat >"$OUT2"
 RC=${PIPESTATUS[1]}
 [ "$RC" -eq 0 ] && pass "session 2 exit status 0" || fail "session 2 exit status 0 (got $RC)"
 check "unsupported version -> 2025-11-25, AIP_TEST_NAME" "$OUT2" '.[] | select(.id == 1) | .result
   | .protocolVersion == "2025-11-25" and .serverInfo.name == "smoke-two"'
-check "page 1" "$OUT2" '.[] | select(.id == 2) | .result | (.tools | length) == 4 and .nextCursor == "page-2"'
-check "page 2" "$OUT2" '.[] | select(.id == 3) | .result | (.tools | length) == 4 and .nextCursor == "page-3"'
+check "page 1" "$OUT2" '.[] | select(.id == 2) | .result | (.tools | length) == 5 and .nextCursor == "page-2"'
+check "page 2" "$OUT2" '.[] | select(.id == 3) | .result | (.tools | length) == 5 and .nextCursor == "page-3"'
 check "page 3 is the last" "$OUT2" '.[] | select(.id == 4) | .result
   | [.tools[].name] == ["shared","other"] and (has("nextCursor") | not)'
 check "cursor past the end -> -32602" "$OUT2" '.[] | select(.id == 5) | .error.code == -32602'

@@ -138,6 +138,22 @@ static void tool_notify_list_changed(mcp_server *s, const cJSON *id, const cJSON
   srv_send(s, MCP_OUT_NOTIFICATION, NULL, note);
 }
 
+/* The HTTP request headers of this very call, so tests can prove what a client
+ * (the gateway) forwards upstream. stdio has no headers: "{}". */
+static void tool_headers(mcp_server *s, const cJSON *id, const cJSON *args, const cJSON *params) {
+  char *json = s->hooks.request_headers ? s->hooks.request_headers(s->emit_ctx) : NULL;
+  srv_reply_text(s, id, json ? json : "{}", false);
+  free(json);
+}
+
+/* Lets fault tests expire sessions on demand: the hook forgets them all (this
+ * one included) and the reply still goes out on the current request. */
+static void tool_drop_sessions(mcp_server *s, const cJSON *id, const cJSON *args,
+                               const cJSON *params) {
+  if (s->hooks.drop_sessions) s->hooks.drop_sessions(s->emit_ctx);
+  srv_reply_text(s, id, "ok", false);
+}
+
 /* The payload is "x" * n, so the message is assembled directly instead of
  * through cJSON, which would hold two extra copies of up to 64 MiB. */
 static void tool_big(mcp_server *s, const cJSON *id, const cJSON *args, const cJSON *params) {
@@ -323,6 +339,16 @@ const tool_def k_builtin_tools[] = {
      "\"additionalProperties\":false}",
      NULL, "{\"readOnlyHint\":false,\"destructiveHint\":false,\"openWorldHint\":false}",
      tool_notify_list_changed},
+    {"headers",
+     "Returns, as text, a JSON object of the HTTP request headers (lower-case names) of the "
+     "request that carried this call; \"{}\" over stdio.",
+     "{\"type\":\"object\",\"additionalProperties\":false}", NULL, RO, tool_headers},
+    {"drop_sessions",
+     "Replies \"ok\" and forgets every HTTP session, so their next request gets 404 "
+     "(no effect over stdio).",
+     "{\"type\":\"object\",\"additionalProperties\":false}", NULL,
+     "{\"readOnlyHint\":false,\"destructiveHint\":true,\"openWorldHint\":false}",
+     tool_drop_sessions},
 };
 const size_t k_n_builtin_tools = sizeof k_builtin_tools / sizeof *k_builtin_tools;
 
