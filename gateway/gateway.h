@@ -40,6 +40,8 @@ struct aip_agent_rt {
   const aip_agent_config *cfg;
   aip_policy *policy;
   aip_upstream **ups; /* one per cfg->servers[i] */
+  char *server_failed; /* per server: its tools/list failed in the last fetch */
+  cJSON **last_lists;  /* per server: its last good tool list (NULL before the first) */
   /* merged tool list (router.c) */
   aip_tool_entry *tools;
   size_t tools_n;
@@ -136,5 +138,8 @@ void aip_router_cancel_wait(aip_agent_rt *a, aip_pending *p);
 /* Upstream hooks: the list changed or the instance restarted. */
 void aip_router_tools_changed(aip_agent_rt *a);
 const aip_tool_entry *aip_router_find(aip_agent_rt *a, const char *exposed);
+/* The upstream whose "<server>__" prefix `exposed` carries, if that server failed to list its
+ * tools in the last fetch; else NULL. */
+const aip_upstream *aip_router_failed_server(aip_agent_rt *a, const char *exposed);
 
 #endif

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
+#include "gateway/stream_write.h"
 
 typedef struct cconn cconn;
 
@@ -35,7 +36,7 @@ struct cconn {
   uv_tcp_t tcp;
   uv_connect_t connect;
   uv_timer_t timer;
-  uv_write_t write;
+  int writing; /* a queued write is in flight */
   aip_http_client *c;
   cconn *prev, *next;
   llhttp_t parser;
@@ -246,8 +247,9 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   }
 }
 
-static void on_written(uv_write_t *w, int status) {
-  cconn *k = w->data;
+static void on_written(void *arg, int status) {
+  cconn *k = arg;
+  k->writing = 0;
   if (status < 0 && k->req && !k->closing) req_failed(k->req, status);
 }
 
@@ -256,10 +258,16 @@ static void conn_send(cconn *k) {
   k->idle = 0;
   if (r->timeout_ms) uv_timer_start(&k->timer, on_timer, r->timeout_ms, 0);
   else uv_timer_stop(&k->timer);
-  uv_buf_t b = uv_buf_init(r->wire, (unsigned)r->wire_len);
-  k->write.data = k;
-  int err = uv_write(&k->write, (uv_stream_t *)&k->tcp, &b, 1, on_written);
-  if (err) req_failed(r, err);
+  /* the wire bytes are copied: a reply (say an early 413) may end the request mid-write */
+  char *copy = malloc(r->wire_len);
+  if (!copy) {
+    req_failed(r, -ENOMEM);
+    return;
+  }
+  memcpy(copy, r->wire, r->wire_len);
+  int rc = aip_stream_write((uv_stream_t *)&k->tcp, copy, r->wire_len, on_written, k);
+  if (rc < 0) req_failed(r, rc);
+  else k->writing = rc;
 }
 
 static void on_connect(uv_connect_t *cr, int status) {

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "gateway/log.h"
+#include "gateway/stream_write.h"
 
 #define READ_CHUNK 65536
 /* Bytes a client may pipeline while a request is being handled before we stop reading. */
@@ -62,12 +63,6 @@ struct aip_http_conn {
   int header_value_open; /* the last header callback was a value */
 };
 
-typedef struct write_req {
-  uv_write_t w;
-  aip_http_conn *conn;
-  char *data;
-} write_req;
-
 static void conn_close(aip_http_conn *c);
 static void conn_process(aip_http_conn *c);
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
@@ -75,11 +70,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 
 /* ---- writing ---------------------------------------------------------------------------- */
 
-static void on_write(uv_write_t *w, int status) {
-  write_req *wr = (write_req *)w;
-  aip_http_conn *c = wr->conn;
-  free(wr->data);
-  free(wr);
+static void on_write_done(void *arg, int status) {
+  aip_http_conn *c = arg;
   c->writes_pending--;
   if (status < 0 && !c->closing) {
     conn_close(c);
@@ -88,27 +80,11 @@ static void on_write(uv_write_t *w, int status) {
   if (c->close_after_write && c->writes_pending == 0) conn_close(c);
 }
 
-/* Takes ownership of `data` (malloc'd). Tries a synchronous write first: on a healthy socket a
- * response leaves in one syscall with no request allocated. */
+/* Takes ownership of `data` (malloc'd). */
 static int conn_write(aip_http_conn *c, char *data, size_t len) {
   if (c->closing) {
     free(data);
     return -EPIPE;
-  }
-  size_t off = 0;
-  if (c->writes_pending == 0) {
-    uv_buf_t b = uv_buf_init(data, (unsigned)len);
-    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    if (n > 0) off = (size_t)n;
-    else if (n < 0 && n != UV_EAGAIN) {
-      free(data);
-      conn_close(c);
-      return n;
-    }
-  }
-  if (off == len) {
-    free(data);
-    return 0;
   }
   if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > MAX_WRITE_QUEUE) {
     free(data);
@@ -116,24 +92,12 @@ static int conn_write(aip_http_conn *c, char *data, size_t len) {
     conn_close(c);
     return -ENOBUFS;
   }
-  write_req *wr = malloc(sizeof(*wr));
-  if (!wr) {
-    free(data);
+  int rc = aip_stream_write((uv_stream_t *)&c->tcp, data, len, on_write_done, c);
+  if (rc < 0) {
     conn_close(c);
-    return -ENOMEM;
+    return rc;
   }
-  wr->conn = c;
-  wr->data = data;
-  uv_buf_t b = uv_buf_init(data + off, (unsigned)(len - off));
-  c->writes_pending++;
-  int err = uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write);
-  if (err) {
-    c->writes_pending--;
-    free(data);
-    free(wr);
-    conn_close(c);
-    return err;
-  }
+  c->writes_pending += rc;
   return 0;
 }
 

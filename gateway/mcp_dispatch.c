@@ -109,9 +109,23 @@ static void call_answered(aip_upstream_call *call, cJSON *msg, int final, void *
   aip_pending_emit(p, msg, final);
 }
 
+static void upstream_unavailable(aip_pending *p, const aip_upstream *u) {
+  char msg[300];
+  snprintf(msg, sizeof(msg), "upstream %s unavailable: %s", u->label,
+           u->last_error[0] ? u->last_error : "not running");
+  aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, msg);
+}
+
 static void tools_call_ready(aip_pending *p) {
   aip_agent_rt *a = p->sess->agent;
   const aip_tool_entry *t = aip_router_find(a, p->tool);
+  /* "<server>__tool" of a server whose tool list could not be fetched: the tool may well exist,
+   * the server is what is missing. Saying "unknown tool" would mislead the agent. */
+  const aip_upstream *down = t ? NULL : aip_router_failed_server(a, p->tool);
+  if (down) {
+    upstream_unavailable(p, down);
+    return;
+  }
   if (!t) {
     char msg[300];
     snprintf(msg, sizeof(msg), "Unknown tool: %.256s", p->tool);
@@ -121,9 +135,9 @@ static void tools_call_ready(aip_pending *p) {
   cJSON *params = p->params;
   p->params = NULL;
   cJSON_ReplaceItemInObjectCaseSensitive(params, "name", cJSON_CreateString(t->real));
-  int err = aip_upstream_call_start(a->ups[t->server], "tools/call", params, call_answered, p,
-                                    &p->call);
-  if (err) aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, "Upstream unavailable");
+  aip_upstream *u = a->ups[t->server];
+  int err = aip_upstream_call_start(u, "tools/call", params, call_answered, p, &p->call);
+  if (err) upstream_unavailable(p, u);
 }
 
 static void do_tools_call(aip_pending *p, aip_session *s, aip_rpc_msg *m) {

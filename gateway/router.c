@@ -93,7 +93,10 @@ static char *exposed_name(aip_agent_rt *a, const aip_map *names, size_t server, 
   return asprintf(&out, "%s__%s", srv, real) < 0 ? NULL : out;
 }
 
-static int add_tool(aip_agent_rt *a, const aip_map *names, size_t server, const cJSON *tool) {
+/* `stale`: the server failed this time and this is its last good list, kept so its tools still
+ * route (and fail with "unavailable") but are not shown. */
+static int add_tool(aip_agent_rt *a, const aip_map *names, size_t server, const cJSON *tool,
+                    int stale) {
   const char *real = tool_name(tool);
   if (!real || a->tools_n >= MAX_TOOLS) return 0;
   char *exposed = exposed_name(a, names, server, real);
@@ -120,7 +123,7 @@ static int add_tool(aip_agent_rt *a, const aip_map *names, size_t server, const 
     return -ENOMEM;
   }
   a->tools_n++;
-  if (e->visible) {
+  if (e->visible && !stale) {
     cJSON *copy = cJSON_Duplicate(tool, 1);
     cJSON_ReplaceItemInObjectCaseSensitive(copy, "name", cJSON_CreateString(exposed));
     cJSON_AddItemToArray(a->tools_json, copy);
@@ -143,11 +146,12 @@ static void merge(fetch *f) {
   name_count *slots = calloc(all ? all : 1, sizeof(*slots));
   int ok = a->tools && a->tools_json && slots && count_names(f, &names, slots) == 0;
   int complete = ok;
+  for (size_t s = 0; s < a->cfg->servers_n; s++) a->server_failed[s] = (char)f->failed[s];
   for (size_t s = 0; ok && s < a->cfg->servers_n; s++) {
     complete &= !f->failed[s]; /* a failed server has an empty list; the others still count */
     const cJSON *t;
     cJSON_ArrayForEach(t, f->lists[s]) {
-      if (add_tool(a, &names, s, t)) ok = complete = 0;
+      if (add_tool(a, &names, s, t, f->failed[s])) ok = complete = 0;
     }
   }
   aip_map_free(&names);
@@ -158,8 +162,23 @@ static void merge(fetch *f) {
 
 /* ---- fetch ------------------------------------------------------------------------------- */
 
+/* Remembers each server's good list, and gives a failed server its last good one. */
+static void keep_last_good(fetch *f) {
+  aip_agent_rt *a = f->a;
+  for (size_t s = 0; s < a->cfg->servers_n; s++) {
+    if (!f->failed[s]) {
+      cJSON_Delete(a->last_lists[s]);
+      a->last_lists[s] = cJSON_Duplicate(f->lists[s], 1);
+    } else if (a->last_lists[s]) {
+      cJSON_Delete(f->lists[s]);
+      f->lists[s] = cJSON_Duplicate(a->last_lists[s], 1);
+    }
+  }
+}
+
 static void fetch_done(fetch *f) {
   aip_agent_rt *a = f->a;
+  keep_last_good(f);
   merge(f);
   for (size_t s = 0; s < a->cfg->servers_n; s++) cJSON_Delete(f->lists[s]);
   free(f->lists);
@@ -294,6 +313,17 @@ void aip_router_cancel_wait(aip_agent_rt *a, aip_pending *p) {
   p->waiting_tools = 0;
 }
 
+const aip_upstream *aip_router_failed_server(aip_agent_rt *a, const char *exposed) {
+  if (a->cfg->tool_prefix == AIP_PREFIX_NEVER) return NULL; /* names carry no server */
+  for (size_t s = 0; s < a->cfg->servers_n; s++) {
+    const char *name = a->gw->cfg->servers[a->cfg->servers[s]].name;
+    size_t n = strlen(name);
+    if (a->server_failed[s] && strncmp(exposed, name, n) == 0 && strncmp(exposed + n, "__", 2) == 0)
+      return a->ups[s];
+  }
+  return NULL;
+}
+
 const aip_tool_entry *aip_router_find(aip_agent_rt *a, const char *exposed) {
   return aip_map_get(&a->tool_map, exposed, strlen(exposed));
 }
@@ -326,7 +356,10 @@ int aip_agent_init(aip_gw *gw, aip_agent_rt *a, const aip_agent_config *cfg, aip
   int rc = aip_policy_compile(cfg->policy, &a->policy, err);
   if (rc) return rc;
   a->ups = calloc(cfg->servers_n ? cfg->servers_n : 1, sizeof(*a->ups));
-  if (!a->ups) return aip_error_set(err, -ENOMEM, "out of memory");
+  a->server_failed = calloc(cfg->servers_n ? cfg->servers_n : 1, 1);
+  a->last_lists = calloc(cfg->servers_n ? cfg->servers_n : 1, sizeof(cJSON *));
+  if (!a->ups || !a->server_failed || !a->last_lists)
+    return aip_error_set(err, -ENOMEM, "out of memory");
   aip_upstream_hooks hooks = {on_upstream_notification, on_upstream_reset, a};
   for (size_t i = 0; i < cfg->servers_n; i++) {
     const aip_server_config *sc = &gw->cfg->servers[cfg->servers[i]];
@@ -351,5 +384,8 @@ void aip_agent_free(aip_agent_rt *a) {
   aip_map_free(&a->tool_map);
   free(a->waiters);
   free(a->ups);
+  free(a->server_failed);
+  for (size_t s = 0; a->last_lists && s < a->cfg->servers_n; s++) cJSON_Delete(a->last_lists[s]);
+  free(a->last_lists);
   aip_policy_free(a->policy);
 }

@@ -210,6 +210,9 @@ void aip_upstream_transport_down(aip_upstream *u, const char *why) {
   u->backoff_ms = u->backoff_ms ? u->backoff_ms * 2 : BACKOFF_MIN_MS;
   if (u->backoff_ms > BACKOFF_MAX_MS) u->backoff_ms = BACKOFF_MAX_MS;
   u->state = AIP_UPSTREAM_BACKOFF;
+  u->restart_at_ms = now_ms(u) + u->backoff_ms;
+  u->was_ready = was_ready;
+  snprintf(u->last_error, sizeof(u->last_error), "%s", why);
   u->handshake_id = 0;
   if (u->hooks.on_reset) u->hooks.on_reset(u, u->hooks.data);
   timer_rearm(u);
@@ -250,7 +253,7 @@ static void on_timer(uv_timer_t *t) {
 static void timer_rearm(aip_upstream *u) {
   if (u->closing) return;
   uint64_t now = now_ms(u), due;
-  if (u->state == AIP_UPSTREAM_BACKOFF) due = u->backoff_ms;
+  if (u->state == AIP_UPSTREAM_BACKOFF) due = u->restart_at_ms > now ? u->restart_at_ms - now : 0;
   else {
     uint64_t at = UINT64_MAX;
     if (u->head) at = u->head->deadline_ms;
@@ -382,6 +385,13 @@ int aip_upstream_call_start(aip_upstream *u, const char *method, cJSON *params,
   if (u->closing) {
     cJSON_Delete(params);
     return -ESHUTDOWN;
+  }
+  if (u->state == AIP_UPSTREAM_BACKOFF && !u->was_ready) {
+    /* The server never came up last time: refuse now (the caller reports u->last_error)
+     * rather than park the call for the rest of the backoff. The first call after the
+     * backoff tries again. */
+    cJSON_Delete(params);
+    return -EHOSTDOWN;
   }
   aip_upstream_call *c = calloc(1, sizeof(*c));
   if (!c || !(c->method = strdup(method))) {

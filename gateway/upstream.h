@@ -72,6 +72,9 @@ struct aip_upstream {
   aip_upstream_call *tail;
   uv_timer_t timer;       /* call deadlines, handshake deadline and restart backoff */
   uint64_t backoff_ms;
+  uint64_t restart_at_ms; /* end of the current backoff */
+  int was_ready;          /* the instance that went down had finished its handshake */
+  char last_error[160];   /* why it went down */
   uint64_t ready_since_ms;
   uint64_t start_deadline_ms; /* the handshake must be done by then */
   uint64_t handshake_id;
@@ -91,7 +94,8 @@ aip_upstream *aip_upstream_http_new(uv_loop_t *loop, const aip_server_config *se
                                     const aip_upstream_hooks *hooks);
 
 /* Sends `method` with `params` (owned; NULL for none). The call is queued while the instance
- * starts. The callback is never invoked before this function returns. */
+ * starts. The callback is never invoked before this function returns. Fails with -EHOSTDOWN
+ * (see u->last_error) while backing off from an instance that never came up. */
 int aip_upstream_call_start(aip_upstream *u, const char *method, cJSON *params,
                             aip_upstream_call_cb cb, void *data, aip_upstream_call **out);
 /* Forgets the call (its callback is never invoked again) and tells the server with

@@ -33,6 +33,7 @@ typedef struct http_transport {
   aip_http_creq *get;
   uv_timer_t get_retry;
   int get_unsupported;
+  int get_lost_session;
   int stopping;
 } http_transport;
 
@@ -107,6 +108,11 @@ static void post_done(aip_http_creq *r, int err, void *data) {
   why[0] = 0;
   if (!current) {
     /* a reply to an instance that is gone */
+  } else if (err == -ECONNREFUSED || err == -ECONNRESET || err == -EPIPE) {
+    /* the server is gone (or restarted, and with it our session): start over */
+    snprintf(why, sizeof(why), "%s", strerror(-err));
+    aip_upstream_transport_down(u, why);
+    why[0] = 0;
   } else if (err) {
     snprintf(why, sizeof(why), "HTTP request failed: %s", strerror(-err));
   } else if (ps->status == 404 && ps->sent_session) {
@@ -157,6 +163,10 @@ static int http_send(aip_upstream *u, uint64_t id, const char *p, size_t n) {
 static int get_headers(aip_http_creq *r, int status, const char *h, size_t len, void *data) {
   aip_upstream *u = data;
   http_transport *t = u->transport;
+  if (status == 404 && t->session[0]) {
+    t->get_lost_session = 1; /* handled in get_done, outside the client's callbacks */
+    return 1;
+  }
   /* 405 is allowed by the spec (no unrelated messages); any 4xx will not get better by retrying */
   if (status / 100 == 4) t->get_unsupported = 1;
   return status != 200;
@@ -180,6 +190,12 @@ static void get_done(aip_http_creq *r, int err, void *data) {
   http_transport *t = u->transport;
   t->get = NULL;
   aip_sse_free(get_parser(u));
+  if (t->get_lost_session && !t->stopping && u->state == AIP_UPSTREAM_READY) {
+    t->get_lost_session = 0;
+    t->session[0] = 0;
+    aip_upstream_transport_down(u, "upstream session expired (HTTP 404)");
+    return;
+  }
   /* A stream that ends while the instance is up is reopened, a little later. */
   if (!t->stopping && !t->get_unsupported && u->state == AIP_UPSTREAM_READY)
     uv_timer_start(&t->get_retry, on_get_retry, GET_RETRY_MS, 0);

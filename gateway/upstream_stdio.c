@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "gateway/log.h"
+#include "gateway/stream_write.h"
 #include "gateway/upstream.h"
 
 #define STOP_GRACE_MS 2000
@@ -226,32 +227,16 @@ static int stdio_start(aip_upstream *u) {
   return 0;
 }
 
-typedef struct stdin_write {
-  uv_write_t w;
-  char *data;
-} stdin_write;
-
-static void on_stdin_write(uv_write_t *w, int status) {
-  stdin_write *sw = (stdin_write *)w;
-  free(sw->data);
-  free(sw);
-}
-
 /* Runs after the loop's I/O phase: every message queued during this turn leaves in one
  * write(2). With many calls in flight that saves a syscall per call. */
 static void on_flush(uv_check_t *h) {
   child *ch = h->data;
   uv_check_stop(h);
   if (!ch->out.len || ch->stop_stage) return;
-  stdin_write *sw = malloc(sizeof(*sw));
-  if (!sw) return; /* the data stays queued for the next turn */
   size_t n;
-  sw->data = aip_buf_steal(&ch->out, &n);
-  uv_buf_t b = uv_buf_init(sw->data, (unsigned)n);
-  if (uv_write(&sw->w, (uv_stream_t *)&ch->in, &b, 1, on_stdin_write)) {
-    free(sw->data);
-    free(sw);
-  }
+  char *data = aip_buf_steal(&ch->out, &n);
+  /* a failed write shows up as the child's death on its other pipes */
+  aip_stream_write((uv_stream_t *)&ch->in, data, n, NULL, NULL);
 }
 
 static int stdio_send(aip_upstream *u, uint64_t id, const char *p, size_t n) {

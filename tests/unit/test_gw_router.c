@@ -95,6 +95,8 @@ static void agent_make(aip_agent_rt *a, aip_agent_config *ac, const char *policy
   aip_map_init(&a->tool_map);
   CHECK_INT(aip_policy_compile(ac->policy, &a->policy, &err), 0);
   a->ups = calloc(2, sizeof(*a->ups));
+  a->server_failed = calloc(2, 1);
+  a->last_lists = calloc(2, sizeof(cJSON *));
   for (int i = 0; i < 2; i++) {
     a->ups[i] = calloc(1, sizeof(aip_upstream));
     aip_upstream_init(a->ups[i], &fops, &fakes[i], loop, &servers[i], servers[i].name, &limits, NULL);
@@ -200,6 +202,17 @@ int main(void) {
   CHECK_STR(visible_names(&a, buf, sizeof(buf)), "echo,a_only,");
   CHECK(!a.tools_valid);
   CHECK_INT(gw.metrics.tools_list_partial, 1);
+  agent_drop(&a, &ac);
+  /* a server that fails after a good list: its tools stay routable, but are not shown */
+  fakes[1].fail_list = 0;
+  agent_make(&a, &ac, policy_all, AIP_PREFIX_AUTO);
+  fetch(&a);
+  fakes[1].fail_list = 1;
+  aip_router_tools_changed(&a);
+  fetch(&a);
+  CHECK_STR(visible_names(&a, buf, sizeof(buf)), "alpha__echo,a_only,");
+  e = aip_router_find(&a, "b_only");
+  CHECK(e && e->server == 1);
   agent_drop(&a, &ac);
   /* the same when the first server listed is the broken one */
   fakes[1].fail_list = 0;

@@ -9,7 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import assert from 'node:assert/strict';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -23,6 +23,8 @@ export const AIP_BIN = path.join(BUILD_DIR, 'aip');
 export const TEST_SERVER = path.join(BUILD_DIR, 'tests/mcp-server/aip-test-server');
 export const EVERYTHING_JS = path.join(
   E2E_DIR, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
+/** Preload that binds every TCP listen of a Node program to 127.0.0.1 (see lib/loopback.mjs). */
+export const LOOPBACK_PRELOAD = path.join(here, 'loopback.mjs');
 
 for (const f of [AIP_BIN, TEST_SERVER]) {
   if (!fs.existsSync(f)) throw new Error(`missing ${f}: build first (cmake --build build) or set AIP_BUILD_DIR`);
@@ -95,6 +97,11 @@ export function policyDoc(name, spec) {
 /** An upstream entry for the C test server; `env` is passed to the child (AIP_TEST_*). */
 export function testServer(env = {}) {
   return { command: [TEST_SERVER], env };
+}
+
+/** A Streamable HTTP upstream entry: `url` plus optional configured `headers`. */
+export function httpServer(url, headers) {
+  return headers ? { url, headers } : { url };
 }
 
 // ---- processes ----------------------------------------------------------------------------
@@ -280,7 +287,7 @@ export class Gateway {
    * An SDK Client connected with the agent's bearer token. Returns {client, transport,
    * getStream} where getStream resolves once the standalone GET SSE stream got its 200.
    */
-  async connect(token, { name = 'e2e-client', capabilities = {}, onGetStream } = {}) {
+  async connect(token, { name = 'e2e-client', capabilities = {}, onGetStream, headers = {} } = {}) {
     let markGet;
     const getStream = new Promise((resolve) => { markGet = resolve; });
     const fetchSpy = async (url, init) => {
@@ -289,7 +296,7 @@ export class Gateway {
       return res;
     };
     const transport = new StreamableHTTPClientTransport(new URL(this.url), {
-      requestInit: { headers: { Authorization: 'Bearer ' + token } },
+      requestInit: { headers: { ...headers, Authorization: 'Bearer ' + token } },
       fetch: fetchSpy,
       reconnectionOptions: { maxReconnectionDelay: 1000, initialReconnectionDelay: 200, reconnectionDelayGrowFactor: 1.5, maxRetries: 0 },
     });
@@ -298,6 +305,21 @@ export class Gateway {
     await client.connect(transport);
     this.clients.push(client);
     return { client, transport, getStream };
+  }
+
+  // ---- admin listener -----------------------------------------------------------------------
+
+  /** GET on the admin listener (/healthz, /readyz, /metrics): {status, text}. */
+  async admin(p) {
+    const res = await fetch(`${this.adminUrl}${p}`, { signal: AbortSignal.timeout(5000) });
+    return { status: res.status, text: await res.text() };
+  }
+
+  /** The value of one unlabelled metric from /metrics (undefined when absent). */
+  async metric(name) {
+    const { status, text } = await this.admin('/metrics');
+    assert.equal(status, 200, `/metrics: ${status}`);
+    return metricValue(text, name);
   }
 
   // ---- raw HTTP ---------------------------------------------------------------------------
@@ -415,4 +437,174 @@ export function rejectAfter(ms, what) {
 /** p, or a rejection after ms. */
 export function within(p, ms, what) {
   return Promise.race([p, rejectAfter(ms, what)]);
+}
+
+
+/** The value of an unlabelled metric in Prometheus text format (undefined when absent). */
+export function metricValue(text, name) {
+  for (const line of text.split('\n')) {
+    const m = /^([A-Za-z_:][A-Za-z0-9_:]*)\s+(\S+)/.exec(line);
+    if (m && m[1] === name) return Number(m[2]);
+  }
+  return undefined;
+}
+
+// ---- upstream processes over HTTP -----------------------------------------------------------
+
+// Every upstream process a test starts; killed when the test process exits, whatever happened.
+const upstreamProcs = new Set();
+process.on('exit', () => {
+  for (const p of upstreamProcs) {
+    try { p.kill('SIGKILL'); } catch { /* gone */ }
+  }
+});
+
+class UpstreamProcess {
+  constructor(label) {
+    this.label = label;
+    this.log = '';
+  }
+
+  _spawn(cmd, args, env) {
+    this.proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+    this.pid = this.proc.pid;
+    upstreamProcs.add(this.proc);
+    this.proc.stdout.on('data', (d) => { this.log += d.toString(); });
+    this.proc.stderr.on('data', (d) => { this.log += d.toString(); });
+    this.exitInfo = null;
+    this.exited = new Promise((resolve) => {
+      this.proc.on('exit', (code, signal) => {
+        upstreamProcs.delete(this.proc);
+        this.exitInfo = { code, signal };
+        resolve(this.exitInfo);
+      });
+    });
+  }
+
+  get running() { return this.exitInfo === null; }
+
+  /** SIGKILL, and wait for the exit. */
+  async kill() {
+    if (this.running) this.proc.kill('SIGKILL');
+    return this.exited;
+  }
+
+  /** SIGTERM, then SIGKILL after 3 s. Resolves to the exit {code, signal}. */
+  async stop() {
+    if (!this.running) return this.exitInfo;
+    this.proc.kill('SIGTERM');
+    const r = await Promise.race([this.exited, sleep(3000, null, { ref: false })]);
+    if (r) return r;
+    this.proc.kill('SIGKILL');
+    return this.exited;
+  }
+
+  dumpLog(label = '') {
+    process.stderr.write(`\n----- ${this.label} log ${label} -----\n${this.log}\n----- end of log -----\n`);
+  }
+}
+
+/**
+ * The C test server in Streamable HTTP mode on 127.0.0.1 (`--http 127.0.0.1:PORT`).
+ * opts: reply 'json' | 'sse'; port (0 = a free one; give the old port to restart "in place");
+ * env: AIP_TEST_* variables (AIP_TEST_HTTP_FAULT, AIP_TEST_VERBOSE, ...).
+ */
+export class TestHttpServer extends UpstreamProcess {
+  static async start(opts = {}) {
+    const s = new TestHttpServer(`aip-test-server ${opts.env?.AIP_TEST_NAME || ''} (${opts.reply || 'sse'})`);
+    await s._start(opts);
+    return s;
+  }
+
+  get url() { return `http://127.0.0.1:${this.port}/mcp`; }
+
+  async _start({ reply = 'sse', port = 0, env = {} }) {
+    this.opts = { reply, env };
+    const dir = makeTempDir('aip-e2e-ts-');
+    const portFile = path.join(dir, 'port');
+    try {
+      this._spawn(TEST_SERVER, ['--http', `127.0.0.1:${port}`, '--reply', reply, '--port-file', portFile],
+        { PATH: process.env.PATH, ...env });
+      const deadline = Date.now() + 5000;
+      for (;;) {
+        if (fs.existsSync(portFile)) {
+          this.port = Number(fs.readFileSync(portFile, 'utf8').trim());
+          if (this.port > 0) break;
+        }
+        if (!this.running) throw new Error(`${this.label} exited at start (${JSON.stringify(this.exitInfo)}):\n${this.log}`);
+        if (Date.now() > deadline) {
+          this.proc.kill('SIGKILL');
+          throw new Error(`${this.label}: no port file after 5 s:\n${this.log}`);
+        }
+        await sleep(10);
+      }
+      if (port) assert.equal(this.port, port, 'restarted on the port asked for');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Another instance with the same options on the same port (after kill/stop). */
+  async restart() {
+    assert.ok(!this.running, 'restart after the old process is gone');
+    return TestHttpServer.start({ ...this.opts, port: this.port });
+  }
+}
+
+/**
+ * @modelcontextprotocol/server-everything in streamableHttp mode, kept on 127.0.0.1 by the
+ * loopback preload. Ready once GET /mcp answers with any HTTP status.
+ */
+export class EverythingHttpServer extends UpstreamProcess {
+  static async start() {
+    const s = new EverythingHttpServer('server-everything streamableHttp');
+    await s._start();
+    return s;
+  }
+
+  get url() { return `http://127.0.0.1:${this.port}/mcp`; }
+
+  async _start() {
+    this.port = await freePort();
+    this._spawn(process.execPath, ['--import', pathToFileURL(LOOPBACK_PRELOAD).href, EVERYTHING_JS, 'streamableHttp'],
+      { PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(this.port) });
+    const deadline = Date.now() + 15000;
+    for (;;) {
+      if (!this.running) throw new Error(`${this.label} exited at start (${JSON.stringify(this.exitInfo)}):\n${this.log}`);
+      try {
+        const r = await fetch(this.url, { signal: AbortSignal.timeout(1000) });
+        await r.arrayBuffer();
+        break; // any HTTP status: it is listening
+      } catch { /* not yet */ }
+      if (Date.now() > deadline) {
+        this.proc.kill('SIGKILL');
+        throw new Error(`${this.label}: no answer on ${this.url} after 15 s:\n${this.log}`);
+      }
+      await sleep(50);
+    }
+  }
+}
+
+/**
+ * The TCP sockets listening on `port`, from /proc/net/tcp and /proc/net/tcp6 (no `ss` needed):
+ * [{ family: 4|6, addr }] with addr as printed by the kernel (hex), decoded for IPv4.
+ */
+export function tcpListeners(port) {
+  const out = [];
+  for (const [file, family] of [['/proc/net/tcp', 4], ['/proc/net/tcp6', 6]]) {
+    let text;
+    try { text = fs.readFileSync(file, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 4 || f[3] !== '0A') continue; // 0A = LISTEN
+      const [addrHex, portHex] = f[1].split(':');
+      if (parseInt(portHex, 16) !== port) continue;
+      let addr = addrHex;
+      if (family === 4) addr = [3, 2, 1, 0].map((i) => parseInt(addrHex.slice(i * 2, i * 2 + 2), 16)).join('.');
+      else if (addrHex === '00000000000000000000000000000000') addr = '::';
+      else if (addrHex === '00000000000000000000000001000000') addr = '::1';
+      out.push({ family, addr });
+    }
+  }
+  return out;
 }
