@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <uv.h>
+
 #include "engine/engine.h"
 #include "gateway/log.h"
 
@@ -26,6 +28,11 @@ typedef struct line {
 } line;
 
 struct aip_audit {
+  /* loop side: records of the current loop turn, handed over in one lock by `handoff` */
+  line *local_head, *local_tail;
+  uv_check_t handoff;
+  int attached;
+  /* shared with the writer thread */
   int fd;
   pthread_t thread;
   pthread_mutex_t mu;
@@ -136,7 +143,27 @@ static void *audit_main(void *arg) {
   return NULL;
 }
 
-int aip_audit_open(const char *path, aip_audit **out) {
+/* Moves the loop's pending records to the writer: one lock (and at most one wake-up) per loop
+ * turn, however many decisions the turn made. */
+static void hand_over(aip_audit *a) {
+  if (!a->local_head) return;
+  pthread_mutex_lock(&a->mu);
+  int was_empty = a->head == NULL;
+  if (a->tail) a->tail->next = a->local_head;
+  else a->head = a->local_head;
+  a->tail = a->local_tail;
+  for (line *l = a->local_head; l; l = l->next) a->depth++;
+  if (was_empty) pthread_cond_signal(&a->cv); /* the writer sleeps only on an empty queue */
+  pthread_mutex_unlock(&a->mu);
+  a->local_head = a->local_tail = NULL;
+}
+
+static void on_handoff(uv_check_t *h) {
+  uv_check_stop(h);
+  hand_over(h->data);
+}
+
+int aip_audit_open(uv_loop_t *loop, const char *path, aip_audit **out) {
   aip_audit *a = calloc(1, sizeof(*a));
   if (!a) return -ENOMEM;
   a->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
@@ -153,8 +180,18 @@ int aip_audit_open(const char *path, aip_audit **out) {
     free(a);
     return -err;
   }
+  uv_check_init(loop, &a->handoff);
+  a->handoff.data = a;
+  a->attached = 1;
   *out = a;
   return 0;
+}
+
+void aip_audit_detach(aip_audit *a) {
+  if (!a || !a->attached) return;
+  hand_over(a);
+  a->attached = 0;
+  uv_close((uv_handle_t *)&a->handoff, NULL);
 }
 
 void aip_audit_log(aip_audit *a, const aip_audit_rec *r) {
@@ -177,16 +214,11 @@ void aip_audit_log(aip_audit *a, const aip_audit_rec *r) {
   l->len = n;
   memcpy(l->data, s, n);
   free(s);
-  pthread_mutex_lock(&a->mu);
-  int was_empty = a->head == NULL;
-  if (a->tail) a->tail->next = l;
-  else a->head = l;
-  a->tail = l;
-  a->depth++;
-  /* The writer only sleeps on an empty queue, so only the first record of a burst needs to
-   * wake it: under load this saves a futex call and a context switch per record. */
-  if (was_empty) pthread_cond_signal(&a->cv);
-  pthread_mutex_unlock(&a->mu);
+  if (a->local_tail) a->local_tail->next = l;
+  else a->local_head = l;
+  a->local_tail = l;
+  if (!a->attached) hand_over(a);
+  else if (!uv_is_active((uv_handle_t *)&a->handoff)) uv_check_start(&a->handoff, on_handoff);
 }
 
 uint64_t aip_audit_queue_depth(aip_audit *a) {
@@ -205,6 +237,7 @@ uint64_t aip_audit_written(aip_audit *a) {
 
 void aip_audit_close(aip_audit *a) {
   if (!a) return;
+  hand_over(a);
   pthread_mutex_lock(&a->mu);
   a->stop = 1;
   pthread_cond_signal(&a->cv);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
+#include <uv.h>
 
 typedef struct aip_audit aip_audit;
 
@@ -30,8 +31,11 @@ typedef struct aip_audit_rec {
   int64_t latency_us;    /* < 0 = none */
 } aip_audit_rec;
 
-/* Opens (creating folders is the operator's job) `path` for appending; starts the thread. */
-int aip_audit_open(const char *path, aip_audit **out);
+/* Opens (creating folders is the operator's job) `path` for appending; starts the thread.
+ * Records logged during one turn of `loop` reach the writer together. */
+int aip_audit_open(uv_loop_t *loop, const char *path, aip_audit **out);
+/* Releases the loop handle (before the loop ends); later records are handed over at once. */
+void aip_audit_detach(aip_audit *a);
 void aip_audit_log(aip_audit *a, const aip_audit_rec *r);
 uint64_t aip_audit_queue_depth(aip_audit *a);
 uint64_t aip_audit_written(aip_audit *a);

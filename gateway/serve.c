@@ -25,6 +25,7 @@ static void gw_stop(aip_gw *gw) {
   if (gw->admin) aip_http_server_close(gw->admin);
   gw->mcp = gw->admin = NULL;
   uv_close((uv_handle_t *)&gw->housekeeping, NULL);
+  aip_audit_detach(gw->audit);
   uv_close((uv_handle_t *)&gw->sigterm, NULL);
   uv_close((uv_handle_t *)&gw->sigint, NULL);
 }
@@ -100,7 +101,7 @@ int aip_serve(const char *config_path) {
   gw.housekeeping.data = gw.sigterm.data = gw.sigint.data = &gw;
   int rc = load(&gw, config_path);
   if (!rc) {
-    rc = aip_audit_open(gw.cfg->audit_path, &gw.audit);
+    rc = aip_audit_open(gw.loop, gw.cfg->audit_path, &gw.audit);
     if (rc) aip_error("cannot open audit log %s: %s", gw.cfg->audit_path, strerror(-rc));
   }
   if (!rc) rc = listen_all(&gw);
