@@ -1,0 +1,213 @@
+/* store.c -- the store thread: batches of requests, one transaction per batch (see store.h).
+ *
+ * Each request runs inside a SAVEPOINT so a failing request is rolled back alone and the rest of
+ * its batch still commits. Completions travel back in a second list and are run by the loop's
+ * uv_async callback. The write-behind bucket table (store_buckets.c) is flushed at the start of
+ * every batch, and the thread wakes at least once a second while buckets are dirty, so a
+ * bucket reaches the disk within a second.
+ */
+#include "store/store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/store_internal.h"
+
+static void run_completions(uv_async_t *h);
+
+/* ---- queue ---------------------------------------------------------------------------------- */
+
+static void push(aip_store_req **head, aip_store_req **tail, aip_store_req *r) {
+  r->next = NULL;
+  if (*tail) (*tail)->next = r;
+  else *head = r;
+  *tail = r;
+}
+
+void aip_store_submit(aip_store *s, aip_store_req *r) {
+  pthread_mutex_lock(&s->mu);
+  push(&s->in_head, &s->in_tail, r);
+  s->depth++;
+  pthread_cond_signal(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+}
+
+uint64_t aip_store_queue_depth(aip_store *s) {
+  pthread_mutex_lock(&s->mu);
+  uint64_t d = s->depth;
+  pthread_mutex_unlock(&s->mu);
+  return d;
+}
+
+uint64_t aip_store_last_batch_us(aip_store *s) {
+  pthread_mutex_lock(&s->mu);
+  uint64_t v = s->last_batch_us;
+  pthread_mutex_unlock(&s->mu);
+  return v;
+}
+
+/* ---- the thread ----------------------------------------------------------------------------- */
+
+static uint64_t mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int exec_sql(sqlite3 *db, const char *sql) {
+  return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+}
+
+/* Runs one batch in one transaction. */
+static void run_batch(aip_store *s, aip_store_req *batch) {
+  uint64_t t0 = mono_us();
+  pthread_mutex_lock(&s->db_mu);
+  int tx = exec_sql(s->db, "BEGIN IMMEDIATE") == 0;
+  aip_store__buckets_flush(s);
+  for (aip_store_req *r = batch; r; r = r->next) {
+    exec_sql(s->db, "SAVEPOINT req");
+    r->err = r->exec ? r->exec(s->db, r) : 0;
+    exec_sql(s->db, r->err ? "ROLLBACK TO req" : "RELEASE req");
+  }
+  if (tx && exec_sql(s->db, "COMMIT") != 0) {
+    /* the whole batch is lost: say so to every request */
+    exec_sql(s->db, "ROLLBACK");
+    for (aip_store_req *r = batch; r; r = r->next)
+      if (!r->err) r->err = -EIO;
+  }
+  if (!tx)
+    for (aip_store_req *r = batch; r; r = r->next)
+      if (!r->err) r->err = -EIO;
+  pthread_mutex_unlock(&s->db_mu);
+  pthread_mutex_lock(&s->mu);
+  s->last_batch_us = mono_us() - t0;
+  pthread_mutex_unlock(&s->mu);
+}
+
+static void *store_main(void *arg) {
+  aip_store *s = arg;
+  pthread_mutex_lock(&s->mu);
+  for (;;) {
+    while (!s->in_head && !s->stop && !s->buckets_dirty) pthread_cond_wait(&s->cv, &s->mu);
+    if (!s->in_head && !s->stop && s->buckets_dirty) {
+      /* only dirty buckets: give requests a moment to join, but never more than a second */
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_sec += 1;
+      pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+    }
+    aip_store_req *batch = s->in_head;
+    s->in_head = s->in_tail = NULL;
+    s->depth = 0;
+    int stop = s->stop;
+    pthread_mutex_unlock(&s->mu);
+    if (batch || aip_store__buckets_pending(s)) run_batch(s, batch);
+    pthread_mutex_lock(&s->mu);
+    for (aip_store_req *r = batch, *n; r; r = n) {
+      n = r->next;
+      push(&s->out_head, &s->out_tail, r);
+    }
+    if (batch) uv_async_send(&s->async);
+    if (stop && !s->in_head) break;
+  }
+  pthread_mutex_unlock(&s->mu);
+  return NULL;
+}
+
+static void run_completions(uv_async_t *h) {
+  aip_store *s = h->data;
+  pthread_mutex_lock(&s->mu);
+  aip_store_req *r = s->out_head;
+  s->out_head = s->out_tail = NULL;
+  pthread_mutex_unlock(&s->mu);
+  while (r) {
+    aip_store_req *n = r->next;
+    r->done(r, r->err);
+    r = n;
+  }
+}
+
+/* ---- open / close ----------------------------------------------------------------------------- */
+
+static int open_db(const char *path, sqlite3 **db, aip_error *err) {
+  int rc = sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                         SQLITE_OPEN_NOMUTEX, NULL);
+  if (rc != SQLITE_OK)
+    return aip_error_set(err, -EIO, "%s: cannot open the store: %s", path,
+                         *db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
+  sqlite3_busy_timeout(*db, 5000);
+  /* WAL + NORMAL: a commit is durable against a process crash (kill -9) and costs no fsync;
+   * only a power loss can drop the last transactions. */
+  char *msg = NULL;
+  if (sqlite3_exec(*db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                        "PRAGMA foreign_keys=ON;", NULL, NULL, &msg) != SQLITE_OK) {
+    aip_error_set(err, -EIO, "%s: not a usable SQLite database: %s", path, msg ? msg : "?");
+    sqlite3_free(msg);
+    return -EIO;
+  }
+  return 0;
+}
+
+int aip_store_open(uv_loop_t *loop, const char *path, aip_store **out, aip_error *err) {
+  aip_store *s = calloc(1, sizeof(*s));
+  if (!s) return aip_error_set(err, -ENOMEM, "out of memory");
+  int rc = open_db(path, &s->db, err);
+  if (!rc) {
+    rc = aip_store_migrate(s->db, err);
+    if (rc) {
+      char m[AIP_ERROR_MAX];
+      snprintf(m, sizeof(m), "%s", err->msg);
+      aip_error_set(err, rc, "%s: %s", path, m);
+    }
+  }
+  if (rc) {
+    sqlite3_close(s->db);
+    free(s);
+    return rc;
+  }
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_mutex_init(&s->db_mu, NULL);
+  pthread_cond_init(&s->cv, NULL);
+  aip_store__buckets_init(s);
+  uv_async_init(loop, &s->async, run_completions);
+  s->async.data = s;
+  if (pthread_create(&s->thread, NULL, store_main, s) != 0) {
+    uv_close((uv_handle_t *)&s->async, NULL);
+    sqlite3_close(s->db);
+    free(s);
+    return aip_error_set(err, -EAGAIN, "cannot start the store thread");
+  }
+  *out = s;
+  return 0;
+}
+
+static void on_async_closed(uv_handle_t *h) { free(h->data); }
+
+void aip_store_close(aip_store *s) {
+  if (!s) return;
+  pthread_mutex_lock(&s->mu);
+  s->stop = 1;
+  pthread_cond_signal(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+  pthread_join(s->thread, NULL);
+  /* the last bucket values, written after the thread stopped */
+  if (aip_store__buckets_pending(s)) run_batch(s, NULL);
+  run_completions(&s->async);
+  aip_store__buckets_free(s);
+  sqlite3_close(s->db);
+  pthread_mutex_destroy(&s->mu);
+  pthread_mutex_destroy(&s->db_mu);
+  pthread_cond_destroy(&s->cv);
+  uv_close((uv_handle_t *)&s->async, on_async_closed);
+}
+
+int aip_store_sync(aip_store *s, int (*fn)(sqlite3 *db, void *data), void *data) {
+  pthread_mutex_lock(&s->db_mu);
+  int rc = fn(s->db, data);
+  pthread_mutex_unlock(&s->db_mu);
+  return rc;
+}

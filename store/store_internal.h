@@ -1,0 +1,37 @@
+/* store_internal.h -- the store's private parts, shared by its files. */
+#ifndef AIP_STORE_INTERNAL_H
+#define AIP_STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "engine/map.h"
+#include "store/store.h"
+
+struct aip_store {
+  sqlite3 *db;
+  pthread_t thread;
+  pthread_mutex_t mu;    /* guards everything below but db */
+  pthread_mutex_t db_mu; /* the connection: store thread batches and aip_store_sync */
+  pthread_cond_t cv;
+  aip_store_req *in_head, *in_tail;   /* submitted, not yet run */
+  aip_store_req *out_head, *out_tail; /* run, completion pending */
+  uint64_t depth;
+  uint64_t last_batch_us;
+  int stop;
+  int buckets_dirty;     /* buckets waiting for the next batch */
+  aip_map buckets;       /* "agent\0tool" -> bucket row (latest value) */
+  uv_async_t async;
+};
+
+/* store_buckets.c */
+void aip_store__buckets_init(aip_store *s);
+void aip_store__buckets_free(aip_store *s);
+int aip_store__buckets_pending(aip_store *s);
+/* Store thread, inside a batch transaction. */
+void aip_store__buckets_flush(aip_store *s);
+
+/* SQLite helpers (store_schema.c) */
+char *aip_store__strdup_col(sqlite3_stmt *st, int col);
+
+#endif
