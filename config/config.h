@@ -92,6 +92,10 @@ typedef struct aip_dlp_pattern {
 
 typedef struct aip_dlp_config {
   int present;         /* the `dlp:` block exists */
+  char *rulepack;      /* extension: "default" adds the built-in secret/PII rules; NULL none */
+  uint64_t timeout_ms; /* operations guide `timeout`: per-message scan budget, 0 = none */
+  uint64_t stream_threshold; /* extension: bodies above this stream through DLP (1 MiB) */
+  int max_scan_size_set;     /* max_scan_size was written: only then is it honoured */
   int enabled;         /* default 1 when the block exists */
   int detect_encoding; /* default 0 */
   int filter_stderr;   /* default 0 */
@@ -104,6 +108,16 @@ typedef struct aip_dlp_config {
   aip_dlp_pattern *patterns;
   size_t patterns_n;
 } aip_dlp_config;
+
+/* spec.failover (operations guide "Failure Modes"): what to do when something fails. */
+typedef enum aip_failover { AIP_FAILOVER_BLOCK = 0, AIP_FAILOVER_ALLOW } aip_failover;
+
+typedef struct aip_failover_config {
+  int present;
+  aip_failover on_policy_load_error; /* a policy that does not load: block all its traffic */
+  aip_failover on_regex_error;       /* allow: drop a DLP pattern that does not compile */
+  aip_failover on_dlp_error;         /* allow: forward unredacted when a DLP scan fails */
+} aip_failover_config;
 
 typedef struct aip_policy_doc {
   char *path; /* file the policy came from ("<inline>" for strings) */
@@ -128,6 +142,7 @@ typedef struct aip_policy_doc {
   size_t rules_n;
   int strict_args_default;
   aip_dlp_config dlp;
+  aip_failover_config failover;
   /* v1alpha2 `identity` and `server` blocks are accepted and validated but not used yet */
   int identity_present;
   int server_present;

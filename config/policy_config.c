@@ -380,13 +380,15 @@ static int parse_dlp_pattern(const aip_ydoc *y, const aip_ynode *n, size_t idx,
 
 enum {
   D_ENABLED, D_DETECT, D_STDERR, D_SCAN_REQ, D_SCAN_RESP, D_MAX_SCAN, D_ON_MATCH, D_ON_FAIL,
-  D_LOG_ORIG, D_PATTERNS, D_N
+  D_LOG_ORIG, D_PATTERNS, D_RULEPACK, D_TIMEOUT, D_STREAM, D_N
 };
 static const char *const dlp_keys[D_N + 1] = {
     "enabled",          "detect_encoding",      "filter_stderr",
     "scan_requests",    "scan_responses",       "max_scan_size",
     "on_request_match", "on_redaction_failure", "log_original_on_failure",
-    "patterns",         NULL};
+    "patterns",         "rulepack",             "timeout",
+    "stream_threshold", NULL};
+static const char *const rulepack_values[] = {"default", "none", NULL};
 static const char *const on_match_values[] = {"block", "redact", "warn", NULL};
 static const char *const on_fail_values[] = {"block", "allow_original", "reject", NULL};
 
@@ -402,6 +404,22 @@ static int parse_dlp_patterns(const aip_ydoc *y, const aip_ynode *n, aip_dlp_con
     dlp->patterns_n++;
     rc = parse_dlp_pattern(y, items[i], i, &dlp->patterns[i], err);
   }
+  return rc;
+}
+
+/* Extensions: rulepack, the operations guide's timeout, stream_threshold; and max_scan_size is
+ * honoured only when written (the spec's "1MB" default would silently skip large results). */
+static int parse_dlp_extensions(const aip_ydoc *y, const aip_ynode *const *v, aip_dlp_config *dlp,
+                                aip_error *err) {
+  dlp->max_scan_size_set = v[D_MAX_SCAN] && !aip_y_is_null(v[D_MAX_SCAN]);
+  int rc = read_enum(y, v[D_RULEPACK], "spec.dlp.rulepack", rulepack_values, &dlp->rulepack, err);
+  if (!rc && dlp->rulepack && strcmp(dlp->rulepack, "none") == 0) {
+    free(dlp->rulepack);
+    dlp->rulepack = NULL;
+  }
+  if (!rc) rc = aip_y_duration(y, v[D_TIMEOUT], "spec.dlp.timeout", &dlp->timeout_ms, err);
+  if (!rc)
+    rc = aip_y_size(y, v[D_STREAM], "spec.dlp.stream_threshold", &dlp->stream_threshold, err);
   return rc;
 }
 
@@ -430,6 +448,7 @@ static int parse_dlp(const aip_ydoc *y, const aip_ynode *n, aip_dlp_config *dlp,
     rc = aip_y_bool(y, v[D_LOG_ORIG], "spec.dlp.log_original_on_failure",
                     &dlp->log_original_on_failure, err);
   if (!rc) rc = parse_dlp_patterns(y, v[D_PATTERNS], dlp, err);
+  if (!rc) rc = parse_dlp_extensions(y, v, dlp, err);
   return rc;
 }
 
@@ -437,12 +456,34 @@ static int parse_dlp(const aip_ydoc *y, const aip_ynode *n, aip_dlp_config *dlp,
 
 enum {
   S_MODE, S_ALLOWED_TOOLS, S_DENIED_TOOLS, S_ALLOWED_METHODS, S_DENIED_METHODS, S_TOOL_RULES,
-  S_PROTECTED, S_STRICT_DEFAULT, S_DLP, S_IDENTITY, S_SERVER, S_N
+  S_PROTECTED, S_STRICT_DEFAULT, S_DLP, S_IDENTITY, S_SERVER, S_FAILOVER, S_N
 };
 static const char *const spec_keys[S_N + 1] = {
     "mode",         "allowed_tools",   "denied_tools",        "allowed_methods",
     "denied_methods", "tool_rules",    "protected_paths",     "strict_args_default",
-    "dlp",          "identity",        "server",              NULL};
+    "dlp",          "identity",        "server",              "failover",
+    NULL};
+
+/* spec.failover (operations guide, not in AIP): block (default) or allow for each failure. */
+static int parse_failover(const aip_ydoc *y, const aip_ynode *n, aip_failover_config *f,
+                          aip_error *err) {
+  static const char *const keys[] = {"on_policy_load_error", "on_regex_error", "on_dlp_error",
+                                     NULL};
+  static const char *const values[] = {"block", "allow", NULL};
+  aip_failover *dst[3] = {&f->on_policy_load_error, &f->on_regex_error, &f->on_dlp_error};
+  const aip_ynode *v[3];
+  int rc = aip_y_fields(y, n, "spec.failover", keys, v, err);
+  if (rc || !n || aip_y_is_null(n)) return rc;
+  f->present = 1;
+  for (int i = 0; i < 3 && !rc; i++) {
+    char what[WHAT_MAX], *s = NULL;
+    snprintf(what, sizeof what, "spec.failover.%s", keys[i]);
+    rc = read_enum(y, v[i], what, values, &s, err);
+    if (!rc && s) *dst[i] = strcmp(s, "allow") == 0 ? AIP_FAILOVER_ALLOW : AIP_FAILOVER_BLOCK;
+    free(s);
+  }
+  return rc;
+}
 
 static int parse_mode(const aip_ydoc *y, const aip_ynode *n, aip_policy_doc *doc,
                       aip_error *err) {
@@ -483,6 +524,7 @@ static int parse_spec(const aip_ydoc *y, const aip_ynode *n, aip_policy_doc *doc
                     err);
   if (!rc) rc = parse_tool_rules(y, v[S_TOOL_RULES], doc, err);
   if (!rc) rc = parse_dlp(y, v[S_DLP], &doc->dlp, err);
+  if (!rc) rc = parse_failover(y, v[S_FAILOVER], &doc->failover, err);
   if (!rc && v[S_IDENTITY] && !aip_y_is_null(v[S_IDENTITY])) {
     doc->identity_present = 1;
     rc = check_identity(y, v[S_IDENTITY], err);
@@ -536,7 +578,8 @@ static int parse_root(const aip_ydoc *y, aip_policy_doc *doc, aip_error *err) {
 static int set_defaults(aip_policy_doc *doc, aip_error *err) {
   doc->mode = AIP_MODE_ENFORCE;
   doc->dlp.scan_responses = 1;
-  doc->dlp.max_scan_size = 1000 * 1000; /* spec: "1MB" */
+  doc->dlp.max_scan_size = 1000 * 1000; /* spec: "1MB", honoured only when written */
+  doc->dlp.stream_threshold = 1024 * 1024;
   int rc = set_str(&doc->dlp.on_request_match, "block", err);
   if (!rc) rc = set_str(&doc->dlp.on_redaction_failure, "block", err);
   return rc;
@@ -610,5 +653,6 @@ void aip_policy_doc_free(aip_policy_doc *doc) {
   free(doc->dlp.patterns);
   free(doc->dlp.on_request_match);
   free(doc->dlp.on_redaction_failure);
+  free(doc->dlp.rulepack);
   free(doc);
 }

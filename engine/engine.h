@@ -116,15 +116,42 @@ int aip_rpc_error(aip_buf *out, const cJSON *id, int code, const char *message,
  * or no memory. */
 char *aip_normalize_name(const char *s, size_t len);
 
-/* ---- policy (policy.c) -------------------------------------------------------------------- */
+/* ---- policy (policy.c, protected_paths.c, ratelimit.c, decision_cache.c) ------------------ */
 
 /* Compiled policy. It borrows `doc` (keep the doc alive as long as the policy) and owns one
- * Hyperscan scratch, so a policy object is used by one thread at a time (the loop thread). */
+ * Hyperscan scratch and a decision cache, so a policy object is used by one thread at a time
+ * (the loop thread, or the stdio wrapper's one thread). Checks take `const aip_policy *` but do
+ * update the cache: never call them on the same policy from two threads at once. */
 typedef struct aip_policy aip_policy;
 
+/* Compile-time options. A zeroed struct (or NULL) gives the defaults. */
+typedef struct aip_policy_opts {
+  /* NULL-terminated list of extra paths that are always protected (the gateway passes its own
+   * config file). Relative entries are resolved against `cwd`. The policy file itself
+   * (doc->path) is always protected unless its name starts with '<' ("<inline>", a string). */
+  const char *const *extra_protected;
+  /* `~` expansion and relative-path resolution, for protected_paths entries and for argument
+   * values alike. NULL: getenv("HOME") / getcwd(), read once here at compile time (the only
+   * environment the engine ever reads; checks stay pure). A `~` entry with no home is refused. */
+  const char *home;
+  const char *cwd;
+  /* Decision cache: entries kept (0 = AIP_DECISION_CACHE_DEFAULT); `cache_off` disables it. */
+  size_t cache_entries;
+  int cache_off;
+} aip_policy_opts;
+
+#define AIP_DECISION_CACHE_DEFAULT 1024
+
+int aip_policy_compile_ex(const aip_policy_doc *doc, const aip_policy_opts *opts,
+                          aip_policy **out, aip_error *err);
+/* = aip_policy_compile_ex(doc, NULL, out, err) */
 int aip_policy_compile(const aip_policy_doc *doc, aip_policy **out, aip_error *err);
 void aip_policy_free(aip_policy *p);
 const aip_policy_doc *aip_policy_doc_of(const aip_policy *p);
+
+/* The absolute protected paths in force (policy entries, the policy file, extras), for logs
+ * and `aip check`. Index 0..n-1; NULL past the end. */
+const char *aip_policy_protected_path(const aip_policy *p, size_t i);
 
 typedef enum aip_decision_kind {
   AIP_DECISION_ALLOW = 0,
@@ -143,6 +170,9 @@ typedef struct aip_decision {
   char reason[160];            /* reference/aip.md appendix A reasons */
   char failed_arg[128];        /* argument that failed validation, "" if none */
   const char *failed_pattern;  /* its regex ("" for strict_args rejections), or NULL */
+  const char *protected_path;  /* PROTECTED_PATH: the protected entry hit (for the audit log
+                                  only: never put in the error reply), else NULL */
+  int cached;                  /* 1 when the decision came from the decision cache */
 } aip_decision;
 
 const char *aip_decision_name(aip_decision_kind k); /* "ALLOW", "BLOCK", ... as in the audit log */
@@ -151,10 +181,75 @@ const char *aip_decision_name(aip_decision_kind k); /* "ALLOW", "BLOCK", ... as 
 void aip_policy_check_method(const aip_policy *p, const char *method, size_t len,
                              aip_decision *out);
 
-/* Tool check for tools/call. `args` is the arguments object (NULL = none). `now_ms` is the
- * caller's clock, used by time-dependent rules. */
+/* ---- rate limiting (ratelimit.c; reference/aip.md section 3.7) ---- */
+
+/* Token buckets, one per normalized tool name that has a `rate_limit` rule: burst N, starts
+ * full, refills N per period continuously. The caller owns the state (the gateway keeps one per
+ * agent; the wrapper one per process) so the store can persist it. A state is not bound to one
+ * compiled policy: after a reload it goes on with the new policy's limits (a bucket fuller than
+ * the new burst is cut down to it). */
+typedef struct aip_rate_state aip_rate_state;
+
+typedef struct aip_rate_bucket {
+  double tokens;   /* tokens left at last_ms */
+  int64_t last_ms; /* caller's clock at the last refill */
+} aip_rate_bucket;
+
+aip_rate_state *aip_rate_state_new(const aip_policy *p); /* p may be NULL; NULL on no memory */
+void aip_rate_state_free(aip_rate_state *rs);
+/* Bucket of a normalized tool name: 0, or -ENOENT when no call has touched it yet. */
+int aip_rate_bucket_get(const aip_rate_state *rs, const char *tool, size_t len,
+                        aip_rate_bucket *out);
+/* Restores a bucket (e.g. read back from the store). 0 or -ENOMEM. */
+int aip_rate_bucket_set(aip_rate_state *rs, const char *tool, size_t len,
+                        const aip_rate_bucket *b);
+/* Iteration: for (size_t i = 0; aip_rate_bucket_next(rs, &i, &name, &len, &b);) { ... } */
+int aip_rate_bucket_next(const aip_rate_state *rs, size_t *iter, const char **tool,
+                         size_t *len, aip_rate_bucket *out);
+
+/* Tool check for tools/call, in the reference's order (section 3.3): rate limit, protected
+ * paths, denied_tools, tool rule, allowlist, allow_args, strict_args. `args` is the arguments
+ * object (NULL = none). `now_ms` is the caller's clock (any monotonic millisecond count), used
+ * only by the rate limit. `rs` NULL skips rate limiting (tests, `aip check`). */
 void aip_policy_check_tool(const aip_policy *p, const char *tool, size_t len, const cJSON *args,
-                           int64_t now_ms, aip_decision *out);
+                           int64_t now_ms, aip_rate_state *rs, aip_decision *out);
+
+/* Whether `method` normalizes to "tools/call" (so "TOOLS/CALL" and fullwidth forms get the
+ * tool check too: a lenient server could execute them). */
+int aip_policy_is_tool_call(const char *method, size_t len);
+
+/* ---- whole messages (policy.c) ---- */
+
+/* What a front end does with one client message: the method check on anything with a method,
+ * then, when the method is tools/call, the tool check. The gateway, the stdio wrapper and the
+ * conformance runner all go through here or do exactly this. */
+typedef struct aip_verdict {
+  aip_decision d;       /* error_code 0: forward the message */
+  int tool_call;        /* the tool check ran */
+  int reply;            /* an error reply must be sent (never for notifications) */
+  const char *subject;  /* raw method or tool name for the error reply (borrowed), or "" */
+  const char *tool;     /* tools/call: the raw tool name (borrowed), else NULL */
+  const cJSON *args;    /* tools/call: arguments object (borrowed), else NULL */
+} aip_verdict;
+
+/* `m` as classified by aip_rpc_classify. INVALID messages are refused with -32600 (batches
+ * included); responses and errors from the client pass (they carry no method to check); a
+ * tools/call whose name is not a string or whose arguments are not an object is refused with
+ * -32602 rather than guessed at. An INVALID message has no usable id (m->id is NULL): its
+ * -32600 reply carries a JSON null id. A parse failure (-32700) never reaches here; the front
+ * end answers it itself with a null id. */
+void aip_policy_check_msg(const aip_policy *p, const aip_rpc_msg *m, int64_t now_ms,
+                          aip_rate_state *rs, aip_verdict *out);
+
+/* Turns an ASK decision into the refusal sent when the human says no (-32004 "User denied") or
+ * does not answer in time (`timed_out`: -32005 "User approval timeout"). */
+void aip_decision_ask_refused(aip_decision *d, int timed_out);
+
+/* ---- decision cache (decision_cache.c) ---- */
+
+/* Hits and misses since compile; the cache only holds deterministic outcomes (never ask-rule
+ * tools, never rate-limited tools) and dies with the compiled policy, so a reload empties it. */
+void aip_policy_cache_stats(const aip_policy *p, uint64_t *hits, uint64_t *misses);
 
 /* Whether tools/list should show `tool` at all: true when some arguments could make a call to it
  * ALLOW or ASK (so not denied, not blocked, and allowed or ruled). Monitor mode shows all. */
@@ -162,7 +257,8 @@ int aip_policy_tool_visible(const aip_policy *p, const char *tool, size_t len);
 
 /* Renders the AIP error response for a non-proceeding decision (uses aip_rpc_error):
  * -32001 Forbidden / Argument validation failed, -32006 Method not allowed, ... with the exact
- * `data` of reference/aip.md section 4. `tool_or_method` is the raw (un-normalized) name. */
+ * `data` of reference/aip.md section 4. `tool_or_method` is the raw (un-normalized) name.
+ * -32600/-32602/-32700 (from aip_policy_check_msg) render d->error_message without data. */
 int aip_decision_error(aip_buf *out, const cJSON *id, const aip_decision *d,
                        const char *tool_or_method);
 

@@ -244,6 +244,12 @@ int aip_decision_error(aip_buf *out, const cJSON *id, const aip_decision *d,
     kv[0] = "policy", kv[1] = name, kv[2] = "reason";
     kv[3] = "Policy signature verification failed";
     break;
+  case AIP_RPC_PARSE_ERROR:
+  case AIP_RPC_INVALID_REQUEST:
+  case AIP_RPC_INVALID_PARAMS:
+    /* framing errors found by aip_policy_check_msg: the message, no AIP data */
+    return aip_rpc_error(out, id, d->error_code, d->error_message ? d->error_message : "Invalid Request",
+                         NULL);
   default:
     return -EINVAL;
   }

@@ -8,11 +8,14 @@
 #include "gateway/gateway.h"
 
 static int ready(aip_gw *gw) {
-  /* Policies are compiled before the listeners open; not ready while stopping. */
-  return !gw->stopping && gw->agents_n > 0;
+  /* Policies are compiled and the store is open before the listeners open; not ready while
+   * stopping. */
+  return !gw->stopping && gw->agents_n > 0 && gw->store;
 }
 
 void aip_admin_handle(aip_http_req *req, aip_gw *gw) {
+  if (aip_approvals_api_handle(req, gw)) return;
+  if (aip_approvals_page_handle(req)) return;
   if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
     aip_http_respond(req, 405, "text/plain", "Allow: GET\r\n", "method not allowed\n", 19);
   } else if (strcmp(req->path, "/healthz") == 0) {

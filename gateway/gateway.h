@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "engine/engine.h"
 #include "engine/map.h"
+#include "gateway/approvals.h"
 #include "gateway/audit.h"
 #include "gateway/http_server.h"
 #include "gateway/metrics.h"
@@ -39,6 +40,7 @@ struct aip_agent_rt {
   aip_gw *gw;
   const aip_agent_config *cfg;
   aip_policy *policy;
+  aip_rate_state *rate; /* this agent's rate-limit buckets (engine arithmetic) */
   aip_upstream **ups; /* one per cfg->servers[i] */
   char *server_failed; /* per server: its tools/list failed in the last fetch */
   cJSON **last_lists;  /* per server: its last good tool list (NULL before the first) */
@@ -80,6 +82,9 @@ struct aip_gw {
   aip_http_server *mcp;
   aip_http_server *admin;
   aip_audit *audit;
+  aip_store *store;
+  aip_approvals *approvals;
+  aip_map operators_by_token; /* sha256(token) -> operator */
   aip_metrics metrics;
   uv_signal_t sigterm, sigint;
   uv_timer_t housekeeping; /* session expiry and SSE keep-alives */
@@ -91,6 +96,10 @@ int aip_serve(const char *config_path);
 
 /* admin.c */
 void aip_admin_handle(aip_http_req *req, aip_gw *gw);
+/* approvals_api.c: returns 1 when the path was an approval API path (and was answered) */
+int aip_approvals_api_handle(aip_http_req *req, aip_gw *gw);
+/* approvals_page.c: the operator page and its files; returns 1 when it answered */
+int aip_approvals_page_handle(aip_http_req *req);
 
 /* mcp_http.c: the /mcp endpoint */
 void aip_mcp_handle(aip_http_req *req, aip_gw *gw);
@@ -117,12 +126,15 @@ struct aip_pending {
   cJSON *args;               /* tools/call: arguments copy (for audit) */
   cJSON *params;             /* tools/call: params to forward once routed */
   int decision_kind;         /* tools/call: ALLOW or ALLOW_MONITOR */
+  aip_approval_wait *approval; /* tools/call: waiting for a human */
   aip_pending *prev, *next;  /* in sess->pending */
 };
 aip_pending *aip_pending_new(aip_exchange *ex, aip_session *s, const cJSON *id);
 /* Delivers a message for the pending request: progress (final 0) or its answer (final 1, the
  * pending is freed). `msg` is owned; its id is replaced by the client's. */
 void aip_pending_emit(aip_pending *p, cJSON *msg, int final);
+/* Switches the request's HTTP answer to an SSE stream now (a call that will wait long). */
+void aip_pending_hold(aip_pending *p);
 /* Answers with a result (owned) or an error built by aip_rpc_error. */
 void aip_pending_result(aip_pending *p, cJSON *result);
 void aip_pending_error(aip_pending *p, int code, const char *message);

@@ -9,8 +9,10 @@
 #include <unistd.h>
 
 static aip_log_level min_level = AIP_LOG_INFO;
+static const char *line_prefix = "";
 
 void aip_log_set_level(aip_log_level lvl) { min_level = lvl; }
+void aip_log_set_prefix(const char *prefix) { line_prefix = prefix ? prefix : ""; }
 
 void aip_log(aip_log_level lvl, const char *fmt, ...) {
   static const char *names[] = {"debug", "info", "warn", "error"};
@@ -20,7 +22,7 @@ void aip_log(aip_log_level lvl, const char *fmt, ...) {
   gettimeofday(&tv, NULL);
   struct tm tm;
   gmtime_r(&tv.tv_sec, &tm);
-  int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s ", tm.tm_year + 1900,
+  int n = snprintf(line, sizeof(line), "%s%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s ", line_prefix, tm.tm_year + 1900,
                    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                    (int)(tv.tv_usec / 1000), names[lvl]);
   va_list ap;

@@ -6,6 +6,9 @@
 typedef enum aip_log_level { AIP_LOG_DEBUG = 0, AIP_LOG_INFO, AIP_LOG_WARN, AIP_LOG_ERROR } aip_log_level;
 
 void aip_log_set_level(aip_log_level lvl);
+/* Text put before every line (the stdio wrapper uses "[aip-proxy] ", as the reference does).
+ * The string is borrowed; NULL or "" means none. */
+void aip_log_set_prefix(const char *prefix);
 void aip_log(aip_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define aip_debug(...) aip_log(AIP_LOG_DEBUG, __VA_ARGS__)

@@ -8,9 +8,12 @@
 #include "engine/engine.h"
 #include "gateway/gateway.h"
 #include "gateway/log.h"
+#include "gateway/wrapper.h"
 
 static const char usage[] =
     "usage: aip <command> [options]\n"
+    "       aip --target \"CMD ARGS\" --policy agent.yaml [--audit FILE] [--verbose]\n"
+    "                                  AIP-compatible stdio wrapper (aip --target x --help)\n"
     "\n"
     "commands:\n"
     "  serve --config gateway.yaml     run the multi-agent gateway\n"
@@ -55,7 +58,9 @@ static int cmd_check(int argc, char **argv) {
     int rc = aip_gateway_config_load(cfg, &c, &err);
     for (size_t i = 0; !rc && i < c->agents_n; i++) {
       aip_policy *p = NULL;
-      rc = aip_policy_compile(c->agents[i].policy, &p, &err);
+      const char *extra[] = {c->path, NULL}; /* as serve compiles it (router.c) */
+      aip_policy_opts opts = {.extra_protected = c->path ? extra : NULL};
+      rc = aip_policy_compile_ex(c->agents[i].policy, &opts, &p, &err);
       aip_policy_free(p);
     }
     aip_gateway_config_free(c);
@@ -124,6 +129,7 @@ int main(int argc, char **argv) {
     printf("aip %s\n", AIP_VERSION);
     return 0;
   }
+  if (cmd[0] == '-') return aip_wrapper_main(argc - 1, argv + 1); /* aip --target ... */
   if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 2, argv + 2);
   if (strcmp(cmd, "check") == 0) return cmd_check(argc - 2, argv + 2);
   if (strcmp(cmd, "token") == 0) return cmd_token(argc - 2, argv + 2);

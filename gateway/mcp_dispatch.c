@@ -140,6 +140,55 @@ static void tools_call_ready(aip_pending *p) {
   if (err) upstream_unavailable(p, u);
 }
 
+/* ---- ask: a human decides ------------------------------------------------------------------ */
+
+static void approval_outcome(void *data, int err, aip_approval_status st, const aip_approval *rec) {
+  aip_pending *p = data;
+  p->approval = NULL; /* the handle is gone after this call */
+  aip_decision d = {.kind = AIP_DECISION_ASK};
+  if (err) {
+    aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, "approval queue unavailable");
+    return;
+  }
+  if (st == AIP_APPROVAL_APPROVED) {
+    d.kind = AIP_DECISION_ALLOW;
+    snprintf(d.reason, sizeof(d.reason), "approved by %s", rec && rec->decided_by ? rec->decided_by : "operator");
+    audit(p->sess, "tools/call", &d, "APPROVED", p->tool, p->args, -1);
+    p->on_final = audit_forwarded;
+    tools_call_ready(p);
+    return;
+  }
+  aip_decision_ask_refused(&d, st == AIP_APPROVAL_EXPIRED);
+  if (rec && rec->reason) snprintf(d.reason, sizeof(d.reason), "%s", rec->reason);
+  audit(p->sess, "tools/call", &d, st == AIP_APPROVAL_EXPIRED ? "EXPIRED" : "DENIED", p->tool,
+        p->args, -1);
+  deny(p, &d, p->tool);
+}
+
+/* The tool list is fresh: the approval record can name the server. */
+static void ask_ready(aip_pending *p) {
+  aip_agent_rt *a = p->sess->agent;
+  const aip_tool_entry *t = aip_router_find(a, p->tool);
+  if (!t || !a->gw->approvals) {
+    char msg[300];
+    snprintf(msg, sizeof(msg), t ? "approval queue unavailable" : "Unknown tool: %.256s", p->tool);
+    aip_pending_error(p, t ? AIP_RPC_INTERNAL_ERROR : AIP_RPC_INVALID_PARAMS, msg);
+    return;
+  }
+  aip_buf args;
+  aip_buf_init(&args);
+  if (p->args) aip_json_print(&args, p->args);
+  const char *server = a->gw->cfg->servers[a->cfg->servers[t->server]].name;
+  p->approval = aip_approvals_ask(a->gw->approvals, a->cfg->name, server, p->tool,
+                                  p->args ? args.data : "{}", approval_outcome, p);
+  aip_buf_free(&args);
+  if (!p->approval) {
+    aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, "approval queue unavailable");
+    return;
+  }
+  aip_pending_hold(p); /* the answer may take minutes: keep the stream alive meanwhile */
+}
+
 static void do_tools_call(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
   const cJSON *name = cJSON_IsObject(m->params)
                           ? cJSON_GetObjectItemCaseSensitive(m->params, "name") : NULL;
@@ -153,17 +202,19 @@ static void do_tools_call(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
   aip_agent_rt *a = s->agent;
   aip_decision d;
   aip_policy_check_tool(a->policy, name->valuestring, strlen(name->valuestring), args,
-                        (int64_t)uv_now(a->gw->loop), &d);
+                        (int64_t)uv_now(a->gw->loop), a->rate, &d);
   count(s, d.kind);
   p->tool = strdup(name->valuestring);
   p->args = args ? cJSON_Duplicate(args, 1) : NULL;
   if (d.kind == AIP_DECISION_ASK) {
-    /* Until the approval queue exists there is nobody to ask: deny, as a headless AIP does. */
-    d.kind = AIP_DECISION_BLOCK;
-    d.error_code = AIP_ERR_USER_DENIED;
-    d.error_message = "User denied";
-    audit(s, "tools/call", &d, "DENIED", p->tool, p->args, -1);
-  } else if (d.error_code) {
+    audit(s, "tools/call", &d, "ASK", p->tool, p->args, -1);
+    p->decision_kind = AIP_DECISION_ALLOW; /* if a human approves */
+    p->params = cJSON_Duplicate(m->params, 1);
+    p->on_tools = ask_ready;
+    aip_router_with_tools(a, p);
+    return;
+  }
+  if (d.error_code) {
     audit(s, "tools/call", &d, NULL, p->tool, p->args, -1);
   }
   if (d.error_code) {

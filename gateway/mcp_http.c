@@ -180,6 +180,9 @@ void aip_sessions_housekeeping(aip_gw *gw) {
   for (size_t i = 0; i < gw->agents_n; i++) {
     for (aip_session *s = gw->agents[i].sessions, *n; s; s = n) {
       n = s->next;
+      for (aip_pending *p = s->pending; p; p = p->next)
+        if (p->approval && p->ex->req && p->ex->sse)
+          aip_http_stream_write(p->ex->req, ": waiting for approval\n\n", 24);
       if (s->get_stream) {
         aip_http_stream_write(s->get_stream, ": keep-alive\n\n", 14);
       } else if (!s->pending && now - s->last_used_ms > idle) {
@@ -261,6 +264,8 @@ aip_pending *aip_pending_new(aip_exchange *ex, aip_session *s, const cJSON *id) 
 static void pending_free(aip_pending *p) {
   aip_session *s = p->sess;
   if (p->waiting_tools) aip_router_cancel_wait(s->agent, p);
+  /* the approval record stays for the operators; this call just stops waiting for it */
+  if (p->approval) aip_approvals_forget(s->agent->gw->approvals, p->approval);
   if (p->call) aip_upstream_call_cancel(p->call, "session ended");
   if (p->prev) p->prev->next = p->next;
   else s->pending = p->next;
@@ -304,6 +309,8 @@ void aip_pending_emit(aip_pending *p, cJSON *msg, int final) {
   ex->pending--;
   exchange_maybe_finish(ex);
 }
+
+void aip_pending_hold(aip_pending *p) { exchange_to_sse(p->ex); }
 
 void aip_pending_result(aip_pending *p, cJSON *result) {
   cJSON *m = cJSON_CreateObject();

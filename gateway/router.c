@@ -353,8 +353,13 @@ int aip_agent_init(aip_gw *gw, aip_agent_rt *a, const aip_agent_config *cfg, aip
   a->gw = gw;
   a->cfg = cfg;
   aip_map_init(&a->tool_map);
-  int rc = aip_policy_compile(cfg->policy, &a->policy, err);
+  /* The gateway's own config is as off-limits to tools as the policy file is. */
+  const char *extra[] = {gw->cfg->path, NULL};
+  aip_policy_opts opts = {.extra_protected = gw->cfg->path ? extra : NULL};
+  int rc = aip_policy_compile_ex(cfg->policy, &opts, &a->policy, err);
   if (rc) return rc;
+  a->rate = aip_rate_state_new(a->policy);
+  if (!a->rate) return aip_error_set(err, -ENOMEM, "out of memory");
   a->ups = calloc(cfg->servers_n ? cfg->servers_n : 1, sizeof(*a->ups));
   a->server_failed = calloc(cfg->servers_n ? cfg->servers_n : 1, 1);
   a->last_lists = calloc(cfg->servers_n ? cfg->servers_n : 1, sizeof(cJSON *));
@@ -387,5 +392,6 @@ void aip_agent_free(aip_agent_rt *a) {
   free(a->server_failed);
   for (size_t s = 0; a->last_lists && s < a->cfg->servers_n; s++) cJSON_Delete(a->last_lists[s]);
   free(a->last_lists);
+  aip_rate_state_free(a->rate);
   aip_policy_free(a->policy);
 }

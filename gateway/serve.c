@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "gateway/gateway.h"
 #include "gateway/log.h"
@@ -26,6 +27,11 @@ static void gw_stop(aip_gw *gw) {
   gw->mcp = gw->admin = NULL;
   uv_close((uv_handle_t *)&gw->housekeeping, NULL);
   aip_audit_detach(gw->audit);
+  /* the store runs its last batch and completions before the approvals they refer to go */
+  aip_store_close(gw->store);
+  gw->store = NULL;
+  aip_approvals_free(gw->approvals);
+  gw->approvals = NULL;
   uv_close((uv_handle_t *)&gw->sigterm, NULL);
   uv_close((uv_handle_t *)&gw->sigint, NULL);
 }
@@ -50,6 +56,38 @@ static int load(aip_gw *gw, const char *path) {
       return rc;
     }
     rc = aip_map_put(&gw->agents_by_token, ac->token_sha256, sizeof(ac->token_sha256), &gw->agents[i]);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+/* Creates the folders above `path` (like mkdir -p), so a fresh install needs no manual step. */
+static void make_parent_dirs(const char *path) {
+  char *p = strdup(path);
+  if (!p) return;
+  for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
+    *s = 0;
+    mkdir(p, 0750); /* EEXIST is fine; other errors surface when the file is opened */
+    *s = '/';
+  }
+  free(p);
+}
+
+/* The store (rate limits, approvals) and the operators who may work the queue. */
+static int open_state(aip_gw *gw) {
+  aip_error err = {{0}};
+  make_parent_dirs(gw->cfg->store_path);
+  int rc = aip_store_open(gw->loop, gw->cfg->store_path, &gw->store, &err);
+  if (rc) {
+    aip_error("%s", err.msg);
+    return rc;
+  }
+  gw->approvals = aip_approvals_new(gw->loop, gw->store, gw->cfg->approvals_timeout_ms,
+                                    gw->cfg->approvals_timeout_ms);
+  if (!gw->approvals) return -ENOMEM;
+  for (size_t i = 0; i < gw->cfg->operators_n; i++) {
+    aip_operator_config *op = &gw->cfg->operators[i];
+    rc = aip_map_put(&gw->operators_by_token, op->token_sha256, sizeof(op->token_sha256), op);
     if (rc) return rc;
   }
   return 0;
@@ -84,6 +122,7 @@ static void cleanup(aip_gw *gw) {
   free(gw->agents);
   aip_map_free(&gw->agents_by_token);
   aip_map_free(&gw->sessions);
+  aip_map_free(&gw->operators_by_token);
   aip_audit_close(gw->audit);
   aip_gateway_config_free(gw->cfg);
 }
@@ -95,15 +134,18 @@ int aip_serve(const char *config_path) {
   gw.loop = uv_default_loop();
   aip_map_init(&gw.agents_by_token);
   aip_map_init(&gw.sessions);
+  aip_map_init(&gw.operators_by_token);
   uv_timer_init(gw.loop, &gw.housekeeping);
   uv_signal_init(gw.loop, &gw.sigterm);
   uv_signal_init(gw.loop, &gw.sigint);
   gw.housekeeping.data = gw.sigterm.data = gw.sigint.data = &gw;
   int rc = load(&gw, config_path);
   if (!rc) {
+    make_parent_dirs(gw.cfg->audit_path);
     rc = aip_audit_open(gw.loop, gw.cfg->audit_path, &gw.audit);
     if (rc) aip_error("cannot open audit log %s: %s", gw.cfg->audit_path, strerror(-rc));
   }
+  if (!rc) rc = open_state(&gw);
   if (!rc) rc = listen_all(&gw);
   if (!rc) {
     uv_timer_start(&gw.housekeeping, on_housekeeping, HOUSEKEEPING_MS, HOUSEKEEPING_MS);

@@ -3,7 +3,7 @@
 # Idempotent: installs nothing (and does not touch apt) when everything is already there.
 set -euo pipefail
 
-packages=(build-essential cmake pkg-config libuv1-dev libyaml-dev libcjson-dev libhyperscan-dev
+packages=(build-essential cmake pkg-config libuv1-dev libyaml-dev libcjson-dev libhyperscan-dev libpcre2-dev
           libsodium-dev libsqlite3-dev libutf8proc-dev node-llhttp jq curl valgrind)
 # Node.js runs the end-to-end tests with the official MCP SDK; keep an existing install.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

@@ -9,6 +9,8 @@ echo "== build"
 scripts/build.sh
 echo "== unit tests"
 (cd build && ctest --output-on-failure -j2)
+echo "== AIP conformance vectors"
+build/tests/conformance/aip-conformance
 echo "== end-to-end tests"
 AIP_BUILD_DIR="$PWD/build" tests/e2e/run.sh
 echo "== unit and end-to-end tests under ASan+UBSan"

@@ -49,7 +49,7 @@ static aip_decision tool(const aip_policy *p, const char *name, const char *args
   cJSON *args = NULL;
   if (args_json && aip_json_parse(args_json, strlen(args_json), &args) != AIP_JSON_OK)
     fprintf(stderr, "bad args json: %s\n", args_json);
-  aip_policy_check_tool(p, name, strlen(name), args, 0, &d);
+  aip_policy_check_tool(p, name, strlen(name), args, 0, NULL, &d);
   cJSON_Delete(args);
   return d;
 }
@@ -502,7 +502,7 @@ static void test_regex_dialect(void) {
   args = cJSON_Parse("{\"dollar\":\"a$b$c\",\"ci\":\"ABC\",\"ml\":\"x\",\"empty\":1,"
                      "\"named\":\"x\"}");
   cJSON_AddItemToObject(args, "uni", cJSON_CreateString("\xff\xfe"));
-  aip_policy_check_tool(p, "t", 1, args, 0, &dec);
+  aip_policy_check_tool(p, "t", 1, args, 0, NULL, &dec);
   BLOCK(dec);
   CHECK_STR(dec.failed_arg, "uni");
   cJSON_Delete(args);

@@ -1,0 +1,56 @@
+/* approvals.h -- the human approval queue on the loop thread.
+ *
+ * A call whose decision is `ask` becomes a record in the store (committed before anyone can see
+ * it) and a waiter here. Operators decide through the admin API; the decision is committed,
+ * then the waiter (if its agent is still connected) is told, and every subscriber of the event
+ * stream hears of it. Pending records outlive restarts; a record decided after its agent left
+ * can be claimed once by the same agent retrying the same call (same tool, same argument hash)
+ * within a grace window.
+ */
+#ifndef AIP_APPROVALS_H
+#define AIP_APPROVALS_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "engine/engine.h"
+#include "store/store.h"
+
+typedef struct aip_approvals aip_approvals;
+typedef struct aip_approval_wait aip_approval_wait;
+
+/* The waiter's outcome: APPROVED, DENIED or EXPIRED (err < 0: the store failed). */
+typedef void (*aip_approval_outcome)(void *data, int err, aip_approval_status st,
+                                     const aip_approval *a);
+/* Event stream subscribers get every created and decided record. */
+typedef void (*aip_approval_event)(void *data, const char *type, const aip_approval *a);
+
+aip_approvals *aip_approvals_new(uv_loop_t *loop, aip_store *store, uint64_t timeout_ms,
+                                 uint64_t retry_grace_ms);
+void aip_approvals_free(aip_approvals *m);
+
+/* Parks a call: claims an approval made for the same call after a disconnect if there is one
+ * (outcome APPROVED at once, still asynchronously), else creates a pending record. The handle
+ * is valid until the outcome runs or aip_approvals_forget is called. */
+aip_approval_wait *aip_approvals_ask(aip_approvals *m, const char *agent, const char *server,
+                                     const char *tool, const char *args_json,
+                                     aip_approval_outcome cb, void *data);
+/* The waiting call went away (agent disconnected, session ended): no outcome will run; the
+ * record stays pending for operators. */
+void aip_approvals_forget(aip_approvals *m, aip_approval_wait *w);
+
+/* Operator decision (approve/deny). `done` gets the store's answer: 0, -ENOENT, -EALREADY. */
+void aip_approvals_decide(aip_approvals *m, const char *id, aip_approval_status to,
+                          const char *by, const char *reason, aip_approval_done done,
+                          void *data);
+
+int aip_approvals_subscribe(aip_approvals *m, aip_approval_event cb, void *data);
+void aip_approvals_unsubscribe(aip_approvals *m, aip_approval_event cb, void *data);
+
+aip_store *aip_approvals_store(aip_approvals *m);
+uint64_t aip_approvals_waiting(const aip_approvals *m);
+
+/* Renders a record as the API's JSON object (INTERFACES.md section 5). */
+int aip_approval_to_json(aip_buf *b, const aip_approval *a);
+
+#endif

@@ -1,0 +1,143 @@
+// The operator page: everything goes through the approval API with the operator's bearer token.
+// Values from the API are only ever put into the page with textContent, never as HTML.
+'use strict';
+
+const api = '/v1/approvals';
+let token = sessionStorage.getItem('aip-operator-token') || '';
+let stream = null;
+
+const $ = (id) => document.getElementById(id);
+
+function headers(extra) {
+  return Object.assign({ Authorization: 'Bearer ' + token }, extra || {});
+}
+
+function cell(row, text, cls) {
+  const td = row.insertCell();
+  td.textContent = text == null ? '' : String(text);
+  if (cls) td.className = cls;
+  return td;
+}
+
+function setStatus(text) { $('status').textContent = text; }
+
+async function decide(id, action, reason) {
+  const res = await fetch(`${api}/${id}/${action}`, {
+    method: 'POST',
+    headers: headers({ 'Content-Type': 'application/json' }),
+    body: JSON.stringify(reason ? { reason } : {}),
+  });
+  if (!res.ok && res.status !== 409) setStatus(`decision failed: HTTP ${res.status}`);
+  await refresh();
+}
+
+function pendingRow(tbody, a) {
+  const row = tbody.insertRow();
+  row.dataset.id = a.id;
+  cell(row, a.agent);
+  cell(row, a.server);
+  cell(row, a.tool);
+  const args = row.insertCell();
+  const pre = document.createElement('pre');
+  pre.textContent = JSON.stringify(a.arguments, null, 2);
+  args.appendChild(pre);
+  cell(row, a.expires_at);
+  const td = row.insertCell();
+  const reason = document.createElement('input');
+  reason.className = 'reason';
+  reason.placeholder = 'reason (optional)';
+  td.appendChild(reason);
+  for (const action of ['approve', 'deny']) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = action;
+    b.textContent = action === 'approve' ? 'Approve' : 'Deny';
+    b.addEventListener('click', () => decide(a.id, action, reason.value));
+    td.appendChild(b);
+  }
+}
+
+function recentRow(tbody, a) {
+  const row = tbody.insertRow();
+  cell(row, a.agent);
+  cell(row, a.tool);
+  cell(row, a.status, a.status);
+  cell(row, a.decided_by);
+  cell(row, a.reason);
+  cell(row, a.decided_at);
+}
+
+async function load(query) {
+  const res = await fetch(`${api}?${query}`, { headers: headers() });
+  if (res.status === 401) throw new Error('unauthorized');
+  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  return (await res.json()).approvals;
+}
+
+async function refresh() {
+  try {
+    const [pending, all] = await Promise.all([load('status=pending&limit=200'), load('limit=50')]);
+    const pb = $('pending').tBodies[0], rb = $('recent').tBodies[0];
+    pb.replaceChildren();
+    rb.replaceChildren();
+    pending.forEach((a) => pendingRow(pb, a));
+    all.filter((a) => a.status !== 'pending').forEach((a) => recentRow(rb, a));
+    $('pending-count').textContent = `(${pending.length})`;
+    $('empty').hidden = pending.length > 0;
+    setStatus('signed in, live');
+    return true;
+  } catch (e) {
+    setStatus(e.message === 'unauthorized' ? 'wrong token' : `error: ${e.message}`);
+    return false;
+  }
+}
+
+// Server-sent events read with fetch, since EventSource cannot send an Authorization header.
+async function listen() {
+  if (stream) stream.abort();
+  stream = new AbortController();
+  try {
+    const res = await fetch(`${api}/events`, { headers: headers(), signal: stream.signal });
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let buf = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += decoder.decode(value, { stream: true });
+      let i;
+      while ((i = buf.indexOf('\n\n')) >= 0) {
+        const event = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        if (event.includes('data:')) await refresh();
+      }
+    }
+  } catch (e) {
+    if (e.name === 'AbortError') return;
+  }
+  setTimeout(listen, 2000); // the stream ended: reconnect
+}
+
+async function signIn(t) {
+  token = t;
+  if (await refresh()) {
+    sessionStorage.setItem('aip-operator-token', token);
+    $('login').hidden = true;
+    $('queue').hidden = false;
+    listen();
+  }
+}
+
+$('login-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  signIn($('token').value);
+});
+$('logout').addEventListener('click', () => {
+  sessionStorage.removeItem('aip-operator-token');
+  if (stream) stream.abort();
+  token = '';
+  $('queue').hidden = true;
+  $('login').hidden = false;
+  setStatus('signed out');
+});
+if (token) signIn(token);
