@@ -72,7 +72,7 @@ static int rule_init(dlp_rule *r, const char *name, const char *expr, unsigned s
   r->placeholder = join3("[REDACTED:", name, "]");
   r->enc_placeholder = join3("[REDACTED:", name, ":encoded]");
   r->enc_name = join3(name, " (encoded)", "");
-  r->expr = expr;
+  r->expr = r->hs_expr = expr;
   r->pcre_expr = dlp_regex_to_pcre(expr);
   if (!r->name || !r->placeholder || !r->enc_placeholder || !r->enc_name || !r->pcre_expr)
     return -ENOMEM;
@@ -116,6 +116,8 @@ static int make_rules(build *b) {
       rc = rule_init(r, p->name, p->regex, DLP_SCOPE_REQUEST | DLP_SCOPE_RESPONSE);
       r->group = p->group;
       r->validate = p->validate;
+      if (p->prefilter) r->hs_expr = p->prefilter, r->width_override = p->max_width;
+      if (p->bytes) r->hs_flags &= ~(unsigned)HS_FLAG_UTF8;
     }
     if (rc) return aip_error_set(b->err, rc, "out of memory");
   }
@@ -175,7 +177,7 @@ static int hs_check_rules(build *b) {
     if (r->dropped) continue;
     hs_expr_info_t *info = NULL;
     hs_compile_error_t *ce = NULL;
-    if (hs_expression_info(r->expr, r->hs_flags, &info, &ce) != HS_SUCCESS) {
+    if (hs_expression_info(r->hs_expr, r->hs_flags, &info, &ce) != HS_SUCCESS) {
       int rc = bad_pattern(b, i, ce ? ce->message : "refused by Hyperscan");
       hs_free_compile_error(ce);
       if (rc) return rc;
@@ -183,6 +185,7 @@ static int hs_check_rules(build *b) {
     }
     r->min_width = info->min_width;
     r->max_width = info->max_width == UINT_MAX ? DLP_UNBOUNDED : info->max_width;
+    if (r->width_override) r->max_width = r->width_override;
     free(info);
   }
   return 0;
@@ -206,7 +209,7 @@ static int view_compile(build *b, dlp_view *v, unsigned mode, hs_database_t **db
   unsigned *fl = calloc(v->n, sizeof *fl), *ids = calloc(v->n, sizeof *ids);
   int rc = ex && fl && ids ? 0 : -ENOMEM;
   for (size_t k = 0; k < v->n && !rc; k++) {
-    ex[k] = d->rules[v->idx[k]].expr;
+    ex[k] = d->rules[v->idx[k]].hs_expr;
     fl[k] = d->rules[v->idx[k]].hs_flags;
     ids[k] = (unsigned)k;
   }

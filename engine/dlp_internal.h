@@ -29,6 +29,8 @@ typedef struct dlp_rule {
   size_t enc_len;
   char *enc_name; /* "<name> (encoded)", the AIP event name */
   const char *expr; /* as written (Hyperscan gets this; its messages refer to it) */
+  const char *hs_expr;    /* what Hyperscan compiles: expr, or a pack rule's prefilter */
+  uint32_t width_override; /* pack rules with a prefilter: the width of expr's matches */
   char *pcre_expr;  /* RE2 -> PCRE2 translation (dlp_regex.c) */
   unsigned hs_flags;
   pcre2_code *re;
@@ -132,9 +134,17 @@ void dlp_regex_analyze(const char *re, int *bracket, int *wordb);
 /* ---- dlp_rulepack.c ---- */
 typedef struct dlp_pack_rule {
   const char *name;
-  const char *regex;
+  const char *regex; /* what PCRE2 matches: the span redacted */
   int group;
   dlp_validator validate;
+  /* Optional: a simpler expression for Hyperscan when the full one is too large for it. Every
+   * match of `regex` must contain a match of it; `max_width` then bounds `regex`'s matches. */
+  const char *prefilter;
+  uint32_t max_width;
+  /* Hyperscan in byte mode (UTF-8 mode makes its negated class too large). Sound because the
+   * class is ASCII and nothing follows the repeat: the first bytes of any PCRE2 match of N
+   * characters are a byte-mode match. */
+  int bytes;
 } dlp_pack_rule;
 const dlp_pack_rule *dlp_rulepack(const char *name, size_t *n);
 

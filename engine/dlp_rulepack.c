@@ -68,89 +68,90 @@ static int valid_iban(const char *s, size_t n) {
 
 static const dlp_pack_rule default_pack[] = {
     /* cloud providers */
-    {"aws-access-key-id",
-     "\\b((?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA)[A-Z0-9]{16})\\b", 1,
-     NULL},
-    {"aws-secret-access-key",
+    {.name = "aws-access-key-id", .regex =
+     "\\b((?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA)[A-Z0-9]{16})\\b", .group = 1,
+     .validate = NULL},
+    {.name = "aws-secret-access-key", .regex =
      "(?i)\\baws[_-]?(?:secret[_-]?)?(?:access[_-]?)?key[\"']?\\s{0,30}(?::|=>|=)\\s{0,30}"
-     "[\"']?([A-Za-z0-9/+=]{40})(?:[^A-Za-z0-9/+=]|$)", 1, NULL},
-    {"google-api-key", "\\b(AIza[0-9A-Za-z_-]{35})" TOKEN_END, 1, NULL},
-    {"google-oauth-client-secret", "\\b(GOCSPX-[0-9A-Za-z_-]{28})" TOKEN_END, 1, NULL},
-    {"google-oauth-access-token", "\\b(ya29\\.[0-9A-Za-z_-]{20,1024})" TOKEN_END, 1, NULL},
-    {"azure-storage-key",
+     "[\"']?([A-Za-z0-9/+=]{40})(?:[^A-Za-z0-9/+=]|$)", .group = 1},
+    {.name = "google-api-key", .regex = "\\b(AIza[0-9A-Za-z_-]{35})" TOKEN_END, .group = 1},
+    {.name = "google-oauth-client-secret", .regex = "\\b(GOCSPX-[0-9A-Za-z_-]{28})" TOKEN_END, .group = 1},
+    {.name = "google-oauth-access-token", .regex = "\\b(ya29\\.[0-9A-Za-z_-]{20,1024})" TOKEN_END, .group = 1},
+    {.name = "azure-storage-key", .regex =
      "(?i)\\b(?:AccountKey|SharedAccessKey|SharedSecretValue)\\s{0,4}=\\s{0,4}"
-     "([A-Za-z0-9/+]{20,100}={0,3})", 1, NULL},
-    {"digitalocean-token", "\\b(do[por]_v1_[a-f0-9]{64})\\b", 1, NULL},
-    {"databricks-token", "\\b(dapi[a-f0-9]{32}(?:-[0-9]{1,3})?)\\b", 1, NULL},
-    {"vault-token", "\\b(hv[sbr]\\.[A-Za-z0-9_-]{24,200})" TOKEN_END, 1, NULL},
+     "([A-Za-z0-9/+]{20,100}={0,3})", .group = 1},
+    {.name = "digitalocean-token", .regex = "\\b(do[por]_v1_[a-f0-9]{64})\\b", .group = 1},
+    {.name = "databricks-token", .regex = "\\b(dapi[a-f0-9]{32}(?:-[0-9]{1,3})?)\\b", .group = 1},
+    {.name = "vault-token", .regex = "\\b(hv[sbr]\\.[A-Za-z0-9_-]{24,200})" TOKEN_END, .group = 1},
     /* source control and package registries */
-    {"github-token", "\\b(gh[pousr]_[A-Za-z0-9]{36,255})\\b", 1, NULL},
-    {"github-fine-grained-token", "\\b(github_pat_[A-Za-z0-9_]{82})\\b", 1, NULL},
-    {"gitlab-token", "\\b(gl(?:pat|ptt|dt|rt)-[0-9A-Za-z_-]{20,50})", 1, NULL},
-    {"npm-token", "\\b(npm_[A-Za-z0-9]{36})\\b", 1, NULL},
-    {"pypi-token", "\\b(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,1000})", 1, NULL},
-    {"dockerhub-token", "\\b(dckr_pat_[A-Za-z0-9_-]{27})" TOKEN_END, 1, NULL},
+    {.name = "github-token", .regex = "\\b(gh[pousr]_[A-Za-z0-9]{36,255})\\b", .group = 1},
+    {.name = "github-fine-grained-token", .regex = "\\b(github_pat_[A-Za-z0-9_]{82})\\b", .group = 1},
+    {.name = "gitlab-token", .regex = "\\b(gl(?:pat|ptt|dt|rt)-[0-9A-Za-z_-]{20,50})", .group = 1},
+    {.name = "npm-token", .regex = "\\b(npm_[A-Za-z0-9]{36})\\b", .group = 1},
+    {.name = "pypi-token", .regex = "\\b(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,1000})", .group = 1},
+    {.name = "dockerhub-token", .regex = "\\b(dckr_pat_[A-Za-z0-9_-]{27})" TOKEN_END, .group = 1},
     /* AI providers */
-    {"openai-api-key",
+    {.name = "openai-api-key", .regex =
      "\\b(sk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,200}|[A-Za-z0-9]{20})T3BlbkFJ"
-     "[A-Za-z0-9_-]{20,200}|sk-[A-Za-z0-9]{48})" TOKEN_END, 1, NULL},
-    {"anthropic-api-key", "\\b(sk-ant-(?:api|admin|oat|ort)[0-9]{2}-[A-Za-z0-9_-]{80,120})", 1,
-     NULL},
-    {"groq-api-key", "\\b(gsk_[A-Za-z0-9]{48,56})\\b", 1, NULL},
-    {"huggingface-token", "\\b(hf_[A-Za-z]{34})\\b", 1, NULL},
+     "[A-Za-z0-9_-]{20,200}|sk-[A-Za-z0-9]{48})" TOKEN_END, .group = 1},
+    {.name = "anthropic-api-key", .regex = "\\b(sk-ant-(?:api|admin|oat|ort)[0-9]{2}-[A-Za-z0-9_-]{80,120})", .group = 1,
+     .validate = NULL},
+    {.name = "groq-api-key", .regex = "\\b(gsk_[A-Za-z0-9]{48,56})\\b", .group = 1},
+    {.name = "huggingface-token", .regex = "\\b(hf_[A-Za-z]{34})\\b", .group = 1},
     /* payment and commerce */
-    {"stripe-key", "\\b([rs]k_(?:live|test)_[0-9A-Za-z]{24,99})\\b", 1, NULL},
-    {"square-token", "\\b(sq0(?:atp-[0-9A-Za-z_-]{22}|csp-[0-9A-Za-z_-]{43}))" TOKEN_END, 1,
-     NULL},
-    {"shopify-token", "\\b(shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32})\\b", 1, NULL},
+    {.name = "stripe-key", .regex = "\\b([rs]k_(?:live|test)_[0-9A-Za-z]{24,99})\\b", .group = 1},
+    {.name = "square-token", .regex = "\\b(sq0(?:atp-[0-9A-Za-z_-]{22}|csp-[0-9A-Za-z_-]{43}))" TOKEN_END, .group = 1,
+     .validate = NULL},
+    {.name = "shopify-token", .regex = "\\b(shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32})\\b", .group = 1},
     /* messaging and SaaS */
-    {"slack-token", "\\b(xox[abposr]-[0-9A-Za-z-]{10,250})", 1, NULL},
-    {"slack-app-token", "\\b(xapp-[0-9A-Za-z/+-]{20,200})", 1, NULL},
-    {"slack-webhook",
-     "(https://hooks\\.slack\\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/+-]{20,160})", 1,
-     NULL},
-    {"sendgrid-api-key", "\\b(SG\\.[0-9A-Za-z_-]{22}\\.[0-9A-Za-z_-]{43})" TOKEN_END, 1, NULL},
-    {"twilio-api-key", "\\b(SK[0-9a-f]{32})\\b", 1, NULL},
-    {"mailgun-api-key", "\\b(key-[0-9a-f]{32})\\b", 1, NULL},
-    {"telegram-bot-token", "\\b([0-9]{8,10}:AA[0-9A-Za-z_-]{32,33})" TOKEN_END, 1, NULL},
-    {"postman-api-key", "\\b(PMAK-[A-Za-z0-9]{24}-[A-Za-z0-9]{34})\\b", 1, NULL},
-    {"atlassian-api-token", "\\b(ATATT3[A-Za-z0-9_-]{20,250}=[0-9A-F]{8})\\b", 1, NULL},
-    {"age-secret-key", "\\b(AGE-SECRET-KEY-1[0-9A-Z]{58})\\b", 1, NULL},
+    {.name = "slack-token", .regex = "\\b(xox[abposr]-[0-9A-Za-z-]{10,250})", .group = 1},
+    {.name = "slack-app-token", .regex = "\\b(xapp-[0-9A-Za-z/+-]{20,200})", .group = 1},
+    {.name = "slack-webhook", .regex =
+     "(https://hooks\\.slack\\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/+-]{20,160})", .group = 1,
+     .validate = NULL},
+    {.name = "sendgrid-api-key", .regex = "\\b(SG\\.[0-9A-Za-z_-]{22}\\.[0-9A-Za-z_-]{43})" TOKEN_END, .group = 1},
+    {.name = "twilio-api-key", .regex = "\\b(SK[0-9a-f]{32})\\b", .group = 1},
+    {.name = "mailgun-api-key", .regex = "\\b(key-[0-9a-f]{32})\\b", .group = 1},
+    {.name = "telegram-bot-token", .regex = "\\b([0-9]{8,10}:AA[0-9A-Za-z_-]{32,33})" TOKEN_END, .group = 1},
+    {.name = "postman-api-key", .regex = "\\b(PMAK-[A-Za-z0-9]{24}-[A-Za-z0-9]{34})\\b", .group = 1},
+    {.name = "atlassian-api-token", .regex = "\\b(ATATT3[A-Za-z0-9_-]{20,250}=[0-9A-F]{8})\\b", .group = 1},
+    {.name = "age-secret-key", .regex = "\\b(AGE-SECRET-KEY-1[0-9A-Z]{58})\\b", .group = 1},
     /* keys, tokens and credentials in generic shapes */
-    {"private-key",
-     "-----BEGIN[A-Z0-9 ]{0,30}PRIVATE KEY(?: BLOCK)?-----[\\s\\S]{0,8192}?"
-     "-----END[A-Z0-9 ]{0,30}PRIVATE KEY(?: BLOCK)?-----", 0, NULL},
-    /* a key cut short (no END line): the header and the base64 lines that follow */
-    {"private-key-truncated",
-     "-----BEGIN[A-Z0-9 ]{0,30}PRIVATE KEY(?: BLOCK)?-----(?:(?:\\s|\\\\[rn]|[\"'+,]){1,8}"
-     "[A-Za-z0-9+/=:-]{4,100}){0,120}", 0, NULL},
-    {"jwt",
+    /* Hyperscan cannot hold "header, up to 8 KiB, END line" (Pattern is too large), so it
+     * only looks for the header and PCRE2 takes the whole key: up to the END line, or, for a
+     * key cut short, the base64 lines that follow the header. */
+    {.name = "private-key", .regex =
+     "-----BEGIN[A-Z0-9 ]{0,30}PRIVATE KEY(?: BLOCK)?-----(?:[\\s\\S]{0,8192}?"
+     "-----END[A-Z0-9 ]{0,30}PRIVATE KEY(?: BLOCK)?-----|(?:[\\s\"'+,]{1,8}"
+     "[A-Za-z0-9+/=]{16,100}){0,100})",
+     .prefilter = "-----BEGIN[A-Z0-9 ]{0,30}PRIVATE KEY(?: BLOCK)?-----", .max_width = 11000},
+    {.name = "jwt", .regex =
      "\\b(eyJ[A-Za-z0-9_-]{10,2000}\\.eyJ[A-Za-z0-9_-]{10,8000}\\.[A-Za-z0-9_-]{10,1000})"
-     TOKEN_END, 1, NULL},
-    {"connection-string-password",
+     TOKEN_END, .group = 1},
+    {.name = "connection-string-password", .regex =
      "(?i)\\b(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\\+srv)?|rediss?|amqps?|mssql|sqlserver"
-     "|jdbc:[a-z]{2,12})://[^\\s:@/?#]{1,256}:([^\\s@/?#]{1,256})@", 1, NULL},
-    {"url-password", "\\bhttps?://[^\\s:@/?#]{1,128}:([^\\s@/?#]{3,128})@", 1, NULL},
-    {"bearer-token",
+     "|jdbc:[a-z]{2,12})://[^\\s:@/?#]{1,256}:([^\\s@/?#]{1,256})@", .group = 1},
+    {.name = "url-password", .regex = "\\bhttps?://[^\\s:@/?#]{1,128}:([^\\s@/?#]{3,128})@", .group = 1},
+    {.name = "bearer-token", .regex =
      "(?i)\\bauthorization[\"']?\\s{0,4}[:=]\\s{0,4}[\"']?bearer\\s{1,4}"
-     "([A-Za-z0-9._~+/-]{8,2048}={0,2})", 1, NULL},
-    {"basic-auth",
+     "([A-Za-z0-9._~+/-]{8,2048}={0,2})", .group = 1},
+    {.name = "basic-auth", .regex =
      "(?i)\\bauthorization[\"']?\\s{0,4}[:=]\\s{0,4}[\"']?basic\\s{1,4}"
-     "([A-Za-z0-9+/]{8,1024}={0,2})", 1, NULL},
-    {"password-assignment",
+     "([A-Za-z0-9+/]{8,1024}={0,2})", .group = 1},
+    {.name = "password-assignment", .regex =
      "(?i)\\b(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token"
      "|client[_-]?secret)[\"']?\\s{0,5}(?::|=>|=)\\s{0,5}[\"']?"
-     "([^\\s\"'<>&;,()\\[\\]{}$`]{8,256})", 1, NULL},
+     "([^\\s\"'<>&;,()\\[\\]{}$`]{8,256})", .group = 1, .validate = NULL, .bytes = 1},
     /* PII */
-    {"email",
+    {.name = "email", .regex =
      "\\b[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\\.[A-Za-z0-9-]{1,63}){0,8}"
-     "\\.[A-Za-z]{2,24}\\b", 0, NULL},
-    {"credit-card", "\\b(?:[0-9][ -]?){12,18}[0-9]\\b", 0, valid_card},
-    {"us-ssn",
+     "\\.[A-Za-z]{2,24}\\b", .group = 0},
+    {.name = "credit-card", .regex = "\\b(?:[0-9][ -]?){12,18}[0-9]\\b", .group = 0, .validate = valid_card},
+    {.name = "us-ssn", .regex =
      "\\b(?:00[1-9]|0[1-9][0-9]|[1-578][0-9]{2}|6[0-57-9][0-9]|66[0-57-9])-"
-     "(?:0[1-9]|[1-9][0-9])-(?:000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})\\b", 0,
-     NULL},
-    {"iban", "\\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\\b", 0, valid_iban},
+     "(?:0[1-9]|[1-9][0-9])-(?:000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})\\b", .group = 0,
+     .validate = NULL},
+    {.name = "iban", .regex = "\\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\\b", .group = 0, .validate = valid_iban},
 };
 
 const dlp_pack_rule *dlp_rulepack(const char *name, size_t *n) {

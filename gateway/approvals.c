@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "engine/map.h"
+#include "gateway/clock.h"
 #include "gateway/log.h"
 
 #define EXPIRY_TICK_MS 1000
@@ -45,12 +46,6 @@ struct aip_approvals {
   uv_timer_t expiry;
   int expiring; /* an expiry sweep is in flight */
 };
-
-static int64_t wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void emit(aip_approvals *m, const char *type, const aip_approval *a) {
   for (size_t i = 0; i < m->subs_n; i++) m->subs[i].cb(m->subs[i].data, type, a);
@@ -105,7 +100,7 @@ static void create_record(aip_approval_wait *w) {
   a.tool = w->tool;
   a.arguments = w->args;
   memcpy(a.args_hash, w->hash, sizeof(a.args_hash));
-  a.created_ms = wall_ms();
+  a.created_ms = aip_wall_ms();
   a.expires_ms = a.created_ms + (int64_t)w->m->timeout_ms;
   w->inflight = 1;
   aip_store_approval_create(w->m->store, &a, on_created, w);
@@ -143,7 +138,7 @@ aip_approval_wait *aip_approvals_ask(aip_approvals *m, const char *agent, const 
   crypto_hash_sha256(h, (const unsigned char *)w->args, strlen(w->args));
   sodium_bin2hex(w->hash, sizeof(w->hash), h, sizeof(h));
   w->inflight = 1;
-  int64_t now = wall_ms();
+  int64_t now = aip_wall_ms();
   aip_store_approval_claim(m->store, agent, tool, w->hash, now - (int64_t)m->grace_ms, now,
                            on_claimed, w);
   return w;
@@ -182,7 +177,7 @@ void aip_approvals_decide(aip_approvals *m, const char *id, aip_approval_status 
     return;
   }
   *c = (decide_ctx){m, done, data};
-  aip_store_approval_decide(m->store, id, to, by, reason, wall_ms(), on_decided, c);
+  aip_store_approval_decide(m->store, id, to, by, reason, aip_wall_ms(), on_decided, c);
 }
 
 static void on_expired(void *data, int err, const aip_approval *list, size_t n) {
@@ -199,7 +194,7 @@ static void on_tick(uv_timer_t *t) {
   aip_approvals *m = t->data;
   if (m->expiring) return;
   m->expiring = 1;
-  aip_store_approval_expire(m->store, wall_ms(), on_expired, m);
+  aip_store_approval_expire(m->store, aip_wall_ms(), on_expired, m);
 }
 
 /* ---- lifecycle and small accessors -------------------------------------------------------- */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "gateway/gateway.h"
+#include "gateway/clock.h"
 #include "gateway/log.h"
 
 static const char *mode_name(const aip_policy *p) {
@@ -40,6 +41,16 @@ static void audit(aip_session *s, const char *method, const aip_decision *d,
 }
 
 static void count(aip_session *s, aip_decision_kind k) { s->agent->decisions[k]++; }
+
+/* Hands the tool's rate bucket (if it has one) to the store, which writes it behind. */
+static void persist_bucket(aip_agent_rt *a, const char *tool) {
+  if (!a->gw->store) return;
+  char *n = aip_normalize_name(tool, strlen(tool));
+  aip_rate_bucket b;
+  if (n && aip_rate_bucket_get(a->rate, n, strlen(n), &b) == 0)
+    aip_store_bucket_put(a->gw->store, a->cfg->name, n, b.tokens, b.last_ms);
+  free(n);
+}
 
 /* Answers with the AIP error of a decision that stops the request. */
 static void deny(aip_pending *p, const aip_decision *d, const char *tool_or_method) {
@@ -201,8 +212,10 @@ static void do_tools_call(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
   }
   aip_agent_rt *a = s->agent;
   aip_decision d;
+  /* wall time: rate buckets are persisted and must mean the same after a restart */
   aip_policy_check_tool(a->policy, name->valuestring, strlen(name->valuestring), args,
-                        (int64_t)uv_now(a->gw->loop), a->rate, &d);
+                        aip_wall_ms(), a->rate, &d);
+  persist_bucket(a, name->valuestring);
   count(s, d.kind);
   p->tool = strdup(name->valuestring);
   p->args = args ? cJSON_Duplicate(args, 1) : NULL;

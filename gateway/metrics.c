@@ -107,6 +107,12 @@ int aip_metrics_render(aip_gw *gw, aip_buf *b) {
   if (!err) err = counter(b, "aip_tools_list_partial_total", "tools/list answers missing a failed server's tools.", m->tools_list_partial);
   if (!err) err = gauge(b, "aip_audit_queue_depth", "Audit records waiting for the writer thread.",
                         gw->audit ? aip_audit_queue_depth(gw->audit) : 0);
+  if (!err) err = gauge(b, "aip_approvals_waiting", "Calls held for a human decision.",
+                        gw->approvals ? aip_approvals_waiting(gw->approvals) : 0);
+  if (!err) err = gauge(b, "aip_store_queue_depth", "Requests waiting for the store thread.",
+                        gw->store ? aip_store_queue_depth(gw->store) : 0);
+  if (!err) err = gauge(b, "aip_store_last_batch_microseconds", "Duration of the store's last transaction.",
+                        gw->store ? aip_store_last_batch_us(gw->store) : 0);
   if (!err) err = render_http(gw, b);
   if (!err) err = render_upstreams(gw, b);
   if (!err) err = aip_buf_puts(b, "# HELP aip_tool_call_duration_seconds tools/call latency through the gateway.\n"

@@ -73,6 +73,18 @@ static void make_parent_dirs(const char *path) {
   free(p);
 }
 
+/* A bucket saved by an earlier run goes back to its agent (agents no longer configured are
+ * ignored), so a restart does not reset a rate limit. */
+static void restore_bucket(void *data, const char *agent, const char *tool, double tokens,
+                           int64_t last_ms) {
+  aip_gw *gw = data;
+  for (size_t i = 0; i < gw->agents_n; i++) {
+    if (strcmp(gw->agents[i].cfg->name, agent) != 0) continue;
+    aip_rate_bucket b = {tokens, last_ms};
+    aip_rate_bucket_set(gw->agents[i].rate, tool, strlen(tool), &b);
+  }
+}
+
 /* The store (rate limits, approvals) and the operators who may work the queue. */
 static int open_state(aip_gw *gw) {
   aip_error err = {{0}};
@@ -80,6 +92,11 @@ static int open_state(aip_gw *gw) {
   int rc = aip_store_open(gw->loop, gw->cfg->store_path, &gw->store, &err);
   if (rc) {
     aip_error("%s", err.msg);
+    return rc;
+  }
+  rc = aip_store_bucket_load(gw->store, restore_bucket, gw);
+  if (rc) {
+    aip_error("%s: cannot read rate-limit buckets", gw->cfg->store_path);
     return rc;
   }
   gw->approvals = aip_approvals_new(gw->loop, gw->store, gw->cfg->approvals_timeout_ms,

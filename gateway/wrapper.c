@@ -13,7 +13,6 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +32,7 @@
 #define STDIN_GRACE_MS 2000  /* stdin closed -> SIGTERM -> SIGKILL, as the MCP SDK client does */
 #define SIGNAL_GRACE_MS 10000 /* SIGTERM forwarded -> SIGKILL, as the reference does */
 #define EXIT_DRAIN_MS 500    /* after the child's exit, how long its stdout may stay open */
-#define OUT_PROGRESS_MS 5000 /* ... or, while a slow client reads, how long without progress */
+#define OUT_PROGRESS_MS 5000 /* ... while it still delivers output: how long without progress */
 #define INTERNAL_EXEC "--aip-internal-exec"
 
 static const char usage[] =
@@ -248,13 +247,14 @@ static void kill_child(aip_wrapper *w, int sig) {
 
 static void on_kill_timer(uv_timer_t *t);
 
-/* After the child's exit: its stdout has not ended. While reading is paused for a slow client
- * the pipe still holds output, so wait as long as the client makes progress; otherwise the pipe
- * is held open by someone else (a grandchild): stop waiting. */
+/* After the child's exit its stdout has not ended. Output still in the pipe is delivered as long
+ * as it moves (reading may be paused for a slow client); when nothing has come for a while, the
+ * pipe is held open by someone else (a grandchild?) and we stop waiting. */
 static void exit_drain(aip_wrapper *w) {
-  size_t q = w->out && w->out_open ? uv_stream_get_write_queue_size(w->out) : 0;
-  if (!w->child_out_reading && !w->out_broken && q && q < w->drain_mark) {
-    w->drain_mark = q;
+  int progressed = w->child_read_total != w->drain_mark;
+  int first = w->drain_checks++ == 0;
+  w->drain_mark = w->child_read_total;
+  if (!w->out_broken && (progressed || (first && !w->child_out_reading))) {
     uv_timer_start(&w->kill_timer, on_kill_timer, OUT_PROGRESS_MS, 0);
     return;
   }
@@ -284,7 +284,7 @@ static void on_child_exit(uv_process_t *p, int64_t status, int sig) {
   w->child_in_open = 0;
   close_if_open((uv_handle_t *)&w->child_in);
   uv_timer_stop(&w->kill_timer);
-  w->drain_mark = SIZE_MAX;
+  w->drain_mark = w->child_read_total;
   if (!w->child_out_eof) uv_timer_start(&w->kill_timer, on_kill_timer, EXIT_DRAIN_MS, 0);
   aip_wrapper_child_maybe_gone(w);
 }

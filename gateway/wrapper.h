@@ -88,7 +88,9 @@ struct aip_wrapper {
   int client_gone; /* our stdin ended or our stdout broke */
   int exit_code;
   int finishing;  /* the child is gone: closing everything */
-  size_t drain_mark; /* stdout queue size when the exit drain last looked */
+  uint64_t child_read_total; /* bytes read from the child's stdout */
+  uint64_t drain_mark;       /* child_read_total when the exit drain last looked */
+  int drain_checks;
   char read_buf[65536];    /* stream reads (processed before the next read) */
   char in_file_buf[65536]; /* stdin as a regular file: filled by a thread-pool read */
   /* protocol state */

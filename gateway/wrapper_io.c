@@ -296,6 +296,7 @@ static void on_child_stdout(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) 
     aip_wrapper_child_maybe_gone(w);
     return;
   }
+  w->child_read_total += (uint64_t)nread;
   aip_wrapper_lines_feed(w, &w->child_lines, buf->base, (size_t)nread);
 }
 

@@ -151,9 +151,9 @@ static void test_load(void) {
   aip_dlp *d = load_err(HEAD "  dlp:\n    patterns:\n      - {name: ok, regex: 'ab+c'}\n"
                         "      - {name: bad, regex: 'a(?=b)'}\n", &err);
   CHECK(d == NULL);
-  CHECK_STR(err.msg, "t.yaml:7: pattern \"bad\": Zero-width assertions are not supported.");
+  CHECK_STR(err.msg, "t.yaml:8: pattern \"bad\": Zero-width assertions are not supported.");
   d = load_err(HEAD "  dlp:\n    patterns:\n      - {name: empty, regex: 'a*'}\n", &err);
-  CHECK(d == NULL && strstr(err.msg, "t.yaml:6: pattern \"empty\": Pattern matches empty"));
+  CHECK(d == NULL && strstr(err.msg, "t.yaml:7: pattern \"empty\": Pattern matches empty"));
   d = load_err(HEAD "  dlp:\n    patterns:\n      - {name: big, regex: 'a{40000}'}\n", &err);
   CHECK(d == NULL && strstr(err.msg, "pattern \"big\": Bounded repeat is too large."));
   /* failover.on_regex_error: allow drops the bad one and says so */

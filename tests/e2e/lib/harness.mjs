@@ -260,6 +260,13 @@ export class Gateway {
     }
   }
 
+  /** Stops (SIGTERM, must exit 0) and starts again on the same folder: same store, same audit. */
+  async restart() {
+    await this._stop();
+    this.stderr += '\n----- restart -----\n';
+    await this._start();
+  }
+
   async _stop() {
     for (const c of this.clients.splice(0)) {
       try { await c.close(); } catch { /* already closed */ }
