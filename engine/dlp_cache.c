@@ -8,8 +8,9 @@
  * caller's callbacks move the bytes (gateway/dlp_cache.c keeps them in a directory).
  *
  * Blob: "AIPDLPC1" | material (u32 len + bytes) | per rule: min, max (u32), dropped (u8) |
- *       warnings (u32 count, then u32 len + bytes each) | per view: block, stream (u64 len +
- *       hs_serialize_database bytes, len 0 = none). Host byte order: the cache is local.
+ *       warnings (u32 count, then u32 len + bytes each) | per view: block, stream | per view,
+ *       per rule of the view: its "solo" database (mostly none). A database is u64 len +
+ *       hs_serialize_database bytes, len 0 = none. Host byte order: the cache is local.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -78,6 +79,11 @@ void dlp_cache_store(const aip_dlp *d, const aip_dlp_cache_io *io, int with_stre
   for (int vi = 0; vi < 2 && !err; vi++) {
     err = put_db(&b, d->view[vi].block);
     if (!err) err = put_db(&b, d->view[vi].stream);
+  }
+  for (int vi = 0; vi < 2 && !err; vi++) {
+    const dlp_view *v = &d->view[vi];
+    for (size_t j = 0; v->block && j < v->n && !err; j++)
+      err = put_db(&b, v->solo ? v->solo[j] : NULL);
   }
   if (!err) io->store(io->ctx, key, b.data, b.len);
   aip_buf_free(&m);
@@ -157,25 +163,31 @@ static int parse(aip_dlp *d, rd *r, const aip_buf *m) {
     if (!err) err = get_db(r, &d->view[vi].stream);
     if (err) return err;
   }
-  return r->bad || r->at != r->n ? -EINVAL : 0;
+  return r->bad ? -EINVAL : 0;
 }
 
 /* Rebuilds the views' rule lists (from the scopes and the dropped flags) around the loaded
  * databases; a count that disagrees with the database means a bad blob. */
-static int rebuild_views(aip_dlp *d) {
+static int rebuild_views(aip_dlp *d, rd *r) {
   static const unsigned scope[2] = {DLP_SCOPE_RESPONSE, DLP_SCOPE_REQUEST};
   for (int vi = 0; vi < 2; vi++) {
     dlp_view *v = &d->view[vi];
     if (!v->block) continue;
     int err = dlp_view_collect(d, v, scope[vi]);
     if (!err) err = dlp_view_react(d, v);
+    if (!err && !(v->solo = calloc(v->n ? v->n : 1, sizeof *v->solo))) err = -ENOMEM;
+    for (size_t j = 0; j < v->n && !err; j++) err = get_db(r, &v->solo[j]);
     if (err) return err;
   }
-  return 0;
+  return r->bad || r->at != r->n ? -EINVAL : 0;
 }
 
 static void unload(aip_dlp *d) {
   for (int vi = 0; vi < 2; vi++) {
+    for (size_t j = 0; d->view[vi].solo && j < d->view[vi].n; j++)
+      hs_free_database(d->view[vi].solo[j]);
+    free(d->view[vi].solo);
+    d->view[vi].solo = NULL;
     hs_free_database(d->view[vi].block);
     hs_free_database(d->view[vi].stream);
     d->view[vi].block = d->view[vi].stream = NULL;
@@ -196,11 +208,9 @@ int dlp_cache_load(aip_dlp *d, const aip_dlp_cache_io *io, int with_stream) {
     cache_key(&m, key);
     err = io->load(io->ctx, key, &blob, &len) ? -ENOENT : 0;
   }
-  if (!err) {
-    rd r = {blob, len, 0, 0};
-    err = parse(d, &r, &m);
-  }
-  if (!err) err = rebuild_views(d);
+  rd r = {blob, len, 0, 0};
+  if (!err) err = parse(d, &r, &m);
+  if (!err) err = rebuild_views(d, &r);
   if (err) unload(d);
   free(blob);
   aip_buf_free(&m);

@@ -192,6 +192,9 @@ static int hs_check_rules(build *b) {
 }
 
 int dlp_view_collect(aip_dlp *d, dlp_view *v, unsigned scope) {
+  for (size_t k = 0; v->solo && k < v->n; k++) hs_free_database(v->solo[k]);
+  free(v->solo);
+  v->solo = NULL;
   free(v->idx);
   v->idx = calloc(d->n ? d->n : 1, sizeof *v->idx);
   if (!v->idx) return -ENOMEM;
@@ -265,11 +268,30 @@ int dlp_view_react(aip_dlp *d, dlp_view *v) {
   return 0;
 }
 
-static void view_widths(const aip_dlp *d, dlp_view *v) {
-  v->min_width = UINT32_MAX;
-  v->hold = 0;
+/* An unbounded rule that may match anew next to a placeholder needs a full rescan after a
+ * replacement; alone in its own database that rescan costs a fraction of the whole set's. */
+int dlp_view_solo(aip_dlp *d, dlp_view *v) {
+  if (!v->solo && !(v->solo = calloc(v->n ? v->n : 1, sizeof *v->solo))) return -ENOMEM;
   for (size_t k = 0; k < v->n; k++) {
     const dlp_rule *r = &d->rules[v->idx[k]];
+    hs_compile_error_t *ce = NULL;
+    if (!v->react[k] || r->max_width != DLP_UNBOUNDED || v->solo[k]) continue;
+    if (hs_compile(r->hs_expr, r->hs_flags, HS_MODE_BLOCK, dlp_platform(), &v->solo[k], &ce) !=
+        HS_SUCCESS)
+      v->solo[k] = NULL; /* it compiled with the others; without its own we rescan them all */
+    hs_free_compile_error(ce);
+  }
+  return 0;
+}
+
+static void view_widths(const aip_dlp *d, dlp_view *v) {
+  v->min_width = UINT32_MAX;
+  v->hold = v->react_w = 0;
+  v->last_unb_react = -1;
+  for (size_t k = 0; k < v->n; k++) {
+    const dlp_rule *r = &d->rules[v->idx[k]];
+    if (v->react[k] && r->max_width == DLP_UNBOUNDED) v->last_unb_react = (long)k, v->react[k] = 2;
+    else if (v->react[k] && r->max_width > v->react_w) v->react_w = r->max_width;
     uint32_t w = r->max_width == DLP_UNBOUNDED ? AIP_DLP_UNBOUNDED_CAP : r->max_width;
     if (w > AIP_DLP_HOLD_MAX) w = AIP_DLP_HOLD_MAX;
     if (w > v->hold) v->hold = w;
@@ -294,6 +316,7 @@ static int view_build(build *b, int vi, unsigned scope, int with_stream) {
     }
     if (rc) return rc;
     rc = dlp_view_react(b->d, v);
+    if (!rc) rc = dlp_view_solo(b->d, v);
     return rc ? aip_error_set(b->err, rc, "out of memory") : 0;
   }
 }
@@ -377,6 +400,9 @@ void aip_dlp_free(aip_dlp *d) {
   for (int vi = 0; vi < 2; vi++) {
     free(d->view[vi].idx);
     free(d->view[vi].react);
+    for (size_t k = 0; d->view[vi].solo && k < d->view[vi].n; k++)
+      hs_free_database(d->view[vi].solo[k]);
+    free(d->view[vi].solo);
     hs_free_database(d->view[vi].block);
     hs_free_database(d->view[vi].stream);
   }

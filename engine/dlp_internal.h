@@ -49,9 +49,13 @@ typedef struct dlp_view {
   size_t n;
   hs_database_t *block;
   hs_database_t *stream;
-  uint8_t *react;     /* [n]: may match anew next to a placeholder (dlp_redact.c, "rescan") */
+  uint8_t *react; /* [n]: may match anew next to a placeholder (dlp_redact.c, "rescan"); 2 when
+                   * it is also unbounded */
   uint32_t min_width; /* shortest text any rule can match */
   uint32_t hold;      /* stream hold-back in decoded bytes */
+  hs_database_t **solo; /* [n]: an unbounded "react" rule alone, for its own full rescans */
+  uint32_t react_w;   /* widest bounded "react" rule: radius of a windowed rescan */
+  long last_unb_react; /* position of the last unbounded "react" rule, -1 when none */
 } dlp_view;
 
 struct aip_dlp {
@@ -88,6 +92,15 @@ typedef struct dlp_span {
   size_t start, end;
 } dlp_span;
 
+/* Where a rule's matches ended in the text (from Hyperscan), kept current through replacements;
+ * PCRE2 then starts looking only `max_width` before the next one. */
+#define DLP_ENDS_MAX 4096 /* per rule and scan; beyond it the rule is searched in full */
+typedef struct dlp_ends {
+  uint32_t *v;
+  uint32_t n, cap;
+  int over;
+} dlp_ends;
+
 /* Buffers for one nesting level of redaction (0: the message, 1: JSON inside a string). */
 typedef struct dlp_ws {
   aip_buf buf[2];
@@ -105,6 +118,10 @@ struct aip_dlp_scratch {
   pcre2_jit_stack *jit;
   uint64_t *fired;
   size_t fired_words;
+  dlp_ends *ends; /* [ends_n], one per rule position of the view being scanned */
+  size_t ends_n;
+  dlp_span *ph;   /* placeholders inserted since the last (re)scan, current offsets */
+  size_t nph, phcap;
   int (*expired)(void *ctx);
   void *ectx;
   dlp_span *spans;
@@ -121,6 +138,7 @@ struct aip_dlp_scratch {
 /* ---- dlp_compile.c ---- */
 int dlp_view_collect(aip_dlp *d, dlp_view *v, unsigned scope); /* rules of a scope, not dropped */
 int dlp_view_react(aip_dlp *d, dlp_view *v);                   /* needs v->block */
+int dlp_view_solo(aip_dlp *d, dlp_view *v);                    /* needs v->react */
 int dlp_counts_add(aip_dlp_counts *c, size_t idx, uint32_t k);
 int dlp_expired(aip_dlp_scratch *s);
 

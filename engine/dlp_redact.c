@@ -23,18 +23,39 @@
 
 /* ---- Hyperscan ---------------------------------------------------------------------------- */
 
+typedef struct scan_ctx {
+  aip_dlp_scratch *s;
+  size_t base; /* offset of the scanned window in the text */
+  long id;     /* >= 0: a solo database, whose only id (0) is this rule position */
+} scan_ctx;
+
 static int fired_cb(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
                     void *ctx) {
-  uint64_t *f = ctx;
-  f[id >> 6] |= 1ull << (id & 63);
+  scan_ctx *c = ctx;
+  if (c->id >= 0) id = (unsigned)c->id;
+  dlp_ends *e = &c->s->ends[id];
+  c->s->fired[id >> 6] |= 1ull << (id & 63);
+  if (e->over) return 0;
+  if (e->n == e->cap) {
+    uint32_t cap = e->cap ? e->cap * 2 : 16;
+    uint32_t *v = cap <= DLP_ENDS_MAX ? realloc(e->v, cap * sizeof *v) : NULL;
+    if (!v) {
+      e->over = 1; /* too many (or no memory): search this rule in full */
+      return 0;
+    }
+    e->v = v, e->cap = cap;
+  }
+  e->v[e->n++] = (uint32_t)(to + c->base);
   return 0;
 }
 
 int dlp_hs_scan(const dlp_view *v, aip_dlp_scratch *s, const char *p, size_t len) {
   size_t words = (v->n + 63) / 64;
   memset(s->fired, 0, words * sizeof *s->fired);
+  for (size_t k = 0; k < v->n; k++) s->ends[k].n = 0, s->ends[k].over = 0;
   if (len > UINT32_MAX) return -E2BIG;
-  hs_error_t e = hs_scan(v->block, p, (unsigned)len, 0, s->hs, fired_cb, s->fired);
+  scan_ctx c = {s, 0, -1};
+  hs_error_t e = hs_scan(v->block, p, (unsigned)len, 0, s->hs, fired_cb, &c);
   if (e != HS_SUCCESS) return e == HS_NOMEM ? -ENOMEM : -EINVAL;
   int n = 0;
   for (size_t w = 0; w < words; w++) n += __builtin_popcountll(s->fired[w]);
@@ -42,6 +63,118 @@ int dlp_hs_scan(const dlp_view *v, aip_dlp_scratch *s, const char *p, size_t len
 }
 
 static int fired(const aip_dlp_scratch *s, size_t k) { return (s->fired[k >> 6] >> (k & 63)) & 1; }
+
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* After a replacement only matches that touch a new placeholder can be new, and a bounded rule's
+ * match lies within its width of it: scanning those windows is enough (the full text when an
+ * unbounded rule may react). Ends found are merged into each rule's sorted list. */
+static int rescan_windows(const dlp_view *v, aip_dlp_scratch *s, const char *p, size_t len) {
+  size_t r = (size_t)v->react_w + 1, ws = 0, we = 0;
+  int open = 0;
+  for (size_t i = 0; i <= s->nph; i++) {
+    size_t a = 0, b = 0;
+    if (i < s->nph) {
+      a = s->ph[i].start > r ? s->ph[i].start - r : 0;
+      b = s->ph[i].end + r < len ? s->ph[i].end + r : len;
+      if (open && a <= we) {
+        if (b > we) we = b;
+        continue;
+      }
+    }
+    if (open) {
+      scan_ctx c = {s, ws, -1};
+      if (hs_scan(v->block, p + ws, (unsigned)(we - ws), 0, s->hs, fired_cb, &c) != HS_SUCCESS)
+        return -EINVAL;
+    }
+    ws = a, we = b, open = 1;
+  }
+  for (size_t k = 0; k < v->n; k++) { /* restore order, drop repeats */
+    dlp_ends *e = &s->ends[k];
+    if (e->n < 2) continue;
+    qsort(e->v, e->n, sizeof *e->v, cmp_u32);
+    uint32_t m = 1;
+    for (uint32_t i = 1; i < e->n; i++)
+      if (e->v[i] != e->v[m - 1]) e->v[m++] = e->v[i];
+    e->n = m;
+  }
+  return 0;
+}
+
+static int cmp_span(const void *a, const void *b) {
+  const dlp_span *x = a, *y = b;
+  return (x->start > y->start) - (x->start < y->start);
+}
+
+/* Rescan before "react" rule position k: windows for the bounded rules; an unbounded one is
+ * rescanned alone in full (or, without its own database, everything is). */
+static int rescan(const dlp_view *v, aip_dlp_scratch *s, size_t k, const dlp_text *t) {
+  s->rescans++;
+  int rc = rescan_windows(v, s, t->p, t->len);
+  for (size_t j = k; !rc && (long)j <= v->last_unb_react; j++) {
+    if (v->react[j] != 2) continue; /* 2: unbounded (dlp_compile.c, view_widths) */
+    if (!v->solo[j]) { /* no database of its own: everything, exactly */
+      rc = dlp_hs_scan(v, s, t->p, t->len) < 0 ? -EINVAL : 0;
+      break;
+    }
+    s->fired[j >> 6] &= ~(1ull << (j & 63));
+    s->ends[j].n = 0, s->ends[j].over = 0;
+    scan_ctx c = {s, 0, (long)j};
+    if (hs_scan(v->solo[j], t->p, (unsigned)t->len, 0, s->hs, fired_cb, &c) != HS_SUCCESS)
+      rc = -EINVAL;
+  }
+  s->nph = 0;
+  return rc;
+}
+
+/* Keeps match ends and new-placeholder spans of the text current through one replace-all of
+ * spans `sp` (old offsets) by `lit` bytes: offsets after a span move by the size change, an
+ * offset inside one moves to the end of its placeholder. */
+static size_t map_off(size_t x, const dlp_span *sp, size_t nsp, size_t lit, size_t *j,
+                      int64_t *delta) {
+  while (*j < nsp && sp[*j].end <= x) *delta += (int64_t)lit - (int64_t)(sp[*j].end - sp[*j].start), (*j)++;
+  if (*j < nsp && sp[*j].start < x) return (size_t)((int64_t)sp[*j].start + *delta) + lit;
+  return (size_t)((int64_t)x + *delta);
+}
+
+static int track(const dlp_view *v, aip_dlp_scratch *s, size_t k0, const dlp_span *sp,
+                 size_t nsp, size_t lit) {
+  for (size_t k = k0; k < v->n; k++) {
+    dlp_ends *e = &s->ends[k];
+    size_t j = 0;
+    int64_t delta = 0;
+    for (uint32_t i = 0; !e->over && i < e->n; i++)
+      e->v[i] = (uint32_t)map_off(e->v[i], sp, nsp, lit, &j, &delta);
+  }
+  size_t j = 0, m = 0;
+  int64_t delta = 0;
+  for (size_t i = 0; i < s->nph; i++) { /* old placeholders a replacement swallowed disappear */
+    dlp_span ph = s->ph[i];
+    while (j < nsp && sp[j].end <= ph.start)
+      delta += (int64_t)lit - (int64_t)(sp[j].end - sp[j].start), j++;
+    if (j < nsp && sp[j].start < ph.end) continue;
+    size_t a = (size_t)((int64_t)ph.start + delta);
+    s->ph[m++] = (dlp_span){a, a + (ph.end - ph.start)};
+  }
+  s->nph = m;
+  if (s->nph + nsp > s->phcap) {
+    size_t cap = (s->nph + nsp) * 2;
+    dlp_span *nv = realloc(s->ph, cap * sizeof *nv);
+    if (!nv) return -ENOMEM;
+    s->ph = nv, s->phcap = cap;
+  }
+  delta = 0;
+  for (size_t i = 0; i < nsp; i++) {
+    size_t a = (size_t)((int64_t)sp[i].start + delta);
+    s->ph[s->nph++] = (dlp_span){a, a + lit};
+    delta += (int64_t)lit - (int64_t)(sp[i].end - sp[i].start);
+  }
+  qsort(s->ph, s->nph, sizeof *s->ph, cmp_span);
+  return 0;
+}
 
 /* ---- pieces --------------------------------------------------------------------------------- */
 
@@ -169,17 +302,31 @@ static int push_span(aip_dlp_scratch *s, dlp_span m) {
   return 0;
 }
 
+/* Where PCRE2 may start looking: a match starting at or after `from` ends at a reported end
+ * beyond `from`, so it cannot start more than the rule's width before the first such end. With
+ * no end left there is no match left. Returns SIZE_MAX for "none". */
+static size_t search_from(const dlp_rule *r, const dlp_ends *e, size_t from, uint32_t *cur) {
+  if (e->over) return from;
+  while (*cur < e->n && e->v[*cur] <= from) (*cur)++;
+  if (*cur == e->n) return SIZE_MAX;
+  if (r->max_width == DLP_UNBOUNDED || e->v[*cur] <= r->max_width) return from;
+  size_t lb = e->v[*cur] - r->max_width;
+  return lb > from ? lb : from;
+}
+
 /* Go's ReplaceAllString with a literal: all leftmost non-overlapping matches. When PCRE2 hits
  * a limit the whole text is replaced instead (fail closed) and counted once. */
-static int apply_rule(const aip_dlp *d, size_t ri, aip_dlp_scratch *s, dlp_ws *ws, dlp_text *t,
-                      aip_dlp_counts *c) {
-  const dlp_rule *r = &d->rules[ri];
+static int apply_rule(const aip_dlp *d, const dlp_view *v, size_t k, aip_dlp_scratch *s,
+                      dlp_ws *ws, dlp_text *t, aip_dlp_counts *c) {
+  const dlp_rule *r = &d->rules[v->idx[k]];
   size_t from = 0;
+  uint32_t cur = 0;
   s->nspans = 0;
   for (;;) {
     dlp_span m;
-    size_t next;
-    int rc = dlp_rule_find(r, s, t->p, t->len, from, &m, &next);
+    size_t next, at = search_from(r, &s->ends[k], from, &cur);
+    if (at == SIZE_MAX) break;
+    int rc = dlp_rule_find(r, s, t->p, t->len, at, &m, &next);
     if (rc == 0) break;
     if (rc < 0) {
       s->nspans = 0;
@@ -193,8 +340,9 @@ static int apply_rule(const aip_dlp *d, size_t ri, aip_dlp_scratch *s, dlp_ws *w
     if (from >= t->len) break;
   }
   if (!s->nspans) return 0;
-  dlp_counts_add(c, ri, (uint32_t)s->nspans);
-  int err = dlp_text_replace(ws, t, s->spans, s->nspans, r->placeholder, r->ph_len);
+  dlp_counts_add(c, v->idx[k], (uint32_t)s->nspans);
+  int err = track(v, s, k + 1, s->spans, s->nspans, r->ph_len);
+  if (!err) err = dlp_text_replace(ws, t, s->spans, s->nspans, r->placeholder, r->ph_len);
   return err ? err : 1;
 }
 
@@ -204,18 +352,17 @@ int dlp_redact_text(const aip_dlp *d, const dlp_view *v, aip_dlp_scratch *s, dlp
   int n = dlp_hs_scan(v, s, t->p, t->len);
   if (n < 0) return n;
   int changed = 0, dirty = 0;
+  s->nph = 0;
   for (size_t k = 0; n > 0 && k < v->n; k++) {
-    if (!fired(s, k)) {
-      if (!dirty || !v->react[k]) continue;
+    if (dirty && v->react[k]) {
       /* an earlier rule replaced something and this one might now match around it */
-      s->rescans++;
+      int rc = rescan(v, s, k, t);
+      if (rc) return rc;
       dirty = 0;
-      int rc = dlp_hs_scan(v, s, t->p, t->len);
-      if (rc < 0) return rc;
-      if (!fired(s, k)) continue;
     }
+    if (!fired(s, k)) continue;
     if (dlp_expired(s)) return -ETIMEDOUT;
-    int rc = apply_rule(d, v->idx[k], s, ws, t, c);
+    int rc = apply_rule(d, v, k, s, ws, t, c);
     if (rc < 0) return rc;
     if (rc) changed = dirty = 1;
   }

@@ -43,7 +43,17 @@ int aip_dlp_scratch_prepare(aip_dlp_scratch *s, const aip_dlp *d) {
   for (int vi = 0; vi < 2; vi++) {
     int err = grow_hs(s, d->view[vi].block);
     if (!err) err = grow_hs(s, d->view[vi].stream);
+    for (size_t k = 0; !err && d->view[vi].solo && k < d->view[vi].n; k++)
+      err = grow_hs(s, d->view[vi].solo[k]);
     if (err) return err;
+  }
+  size_t nmax = d->view[0].n > d->view[1].n ? d->view[0].n : d->view[1].n;
+  if (nmax > s->ends_n) {
+    dlp_ends *e = realloc(s->ends, nmax * sizeof *e);
+    if (!e) return -ENOMEM;
+    memset(e + s->ends_n, 0, (nmax - s->ends_n) * sizeof *e);
+    s->ends = e;
+    s->ends_n = nmax;
   }
   if (d->words > s->fired_words) {
     uint64_t *f = realloc(s->fired, d->words * sizeof *f);
@@ -71,6 +81,9 @@ void aip_dlp_scratch_free(aip_dlp_scratch *s) {
   pcre2_match_context_free(s->mctx);
   pcre2_jit_stack_free(s->jit);
   free(s->fired);
+  for (size_t i = 0; i < s->ends_n; i++) free(s->ends[i].v);
+  free(s->ends);
+  free(s->ph);
   free(s->spans);
   for (int k = 0; k < 2; k++) ws_free(&s->ws[k]);
   aip_buf_free(&s->inner);

@@ -347,7 +347,7 @@ static int finish_buf(aip_dlp_stream *st) {
   if (rc < 0) return rc;
   if (rc == 0) rc = aip_buf_append(st->out, st->raw.data, st->raw.len);
   else {
-    if (st->tok_num) rc = aip_buf_append(st->out, "\"", 1);
+    rc = st->tok_num ? aip_buf_append(st->out, "\"", 1) : 0;
     if (!rc) rc = dlp_splice_string(st->s, st->raw.data, st->raw.len, esc, &t, st->out);
     if (!rc && st->tok_key) rc = key_suffix(st);
     if (!rc && st->tok_num) rc = aip_buf_append(st->out, "\"", 1);

@@ -24,7 +24,7 @@
  *   - protected paths also catch words inside strings and object member names
  *     (protected_paths.c);
  *   - rate-limit buckets belong to the caller (one per agent in the gateway), not the process.
- * Policies that ask for DLP are still refused (reject_unenforced) until DLP is enforced.
+ * DLP rules are compiled and applied by the DLP module (dlp.h), not here.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -178,15 +178,6 @@ static int compile_methods(aip_policy *p, aip_error *err) {
 
 /* Fail closed: a policy that asks for something this build does not enforce yet is refused,
  * never run weaker than written. The DLP issue removes the last line here. */
-static int reject_unenforced(const aip_policy_doc *doc, aip_error *err) {
-  static const char why[] = "is not enforced by this build yet; refusing the policy rather than "
-                            "running it weaker than written";
-  if (doc->dlp.present && doc->dlp.enabled && doc->dlp.patterns_n)
-    return aip_error_set(err, -ENOTSUP, "%s:%d:%d: dlp %s", doc->path, doc->dlp.patterns[0].pos.line,
-                         doc->dlp.patterns[0].pos.col, why);
-  return 0;
-}
-
 int aip_policy_compile_ex(const aip_policy_doc *doc, const aip_policy_opts *opts,
                           aip_policy **out, aip_error *err) {
   aip_policy *p;
@@ -195,9 +186,6 @@ int aip_policy_compile_ex(const aip_policy_doc *doc, const aip_policy_opts *opts
   *out = NULL;
   if (!doc)
     return aip_error_set(err, -EINVAL, "no policy document");
-  rc = reject_unenforced(doc, err);
-  if (rc)
-    return rc;
   p = calloc(1, sizeof(*p));
   if (!p)
     return aip_error_set(err, -ENOMEM, "out of memory");

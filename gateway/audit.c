@@ -79,6 +79,7 @@ int aip_audit_format(const aip_audit_rec *r, int64_t unix_ms, char **out, size_t
   if (!err) err = add_str(&b, "reason", r->reason);
   if (!err && r->error_code) err = aip_buf_printf(&b, ",\"error_code\":%d", r->error_code);
   if (!err && r->failed_arg && r->failed_arg[0]) err = add_str(&b, "failed_arg", r->failed_arg);
+  if (!err && r->dlp && r->dlp[0]) err = aip_buf_printf(&b, ",\"dlp\":%s", r->dlp);
   if (!err && r->latency_us >= 0)
     err = aip_buf_printf(&b, ",\"latency_us\":%lld", (long long)r->latency_us);
   if (!err) err = aip_buf_puts(&b, "}\n");

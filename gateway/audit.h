@@ -29,6 +29,7 @@ typedef struct aip_audit_rec {
   int error_code;        /* 0 = none */
   const char *failed_arg; /* optional */
   int64_t latency_us;    /* < 0 = none */
+  const char *dlp;       /* optional: `[{"rule":..,"count":..}]`, never the matched text */
 } aip_audit_rec;
 
 /* Opens (creating folders is the operator's job) `path` for appending; starts the thread.

@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "config/config.h"
+#include "engine/dlp.h"
 #include "engine/engine.h"
 #include "engine/map.h"
 #include "gateway/approvals.h"
@@ -41,6 +42,9 @@ struct aip_agent_rt {
   const aip_agent_config *cfg;
   aip_policy *policy;
   aip_rate_state *rate; /* this agent's rate-limit buckets (engine arithmetic) */
+  aip_dlp *dlp;         /* this agent's DLP rules, NULL when its policy has none */
+  aip_dlp_scratch *dlp_scratch;
+  uint64_t *dlp_redactions; /* per DLP rule, for aip_dlp_redactions_total */
   aip_upstream **ups; /* one per cfg->servers[i] */
   char *server_failed; /* per server: its tools/list failed in the last fetch */
   cJSON **last_lists;  /* per server: its last good tool list (NULL before the first) */
@@ -127,6 +131,7 @@ struct aip_pending {
   cJSON *params;             /* tools/call: params to forward once routed */
   int decision_kind;         /* tools/call: ALLOW or ALLOW_MONITOR */
   aip_approval_wait *approval; /* tools/call: waiting for a human */
+  aip_buf dlp_audit;         /* tools/call: `[{"rule":..,"count":..}]` of its answer, or empty */
   aip_pending *prev, *next;  /* in sess->pending */
 };
 aip_pending *aip_pending_new(aip_exchange *ex, aip_session *s, const cJSON *id);
@@ -150,6 +155,10 @@ void aip_router_cancel_wait(aip_agent_rt *a, aip_pending *p);
 /* Upstream hooks: the list changed or the instance restarted. */
 void aip_router_tools_changed(aip_agent_rt *a);
 const aip_tool_entry *aip_router_find(aip_agent_rt *a, const char *exposed);
+/* Adds a message's DLP counts to the agent's totals (metrics). */
+void aip_agent_count_dlp(aip_agent_rt *a, const aip_dlp_counts *c);
+/* Renders counts as the audit's `[{"rule":"..","count":N}]` (leaves `out` empty if none). */
+void aip_dlp_counts_json(const aip_dlp *d, const aip_dlp_counts *c, aip_buf *out);
 /* The upstream whose "<server>__" prefix `exposed` carries, if that server failed to list its
  * tools in the last fetch; else NULL. */
 const aip_upstream *aip_router_failed_server(aip_agent_rt *a, const char *exposed);

@@ -6,6 +6,7 @@
 
 #include "config/config.h"
 #include "engine/engine.h"
+#include "gateway/dlp_cache.h"
 #include "gateway/gateway.h"
 #include "gateway/log.h"
 #include "gateway/wrapper.h"
@@ -20,6 +21,7 @@ static const char usage[] =
     "  check --config gateway.yaml     validate a gateway config (and its policies)\n"
     "  check --policy agent.yaml       validate an AgentPolicy\n"
     "  token new                       print a fresh bearer token and its token_sha256\n"
+    "  dlp scan --policy agent.yaml    redact a file with the policy's DLP rules\n"
     "  version                         print the version\n"
     "\n"
     "Run `aip <command> --help` for a command's options.\n";
@@ -133,5 +135,6 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 2, argv + 2);
   if (strcmp(cmd, "check") == 0) return cmd_check(argc - 2, argv + 2);
   if (strcmp(cmd, "token") == 0) return cmd_token(argc - 2, argv + 2);
+  if (strcmp(cmd, "dlp") == 0) return aip_cmd_dlp(argc - 2, argv + 2);
   return usage_error("unknown command");
 }

@@ -16,10 +16,30 @@ static const char *mode_name(const aip_policy *p) {
   return aip_policy_doc_of(p)->mode == AIP_MODE_MONITOR ? "monitor" : "enforce";
 }
 
-static void audit(aip_session *s, const char *method, const aip_decision *d,
-                  const char *decision, const char *tool, const cJSON *args, int64_t latency_us) {
+/* The audit copy of arguments never holds what DLP would redact (as the AIP reference does,
+ * whatever scan_requests says). Returns a redacted copy, or NULL when nothing matched. */
+static cJSON *redact_for_audit(aip_agent_rt *a, const cJSON *args) {
+  if (!a->dlp || !args) return NULL;
+  aip_buf raw, out;
+  aip_buf_init(&raw);
+  aip_buf_init(&out);
+  cJSON *copy = NULL;
+  aip_json_print(&raw, args);
+  if (aip_dlp_redact_json(a->dlp, a->dlp_scratch, AIP_DLP_RESPONSE | AIP_DLP_WHOLE, raw.data,
+                          raw.len, &out, NULL) == 1)
+    aip_json_parse(out.data, out.len, &copy);
+  aip_buf_free(&raw);
+  aip_buf_free(&out);
+  return copy;
+}
+
+static void audit_dlp(aip_session *s, const char *method, const aip_decision *d,
+                      const char *decision, const char *tool, const cJSON *args,
+                      int64_t latency_us, const char *dlp) {
   aip_agent_rt *a = s->agent;
   const aip_policy_doc *doc = aip_policy_doc_of(a->policy);
+  cJSON *redacted = redact_for_audit(a, args);
+  if (redacted) args = redacted;
   aip_audit_rec r = {
       .agent = a->cfg->name,
       .session_id = s->id,
@@ -36,8 +56,15 @@ static void audit(aip_session *s, const char *method, const aip_decision *d,
       .error_code = d->error_code,
       .failed_arg = d->failed_arg,
       .latency_us = latency_us,
+      .dlp = dlp,
   };
   aip_audit_log(a->gw->audit, &r);
+  cJSON_Delete(redacted);
+}
+
+static void audit(aip_session *s, const char *method, const aip_decision *d,
+                  const char *decision, const char *tool, const cJSON *args, int64_t latency_us) {
+  audit_dlp(s, method, d, decision, tool, args, latency_us, NULL);
 }
 
 static void count(aip_session *s, aip_decision_kind k) { s->agent->decisions[k]++; }
@@ -111,7 +138,8 @@ static void audit_forwarded(aip_pending *p, const cJSON *answer) {
   aip_histogram_observe(&p->sess->agent->gw->metrics.tool_call_latency, (double)ns / 1e9);
   aip_decision d = {.kind = (aip_decision_kind)p->decision_kind};
   d.violation = d.kind == AIP_DECISION_ALLOW_MONITOR;
-  audit(p->sess, "tools/call", &d, NULL, p->tool, p->args, (int64_t)(ns / 1000));
+  audit_dlp(p->sess, "tools/call", &d, NULL, p->tool, p->args, (int64_t)(ns / 1000),
+            p->dlp_audit.data);
 }
 
 static void call_answered(aip_upstream_call *call, cJSON *msg, int final, void *data) {
@@ -200,6 +228,50 @@ static void ask_ready(aip_pending *p) {
   aip_pending_hold(p); /* the answer may take minutes: keep the stream alive meanwhile */
 }
 
+/* Request-side DLP (dlp.scan_requests): arguments that carry a secret are blocked (-32001,
+ * default), redacted before they go upstream, or let through with a warning, per
+ * on_request_match. Returns 1 when the call was answered here. */
+static int scan_request(aip_pending *p, aip_rpc_msg *m) {
+  aip_agent_rt *a = p->sess->agent;
+  const aip_dlp_config *cfg = &aip_policy_doc_of(a->policy)->dlp;
+  if (!a->dlp || !cfg->scan_requests) return 0;
+  aip_buf raw, out;
+  aip_buf_init(&raw);
+  aip_buf_init(&out);
+  aip_dlp_counts c;
+  aip_dlp_counts_init(&c, a->dlp);
+  aip_json_print(&raw, m->root);
+  int rc = aip_dlp_redact_json(a->dlp, a->dlp_scratch, AIP_DLP_REQUEST, raw.data, raw.len, &out, &c);
+  int answered = 0;
+  const char *mode = cfg->on_request_match ? cfg->on_request_match : "block";
+  aip_agent_count_dlp(a, &c);
+  aip_dlp_counts_json(a->dlp, &c, &p->dlp_audit);
+  if (rc < 0 && aip_policy_doc_of(a->policy)->failover.on_dlp_error != AIP_FAILOVER_ALLOW) {
+    aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, "Request withheld: DLP could not scan it");
+    answered = 1;
+  } else if (rc == 1 && strcmp(mode, "block") == 0) {
+    aip_decision d = {.kind = AIP_DECISION_BLOCK, .violation = 1, .error_code = AIP_ERR_FORBIDDEN,
+                      .error_message = "Forbidden"};
+    snprintf(d.reason, sizeof(d.reason), "sensitive data in arguments (DLP)");
+    p->on_final = NULL;
+    audit_dlp(p->sess, "tools/call", &d, NULL, p->tool, p->args, -1, p->dlp_audit.data);
+    deny(p, &d, p->tool);
+    answered = 1;
+  } else if (rc == 1 && strcmp(mode, "redact") == 0) {
+    cJSON *red = NULL;
+    if (aip_json_parse(out.data, out.len, &red) == AIP_JSON_OK) {
+      cJSON *params = cJSON_DetachItemFromObjectCaseSensitive(red, "params");
+      cJSON_Delete(p->params);
+      p->params = params;
+    }
+    cJSON_Delete(red);
+  }
+  aip_dlp_counts_free(&c);
+  aip_buf_free(&raw);
+  aip_buf_free(&out);
+  return answered;
+}
+
 static void do_tools_call(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
   const cJSON *name = cJSON_IsObject(m->params)
                           ? cJSON_GetObjectItemCaseSensitive(m->params, "name") : NULL;
@@ -237,6 +309,7 @@ static void do_tools_call(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
   p->decision_kind = d.kind;
   p->on_final = audit_forwarded;
   p->params = cJSON_Duplicate(m->params, 1);
+  if (scan_request(p, m)) return;
   p->on_tools = tools_call_ready;
   aip_router_with_tools(a, p);
 }

@@ -26,7 +26,7 @@ struct aip_exchange {
   int batch;
   int sse;
   int pending; /* requests not yet answered, +1 while dispatching */
-  cJSON *batch_out;
+  aip_buf batch_out; /* rendered answers of a batch, comma-separated */
   char headers[128]; /* extra response headers (Mcp-Session-Id on initialize) */
 };
 
@@ -158,19 +158,58 @@ void aip_session_end(aip_gw *gw, aip_session *s) {
   free(s);
 }
 
-static int sse_event(aip_http_req *req, const cJSON *msg) {
+/* One rendered message as an SSE event. */
+static int sse_event(aip_http_req *req, const char *json, size_t len) {
   aip_buf b;
   aip_buf_init(&b);
   int err = aip_buf_puts(&b, "event: message\ndata: ");
-  if (!err) err = aip_json_print(&b, msg);
+  if (!err) err = aip_buf_append(&b, json, len);
   if (!err) err = aip_buf_puts(&b, "\n\n");
   if (!err) err = aip_http_stream_write(req, b.data, b.len);
   aip_buf_free(&b);
   return err;
 }
 
+/* Prints a message for the agent and runs the agent's response DLP over it: every byte that
+ * reaches an agent from upstream passes here. `c` (may be NULL) collects per-rule counts. A
+ * scan that fails is fail-closed unless the policy's failover.on_dlp_error says allow. */
+static void render(aip_session *s, const cJSON *msg, aip_buf *out, aip_dlp_counts *c) {
+  aip_agent_rt *a = s->agent;
+  if (!a->dlp) {
+    aip_json_print(out, msg);
+    return;
+  }
+  aip_buf raw;
+  aip_buf_init(&raw);
+  aip_json_print(&raw, msg);
+  int rc = aip_dlp_redact_json(a->dlp, a->dlp_scratch, AIP_DLP_RESPONSE, raw.data, raw.len, out, c);
+  if (rc == 0) {
+    aip_buf_append(out, raw.data, raw.len);
+  } else if (rc < 0) {
+    aip_warn("agent %s: DLP could not scan a message (%d)", a->cfg->name, rc);
+    if (aip_policy_doc_of(a->policy)->failover.on_dlp_error == AIP_FAILOVER_ALLOW) {
+      aip_buf_append(out, raw.data, raw.len);
+    } else {
+      const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
+      cJSON null_id = {.type = cJSON_NULL};
+      aip_rpc_error(out, id ? id : &null_id, AIP_RPC_INTERNAL_ERROR,
+                    "Response withheld: DLP could not scan it", NULL);
+    }
+  }
+  aip_buf_free(&raw);
+  if (c) aip_agent_count_dlp(a, c);
+}
+
 void aip_session_push(aip_session *s, const cJSON *msg) {
-  if (s->get_stream) sse_event(s->get_stream, msg);
+  if (!s->get_stream) return;
+  aip_dlp_counts c;
+  aip_dlp_counts_init(&c, s->agent->dlp);
+  aip_buf b;
+  aip_buf_init(&b);
+  render(s, msg, &b, &c);
+  sse_event(s->get_stream, b.data, b.len);
+  aip_buf_free(&b);
+  aip_dlp_counts_free(&c);
 }
 
 /* Ends idle sessions and keeps open SSE streams alive through proxies. */
@@ -224,10 +263,12 @@ static void exchange_maybe_finish(aip_exchange *ex) {
     aip_http_set_abort(ex->req, NULL, NULL);
     if (ex->sse) {
       aip_http_stream_end(ex->req);
-    } else if (ex->batch_out) {
+    } else if (ex->batch_out.len) {
       aip_buf b;
       aip_buf_init(&b);
-      aip_json_print(&b, ex->batch_out);
+      aip_buf_puts(&b, "[");
+      aip_buf_append(&b, ex->batch_out.data, ex->batch_out.len);
+      aip_buf_puts(&b, "]");
       aip_http_respond(ex->req, 200, "application/json", ex->headers, b.data, b.len);
       aip_buf_free(&b);
     } else {
@@ -235,7 +276,7 @@ static void exchange_maybe_finish(aip_exchange *ex) {
       http_rpc_error(ex->req, 500, AIP_RPC_INTERNAL_ERROR, "Internal error", NULL);
     }
   }
-  cJSON_Delete(ex->batch_out);
+  aip_buf_free(&ex->batch_out);
   free(ex);
 }
 
@@ -273,36 +314,40 @@ static void pending_free(aip_pending *p) {
   cJSON_Delete(p->client_id);
   cJSON_Delete(p->args);
   cJSON_Delete(p->params);
+  aip_buf_free(&p->dlp_audit);
   free(p->tool);
   free(p);
 }
 
 void aip_pending_emit(aip_pending *p, cJSON *msg, int final) {
   aip_exchange *ex = p->ex;
-  if (final && p->on_final) p->on_final(p, msg);
   if (final) {
     cJSON *id = cJSON_Duplicate(p->client_id, 1);
     if (cJSON_GetObjectItemCaseSensitive(msg, "id")) cJSON_ReplaceItemInObjectCaseSensitive(msg, "id", id);
     else cJSON_AddItemToObject(msg, "id", id);
   }
+  aip_buf out;
+  aip_buf_init(&out);
+  aip_dlp_counts c;
+  aip_dlp_counts_init(&c, p->sess->agent->dlp);
+  render(p->sess, msg, &out, &c);
+  if (final) aip_dlp_counts_json(p->sess->agent->dlp, &c, &p->dlp_audit);
+  aip_dlp_counts_free(&c);
+  if (final && p->on_final) p->on_final(p, msg);
   if (ex->req) {
     if (!final) exchange_to_sse(ex);
     if (ex->sse) {
-      sse_event(ex->req, msg);
+      sse_event(ex->req, out.data, out.len);
     } else if (ex->batch) {
-      if (!ex->batch_out) ex->batch_out = cJSON_CreateArray();
-      cJSON_AddItemToArray(ex->batch_out, msg);
-      msg = NULL;
+      if (ex->batch_out.len) aip_buf_puts(&ex->batch_out, ",");
+      aip_buf_append(&ex->batch_out, out.data, out.len);
     } else {
-      aip_buf b;
-      aip_buf_init(&b);
-      aip_json_print(&b, msg);
       aip_http_set_abort(ex->req, NULL, NULL);
-      aip_http_respond(ex->req, 200, "application/json", ex->headers, b.data, b.len);
-      aip_buf_free(&b);
+      aip_http_respond(ex->req, 200, "application/json", ex->headers, out.data, out.len);
       ex->req = NULL;
     }
   }
+  aip_buf_free(&out);
   cJSON_Delete(msg);
   if (!final) return;
   pending_free(p); /* cancels the upstream call if it is still running */

@@ -3,6 +3,8 @@
  * scrape every few seconds can afford; nothing is computed on the request path but increments. */
 #include "gateway/metrics.h"
 
+#include <string.h>
+
 #include "gateway/gateway.h"
 
 static const double bounds[AIP_LATENCY_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
@@ -59,6 +61,21 @@ static int render_decisions(aip_gw *gw, aip_buf *b) {
   return err;
 }
 
+static int render_dlp(aip_gw *gw, aip_buf *b) {
+  int err = aip_buf_puts(b, "# HELP aip_dlp_redactions_total DLP matches redacted (or blocked), by agent and rule.\n"
+                            "# TYPE aip_dlp_redactions_total counter\n");
+  for (size_t i = 0; !err && i < gw->agents_n; i++) {
+    aip_agent_rt *a = &gw->agents[i];
+    for (size_t r = 0; !err && a->dlp && r < aip_dlp_rule_count(a->dlp); r++) {
+      err = aip_buf_printf(b, "aip_dlp_redactions_total{agent=\"%s\",rule=", a->cfg->name);
+      const char *name = aip_dlp_rule_name(a->dlp, r);
+      if (!err) err = aip_buf_json_string(b, name, strlen(name), 0);
+      if (!err) err = aip_buf_printf(b, "} %llu\n", (unsigned long long)a->dlp_redactions[r]);
+    }
+  }
+  return err;
+}
+
 static int render_upstreams(aip_gw *gw, aip_buf *b) {
   static const char *const names[] = {"calls", "errors", "timeouts", "restarts"};
   int err = 0;
@@ -96,7 +113,7 @@ static int render_http(aip_gw *gw, aip_buf *b) {
 int aip_metrics_render(aip_gw *gw, aip_buf *b) {
   const aip_metrics *m = &gw->metrics;
   int err = render_decisions(gw, b);
-  if (!err) err = counter(b, "aip_dlp_redactions_total", "DLP redactions (DLP not configured yet).", 0);
+  if (!err) err = render_dlp(gw, b);
   if (!err) err = counter(b, "aip_policy_load_errors_total", "Policy load failures.", 0);
   if (!err) err = counter(b, "aip_rpc_messages_total", "JSON-RPC messages received from agents.", m->rpc_messages);
   if (!err) err = counter(b, "aip_rpc_rejected_total", "Malformed messages rejected before dispatch.", m->rpc_rejected);

@@ -360,6 +360,15 @@ int aip_agent_init(aip_gw *gw, aip_agent_rt *a, const aip_agent_config *cfg, aip
   if (rc) return rc;
   a->rate = aip_rate_state_new(a->policy);
   if (!a->rate) return aip_error_set(err, -ENOMEM, "out of memory");
+  /* Compiling DLP can take seconds for big rule sets: this runs at start-up, before serving. */
+  rc = aip_dlp_compile(cfg->policy, NULL, &a->dlp, err);
+  if (rc) return rc;
+  if (a->dlp) {
+    a->dlp_scratch = aip_dlp_scratch_new();
+    a->dlp_redactions = calloc(aip_dlp_rule_count(a->dlp) + 1, sizeof(uint64_t));
+    if (!a->dlp_scratch || !a->dlp_redactions || aip_dlp_scratch_prepare(a->dlp_scratch, a->dlp))
+      return aip_error_set(err, -ENOMEM, "out of memory");
+  }
   a->ups = calloc(cfg->servers_n ? cfg->servers_n : 1, sizeof(*a->ups));
   a->server_failed = calloc(cfg->servers_n ? cfg->servers_n : 1, 1);
   a->last_lists = calloc(cfg->servers_n ? cfg->servers_n : 1, sizeof(cJSON *));
@@ -384,7 +393,29 @@ void aip_agent_shutdown(aip_agent_rt *a) {
     if (a->ups[i]) aip_upstream_close(a->ups[i]);
 }
 
+void aip_agent_count_dlp(aip_agent_rt *a, const aip_dlp_counts *c) {
+  if (!a->dlp || !c->total) return;
+  for (size_t i = 0; i < c->rules && i < aip_dlp_rule_count(a->dlp); i++)
+    a->dlp_redactions[i] += c->n[i];
+}
+
+void aip_dlp_counts_json(const aip_dlp *d, const aip_dlp_counts *c, aip_buf *out) {
+  if (!d || !c->total) return;
+  const char *rule;
+  uint32_t n;
+  aip_buf_puts(out, "[");
+  for (size_t it = 0, k = 0; aip_dlp_counts_next(d, c, &it, &rule, &n); k++) {
+    aip_buf_puts(out, k ? ",{\"rule\":" : "{\"rule\":");
+    aip_buf_json_string(out, rule, strlen(rule), 0);
+    aip_buf_printf(out, ",\"count\":%u}", n);
+  }
+  aip_buf_puts(out, "]");
+}
+
 void aip_agent_free(aip_agent_rt *a) {
+  aip_dlp_scratch_free(a->dlp_scratch);
+  aip_dlp_free(a->dlp);
+  free(a->dlp_redactions);
   tools_clear(a);
   aip_map_free(&a->tool_map);
   free(a->waiters);

@@ -378,6 +378,11 @@ static int load_policy(aip_wrapper *w) {
   const char *extra[] = {w->audit_path, NULL};
   aip_policy_opts po = {.extra_protected = extra};
   if (!rc) rc = aip_policy_compile_ex(w->doc, &po, &w->policy, &err);
+  /* Fail closed: the wrapper does not apply DLP yet, and must not run a DLP policy without it. */
+  if (!rc && w->doc->dlp.present && w->doc->dlp.enabled &&
+      (w->doc->dlp.patterns_n || w->doc->dlp.rulepack))
+    rc = aip_error_set(&err, -ENOTSUP, "%s: dlp is not applied by the stdio wrapper yet; use "
+                                       "aip serve, or remove the dlp block", w->policy_path);
   if (!rc && !(w->rate = aip_rate_state_new(w->policy)))
     rc = aip_error_set(&err, -ENOMEM, "out of memory");
   if (rc) {

@@ -17,7 +17,8 @@
  * with the decision cache off and on (and, where no rate limit is involved, twice with it on)
  * and must agree.
  *
- * DLP cases (`input.type: response`) are counted as skipped until DLP is enforced.
+ * DLP cases (`input.type: response`) run the policy's DLP rules over the content
+ * (aip_dlp_redact_text) and compare the output and the per-rule events.
  * Output: one line per failure, then "N passed, M failed, K skipped". Exit 1 on any failure.
  */
 #include <dirent.h>
@@ -29,6 +30,7 @@
 
 #include "config/config.h"
 #include "config/yaml_doc.h"
+#include "engine/dlp.h"
 #include "engine/engine.h"
 #include "tests/conformance/vectors.h"
 
@@ -243,6 +245,64 @@ out:
   return ok;
 }
 
+/* ---- DLP cases (input.type: response): the policy's patterns over a tool's text ---- */
+
+/* Every expected event has a matching (rule, count) and there are no others. */
+static int dlp_events_match(const aip_dlp *d, const aip_dlp_counts *c, const aip_ynode *events,
+                            char *why, size_t whylen) {
+  size_t want = events ? events->n : 0, got = 0, it = 0;
+  const char *rule;
+  uint32_t count;
+  while (aip_dlp_counts_next(d, c, &it, &rule, &count)) {
+    int found = 0;
+    got++;
+    for (size_t i = 0; i < want; i++) {
+      const char *r = cv_str(events->items[i], "rule"), *n = cv_str(events->items[i], "count");
+      if (r && strcmp(r, rule) == 0 && n && strtoul(n, NULL, 10) == count) found = 1;
+    }
+    if (!found) {
+      snprintf(why, whylen, "unexpected DLP event %s x%u", rule, count);
+      return 0;
+    }
+  }
+  if (got != want) snprintf(why, whylen, "%zu DLP events, want %zu", got, want);
+  return got == want;
+}
+
+static int dlp_case(const aip_ynode *tc, const char *name, char *why, size_t whylen) {
+  const aip_ynode *input = aip_y_get(tc, "input"), *exp = aip_y_get(tc, "expected");
+  const char *ptext = cv_str(tc, "policy"), *content = cv_str(input, "content");
+  const char *want = cv_str(exp, "output"), *redacted = cv_str(exp, "redacted");
+  aip_policy_doc *doc = NULL;
+  aip_dlp *d = NULL;
+  aip_dlp_scratch *s = aip_dlp_scratch_new();
+  aip_error err = {{0}};
+  aip_buf out;
+  aip_buf_init(&out);
+  aip_dlp_counts c = {0};
+  int ok = 0;
+  if (!ptext || !content || !s || aip_policy_doc_load_string(ptext, strlen(ptext), name, &doc, &err) ||
+      aip_dlp_compile(doc, NULL, &d, &err) || aip_dlp_scratch_prepare(s, d) ||
+      aip_dlp_counts_init(&c, d)) {
+    snprintf(why, whylen, "DLP setup failed: %s", err.msg);
+  } else {
+    int rc = aip_dlp_redact_text(d, s, AIP_DLP_RESPONSE, content, strlen(content), &out, &c);
+    const char *got = rc > 0 ? out.data : content;
+    if (rc < 0) snprintf(why, whylen, "redaction failed (%d)", rc);
+    else if (want && strcmp(got, want) != 0) snprintf(why, whylen, "output %s, want %s", got, want);
+    else if (redacted && (strcmp(got, content) != 0) != (strcmp(redacted, "true") == 0))
+      snprintf(why, whylen, "redacted is %d", rc > 0);
+    else if (!aip_y_get(exp, "dlp_events")) ok = 1; /* the case does not pin the events */
+    else ok = dlp_events_match(d, &c, aip_y_get(exp, "dlp_events"), why, whylen);
+  }
+  aip_dlp_counts_free(&c);
+  aip_buf_free(&out);
+  aip_dlp_scratch_free(s);
+  aip_dlp_free(d);
+  aip_policy_doc_free(doc);
+  return ok;
+}
+
 static void run_case(tally *t, const char *file, const aip_ynode *tc) {
   const char *id = cv_str(tc, "id"), *ptext = cv_str(tc, "policy");
   const aip_ynode *input = aip_y_get(tc, "input");
@@ -253,13 +313,16 @@ static void run_case(tally *t, const char *file, const aip_ynode *tc) {
   char *bytes = NULL;
   int ok;
 
+  snprintf(name, sizeof(name), "<%s#%s>", file, id ? id : "?");
   if (type && strcmp(type, "response") == 0) {
-    t->skipped++;
-    if (t->verbose)
-      printf("SKIP %s %s: DLP response redaction is not enforced yet\n", file, id ? id : "?");
+    if (dlp_case(tc, name, why, sizeof(why))) {
+      t->passed++;
+    } else {
+      t->failed++;
+      printf("FAIL %s %s: %s\n", file, id ? id : "?", why);
+    }
     return;
   }
-  snprintf(name, sizeof(name), "<%s#%s>", file, id ? id : "?");
   if (ptext && aip_policy_doc_load_string(ptext, strlen(ptext), name, &doc, &err)) {
     snprintf(why, sizeof(why), "policy does not load: %s", err.msg);
     ok = 0;

@@ -1,0 +1,59 @@
+// DLP through the gateway with the SDK client: secrets in upstream answers are redacted with
+// AIP's placeholder (and counted in audit and metrics, never logged); secrets in arguments
+// are blocked, redacted before they go upstream, or passed with a warning, per on_request_match.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { Gateway, newToken, testServer, textOf } from './lib/harness.mjs';
+
+const KEY = 'AKIAIOSFODNN7EXAMPLE';
+const patterns = [{ name: 'AWS Key', regex: '(AKIA|ASIA)[A-Z0-9]{16}' }];
+let gw;
+const tokResp = newToken('resp'), tokBlock = newToken('block'), tokRedact = newToken('redact');
+
+before(async () => {
+  gw = await Gateway.start({
+    servers: { t: testServer() },
+    agents: [
+      { name: 'resp', token: tokResp, servers: ['t'],
+        policy: { allowed_tools: ['echo'], dlp: { patterns } } },
+      { name: 'blocker', token: tokBlock, servers: ['t'],
+        policy: { allowed_tools: ['echo'], dlp: { scan_requests: true, patterns } } },
+      { name: 'redactor', token: tokRedact, servers: ['t'],
+        policy: { allowed_tools: ['echo'], dlp: { scan_requests: true, on_request_match: 'redact', patterns } } },
+    ],
+  });
+});
+after(async () => { await gw?.stop(); });
+
+test('a secret in a tool result is redacted exactly; JSON escapes do not hide it', () => gw.wrap(async () => {
+  const { client } = await gw.connect(tokResp);
+  let r = await client.callTool({ name: 'echo', arguments: { message: `key=${KEY}!` } });
+  assert.equal(textOf(r), 'key=[REDACTED:AWS Key]!');
+  // the same key written with a JSON escape on the way back is still found
+  r = await client.callTool({ name: 'echo', arguments: { message: 'A' + KEY.slice(1) } });
+  assert.equal(textOf(r), '[REDACTED:AWS Key]');
+  r = await client.callTool({ name: 'echo', arguments: { message: 'nothing to see' } });
+  assert.equal(textOf(r), 'nothing to see');
+})());
+
+test('request side: block -> -32001, redact -> the upstream never sees the secret', () => gw.wrap(async () => {
+  const b = (await gw.connect(tokBlock)).client;
+  await assert.rejects(b.callTool({ name: 'echo', arguments: { message: `leak ${KEY}` } }),
+    (e) => e.code === -32001 && /Forbidden/.test(e.message));
+  const ok = await b.callTool({ name: 'echo', arguments: { message: 'clean' } });
+  assert.equal(textOf(ok), 'clean');
+  const r = (await gw.connect(tokRedact)).client;
+  const res = await r.callTool({ name: 'echo', arguments: { message: `leak ${KEY}` } });
+  assert.equal(textOf(res), 'leak [REDACTED:AWS Key]'); // the upstream echoed what it got
+})());
+
+test('audit and metrics carry rule names and counts, never the secret', () => gw.wrap(async () => {
+  const { text: body } = await gw.admin('/metrics');
+  assert.match(body, /aip_dlp_redactions_total\{agent="resp",rule="AWS Key"\} [1-9]/);
+  const audit = fs.readFileSync(gw.auditPath, 'utf8');
+  assert.ok(!audit.includes(KEY), 'the audit log must not hold the secret');
+  const lines = audit.trim().split('\n').map((l) => JSON.parse(l));
+  assert.ok(lines.some((l) => Array.isArray(l.dlp) && l.dlp[0].rule === 'AWS Key' && l.dlp[0].count >= 1));
+  assert.ok(!gw.stderr.includes(KEY), 'the gateway log must not hold the secret');
+})());
