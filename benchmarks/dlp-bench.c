@@ -382,7 +382,11 @@ int main(int argc, char **argv) {
     aip_dlp *gg = compile(gd, NULL, NULL);
     aip_dlp_scratch *ss = aip_dlp_scratch_new();
     aip_dlp_scratch_prepare(ss, gg);
-    for (int i = 0; i < 5; i++) print_latency(gg, ss);
+    for (int i = 0; i < 2; i++) print_latency(gg, ss);
+    fprintf(stderr, "hs bytes: texts %llu windows %llu solo %llu full %llu rescans %llu\n",
+            (unsigned long long)ss->hs_bytes[0], (unsigned long long)ss->hs_bytes[1],
+            (unsigned long long)ss->hs_bytes[2], (unsigned long long)ss->hs_bytes[3],
+            (unsigned long long)ss->rescans);
     return 0;
   }
   size_t total = quick ? 8 * MIB : 64 * MIB;

@@ -72,16 +72,21 @@ static int rule_init(dlp_rule *r, const char *name, const char *expr, unsigned s
   r->placeholder = join3("[REDACTED:", name, "]");
   r->enc_placeholder = join3("[REDACTED:", name, ":encoded]");
   r->enc_name = join3(name, " (encoded)", "");
-  r->expr = r->hs_expr = expr;
+  r->expr = expr;
   r->pcre_expr = dlp_regex_to_pcre(expr);
   if (!r->name || !r->placeholder || !r->enc_placeholder || !r->enc_name || !r->pcre_expr)
     return -ENOMEM;
+  /* Hyperscan gets the same \s as PCRE2 (Go's): with PCRE's wider \s, a negated class such as
+   * [^\s] would be narrower in the prefilter than in the matcher, and miss. */
+  r->hs_expr = strdup(r->pcre_expr);
+  if (!r->hs_expr) return -ENOMEM;
   r->ph_len = strlen(r->placeholder);
   r->enc_len = strlen(r->enc_placeholder);
   r->scopes = scopes;
   /* Go's regexp works on UTF-8 text; so do both engines here (the decoder guarantees it). */
   r->hs_flags = HS_FLAG_UTF8;
-  dlp_regex_analyze(expr, &r->bracket, &r->wordb);
+  dlp_regex_analyze(expr, &r->chars, &r->bracket, &r->wordb);
+  r->all_chars = (r->chars.w[0] & r->chars.w[1] & r->chars.w[2] & r->chars.w[3]) == ~0ull;
   return 0;
 }
 
@@ -116,7 +121,11 @@ static int make_rules(build *b) {
       rc = rule_init(r, p->name, p->regex, DLP_SCOPE_REQUEST | DLP_SCOPE_RESPONSE);
       r->group = p->group;
       r->validate = p->validate;
-      if (p->prefilter) r->hs_expr = p->prefilter, r->width_override = p->max_width;
+      if (p->prefilter) {
+        free(r->hs_expr);
+        if (!(r->hs_expr = dlp_regex_to_pcre(p->prefilter))) rc = -ENOMEM;
+        r->width_override = p->max_width;
+      }
       if (p->bytes) r->hs_flags &= ~(unsigned)HS_FLAG_UTF8;
     }
     if (rc) return aip_error_set(b->err, rc, "out of memory");
@@ -268,14 +277,16 @@ int dlp_view_react(aip_dlp *d, dlp_view *v) {
   return 0;
 }
 
-/* An unbounded rule that may match anew next to a placeholder needs a full rescan after a
- * replacement; alone in its own database that rescan costs a fraction of the whole set's. */
+/* A rule that may match anew next to a placeholder is rescanned after a replacement: around the
+ * placeholders (within its width) or, unbounded, everywhere. The narrow ones share windows
+ * with the whole set; a wide or unbounded one would make those windows the whole text, so it
+ * gets a database of its own, which costs a fraction of the set's to scan. */
 int dlp_view_solo(aip_dlp *d, dlp_view *v) {
   if (!v->solo && !(v->solo = calloc(v->n ? v->n : 1, sizeof *v->solo))) return -ENOMEM;
   for (size_t k = 0; k < v->n; k++) {
     const dlp_rule *r = &d->rules[v->idx[k]];
     hs_compile_error_t *ce = NULL;
-    if (!v->react[k] || r->max_width != DLP_UNBOUNDED || v->solo[k]) continue;
+    if (!v->react[k] || r->max_width <= DLP_WIDE || v->solo[k]) continue;
     if (hs_compile(r->hs_expr, r->hs_flags, HS_MODE_BLOCK, dlp_platform(), &v->solo[k], &ce) !=
         HS_SUCCESS)
       v->solo[k] = NULL; /* it compiled with the others; without its own we rescan them all */
@@ -287,10 +298,10 @@ int dlp_view_solo(aip_dlp *d, dlp_view *v) {
 static void view_widths(const aip_dlp *d, dlp_view *v) {
   v->min_width = UINT32_MAX;
   v->hold = v->react_w = 0;
-  v->last_unb_react = -1;
+  v->last_solo = -1;
   for (size_t k = 0; k < v->n; k++) {
     const dlp_rule *r = &d->rules[v->idx[k]];
-    if (v->react[k] && r->max_width == DLP_UNBOUNDED) v->last_unb_react = (long)k, v->react[k] = 2;
+    if (v->react[k] && r->max_width > DLP_WIDE) v->last_solo = (long)k, v->react[k] = 2;
     else if (v->react[k] && r->max_width > v->react_w) v->react_w = r->max_width;
     uint32_t w = r->max_width == DLP_UNBOUNDED ? AIP_DLP_UNBOUNDED_CAP : r->max_width;
     if (w > AIP_DLP_HOLD_MAX) w = AIP_DLP_HOLD_MAX;
@@ -394,6 +405,7 @@ void aip_dlp_free(aip_dlp *d) {
     free(r->enc_placeholder);
     free(r->enc_name);
     free(r->pcre_expr);
+    free(r->hs_expr);
     pcre2_code_free(r->re);
   }
   free(d->rules);

@@ -12,6 +12,7 @@
 #include "engine/dlp.h"
 
 #define DLP_UNBOUNDED UINT32_MAX
+#define DLP_WIDE 256 /* a "react" rule wider than this is rescanned on its own (dlp_redact.c) */
 #define DLP_NUMBER_MAX 1024 /* longest JSON number token we accept (json.c accepts 63) */
 #define DLP_KEY_PATH_MAX 64 /* keys longer than this never name a message member */
 
@@ -21,6 +22,12 @@ enum { DLP_SCOPE_RESPONSE = 1, DLP_SCOPE_REQUEST = 2 };
 
 typedef int (*dlp_validator)(const char *s, size_t n);
 
+/* A set of bytes (dlp_regex.c); all of 0x80..0xFF stands for any non-ASCII character. */
+typedef struct dlp_charset {
+  uint64_t w[4];
+} dlp_charset;
+
+
 typedef struct dlp_rule {
   char *name;
   char *placeholder; /* "[REDACTED:<name>]" */
@@ -29,7 +36,7 @@ typedef struct dlp_rule {
   size_t enc_len;
   char *enc_name; /* "<name> (encoded)", the AIP event name */
   const char *expr; /* as written (Hyperscan gets this; its messages refer to it) */
-  const char *hs_expr;    /* what Hyperscan compiles: expr, or a pack rule's prefilter */
+  char *hs_expr;          /* what Hyperscan compiles: pcre_expr, or a pack rule's prefilter */
   uint32_t width_override; /* pack rules with a prefilter: the width of expr's matches */
   char *pcre_expr;  /* RE2 -> PCRE2 translation (dlp_regex.c) */
   unsigned hs_flags;
@@ -39,6 +46,8 @@ typedef struct dlp_rule {
   int group;                     /* capture group to redact; 0 = the whole match (AIP) */
   dlp_validator validate;        /* NULL, or a check of the matched text (Luhn, ...) */
   int bracket;                   /* may consume '[' or ']' (dlp_regex.c) */
+  dlp_charset chars;             /* bytes it may consume: a match lies in a run of them */
+  int all_chars;                 /* ... which is every byte (no use for skipping) */
   int wordb;                     /* uses \b or \B */
   int dropped; /* refused and failover.on_regex_error is allow: 1 by PCRE2, 2 by Hyperscan */
 } dlp_rule;
@@ -50,12 +59,12 @@ typedef struct dlp_view {
   hs_database_t *block;
   hs_database_t *stream;
   uint8_t *react; /* [n]: may match anew next to a placeholder (dlp_redact.c, "rescan"); 2 when
-                   * it is also unbounded */
+                   * it is also wider than DLP_WIDE (or unbounded) */
   uint32_t min_width; /* shortest text any rule can match */
   uint32_t hold;      /* stream hold-back in decoded bytes */
-  hs_database_t **solo; /* [n]: an unbounded "react" rule alone, for its own full rescans */
-  uint32_t react_w;   /* widest bounded "react" rule: radius of a windowed rescan */
-  long last_unb_react; /* position of the last unbounded "react" rule, -1 when none */
+  hs_database_t **solo; /* [n]: a wide "react" rule alone, for its own rescans */
+  uint32_t react_w;     /* widest narrow "react" rule: radius of a shared windowed rescan */
+  long last_solo;       /* position of the last wide "react" rule, -1 when none */
 } dlp_view;
 
 struct aip_dlp {
@@ -132,7 +141,8 @@ struct aip_dlp_scratch {
   size_t nipc, ipccap;
   uint32_t *offs; /* offset-map work area */
   size_t offcap;
-  uint64_t rescans; /* statistics for the benchmark */
+  uint64_t rescans;     /* statistics for the benchmark: */
+  uint64_t hs_bytes[4]; /* scanned: whole texts, shared windows, solo rules, full rescans */
 };
 
 /* ---- dlp_compile.c ---- */
@@ -146,8 +156,9 @@ int dlp_expired(aip_dlp_scratch *s);
 
 /* PCRE2 translation of an RE2 pattern: `\s` becomes Go's [\t\n\f\r ] (PCRE2's includes \v). */
 char *dlp_regex_to_pcre(const char *re);
-/* Conservative analysis: may the pattern consume '[' or ']'? does it use \b or \B? */
-void dlp_regex_analyze(const char *re, int *bracket, int *wordb);
+/* Conservative analysis: the bytes the pattern may consume (all of 0x80..0xFF stands for any
+ * non-ASCII character), whether that includes '[' or ']', whether it uses \b or \B. */
+void dlp_regex_analyze(const char *re, dlp_charset *cs, int *bracket, int *wordb);
 
 /* ---- dlp_rulepack.c ---- */
 typedef struct dlp_pack_rule {

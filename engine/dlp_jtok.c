@@ -53,12 +53,53 @@ static int utf8_lead(dlp_jtok *t, unsigned char c) {
 
 /* Scans string content from *pos. Returns 1 when the closing quote was reached (*pos past it,
  * *end at the quote), 0 at the end of the chunk, < 0 on error. */
+/* The continuation bytes that utf8_lead() asked for, all present at p: are they valid? */
+static int utf8_tail_ok(const dlp_jtok *t, const unsigned char *p) {
+  if (p[0] < t->lo || p[0] > t->hi) return 0;
+  for (unsigned k = 1; k < t->need; k++)
+    if ((p[k] & 0xC0) != 0x80) return 0;
+  return 1;
+}
+
+/* Length of the valid escape at p (a backslash), 0 when invalid or cut off by the chunk end
+ * (the byte-at-a-time states then decide). */
+static size_t escape_len(const unsigned char *p, size_t n) {
+  if (n < 2) return 0;
+  switch (p[1]) {
+    case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't': return 2;
+    case 'u':
+      return n >= 6 && is_hex(p[2]) && is_hex(p[3]) && is_hex(p[4]) && is_hex(p[5]) ? 6 : 0;
+    default: return 0;
+  }
+}
+
+/* Eight bytes at a time: non-zero when one of them is a quote, a backslash, a control byte or
+ * not ASCII (the classic "has zero byte" bit tricks). */
+static uint64_t special8(uint64_t w) {
+  const uint64_t high = 0x8080808080808080ull;
+  const uint64_t ones = 0x0101010101010101ull;
+  uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+  return (((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b) | w) & high;
+}
+
 static int scan_string(dlp_jtok *t, const unsigned char *p, size_t n, size_t *pos, size_t *end) {
   size_t i = *pos;
   while (i < n) {
+    if (t->sub == S_PLAIN) { /* jump to the next special byte, eight at a time */
+      while (i + 8 <= n) {
+        uint64_t w, m;
+        memcpy(&w, p + i, 8);
+        if ((m = special8(w))) {
+          i += (size_t)__builtin_ctzll(m) >> 3; /* the lowest flag is exact (little endian) */
+          break;
+        }
+        i += 8;
+      }
+      if (i == n) break;
+    }
     unsigned char c = p[i];
     if (t->sub == S_PLAIN) {
-      /* the hot loop: printable ASCII other than quote and backslash */
+      /* the rest, byte by byte: printable ASCII other than quote and backslash */
       while (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
         if (++i == n) goto out;
         c = p[i];
@@ -68,11 +109,23 @@ static int scan_string(dlp_jtok *t, const unsigned char *p, size_t n, size_t *po
         *pos = i + 1;
         return 1;
       }
-      if (c == '\\') t->sub = S_ESC;
-      else if (c < 0x20) return -EINVAL;
-      else {
+      /* whole escapes and characters in one step when the chunk holds them */
+      if (c == '\\') {
+        size_t k = escape_len(p + i, n - i);
+        if (k) {
+          i += k;
+          continue;
+        }
+        t->sub = S_ESC;
+      } else if (c < 0x20) {
+        return -EINVAL;
+      } else {
         int err = utf8_lead(t, c);
         if (err) return err;
+        if (i + t->need < n && utf8_tail_ok(t, p + i + 1)) {
+          i += t->need + 1;
+          continue;
+        }
         t->sub = S_UTF8;
       }
     } else if (t->sub == S_ESC) {
@@ -299,8 +352,14 @@ static size_t escape_at(const char *raw, size_t n, size_t i, int partial, unsign
   if (i + 1 >= n) return 0;
   char c = raw[i + 1];
   if (c != 'u') {
-    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-    *cp = (unsigned char)to[strchr(from, c) - from];
+    switch (c) {
+      case 'b': *cp = '\b'; break;
+      case 'f': *cp = '\f'; break;
+      case 'n': *cp = '\n'; break;
+      case 'r': *cp = '\r'; break;
+      case 't': *cp = '\t'; break;
+      default: *cp = (unsigned char)c; /* " \ / */
+    }
     return 2;
   }
   if (i + 6 > n) return 0;

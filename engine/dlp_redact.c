@@ -55,6 +55,7 @@ int dlp_hs_scan(const dlp_view *v, aip_dlp_scratch *s, const char *p, size_t len
   for (size_t k = 0; k < v->n; k++) s->ends[k].n = 0, s->ends[k].over = 0;
   if (len > UINT32_MAX) return -E2BIG;
   scan_ctx c = {s, 0, -1};
+  s->hs_bytes[0] += len;
   hs_error_t e = hs_scan(v->block, p, (unsigned)len, 0, s->hs, fired_cb, &c);
   if (e != HS_SUCCESS) return e == HS_NOMEM ? -ENOMEM : -EINVAL;
   int n = 0;
@@ -64,44 +65,48 @@ int dlp_hs_scan(const dlp_view *v, aip_dlp_scratch *s, const char *p, size_t len
 
 static int fired(const aip_dlp_scratch *s, size_t k) { return (s->fired[k >> 6] >> (k & 63)) & 1; }
 
-static int cmp_u32(const void *a, const void *b) {
-  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-  return (x > y) - (x < y);
-}
-
 /* After a replacement only matches that touch a new placeholder can be new, and a bounded rule's
- * match lies within its width of it: scanning those windows is enough (the full text when an
- * unbounded rule may react). Ends found are merged into each rule's sorted list. */
-static int rescan_windows(const dlp_view *v, aip_dlp_scratch *s, const char *p, size_t len) {
-  size_t r = (size_t)v->react_w + 1, ws = 0, we = 0;
+ * match lies within its width of it: scanning those windows is enough. `id` >= 0 scans a solo
+ * database (one rule) instead of the view's. */
+static int scan_windows(hs_database_t *db, long id, size_t radius, aip_dlp_scratch *s,
+                        const char *p, size_t len) {
+  size_t ws = 0, we = 0;
   int open = 0;
   for (size_t i = 0; i <= s->nph; i++) {
     size_t a = 0, b = 0;
     if (i < s->nph) {
-      a = s->ph[i].start > r ? s->ph[i].start - r : 0;
-      b = s->ph[i].end + r < len ? s->ph[i].end + r : len;
+      a = s->ph[i].start > radius ? s->ph[i].start - radius : 0;
+      b = s->ph[i].end + radius < len ? s->ph[i].end + radius : len;
       if (open && a <= we) {
         if (b > we) we = b;
         continue;
       }
     }
     if (open) {
-      scan_ctx c = {s, ws, -1};
-      if (hs_scan(v->block, p + ws, (unsigned)(we - ws), 0, s->hs, fired_cb, &c) != HS_SUCCESS)
+      scan_ctx c = {s, ws, id};
+      s->hs_bytes[id < 0 ? 1 : 2] += we - ws;
+      if (hs_scan(db, p + ws, (unsigned)(we - ws), 0, s->hs, fired_cb, &c) != HS_SUCCESS)
         return -EINVAL;
     }
     ws = a, we = b, open = 1;
   }
-  for (size_t k = 0; k < v->n; k++) { /* restore order, drop repeats */
+  return 0;
+}
+
+static void sort_ends(const dlp_view *v, aip_dlp_scratch *s) {
+  for (size_t k = 0; k < v->n; k++) { /* windows add ends out of order, and twice */
     dlp_ends *e = &s->ends[k];
-    if (e->n < 2) continue;
-    qsort(e->v, e->n, sizeof *e->v, cmp_u32);
-    uint32_t m = 1;
-    for (uint32_t i = 1; i < e->n; i++)
-      if (e->v[i] != e->v[m - 1]) e->v[m++] = e->v[i];
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < e->n; i++) { /* insertion: the list is nearly sorted */
+      uint32_t x = e->v[i], j = m;
+      while (j > 0 && e->v[j - 1] > x) j--;
+      if (j > 0 && e->v[j - 1] == x) continue;
+      memmove(e->v + j + 1, e->v + j, (m - j) * sizeof *e->v);
+      e->v[j] = x;
+      m++;
+    }
     e->n = m;
   }
-  return 0;
 }
 
 static int cmp_span(const void *a, const void *b) {
@@ -109,23 +114,33 @@ static int cmp_span(const void *a, const void *b) {
   return (x->start > y->start) - (x->start < y->start);
 }
 
-/* Rescan before "react" rule position k: windows for the bounded rules; an unbounded one is
- * rescanned alone in full (or, without its own database, everything is). */
-static int rescan(const dlp_view *v, aip_dlp_scratch *s, size_t k, const dlp_text *t) {
+/* Rescan before "react" rule position k: windows with the whole set for the narrow rules; each
+ * wide or unbounded one alone, in its own windows or (unbounded) over all the text; without a
+ * database of its own, everything over all the text. */
+static int rescan(const aip_dlp *d, const dlp_view *v, aip_dlp_scratch *s, size_t k,
+                  const dlp_text *t) {
   s->rescans++;
-  int rc = rescan_windows(v, s, t->p, t->len);
-  for (size_t j = k; !rc && (long)j <= v->last_unb_react; j++) {
-    if (v->react[j] != 2) continue; /* 2: unbounded (dlp_compile.c, view_widths) */
-    if (!v->solo[j]) { /* no database of its own: everything, exactly */
+  int rc = scan_windows(v->block, -1, (size_t)v->react_w + 1, s, t->p, t->len);
+  for (size_t j = k; !rc && (long)j <= v->last_solo; j++) {
+    uint32_t w = d->rules[v->idx[j]].max_width;
+    if (v->react[j] != 2) continue;
+    if (!v->solo[j]) {
+      s->hs_bytes[3] += t->len;
       rc = dlp_hs_scan(v, s, t->p, t->len) < 0 ? -EINVAL : 0;
       break;
+    }
+    if (w != DLP_UNBOUNDED) {
+      rc = scan_windows(v->solo[j], (long)j, (size_t)w + 1, s, t->p, t->len);
+      continue;
     }
     s->fired[j >> 6] &= ~(1ull << (j & 63));
     s->ends[j].n = 0, s->ends[j].over = 0;
     scan_ctx c = {s, 0, (long)j};
+    s->hs_bytes[2] += t->len;
     if (hs_scan(v->solo[j], t->p, (unsigned)t->len, 0, s->hs, fired_cb, &c) != HS_SUCCESS)
       rc = -EINVAL;
   }
+  sort_ends(v, s);
   s->nph = 0;
   return rc;
 }
@@ -302,16 +317,25 @@ static int push_span(aip_dlp_scratch *s, dlp_span m) {
   return 0;
 }
 
-/* Where PCRE2 may start looking: a match starting at or after `from` ends at a reported end
- * beyond `from`, so it cannot start more than the rule's width before the first such end. With
- * no end left there is no match left. Returns SIZE_MAX for "none". */
-static size_t search_from(const dlp_rule *r, const dlp_ends *e, size_t from, uint32_t *cur) {
+/* Where PCRE2 may start looking: a match starting at or after `from` ends at (or, for a rule
+ * with a prefilter, after) a reported end `e` beyond `from`; so it starts no earlier than its
+ * width before e, nor before the run of bytes the rule can consume that leads up to e. With no
+ * end left there is no match left: returns SIZE_MAX. */
+static size_t search_from(const dlp_rule *r, const dlp_ends *e, const dlp_text *t, size_t from,
+                          uint32_t *cur) {
   if (e->over) return from;
   while (*cur < e->n && e->v[*cur] <= from) (*cur)++;
   if (*cur == e->n) return SIZE_MAX;
-  if (r->max_width == DLP_UNBOUNDED || e->v[*cur] <= r->max_width) return from;
-  size_t lb = e->v[*cur] - r->max_width;
-  return lb > from ? lb : from;
+  size_t end = e->v[*cur] < t->len ? e->v[*cur] : t->len, lb = from;
+  if (r->max_width != DLP_UNBOUNDED && end > lb + r->max_width) lb = end - r->max_width;
+  if (!r->all_chars) {
+    size_t q = end;
+    while (q > lb && ((r->chars.w[(unsigned char)t->p[q - 1] >> 6] >>
+                       ((unsigned char)t->p[q - 1] & 63)) & 1))
+      q--;
+    lb = q;
+  }
+  return lb;
 }
 
 /* Go's ReplaceAllString with a literal: all leftmost non-overlapping matches. When PCRE2 hits
@@ -324,7 +348,7 @@ static int apply_rule(const aip_dlp *d, const dlp_view *v, size_t k, aip_dlp_scr
   s->nspans = 0;
   for (;;) {
     dlp_span m;
-    size_t next, at = search_from(r, &s->ends[k], from, &cur);
+    size_t next, at = search_from(r, &s->ends[k], t, from, &cur);
     if (at == SIZE_MAX) break;
     int rc = dlp_rule_find(r, s, t->p, t->len, at, &m, &next);
     if (rc == 0) break;
@@ -356,7 +380,7 @@ int dlp_redact_text(const aip_dlp *d, const dlp_view *v, aip_dlp_scratch *s, dlp
   for (size_t k = 0; n > 0 && k < v->n; k++) {
     if (dirty && v->react[k]) {
       /* an earlier rule replaced something and this one might now match around it */
-      int rc = rescan(v, s, k, t);
+      int rc = rescan(d, v, s, k, t);
       if (rc) return rc;
       dirty = 0;
     }

@@ -9,6 +9,7 @@
  *    ']', or it matches inside a placeholder, which compile tests directly) or touches one
  *    through \b or \B. When unsure, say yes: a false yes costs a rescan, a false no a miss.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,15 +71,53 @@ char *dlp_regex_to_pcre(const char *re) {
 
 /* ---- analysis ------------------------------------------------------------------------------- */
 
-typedef struct cls {
-  int maybe, surely; /* may contain a bracket / surely contains one */
-} cls;
+/* Byte sets: bit b set when the pattern may consume byte b. Every byte of a non-ASCII character
+ * is >= 0x80, and those are tracked as one: all of 0x80..0xFF or none. */
+typedef struct bset {
+  uint64_t w[4];
+} bset;
 
-static int is_bracket(unsigned v) { return v == '[' || v == ']'; }
+static void bs_add(bset *s, unsigned b) { s->w[b >> 6] |= 1ull << (b & 63); }
+static int bs_has(const bset *s, unsigned b) { return (s->w[b >> 6] >> (b & 63)) & 1; }
+static void bs_range(bset *s, unsigned lo, unsigned hi) {
+  for (unsigned b = lo; b <= hi && b < 256; b++) bs_add(s, b);
+}
+static void bs_high(bset *s) { s->w[2] = s->w[3] = ~0ull; }
+static void bs_or(bset *s, const bset *o) {
+  for (int i = 0; i < 4; i++) s->w[i] |= o->w[i];
+}
+static void bs_not(bset *s) { /* complement within ASCII; non-ASCII is always in */
+  for (int i = 0; i < 2; i++) s->w[i] = ~s->w[i];
+  bs_high(s);
+}
 
-/* \p{Name} or \pX at p: its length; *maybe unless it names letters or numbers (categories L*
- * and N*, and the scripts whose names start with L or N, which hold no brackets either). */
-static size_t prop_len(const char *p, int *maybe) {
+/* ASCII classes by letter: d w s (and POSIX names). */
+static void bs_named(bset *s, const char *name, size_t n) {
+  bset t = {{0}};
+#define NAMED(str) (n == strlen(str) && strncmp(name, str, n) == 0)
+  if (NAMED("d") || NAMED("digit")) bs_range(&t, '0', '9');
+  else if (NAMED("w") || NAMED("word")) {
+    bs_range(&t, '0', '9'), bs_range(&t, 'a', 'z'), bs_range(&t, 'A', 'Z'), bs_add(&t, '_');
+  } else if (NAMED("s")) {
+    bs_range(&t, '\t', '\r'), bs_add(&t, ' ');
+  } else if (NAMED("space")) {
+    bs_range(&t, '\t', '\r'), bs_add(&t, ' ');
+  } else if (NAMED("alpha")) bs_range(&t, 'a', 'z'), bs_range(&t, 'A', 'Z');
+  else if (NAMED("alnum")) bs_range(&t, '0', '9'), bs_range(&t, 'a', 'z'), bs_range(&t, 'A', 'Z');
+  else if (NAMED("upper")) bs_range(&t, 'A', 'Z');
+  else if (NAMED("lower")) bs_range(&t, 'a', 'z');
+  else if (NAMED("xdigit")) bs_range(&t, '0', '9'), bs_range(&t, 'a', 'f'), bs_range(&t, 'A', 'F');
+  else if (NAMED("blank")) bs_add(&t, ' '), bs_add(&t, '\t');
+  else if (NAMED("cntrl")) bs_range(&t, 0, 31), bs_add(&t, 127);
+  else bs_range(&t, 0, 127); /* punct, graph, print, ascii, unknown: all of ASCII, safely */
+#undef NAMED
+  bs_or(s, &t);
+}
+
+/* \p{Name} or \pX at p (P for \P): its length. Letters and numbers (categories L*, N*, scripts
+ * named L... or N...) hold ASCII letters or digits and non-ASCII; anything else may hold
+ * anything. */
+static size_t bs_prop(const char *p, bset *s) {
   const char *name = p + 2;
   size_t k = 3;
   if (*name == '{') {
@@ -88,7 +127,10 @@ static size_t prop_len(const char *p, int *maybe) {
   } else if (!*name) {
     k = 2;
   }
-  *maybe = p[1] == 'P' || !(*name == 'L' || *name == 'N');
+  bs_high(s);
+  if (p[1] == 'p' && *name == 'L') bs_range(s, 'a', 'z'), bs_range(s, 'A', 'Z');
+  else if (p[1] == 'p' && *name == 'N') bs_range(s, '0', '9');
+  else bs_range(s, 0, 127);
   return k;
 }
 
@@ -114,33 +156,42 @@ static long escape_value(const char *p, size_t *len) {
     *len = k;
     return v;
   }
+  static const char ctl[] = "n\nt\tr\rf\fv\va\ae\x1b";
+  for (const char *c = ctl; *c; c += 2)
+    if (e == c[0]) return (unsigned char)c[1];
   if (strchr("dDwWsSpPC", e)) return -1;
-  return (unsigned char)e; /* \n, \., \[, ... (n, t, r, f, v, a, e are never brackets) */
+  return (unsigned char)e; /* \., \[, ... */
 }
 
-/* Class escape \d \D ... at p; updates c; returns its length. */
-static size_t class_escape(const char *p, cls *c) {
+/* A class escape (\d \D \w \W \s \S \p \P \C) at p into s; returns its length. */
+static size_t bs_class_escape(const char *p, bset *s) {
   char e = p[1];
-  if (e == 'p' || e == 'P') {
-    int maybe;
-    size_t k = prop_len(p, &maybe);
-    if (e == 'P') maybe = 1;
-    c->maybe |= maybe;
-    return k;
+  if (e == 'p' || e == 'P') return bs_prop(p, s);
+  if (e == 'C') {
+    bs_range(s, 0, 255);
+    return 2;
   }
-  if (e == 'D' || e == 'W' || e == 'S' || e == 'C') c->maybe = c->surely = 1;
+  bset t = {{0}};
+  char lower = (char)(e | 0x20);
+  bs_named(&t, &lower, 1);
+  if (e >= 'A' && e <= 'Z') bs_not(&t);
+  bs_or(s, &t);
   return 2;
 }
 
-/* Parses [...] at re[i] (the '['); returns the index of its ']' and whether it may match a
- * bracket. */
-static size_t parse_class(const char *re, size_t i, int *may) {
+static void bs_char(bset *s, long v) {
+  if (v < 0) return;
+  if (v >= 0x80) bs_high(s);
+  else bs_add(s, (unsigned)v);
+}
+
+/* Parses [...] at re[i] (the '['), adds what it may match to s, returns the index of ']'. */
+static size_t parse_class(const char *re, size_t i, bset *s) {
   size_t n = strlen(re);
-  int neg = 0;
-  cls c = {0, 0};
+  int neg = 0, first = 1;
+  bset c = {{0}};
   i++;
   if (re[i] == '^') neg = 1, i++;
-  int first = 1;
   while (i < n && (re[i] != ']' || first)) {
     first = 0;
     long lo;
@@ -150,16 +201,17 @@ static size_t parse_class(const char *re, size_t i, int *may) {
       if (!q) break;
       int negp = re[i + 2] == '^';
       const char *nm = re + i + 2 + negp;
-      int has = !strncmp(nm, "punct", 5) || !strncmp(nm, "graph", 5) ||
-                !strncmp(nm, "print", 5) || !strncmp(nm, "ascii", 5);
-      if (has != negp) c.maybe = c.surely = 1;
+      bset t = {{0}};
+      bs_named(&t, nm, (size_t)(q - nm));
+      if (negp) bs_not(&t);
+      bs_or(&c, &t);
       i = (size_t)(q - re) + 2;
       continue;
     }
     if (re[i] == '\\') {
       lo = escape_value(re + i, &len);
       if (lo < 0) {
-        i += class_escape(re + i, &c);
+        i += bs_class_escape(re + i, &c);
         continue;
       }
     } else {
@@ -171,63 +223,93 @@ static size_t parse_class(const char *re, size_t i, int *may) {
       i++;
       len = 1;
       hi = re[i] == '\\' ? escape_value(re + i, &len) : (unsigned char)re[i];
-      if (hi < 0) hi = 0x10FFFF; /* [a-\d] is an error anyway: be conservative */
+      if (hi < 0) hi = 0x10FFFF;
       i += len;
     }
-    if ((lo <= '[' && '[' <= hi) || (lo <= ']' && ']' <= hi)) c.maybe = c.surely = 1;
+    if (lo < 0x80) bs_range(&c, (unsigned)lo, hi < 0x7F ? (unsigned)hi : 0x7F);
+    if (hi >= 0x80) bs_high(&c);
   }
-  *may = neg ? !c.surely : c.maybe;
+  if (neg) bs_not(&c);
+  bs_or(s, &c);
   return i;
 }
 
-void dlp_regex_analyze(const char *re, int *bracket, int *wordb) {
+/* Letters also match their other case; k and s also match the Kelvin and long-s signs. */
+static void bs_fold(bset *s) {
+  for (unsigned b = 'a'; b <= 'z'; b++)
+    if (bs_has(s, b) || bs_has(s, b - 32)) bs_add(s, b), bs_add(s, b - 32);
+  if (bs_has(s, 'k') || bs_has(s, 's')) bs_high(s);
+}
+
+/* One escape outside a class at re[i]: its length; sets *wordb for \b \B. */
+static size_t walk_escape(const char *re, size_t i, size_t n, bset *s, int *wordb) {
+  char e = re[i + 1];
+  size_t len;
+  if (e == 'b' || e == 'B') {
+    *wordb = 1;
+    return 2;
+  }
+  if (e == 'A' || e == 'z' || e == 'Z') return 2;
+  if (e == 'Q') {
+    const char *q = strstr(re + i + 2, "\\E");
+    size_t end = q ? (size_t)(q - re) : n;
+    for (size_t k = i + 2; k < end; k++) bs_char(s, (unsigned char)re[k]);
+    return (q ? end + 2 : n) - i;
+  }
+  long v = escape_value(re + i, &len);
+  if (v < 0) return bs_class_escape(re + i, s);
+  bs_char(s, v);
+  return len;
+}
+
+/* "(?" group syntax at re[i]: its length, not text; (?x) makes white space and # comments
+ * syntax too, which this walker does not follow: then *all is set. */
+static size_t walk_group(const char *re, size_t i, size_t n, int *icase, int *all) {
+  size_t k = i + 2;
+  if (re[k] == '#') {
+    while (k < n && re[k] != ')') k++;
+  } else if (re[k] == 'P' || re[k] == '<' || re[k] == '\'') {
+    while (k < n && re[k] != '>' && (re[k] != '\'' || k == i + 2)) k++;
+  } else {
+    for (; k < n && re[k] != ':' && re[k] != ')'; k++) {
+      if (re[k] == 'x') *all = 1;
+      if (re[k] == 'i') *icase = 1;
+    }
+  }
+  return k - i + 1;
+}
+
+void dlp_regex_analyze(const char *re, dlp_charset *cs, int *bracket, int *wordb) {
   size_t n = strlen(re);
-  *bracket = *wordb = 0;
-  for (size_t i = 0; i < n; i++) {
+  bset s = {{0}};
+  int icase = 0, all = 0;
+  *wordb = 0;
+  for (size_t i = 0; i < n;) {
     char ch = re[i];
     if (ch == '\\' && i + 1 < n) {
-      char e = re[i + 1];
-      size_t len;
-      if (e == 'b' || e == 'B') {
-        *wordb = 1;
-        i++;
-      } else if (e == 'Q') {
-        const char *q = strstr(re + i + 2, "\\E");
-        size_t end = q ? (size_t)(q - re) : n;
-        for (size_t k = i + 2; k < end; k++) *bracket |= is_bracket((unsigned char)re[k]);
-        i = q ? end + 1 : n;
-      } else if (e == 'p' || e == 'P' || strchr("DWSC", e)) {
-        cls c = {0, 0};
-        i += class_escape(re + i, &c) - 1;
-        *bracket |= c.maybe;
-      } else {
-        long v = escape_value(re + i, &len);
-        *bracket |= v >= 0 && is_bracket((unsigned)v);
-        i += len - 1;
-      }
+      i += walk_escape(re, i, n, &s, wordb);
     } else if (ch == '[') {
-      int may;
-      i = parse_class(re, i, &may);
-      *bracket |= may;
+      i = parse_class(re, i, &s) + 1;
     } else if (ch == '(' && re[i + 1] == '?') {
-      /* group syntax is not text: skip "(?flags:", "(?P<name>", "(?#...)"; (?x) makes white
-       * space and # comments syntax too, which this walker does not follow: give up */
-      size_t k = i + 2;
-      if (re[k] == '#') {
-        while (k < n && re[k] != ')') k++;
-      } else if (re[k] == 'P' || re[k] == '<' || re[k] == '\'') {
-        while (k < n && re[k] != '>' && (re[k] != '\'' || k == i + 2)) k++;
-      } else {
-        for (; k < n && re[k] != ':' && re[k] != ')'; k++)
-          if (re[k] == 'x') *bracket = *wordb = 1;
-      }
-      i = k;
-    } else if (ch == '.' || ch == ']') {
-      *bracket = 1;
+      i += walk_group(re, i, n, &icase, &all);
+    } else if (ch == '.') {
+      bs_range(&s, 0, 255);
+      if (!strstr(re, "(?s") && !strstr(re, "s)") && !strstr(re, "s:")) s.w[0] &= ~(1ull << '\n');
+      i++;
     } else if (ch == '{') { /* a quantifier's digits are not literals */
       size_t k = i + 1;
       while (k < n && ((re[k] >= '0' && re[k] <= '9') || re[k] == ',')) k++;
-      if (re[k] == '}') i = k;
+      if (re[k] == '}') i = k + 1;
+      else bs_add(&s, '{'), i++;
+    } else if (strchr("()|*+?^$", ch)) {
+      i++;
+    } else {
+      bs_char(&s, (unsigned char)ch);
+      i++;
     }
   }
+  if (icase) bs_fold(&s);
+  if (all) *wordb = 1, bs_range(&s, 0, 255);
+  memcpy(cs->w, s.w, sizeof s.w);
+  *bracket = bs_has(&s, '[') || bs_has(&s, ']');
 }

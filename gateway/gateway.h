@@ -97,6 +97,8 @@ struct aip_gw {
 
 /* serve.c */
 int aip_serve(const char *config_path);
+/* cmd_approvals.c: `aip approvals ...` */
+int aip_cmd_approvals(int argc, char **argv);
 
 /* admin.c */
 void aip_admin_handle(aip_http_req *req, aip_gw *gw);

@@ -21,6 +21,7 @@ static const char usage[] =
     "  check --config gateway.yaml     validate a gateway config (and its policies)\n"
     "  check --policy agent.yaml       validate an AgentPolicy\n"
     "  token new                       print a fresh bearer token and its token_sha256\n"
+    "  approvals list|show|approve|deny  work the approval queue (AIP_OPERATOR_TOKEN)\n"
     "  dlp scan --policy agent.yaml    redact a file with the policy's DLP rules\n"
     "  version                         print the version\n"
     "\n"
@@ -136,5 +137,6 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "check") == 0) return cmd_check(argc - 2, argv + 2);
   if (strcmp(cmd, "token") == 0) return cmd_token(argc - 2, argv + 2);
   if (strcmp(cmd, "dlp") == 0) return aip_cmd_dlp(argc - 2, argv + 2);
+  if (strcmp(cmd, "approvals") == 0) return aip_cmd_approvals(argc - 2, argv + 2);
   return usage_error("unknown command");
 }
