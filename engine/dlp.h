@@ -132,7 +132,8 @@ int aip_dlp_redact_json(const aip_dlp *d, aip_dlp_scratch *s, int scope, const c
                         size_t len, aip_buf *out, aip_dlp_counts *c);
 
 /* Redacts plain text (stderr filtering, `aip dlp scan`, the AIP conformance vectors): the AIP
- * reference's Redact(text) exactly. Invalid UTF-8 bytes are kept as they are and never match. */
+ * reference's Redact(text) exactly. Invalid UTF-8 bytes are copied as they are; rules see each
+ * as one control character (as Go sees U+FFFD: `.` and negated classes match it). */
 int aip_dlp_redact_text(const aip_dlp *d, aip_dlp_scratch *s, int scope, const char *text,
                         size_t len, aip_buf *out, aip_dlp_counts *c);
 
@@ -149,7 +150,10 @@ int aip_dlp_redact_text(const aip_dlp *d, aip_dlp_scratch *s, int scope, const c
 #define AIP_DLP_UNBOUNDED_CAP 4096u
 #define AIP_DLP_HOLD_MAX (16u * 1024)
 
-typedef enum aip_dlp_stream_kind { AIP_DLP_STREAM_JSON = 0, AIP_DLP_STREAM_TEXT } aip_dlp_stream_kind;
+typedef enum aip_dlp_stream_kind {
+  AIP_DLP_STREAM_JSON = 0,
+  AIP_DLP_STREAM_TEXT
+} aip_dlp_stream_kind;
 
 /* NULL on no memory. `d` NULL gives a pass-through stream. */
 aip_dlp_stream *aip_dlp_stream_new(const aip_dlp *d, int scope, aip_dlp_stream_kind kind);

@@ -29,7 +29,8 @@ static int material(const aip_dlp *d, int with_stream, aip_buf *m) {
   for (size_t i = 0; i < d->n && !err; i++) {
     const dlp_rule *r = &d->rules[i];
     err = aip_buf_printf(m, "%zu:%s%c%zu:%s%c%u,%u,%d;", strlen(r->name), r->name, 0,
-                         strlen(r->hs_expr), r->hs_expr, 0, r->hs_flags, r->scopes, r->dropped == 1);
+                         strlen(r->hs_expr), r->hs_expr, 0, r->hs_flags, r->scopes,
+                         r->dropped == 1);
   }
   return err;
 }

@@ -373,7 +373,8 @@ int aip_dlp_compile(const aip_policy_doc *doc, const aip_dlp_opts *opts, aip_dlp
                     aip_error *err) {
   *out = NULL;
   if (!dlp_active(&doc->dlp)) return 0;
-  build b = {.doc = doc, .err = err, .allow_bad = doc->failover.on_regex_error == AIP_FAILOVER_ALLOW};
+  build b = {.doc = doc, .err = err};
+  b.allow_bad = doc->failover.on_regex_error == AIP_FAILOVER_ALLOW;
   aip_dlp *d = b.d = calloc(1, sizeof *d);
   if (!d) return aip_error_set(err, -ENOMEM, "out of memory");
   d->detect_encoding = doc->dlp.detect_encoding;

@@ -101,6 +101,12 @@ typedef struct dlp_span {
   size_t start, end;
 } dlp_span;
 
+/* A placeholder the redaction inserted; `fresh` until the shared windowed rescan covered it. */
+typedef struct dlp_ph {
+  size_t start, end;
+  int fresh;
+} dlp_ph;
+
 /* Where a rule's matches ended in the text (from Hyperscan), kept current through replacements;
  * PCRE2 then starts looking only `max_width` before the next one. */
 #define DLP_ENDS_MAX 4096 /* per rule and scan; beyond it the rule is searched in full */
@@ -129,8 +135,8 @@ struct aip_dlp_scratch {
   size_t fired_words;
   dlp_ends *ends; /* [ends_n], one per rule position of the view being scanned */
   size_t ends_n;
-  dlp_span *ph;   /* placeholders inserted since the last (re)scan, current offsets */
-  size_t nph, phcap;
+  struct dlp_ph *ph; /* placeholders inserted since the whole-text scan, current offsets */
+  size_t nph, phcap, nfresh;
   int (*expired)(void *ctx);
   void *ectx;
   dlp_span *spans;

@@ -67,14 +67,16 @@ static int fired(const aip_dlp_scratch *s, size_t k) { return (s->fired[k >> 6] 
 
 /* After a replacement only matches that touch a new placeholder can be new, and a bounded rule's
  * match lies within its width of it: scanning those windows is enough. `id` >= 0 scans a solo
- * database (one rule) instead of the view's. */
-static int scan_windows(hs_database_t *db, long id, size_t radius, aip_dlp_scratch *s,
-                        const char *p, size_t len) {
+ * database (one rule) instead of the view's; `fresh` only around placeholders no shared rescan
+ * covered yet. */
+static int scan_windows(hs_database_t *db, long id, size_t radius, int fresh,
+                        aip_dlp_scratch *s, const char *p, size_t len) {
   size_t ws = 0, we = 0;
   int open = 0;
   for (size_t i = 0; i <= s->nph; i++) {
     size_t a = 0, b = 0;
     if (i < s->nph) {
+      if (fresh && !s->ph[i].fresh) continue;
       a = s->ph[i].start > radius ? s->ph[i].start - radius : 0;
       b = s->ph[i].end + radius < len ? s->ph[i].end + radius : len;
       if (open && a <= we) {
@@ -93,55 +95,60 @@ static int scan_windows(hs_database_t *db, long id, size_t radius, aip_dlp_scrat
   return 0;
 }
 
-static void sort_ends(const dlp_view *v, aip_dlp_scratch *s) {
-  for (size_t k = 0; k < v->n; k++) { /* windows add ends out of order, and twice */
-    dlp_ends *e = &s->ends[k];
-    uint32_t m = 0;
-    for (uint32_t i = 0; i < e->n; i++) { /* insertion: the list is nearly sorted */
-      uint32_t x = e->v[i], j = m;
-      while (j > 0 && e->v[j - 1] > x) j--;
-      if (j > 0 && e->v[j - 1] == x) continue;
-      memmove(e->v + j + 1, e->v + j, (m - j) * sizeof *e->v);
-      e->v[j] = x;
-      m++;
-    }
-    e->n = m;
+/* Windows add ends out of order, and twice. */
+static void sort_ends(dlp_ends *e) {
+  uint32_t m = 0;
+  for (uint32_t i = 0; i < e->n; i++) { /* insertion: the list is nearly sorted */
+    uint32_t x = e->v[i], j = m;
+    while (j > 0 && e->v[j - 1] > x) j--;
+    if (j > 0 && e->v[j - 1] == x) continue;
+    memmove(e->v + j + 1, e->v + j, (m - j) * sizeof *e->v);
+    e->v[j] = x;
+    m++;
   }
+  e->n = m;
 }
 
-static int cmp_span(const void *a, const void *b) {
-  const dlp_span *x = a, *y = b;
+static int cmp_ph(const void *a, const void *b) {
+  const dlp_ph *x = a, *y = b;
   return (x->start > y->start) - (x->start < y->start);
 }
 
-/* Rescan before "react" rule position k: windows with the whole set for the narrow rules; each
- * wide or unbounded one alone, in its own windows or (unbounded) over all the text; without a
- * database of its own, everything over all the text. */
+/* Before rule position k runs, after replacements, make what we know about it exact again:
+ * narrow rules share one windowed rescan with the whole set around the placeholders no such
+ * rescan covered yet; a wide rule is rescanned alone, once, around every placeholder (or, when
+ * unbounded, everywhere); with no database of its own, everything is rescanned. */
 static int rescan(const aip_dlp *d, const dlp_view *v, aip_dlp_scratch *s, size_t k,
                   const dlp_text *t) {
+  int rc = 0;
+  if (v->react[k] == 1 && s->nfresh) {
+    s->rescans++;
+    rc = scan_windows(v->block, -1, (size_t)v->react_w + 1, 1, s, t->p, t->len);
+    for (size_t i = 0; i < s->nph; i++) s->ph[i].fresh = 0;
+    s->nfresh = 0;
+    for (size_t j = 0; !rc && j < v->n; j++) sort_ends(&s->ends[j]);
+    return rc;
+  }
+  if (v->react[k] != 2 || !s->nph) return 0;
   s->rescans++;
-  int rc = scan_windows(v->block, -1, (size_t)v->react_w + 1, s, t->p, t->len);
-  for (size_t j = k; !rc && (long)j <= v->last_solo; j++) {
-    uint32_t w = d->rules[v->idx[j]].max_width;
-    if (v->react[j] != 2) continue;
-    if (!v->solo[j]) {
-      s->hs_bytes[3] += t->len;
-      rc = dlp_hs_scan(v, s, t->p, t->len) < 0 ? -EINVAL : 0;
-      break;
-    }
-    if (w != DLP_UNBOUNDED) {
-      rc = scan_windows(v->solo[j], (long)j, (size_t)w + 1, s, t->p, t->len);
-      continue;
-    }
-    s->fired[j >> 6] &= ~(1ull << (j & 63));
-    s->ends[j].n = 0, s->ends[j].over = 0;
-    scan_ctx c = {s, 0, (long)j};
+  uint32_t w = d->rules[v->idx[k]].max_width;
+  if (!v->solo[k]) {
+    s->hs_bytes[3] += t->len;
+    rc = dlp_hs_scan(v, s, t->p, t->len) < 0 ? -EINVAL : 0;
+    s->nph = s->nfresh = 0; /* everything is exact again */
+    return rc;
+  }
+  if (w != DLP_UNBOUNDED) {
+    rc = scan_windows(v->solo[k], (long)k, (size_t)w + 1, 0, s, t->p, t->len);
+  } else {
+    s->fired[k >> 6] &= ~(1ull << (k & 63));
+    s->ends[k].n = 0, s->ends[k].over = 0;
+    scan_ctx c = {s, 0, (long)k};
     s->hs_bytes[2] += t->len;
-    if (hs_scan(v->solo[j], t->p, (unsigned)t->len, 0, s->hs, fired_cb, &c) != HS_SUCCESS)
+    if (hs_scan(v->solo[k], t->p, (unsigned)t->len, 0, s->hs, fired_cb, &c) != HS_SUCCESS)
       rc = -EINVAL;
   }
-  sort_ends(v, s);
-  s->nph = 0;
+  sort_ends(&s->ends[k]);
   return rc;
 }
 
@@ -150,7 +157,8 @@ static int rescan(const aip_dlp *d, const dlp_view *v, aip_dlp_scratch *s, size_
  * offset inside one moves to the end of its placeholder. */
 static size_t map_off(size_t x, const dlp_span *sp, size_t nsp, size_t lit, size_t *j,
                       int64_t *delta) {
-  while (*j < nsp && sp[*j].end <= x) *delta += (int64_t)lit - (int64_t)(sp[*j].end - sp[*j].start), (*j)++;
+  for (; *j < nsp && sp[*j].end <= x; (*j)++)
+    *delta += (int64_t)lit - (int64_t)(sp[*j].end - sp[*j].start);
   if (*j < nsp && sp[*j].start < x) return (size_t)((int64_t)sp[*j].start + *delta) + lit;
   return (size_t)((int64_t)x + *delta);
 }
@@ -166,28 +174,31 @@ static int track(const dlp_view *v, aip_dlp_scratch *s, size_t k0, const dlp_spa
   }
   size_t j = 0, m = 0;
   int64_t delta = 0;
+  s->nfresh = 0;
   for (size_t i = 0; i < s->nph; i++) { /* old placeholders a replacement swallowed disappear */
-    dlp_span ph = s->ph[i];
+    dlp_ph ph = s->ph[i];
     while (j < nsp && sp[j].end <= ph.start)
       delta += (int64_t)lit - (int64_t)(sp[j].end - sp[j].start), j++;
     if (j < nsp && sp[j].start < ph.end) continue;
     size_t a = (size_t)((int64_t)ph.start + delta);
-    s->ph[m++] = (dlp_span){a, a + (ph.end - ph.start)};
+    s->ph[m++] = (dlp_ph){a, a + (ph.end - ph.start), ph.fresh};
+    s->nfresh += (size_t)ph.fresh;
   }
   s->nph = m;
   if (s->nph + nsp > s->phcap) {
     size_t cap = (s->nph + nsp) * 2;
-    dlp_span *nv = realloc(s->ph, cap * sizeof *nv);
+    dlp_ph *nv = realloc(s->ph, cap * sizeof *nv);
     if (!nv) return -ENOMEM;
     s->ph = nv, s->phcap = cap;
   }
   delta = 0;
   for (size_t i = 0; i < nsp; i++) {
     size_t a = (size_t)((int64_t)sp[i].start + delta);
-    s->ph[s->nph++] = (dlp_span){a, a + lit};
+    s->ph[s->nph++] = (dlp_ph){a, a + lit, 1};
     delta += (int64_t)lit - (int64_t)(sp[i].end - sp[i].start);
   }
-  qsort(s->ph, s->nph, sizeof *s->ph, cmp_span);
+  s->nfresh += nsp;
+  qsort(s->ph, s->nph, sizeof *s->ph, cmp_ph);
   return 0;
 }
 
@@ -375,20 +386,17 @@ int dlp_redact_text(const aip_dlp *d, const dlp_view *v, aip_dlp_scratch *s, dlp
   if (t->len < v->min_width) return 0; /* no rule, and no decoded candidate, fits */
   int n = dlp_hs_scan(v, s, t->p, t->len);
   if (n < 0) return n;
-  int changed = 0, dirty = 0;
-  s->nph = 0;
+  int changed = 0;
+  s->nph = s->nfresh = 0;
   for (size_t k = 0; n > 0 && k < v->n; k++) {
-    if (dirty && v->react[k]) {
-      /* an earlier rule replaced something and this one might now match around it */
-      int rc = rescan(d, v, s, k, t);
-      if (rc) return rc;
-      dirty = 0;
-    }
+    /* after replacements, this rule might match anew around a placeholder */
+    int rc = v->react[k] ? rescan(d, v, s, k, t) : 0;
+    if (rc) return rc;
     if (!fired(s, k)) continue;
     if (dlp_expired(s)) return -ETIMEDOUT;
-    int rc = apply_rule(d, v, k, s, ws, t, c);
+    rc = apply_rule(d, v, k, s, ws, t, c);
     if (rc < 0) return rc;
-    if (rc) changed = dirty = 1;
+    if (rc) changed = 1;
   }
   if (d->detect_encoding) {
     int rc = dlp_encoding_pass(d, v, s, ws, t, c);

@@ -65,8 +65,9 @@ static int valid_iban(const char *s, size_t n) {
 }
 
 #define TOKEN_END "(?:[^A-Za-z0-9_-]|$)" /* \b misbehaves after a trailing '-' */
-#define SCHEMES "(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\\+srv)?|rediss?|amqps?|mssql|sqlserver" \
-                "|jdbc:[a-z]{2,12})"
+#define SCHEMES                                                                       \
+  "(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\\+srv)?|rediss?|amqps?|mssql|sqlserver" \
+  "|jdbc:[a-z]{2,12})"
 #define AUTHZ "(?i)\\bauthorization[\"']?\\s{0,4}[:=]\\s{0,4}[\"']?"
 
 /* Rules with a `prefilter` give Hyperscan something it compiles in milliseconds and scans fast
@@ -75,7 +76,8 @@ static int valid_iban(const char *s, size_t n) {
 static const dlp_pack_rule default_pack[] = {
     /* cloud providers */
     {.name = "aws-access-key-id", .group = 1,
-     .regex = "\\b((?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA)[A-Z0-9]{16})\\b"},
+     .regex = "\\b((?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA)"
+              "[A-Z0-9]{16})\\b"},
     {.name = "aws-secret-access-key", .group = 1,
      .regex = "(?i)\\baws[_-]?(?:secret[_-]?)?(?:access[_-]?)?key[\"']?\\s{0,30}(?::|=>|=)"
               "\\s{0,30}[\"']?([A-Za-z0-9/+=]{40})(?:[^A-Za-z0-9/+=]|$)"},
@@ -116,7 +118,8 @@ static const dlp_pack_rule default_pack[] = {
     {.name = "slack-token", .group = 1, .regex = "\\b(xox[abposr]-[0-9A-Za-z-]{10,250})"},
     {.name = "slack-app-token", .group = 1, .regex = "\\b(xapp-[0-9A-Za-z/+-]{20,200})"},
     {.name = "slack-webhook", .group = 1,
-     .regex = "(https://hooks\\.slack\\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/+-]{20,160})"},
+     .regex = "(https://hooks\\.slack\\.com/(?:services|workflows|triggers)/"
+              "[A-Za-z0-9_/+-]{20,160})"},
     {.name = "sendgrid-api-key", .group = 1,
      .regex = "\\b(SG\\.[0-9A-Za-z_-]{22}\\.[0-9A-Za-z_-]{43})" TOKEN_END},
     {.name = "twilio-api-key", .group = 1, .regex = "\\b(SK[0-9a-f]{32})\\b"},

@@ -330,7 +330,7 @@ static int window_close(aip_dlp_stream *st) {
   return err;
 }
 
-/* ---- JSON tokens ------------------------------------------------------------------------------- */
+/* ---- JSON tokens ----------------------------------------------------------------------------- */
 
 static int key_suffix(aip_dlp_stream *st) {
   if (st->c) st->c->flags |= AIP_DLP_F_KEY;
@@ -443,7 +443,7 @@ static int json_feed(aip_dlp_stream *st, const char *p, size_t n) {
   return rc;
 }
 
-/* ---- public ------------------------------------------------------------------------------------ */
+/* ---- public ---------------------------------------------------------------------------------- */
 
 aip_dlp_stream *aip_dlp_stream_new(const aip_dlp *d, int scope, aip_dlp_stream_kind kind) {
   aip_dlp_stream *st = calloc(1, sizeof *st);

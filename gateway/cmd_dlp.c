@@ -148,8 +148,10 @@ int aip_cmd_dlp(int argc, char **argv) {
     aip_policy_doc_free(doc);
     return 1;
   }
-  for (size_t i = 0; aip_dlp_warning(d, i); i++) fprintf(stderr, "warning: %s\n", aip_dlp_warning(d, i));
-  if (!d) fprintf(stderr, "warning: %s: DLP is not enabled; the input is copied unchanged\n", o.policy);
+  for (size_t i = 0; aip_dlp_warning(d, i); i++)
+    fprintf(stderr, "warning: %s\n", aip_dlp_warning(d, i));
+  if (!d)
+    fprintf(stderr, "warning: %s: DLP is not enabled; the input is copied unchanged\n", o.policy);
   FILE *in = o.file ? fopen(o.file, "rb") : stdin;
   int rc = 1;
   if (!in) fprintf(stderr, "aip: %s: %s\n", o.file, strerror(errno));

@@ -61,7 +61,8 @@ static const char *const pieces[] = {
 static void random_text(aip_buf *b, size_t parts) {
   aip_buf_reset(b);
   aip_buf_reserve(b, 0);
-  for (size_t i = 0; i < parts; i++) aip_buf_puts(b, pieces[rnd() % (sizeof pieces / sizeof *pieces)]);
+  for (size_t i = 0; i < parts; i++)
+    aip_buf_puts(b, pieces[rnd() % (sizeof pieces / sizeof *pieces)]);
 }
 
 static void run(const char *yaml, int rounds, size_t parts) {

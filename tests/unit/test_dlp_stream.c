@@ -170,7 +170,9 @@ static void test_long_strings(void) {
     CHECK(got.len == want.len && memcmp(got.data, want.data, want.len) == 0);
     CHECK_INT(gt, wt);
     CHECK(peak < 512 * 1024);
-    if (i == 0) fprintf(stderr, "long strings: %zu bytes, %llu redactions, peak %zu bytes\n", n, (unsigned long long)gt, peak);
+    if (i == 0)
+      fprintf(stderr, "long strings: %zu bytes, %llu redactions, stream peak %zu bytes\n", n,
+              (unsigned long long)gt, peak);
   }
   CHECK(strstr(got.data, "AKIA") == NULL && strstr(got.data, "ghp_") == NULL);
   j = NULL;
@@ -247,7 +249,8 @@ static void test_text(void) {
   aip_dlp_counts c;
   aip_dlp_counts_init(&c, d);
   const char *w[] = {"error: key AKIAIOSFO", "DNN7EXAMPLE\npassword ok\nssn 123-4", "5-6789\n"};
-  for (int i = 0; i < 3; i++) CHECK_INT(aip_dlp_stream_feed(st, S, w[i], strlen(w[i]), &out, &c), 0);
+  for (int i = 0; i < 3; i++)
+    CHECK_INT(aip_dlp_stream_feed(st, S, w[i], strlen(w[i]), &out, &c), 0);
   CHECK_INT(aip_dlp_stream_flush(st, S, &out, &c), 0);
   CHECK_STR(out.data, "error: key [REDACTED:AWS Key]\npassword ok\nssn [REDACTED:SSN]\n");
   CHECK_INT(aip_dlp_stream_feed(st, S, "x\xff a@b.io", 10, &out, &c), 0);

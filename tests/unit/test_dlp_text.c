@@ -94,7 +94,9 @@ static void test_encoding(void) {
       "Authorization: Basic dXNlcm5hbWU6cGFzc3dvcmQ=", "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"};
   for (int i = 0; i < 3; i++) expect(d, clean[i], clean[i], "");
   /* the plain pass first, then encodings, each counted once; both placeholders kept */
-  expect(d, "AKIAIOSFODNN7EXAMPLE and QUtJQUlPU0ZPRE5ON0VYQU1QTEU= again QUtJQUlPU0ZPRE5ON0VYQU1QTEU=",
+  expect(d,
+         "AKIAIOSFODNN7EXAMPLE and QUtJQUlPU0ZPRE5ON0VYQU1QTEU= again "
+         "QUtJQUlPU0ZPRE5ON0VYQU1QTEU=",
          "[REDACTED:AWS Key] and [REDACTED:AWS Key:encoded] again QUtJQUlPU0ZPRE5ON0VYQU1QTEU=",
          "AWS Key=1,AWS Key (encoded)=1");
   aip_dlp_free(d);
@@ -176,8 +178,49 @@ static void test_load(void) {
   CHECK(d == NULL && strstr(err.msg, "rulepack"));
 }
 
+/* The new policy fields (config/policy_config.c). */
+static void test_fields(void) {
+  const char *y = HEAD "  failover: {on_regex_error: allow, on_dlp_error: allow}\n"
+                       "  dlp:\n    timeout: 100ms\n    stream_threshold: 2MiB\n"
+                       "    rulepack: none\n    max_scan_size: 10KB\n"
+                       "    patterns: [{name: a, regex: b}]\n";
+  aip_policy_doc *doc = NULL;
+  aip_error err = {{0}};
+  CHECK_INT(aip_policy_doc_load_string(y, strlen(y), "t.yaml", &doc, &err), 0);
+  if (doc) {
+    CHECK_INT(doc->dlp.timeout_ms, 100);
+    CHECK_INT(doc->dlp.stream_threshold, 2 * 1024 * 1024);
+    CHECK(doc->dlp.rulepack == NULL);
+    CHECK_INT(doc->dlp.max_scan_size_set, 1);
+    CHECK_INT(doc->dlp.max_scan_size, 10000);
+    CHECK_INT(doc->failover.present, 1);
+    CHECK_INT(doc->failover.on_regex_error, AIP_FAILOVER_ALLOW);
+    CHECK_INT(doc->failover.on_dlp_error, AIP_FAILOVER_ALLOW);
+    CHECK_INT(doc->failover.on_policy_load_error, AIP_FAILOVER_BLOCK);
+  }
+  aip_policy_doc_free(doc);
+  /* defaults: nothing skipped, 1 MiB threshold, fail closed */
+  y = HEAD "  dlp:\n    patterns: [{name: a, regex: b}]\n";
+  CHECK_INT(aip_policy_doc_load_string(y, strlen(y), "t.yaml", &doc, &err), 0);
+  if (doc) {
+    CHECK_INT(doc->dlp.max_scan_size_set, 0);
+    CHECK_INT(doc->dlp.stream_threshold, 1024 * 1024);
+    CHECK_INT(doc->dlp.timeout_ms, 0);
+    CHECK_INT(doc->failover.on_dlp_error, AIP_FAILOVER_BLOCK);
+  }
+  aip_policy_doc_free(doc);
+  doc = NULL;
+  y = HEAD "  failover: {on_dlp_error: maybe}\n";
+  CHECK(aip_policy_doc_load_string(y, strlen(y), "t.yaml", &doc, &err) < 0);
+  CHECK(strstr(err.msg, "t.yaml:5:") && strstr(err.msg, "spec.failover.on_dlp_error"));
+  y = HEAD "  dlp: {timeout: soon}\n";
+  CHECK(aip_policy_doc_load_string(y, strlen(y), "t.yaml", &doc, &err) < 0);
+  CHECK(strstr(err.msg, "spec.dlp.timeout") != NULL);
+}
+
 int main(void) {
   S = aip_dlp_scratch_new();
+  test_fields();
   test_reference();
   test_encoding();
   test_interplay();
