@@ -120,7 +120,7 @@ static void on_claimed(void *data, int err, const aip_approval *a) {
 
 aip_approval_wait *aip_approvals_ask(aip_approvals *m, const char *agent, const char *server,
                                      const char *tool, const char *args_json,
-                                     aip_approval_outcome cb, void *data) {
+                                     const char *call_json, aip_approval_outcome cb, void *data) {
   aip_approval_wait *w = calloc(1, sizeof(*w));
   if (!w) return NULL;
   w->m = m;
@@ -135,7 +135,8 @@ aip_approval_wait *aip_approvals_ask(aip_approvals *m, const char *agent, const 
     return NULL;
   }
   unsigned char h[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(h, (const unsigned char *)w->args, strlen(w->args));
+  if (!call_json) call_json = w->args;
+  crypto_hash_sha256(h, (const unsigned char *)call_json, strlen(call_json));
   sodium_bin2hex(w->hash, sizeof(w->hash), h, sizeof(h));
   w->inflight = 1;
   int64_t now = aip_wall_ms();

@@ -32,9 +32,11 @@ void aip_approvals_free(aip_approvals *m);
 /* Parks a call: claims an approval made for the same call after a disconnect if there is one
  * (outcome APPROVED at once, still asynchronously), else creates a pending record. The handle
  * is valid until the outcome runs or aip_approvals_forget is called. */
+/* `args_json` is what the record shows (DLP-redacted); `call_json` (the real arguments) is
+ * only hashed, to recognise the same call when it is retried. */
 aip_approval_wait *aip_approvals_ask(aip_approvals *m, const char *agent, const char *server,
                                      const char *tool, const char *args_json,
-                                     aip_approval_outcome cb, void *data);
+                                     const char *call_json, aip_approval_outcome cb, void *data);
 /* The waiting call went away (agent disconnected, session ended): no outcome will run; the
  * record stays pending for operators. */
 void aip_approvals_forget(aip_approvals *m, aip_approval_wait *w);

@@ -222,6 +222,16 @@ void aip_audit_log(aip_audit *a, const aip_audit_rec *r) {
   else if (!uv_is_active((uv_handle_t *)&a->handoff)) uv_check_start(&a->handoff, on_handoff);
 }
 
+void aip_audit_log_decision(aip_audit *a, aip_audit_rec *r, const aip_decision *d,
+                            const char *decision) {
+  r->decision = decision ? decision : aip_decision_name(d->kind);
+  r->violation = d->violation;
+  r->reason = d->reason[0] ? d->reason : NULL;
+  r->error_code = d->error_code;
+  r->failed_arg = d->failed_arg;
+  aip_audit_log(a, r);
+}
+
 uint64_t aip_audit_queue_depth(aip_audit *a) {
   pthread_mutex_lock(&a->mu);
   uint64_t d = a->depth;

@@ -11,6 +11,8 @@
 #include <cjson/cJSON.h>
 #include <uv.h>
 
+#include "engine/engine.h"
+
 typedef struct aip_audit aip_audit;
 
 typedef struct aip_audit_rec {
@@ -38,6 +40,11 @@ int aip_audit_open(uv_loop_t *loop, const char *path, aip_audit **out);
 /* Releases the loop handle (before the loop ends); later records are handed over at once. */
 void aip_audit_detach(aip_audit *a);
 void aip_audit_log(aip_audit *a, const aip_audit_rec *r);
+/* Fills the decision fields of `r` from `d` (the decision name unless `decision` overrides it,
+ * violation, reason, error code, failed argument) and logs it: the one place a policy decision
+ * becomes an audit record, for the gateway and the stdio wrapper alike. */
+void aip_audit_log_decision(aip_audit *a, aip_audit_rec *r, const aip_decision *d,
+                            const char *decision);
 uint64_t aip_audit_queue_depth(aip_audit *a);
 uint64_t aip_audit_written(aip_audit *a);
 /* Writes what is queued, stops the thread, closes the file. */

@@ -42,6 +42,7 @@ struct aip_agent_rt {
   const aip_agent_config *cfg;
   aip_policy *policy;
   aip_rate_state *rate; /* this agent's rate-limit buckets (engine arithmetic) */
+  int rate_limited;     /* its policy has at least one rate_limit rule */
   aip_dlp *dlp;         /* this agent's DLP rules, NULL when its policy has none */
   aip_dlp_scratch *dlp_scratch;
   uint64_t *dlp_redactions; /* per DLP rule, for aip_dlp_redactions_total */

@@ -45,20 +45,15 @@ static void audit_dlp(aip_session *s, const char *method, const aip_decision *d,
       .session_id = s->id,
       .direction = "upstream",
       .method = method,
-      .decision = decision ? decision : aip_decision_name(d->kind),
       .policy_mode = mode_name(a->policy),
       .policy_name = doc->name,
       .policy_version = doc->version,
-      .violation = d->violation,
       .tool = tool,
       .args = args,
-      .reason = d->reason[0] ? d->reason : NULL,
-      .error_code = d->error_code,
-      .failed_arg = d->failed_arg,
       .latency_us = latency_us,
       .dlp = dlp,
   };
-  aip_audit_log(a->gw->audit, &r);
+  aip_audit_log_decision(a->gw->audit, &r, d, decision);
   cJSON_Delete(redacted);
 }
 
@@ -71,7 +66,7 @@ static void count(aip_session *s, aip_decision_kind k) { s->agent->decisions[k]+
 
 /* Hands the tool's rate bucket (if it has one) to the store, which writes it behind. */
 static void persist_bucket(aip_agent_rt *a, const char *tool) {
-  if (!a->gw->store) return;
+  if (!a->gw->store || !a->rate_limited) return; /* no rate rules: no malloc on the hot path */
   char *n = aip_normalize_name(tool, strlen(tool));
   aip_rate_bucket b;
   if (n && aip_rate_bucket_get(a->rate, n, strlen(n), &b) == 0)
@@ -214,13 +209,21 @@ static void ask_ready(aip_pending *p) {
     aip_pending_error(p, t ? AIP_RPC_INTERNAL_ERROR : AIP_RPC_INVALID_PARAMS, msg);
     return;
   }
-  aip_buf args;
+  /* Operators (and the store) see the arguments DLP-redacted; the retry-once hash is taken
+   * over the real ones, so two calls that differ only in a redacted secret never match. */
+  aip_buf args, shown;
   aip_buf_init(&args);
+  aip_buf_init(&shown);
   if (p->args) aip_json_print(&args, p->args);
+  cJSON *redacted = redact_for_audit(a, p->args);
+  if (redacted) aip_json_print(&shown, redacted);
+  cJSON_Delete(redacted);
   const char *server = a->gw->cfg->servers[a->cfg->servers[t->server]].name;
   p->approval = aip_approvals_ask(a->gw->approvals, a->cfg->name, server, p->tool,
+                                  shown.len ? shown.data : p->args ? args.data : "{}",
                                   p->args ? args.data : "{}", approval_outcome, p);
   aip_buf_free(&args);
+  aip_buf_free(&shown);
   if (!p->approval) {
     aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, "approval queue unavailable");
     return;

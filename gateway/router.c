@@ -360,6 +360,8 @@ int aip_agent_init(aip_gw *gw, aip_agent_rt *a, const aip_agent_config *cfg, aip
   if (rc) return rc;
   a->rate = aip_rate_state_new(a->policy);
   if (!a->rate) return aip_error_set(err, -ENOMEM, "out of memory");
+  for (size_t i = 0; i < cfg->policy->rules_n; i++)
+    a->rate_limited |= cfg->policy->rules[i].rate_count > 0;
   /* Compiling DLP can take seconds for big rule sets: this runs at start-up, before serving. */
   rc = aip_dlp_compile(cfg->policy, NULL, &a->dlp, err);
   if (rc) return rc;

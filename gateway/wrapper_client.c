@@ -24,20 +24,14 @@ void aip_wrapper_audit(aip_wrapper *w, const char *method, const aip_decision *d
       .session_id = w->session_id,
       .direction = "upstream",
       .method = method,
-      .decision = decision ? decision : aip_decision_name(d->kind),
       .policy_mode = mode_name(w),
       .policy_name = w->doc->name,
       .policy_version = w->doc->version,
-      .violation = d->violation,
       .tool = tool,
-      /* TODO(DLP issue): request-side DLP redacts these before they are written. */
-      .args = args,
-      .reason = d->reason[0] ? d->reason : NULL,
-      .error_code = d->error_code,
-      .failed_arg = d->failed_arg,
+      .args = args, /* the wrapper refuses DLP policies for now, so nothing to redact */
       .latency_us = -1,
   };
-  aip_audit_log(w->audit, &r);
+  aip_audit_log_decision(w->audit, &r, d, decision);
 }
 
 char *aip_wrapper_id_key(const cJSON *id) {

@@ -4,12 +4,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { Gateway, newToken, testServer, textOf } from './lib/harness.mjs';
+import { Gateway, newToken, sha256hex, testServer, textOf, waitFor } from './lib/harness.mjs';
 
 const KEY = 'AKIAIOSFODNN7EXAMPLE';
 const patterns = [{ name: 'AWS Key', regex: '(AKIA|ASIA)[A-Z0-9]{16}' }];
 let gw;
 const tokResp = newToken('resp'), tokBlock = newToken('block'), tokRedact = newToken('redact');
+const tokAsk = newToken('ask'), tokOp = newToken('operator');
 
 before(async () => {
   gw = await Gateway.start({
@@ -21,7 +22,10 @@ before(async () => {
         policy: { allowed_tools: ['echo'], dlp: { scan_requests: true, patterns } } },
       { name: 'redactor', token: tokRedact, servers: ['t'],
         policy: { allowed_tools: ['echo'], dlp: { scan_requests: true, on_request_match: 'redact', patterns } } },
+      { name: 'asker', token: tokAsk, servers: ['t'],
+        policy: { tool_rules: [{ tool: 'echo', action: 'ask' }], dlp: { patterns } } },
     ],
+    extra: { operators: [{ name: 'op', token_sha256: sha256hex(tokOp) }] },
   });
 });
 after(async () => { await gw?.stop(); });
@@ -56,4 +60,22 @@ test('audit and metrics carry rule names and counts, never the secret', () => gw
   const lines = audit.trim().split('\n').map((l) => JSON.parse(l));
   assert.ok(lines.some((l) => Array.isArray(l.dlp) && l.dlp[0].rule === 'AWS Key' && l.dlp[0].count >= 1));
   assert.ok(!gw.stderr.includes(KEY), 'the gateway log must not hold the secret');
+})());
+
+test('an approval record shows the arguments DLP-redacted; the operator never sees the secret', () => gw.wrap(async () => {
+  const { client } = await gw.connect(tokAsk);
+  const call = client.callTool({ name: 'echo', arguments: { message: `deploy with ${KEY}` } });
+  call.catch(() => {});
+  const headers = { Authorization: `Bearer ${tokOp}`, 'Content-Type': 'application/json' };
+  let rec;
+  await waitFor(async () => {
+    const r = await fetch(`${gw.adminUrl}/v1/approvals?status=pending`, { headers });
+    const text = await r.text();
+    assert.ok(!text.includes(KEY), 'the approval API must not show the secret');
+    rec = JSON.parse(text).approvals.find((a) => a.agent === 'asker');
+    return !!rec;
+  }, 5000, 'the pending approval');
+  assert.equal(rec.arguments.message, 'deploy with [REDACTED:AWS Key]');
+  await fetch(`${gw.adminUrl}/v1/approvals/${rec.id}/deny`, { method: 'POST', headers, body: '{}' });
+  await assert.rejects(call, (e) => e.code === -32004);
 })());
