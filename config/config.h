@@ -180,6 +180,12 @@ typedef struct aip_server_config {
   aip_kvlist headers;
 } aip_server_config;
 
+/* How an `ask` decision reaches a human (extension `ask_via`). */
+typedef enum aip_ask_via {
+  AIP_ASK_VIA_QUEUE = 0,   /* the operators' approval queue (API, CLI, web page) */
+  AIP_ASK_VIA_ELICITATION  /* the agent's own user via elicitation/create; queue as fallback */
+} aip_ask_via;
+
 typedef struct aip_agent_config {
   char *name;
   aip_src_pos pos;
@@ -189,6 +195,7 @@ typedef struct aip_agent_config {
   size_t *servers;        /* indexes into aip_gateway_config.servers */
   size_t servers_n;
   aip_tool_prefix tool_prefix;
+  aip_ask_via ask_via;
 } aip_agent_config;
 
 typedef struct aip_operator_config {
@@ -214,6 +221,11 @@ typedef struct aip_gateway_config {
   aip_listen_addr admin_listen;
   char *store_path;
   char *audit_path;
+  uint32_t audit_buffer_size;  /* records the loop may queue for the audit thread (1000) */
+  aip_failover audit_on_error; /* the audit file cannot be written: block calls or allow */
+  char *dlp_cache_dir;         /* serialized Hyperscan databases ("var/dlp-cache") */
+  aip_strlist trusted_keys;    /* Ed25519 public keys (PEM files); set: policies must be signed */
+  uint64_t shutdown_grace_ms;  /* SIGTERM: in-flight calls get this long to finish (30s) */
   uint64_t approvals_timeout_ms;
   aip_strlist allowed_origins; /* extension: extra Origin values accepted besides localhost */
   aip_limits limits;

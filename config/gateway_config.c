@@ -170,6 +170,35 @@ static int parse_one_key(gwctx *c, const aip_ynode *n, const char *section, cons
   return aip_y_fields(c->y, n, section, keys, out, c->err);
 }
 
+static int read_failover(gwctx *c, const aip_ynode *n, const char *what, aip_failover *out) {
+  char *s = NULL, q[AIP_Y_QUOTE_MAX];
+  int rc = aip_y_str(c->y, n, what, &s, c->err);
+  if (!rc && s) {
+    if (strcmp(s, "block") == 0) *out = AIP_FAILOVER_BLOCK;
+    else if (strcmp(s, "allow") == 0) *out = AIP_FAILOVER_ALLOW;
+    else rc = aip_y_errf(c->y, n, c->err, "%s: invalid value %s, expected block or allow", what,
+                         aip_y_quote(q, sizeof q, s));
+  }
+  free(s);
+  return rc;
+}
+
+/* `async` is the operations guide's key: records are always written by the audit thread, so
+ * it is accepted (as a boolean) and changes nothing. */
+static int parse_audit(gwctx *c, const aip_ynode *n) {
+  static const char *const keys[] = {"path", "buffer_size", "on_error", "async", NULL};
+  const aip_ynode *v[4];
+  long long size = c->cfg->audit_buffer_size;
+  int async = 1;
+  int rc = aip_y_fields(c->y, n, "audit", keys, v, c->err);
+  if (!rc) rc = read_path(c, v[0], "audit.path", &c->cfg->audit_path);
+  if (!rc) rc = aip_y_int(c->y, v[1], "audit.buffer_size", 1, 1000000, &size, c->err);
+  c->cfg->audit_buffer_size = (uint32_t)size;
+  if (!rc) rc = read_failover(c, v[2], "audit.on_error", &c->cfg->audit_on_error);
+  if (!rc) rc = aip_y_bool(c->y, v[3], "audit.async", &async, c->err);
+  return rc;
+}
+
 static int parse_sections(gwctx *c, const aip_ynode *const *v) {
   aip_gateway_config *cfg = c->cfg;
   const aip_ynode *x;
@@ -178,12 +207,16 @@ static int parse_sections(gwctx *c, const aip_ynode *const *v) {
   if (!rc) rc = read_listen(c, x, "admin.listen", &cfg->admin_listen);
   if (!rc) rc = parse_one_key(c, v[2], "store", "path", &x);
   if (!rc) rc = read_path(c, x, "store.path", &cfg->store_path);
-  if (!rc) rc = parse_one_key(c, v[3], "audit", "path", &x);
-  if (!rc) rc = read_path(c, x, "audit.path", &cfg->audit_path);
+  if (!rc) rc = parse_audit(c, v[3]);
   if (!rc) rc = parse_one_key(c, v[4], "approvals", "timeout", &x);
   if (!rc) rc = read_positive_duration(c, x, "approvals.timeout", &cfg->approvals_timeout_ms);
   if (!rc) rc = parse_limits(c, v[5]);
   if (!rc) rc = parse_origins(c, v[6]);
+  if (!rc) rc = read_path(c, v[10], "dlp_cache", &cfg->dlp_cache_dir);
+  if (!rc) rc = aip_y_strlist(c->y, v[11], "trusted_keys", &cfg->trusted_keys, c->err);
+  for (size_t i = 0; !rc && i < cfg->trusted_keys.n; i++)
+    rc = resolve(cfg->dir, cfg->trusted_keys.items[i], &cfg->trusted_keys.items[i], c->err);
+  if (!rc) rc = aip_y_duration(c->y, v[12], "shutdown_grace", &cfg->shutdown_grace_ms, c->err);
   return rc;
 }
 
@@ -383,8 +416,8 @@ static int parse_agent_servers(gwctx *c, const aip_ynode *n, const char *what,
 
 static int parse_agent(gwctx *c, const aip_ynode *n, size_t idx, aip_agent_config *a) {
   static const char *const keys[] = {"name", "token_sha256", "policy", "servers", "tool_prefix",
-                                     NULL};
-  const aip_ynode *v[5];
+                                     "ask_via", NULL};
+  const aip_ynode *v[6];
   char what[PARENT_MAX], sub[WHAT_MAX], q[AIP_Y_QUOTE_MAX];
   snprintf(what, sizeof what, "agents[%zu]", idx);
   a->pos = n->pos;
@@ -412,6 +445,16 @@ static int parse_agent(gwctx *c, const aip_ynode *n, size_t idx, aip_agent_confi
       rc = aip_y_errf(c->y, v[4], c->err, "%s: invalid value %s, expected auto, always or never",
                       sub, aip_y_quote(q, sizeof q, p));
     if (!rc && p) a->tool_prefix = (aip_tool_prefix)k; /* same order as the enum */
+    free(p);
+  }
+  if (!rc && v[5]) {
+    char *p = NULL;
+    snprintf(sub, sizeof sub, "%s.ask_via", what);
+    rc = aip_y_str(c->y, v[5], sub, &p, c->err);
+    if (!rc && p && strcmp(p, "elicitation") == 0) a->ask_via = AIP_ASK_VIA_ELICITATION;
+    else if (!rc && p && strcmp(p, "queue") != 0)
+      rc = aip_y_errf(c->y, v[5], c->err, "%s: invalid value %s, expected queue or elicitation",
+                      sub, aip_y_quote(q, sizeof q, p));
     free(p);
   }
   snprintf(sub, sizeof sub, "%s.policy", what);
@@ -478,6 +521,9 @@ static int set_defaults(aip_gateway_config *cfg, const char *path, aip_error *er
   if (rc) return aip_error_set(err, rc, "out of memory");
   rc = resolve(cfg->dir, "var/aip.db", &cfg->store_path, err);
   if (!rc) rc = resolve(cfg->dir, "var/aip-audit.jsonl", &cfg->audit_path, err);
+  if (!rc) rc = resolve(cfg->dir, "var/dlp-cache", &cfg->dlp_cache_dir, err);
+  cfg->audit_buffer_size = 1000;
+  cfg->shutdown_grace_ms = 30 * 1000;
   cfg->approvals_timeout_ms = 5 * 60 * 1000;
   cfg->limits = (aip_limits){
       .max_body = 4 * 1024 * 1024,
@@ -509,10 +555,11 @@ static int check_required(gwctx *c, const aip_ynode *servers, const aip_ynode *a
 }
 
 static int parse_root(gwctx *c) {
-  static const char *const keys[] = {"listen",  "admin",           "store",   "audit",
-                                     "approvals", "limits",        "allowed_origins",
-                                     "servers", "agents",          "operators", NULL};
-  const aip_ynode *v[10];
+  static const char *const keys[] = {"listen",  "admin",     "store",        "audit",
+                                     "approvals", "limits",  "allowed_origins",
+                                     "servers", "agents",    "operators",    "dlp_cache",
+                                     "trusted_keys", "shutdown_grace", NULL};
+  const aip_ynode *v[13];
   int rc = aip_y_fields(c->y, c->y->root, "the gateway config", keys, v, c->err);
   if (!rc) rc = parse_sections(c, v);
   if (!rc) rc = parse_servers(c, v[7]);
@@ -558,6 +605,8 @@ void aip_gateway_config_free(aip_gateway_config *cfg) {
   free(cfg->admin_listen.host);
   free(cfg->store_path);
   free(cfg->audit_path);
+  free(cfg->dlp_cache_dir);
+  aip_strlist_free(&cfg->trusted_keys);
   aip_strlist_free(&cfg->allowed_origins);
   for (size_t i = 0; i < cfg->servers_n; i++) server_free(&cfg->servers[i]);
   free(cfg->servers);
