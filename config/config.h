@@ -55,6 +55,9 @@ int aip_parse_size(const char *s, uint64_t *out);
 /* Durations: "<n>ms|s|m|h|d" or a combination such as "1m30s"; a bare number is an error. */
 int aip_parse_duration_ms(const char *s, uint64_t *out_ms);
 
+/* Reads a whole config or policy file (at most the YAML size limit) into a malloc'd buffer. */
+int aip_config_read_file(const char *path, char **out, size_t *len, aip_error *err);
+
 /* ---- AgentPolicy (AIP aip.io/v1alpha1 and aip.io/v1alpha2) ---------------------------------- */
 
 typedef enum aip_policy_mode { AIP_MODE_ENFORCE = 0, AIP_MODE_MONITOR } aip_policy_mode;
@@ -191,7 +194,7 @@ typedef struct aip_agent_config {
   aip_src_pos pos;
   uint8_t token_sha256[32];
   char *policy_path;      /* resolved against the config file's folder */
-  aip_policy_doc *policy; /* loaded by aip_gateway_config_load */
+  aip_policy_doc *policy; /* loaded by aip_gateway_config_load (unless deferred) */
   size_t *servers;        /* indexes into aip_gateway_config.servers */
   size_t servers_n;
   aip_tool_prefix tool_prefix;
@@ -238,6 +241,11 @@ typedef struct aip_gateway_config {
 } aip_gateway_config;
 
 int aip_gateway_config_load(const char *path, aip_gateway_config **out, aip_error *err);
+/* AIP_GWCFG_DEFER_POLICIES: leave every agents[].policy NULL. `aip serve` loads policies itself
+ * (off the loop, per agent), so that one broken policy blocks only its own agent. */
+#define AIP_GWCFG_DEFER_POLICIES 1u
+int aip_gateway_config_load_ex(const char *path, unsigned flags, aip_gateway_config **out,
+                               aip_error *err);
 void aip_gateway_config_free(aip_gateway_config *cfg);
 
 /* Parses "host:port" or "[v6]:port" (host must be a numeric address). */

@@ -30,6 +30,7 @@ typedef struct gwctx {
   aip_error *err;
   tokref *toks;
   size_t ntoks;
+  unsigned flags; /* AIP_GWCFG_* */
 } gwctx;
 
 /* ---- helpers ------------------------------------------------------------------------------- */
@@ -461,7 +462,8 @@ static int parse_agent(gwctx *c, const aip_ynode *n, size_t idx, aip_agent_confi
   if (!rc) rc = read_path(c, v[2], sub, &a->policy_path);
   if (!rc && !a->policy_path) rc = aip_y_errf(c->y, n, c->err, "%s: missing required field", sub);
   /* The policy's own errors already say file:line:col; they are passed on unchanged. */
-  if (!rc) rc = aip_policy_doc_load_file(a->policy_path, &a->policy, c->err);
+  if (!rc && !(c->flags & AIP_GWCFG_DEFER_POLICIES))
+    rc = aip_policy_doc_load_file(a->policy_path, &a->policy, c->err);
   return rc;
 }
 
@@ -569,13 +571,18 @@ static int parse_root(gwctx *c) {
 }
 
 int aip_gateway_config_load(const char *path, aip_gateway_config **out, aip_error *err) {
+  return aip_gateway_config_load_ex(path, 0, out, err);
+}
+
+int aip_gateway_config_load_ex(const char *path, unsigned flags, aip_gateway_config **out,
+                               aip_error *err) {
   *out = NULL;
   aip_gateway_config *cfg = calloc(1, sizeof *cfg);
   if (!cfg) return aip_error_set(err, -ENOMEM, "out of memory");
   aip_ydoc *y = NULL;
   int rc = set_defaults(cfg, path, err);
   if (!rc) rc = aip_ydoc_load_file(path, &y, err);
-  gwctx c = {.y = y, .cfg = cfg, .err = err};
+  gwctx c = {.y = y, .cfg = cfg, .err = err, .flags = flags};
   if (!rc) rc = parse_root(&c);
   free(c.toks);
   aip_ydoc_free(y);

@@ -302,6 +302,12 @@ static int read_file(const char *path, char **out, size_t *out_len, aip_error *e
   return 0;
 }
 
+int aip_config_read_file(const char *path, char **out, size_t *len, aip_error *err) {
+  *out = NULL;
+  *len = 0;
+  return read_file(path, out, len, err);
+}
+
 int aip_ydoc_load_file(const char *path, aip_ydoc **out, aip_error *err) {
   *out = NULL;
   char *buf = NULL;

@@ -7,10 +7,14 @@
 
 #include "gateway/gateway.h"
 
+/* Ready: every agent's policy is loaded (one that failed at start leaves its agent blocked),
+ * the store is open, and the gateway is not draining. A failed reload keeps the last good
+ * policy and so does not make the gateway unready. */
 static int ready(aip_gw *gw) {
-  /* Policies are compiled and the store is open before the listeners open; not ready while
-   * stopping. */
-  return !gw->stopping && gw->agents_n > 0 && gw->store;
+  if (gw->stopping || gw->draining || !gw->store || gw->agents_n == 0) return 0;
+  for (size_t i = 0; i < gw->agents_n; i++)
+    if (!gw->agents[i].policy) return 0;
+  return 1;
 }
 
 void aip_admin_handle(aip_http_req *req, aip_gw *gw) {

@@ -28,6 +28,8 @@ typedef struct aip_agent_rt aip_agent_rt;
 typedef struct aip_session aip_session;
 typedef struct aip_exchange aip_exchange;
 typedef struct aip_pending aip_pending;
+typedef struct aip_policy_gen aip_policy_gen;
+typedef struct aip_policy_watch aip_policy_watch;
 
 /* One tool as the agent sees it. */
 typedef struct aip_tool_entry {
@@ -40,7 +42,12 @@ typedef struct aip_tool_entry {
 struct aip_agent_rt {
   aip_gw *gw;
   const aip_agent_config *cfg;
+  /* The policy in force (policy_load.c swaps these on reload). `policy` is NULL until the
+   * first load succeeds; then `load_error` says why and every request is refused. */
+  aip_policy_gen *gen;
   aip_policy *policy;
+  char *load_error;
+  int loading, reload_again;
   aip_rate_state *rate; /* this agent's rate-limit buckets (engine arithmetic) */
   int rate_limited;     /* its policy has at least one rate_limit rule */
   aip_dlp *dlp;         /* this agent's DLP rules, NULL when its policy has none */
@@ -91,8 +98,15 @@ struct aip_gw {
   aip_approvals *approvals;
   aip_map operators_by_token; /* sha256(token) -> operator */
   aip_metrics metrics;
-  uv_signal_t sigterm, sigint;
+  uv_signal_t sigterm, sigint, sighup;
   uv_timer_t housekeeping; /* session expiry and SSE keep-alives */
+  aip_policy_watch *watch;  /* policy and config files (policy_watch.c) */
+  int loads_pending;        /* policy loads on the thread pool */
+  int started;              /* listening: loads after this are reloads */
+  int draining;             /* SIGTERM/SIGINT: finishing the calls in flight */
+  uint64_t inflight;        /* requests received and not yet answered */
+  uv_timer_t drain_timer;
+  uint64_t drain_deadline_ms;
   int stopping;
 };
 
@@ -147,6 +161,16 @@ void aip_pending_hold(aip_pending *p);
 void aip_pending_result(aip_pending *p, cJSON *result);
 void aip_pending_error(aip_pending *p, int code, const char *message);
 void aip_pending_error_raw(aip_pending *p, aip_buf *err_json); /* pre-rendered error bytes */
+
+/* policy_load.c: load the agent's policy file off the loop and swap it in when compiled (a
+ * reload while one runs is queued). aip_policy_reload_all does it for every agent. */
+int aip_agent_policy_load(aip_agent_rt *a);
+void aip_policy_reload_all(aip_gw *gw, const char *why);
+void aip_agent_policy_free(aip_agent_rt *a);
+/* policy_watch.c: reload when the config or a policy file changes (editors' renames and the
+ * Kubernetes ..data symlink swap included). */
+int aip_policy_watch_start(aip_gw *gw);
+void aip_policy_watch_stop(aip_gw *gw);
 
 /* router.c */
 int aip_agent_init(aip_gw *gw, aip_agent_rt *a, const aip_agent_config *cfg, aip_error *err);

@@ -343,9 +343,34 @@ static void do_notification(aip_session *s, aip_rpc_msg *m) {
 
 /* ---- entry point --------------------------------------------------------------------------- */
 
+/* An agent whose policy never loaded is blocked outright (failover.on_policy_load_error): no
+ * policy, no way to decide, so nothing passes. A draining gateway takes no new work: the load
+ * balancer has already seen /readyz go 503 and the client retries elsewhere. */
+static void refuse_unavailable(aip_exchange *ex, aip_session *s, aip_rpc_msg *m) {
+  aip_gw *gw = s->agent->gw;
+  if (m->kind != AIP_RPC_REQUEST) return;
+  aip_pending *p = aip_pending_new(ex, s, m->id);
+  if (!p) return;
+  if (s->agent->policy) {
+    gw->metrics.drain_refused++;
+    aip_pending_error(p, -32000, "Server shutting down: retry on another instance");
+    return;
+  }
+  aip_buf b;
+  aip_buf_init(&b);
+  static const char *const data[] = {"reason", "the agent's policy failed to load; see the gateway log", NULL};
+  aip_rpc_error(&b, p->client_id, AIP_ERR_FORBIDDEN, "Forbidden", data);
+  aip_pending_error_raw(p, &b);
+  aip_buf_free(&b);
+}
+
 void aip_dispatch(aip_exchange *ex, aip_session *s, aip_rpc_msg *m) {
   if (m->kind == AIP_RPC_RESPONSE || m->kind == AIP_RPC_ERROR) {
     return; /* answers to server->client requests: the gateway sends none yet */
+  }
+  if (!s->agent->policy || s->agent->gw->draining) {
+    refuse_unavailable(ex, s, m);
+    return;
   }
   aip_decision d;
   aip_policy_check_method(s->agent->policy, m->method, strlen(m->method), &d);

@@ -299,11 +299,13 @@ aip_pending *aip_pending_new(aip_exchange *ex, aip_session *s, const cJSON *id) 
   if (s->pending) s->pending->prev = p;
   s->pending = p;
   ex->pending++;
+  s->agent->gw->inflight++;
   return p;
 }
 
 static void pending_free(aip_pending *p) {
   aip_session *s = p->sess;
+  s->agent->gw->inflight--;
   if (p->waiting_tools) aip_router_cancel_wait(s->agent, p);
   /* the approval record stays for the operators; this call just stops waiting for it */
   if (p->approval) aip_approvals_forget(s->agent->gw->approvals, p->approval);

@@ -353,24 +353,9 @@ int aip_agent_init(aip_gw *gw, aip_agent_rt *a, const aip_agent_config *cfg, aip
   a->gw = gw;
   a->cfg = cfg;
   aip_map_init(&a->tool_map);
-  /* The gateway's own config is as off-limits to tools as the policy file is. */
-  const char *extra[] = {gw->cfg->path, NULL};
-  aip_policy_opts opts = {.extra_protected = gw->cfg->path ? extra : NULL};
-  int rc = aip_policy_compile_ex(cfg->policy, &opts, &a->policy, err);
-  if (rc) return rc;
-  a->rate = aip_rate_state_new(a->policy);
+  /* the policy itself comes from policy_load.c; buckets outlive policy versions */
+  a->rate = aip_rate_state_new(NULL);
   if (!a->rate) return aip_error_set(err, -ENOMEM, "out of memory");
-  for (size_t i = 0; i < cfg->policy->rules_n; i++)
-    a->rate_limited |= cfg->policy->rules[i].rate_count > 0;
-  /* Compiling DLP can take seconds for big rule sets: this runs at start-up, before serving. */
-  rc = aip_dlp_compile(cfg->policy, NULL, &a->dlp, err);
-  if (rc) return rc;
-  if (a->dlp) {
-    a->dlp_scratch = aip_dlp_scratch_new();
-    a->dlp_redactions = calloc(aip_dlp_rule_count(a->dlp) + 1, sizeof(uint64_t));
-    if (!a->dlp_scratch || !a->dlp_redactions || aip_dlp_scratch_prepare(a->dlp_scratch, a->dlp))
-      return aip_error_set(err, -ENOMEM, "out of memory");
-  }
   a->ups = calloc(cfg->servers_n ? cfg->servers_n : 1, sizeof(*a->ups));
   a->server_failed = calloc(cfg->servers_n ? cfg->servers_n : 1, 1);
   a->last_lists = calloc(cfg->servers_n ? cfg->servers_n : 1, sizeof(cJSON *));
@@ -416,7 +401,7 @@ void aip_dlp_counts_json(const aip_dlp *d, const aip_dlp_counts *c, aip_buf *out
 
 void aip_agent_free(aip_agent_rt *a) {
   aip_dlp_scratch_free(a->dlp_scratch);
-  aip_dlp_free(a->dlp);
+  aip_agent_policy_free(a);
   free(a->dlp_redactions);
   tools_clear(a);
   aip_map_free(&a->tool_map);
@@ -426,5 +411,4 @@ void aip_agent_free(aip_agent_rt *a) {
   for (size_t s = 0; a->last_lists && s < a->cfg->servers_n; s++) cJSON_Delete(a->last_lists[s]);
   free(a->last_lists);
   aip_rate_state_free(a->rate);
-  aip_policy_free(a->policy);
 }

@@ -1,15 +1,19 @@
-/* serve.c -- `aip serve`: load and check everything, open the listeners, run the loop, and
- * stop cleanly on SIGTERM/SIGINT (sessions answered, children stopped, audit flushed). */
+/* serve.c -- `aip serve`: load and check everything, open the listeners, run the loop, reload
+ * policies on SIGHUP or file changes, and on SIGTERM/SIGINT drain: /readyz goes 503 and new
+ * connections are refused at once, the calls in flight get up to `shutdown_grace` to finish,
+ * then everything stops cleanly (sessions answered, children stopped, audit flushed). */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "gateway/clock.h"
 #include "gateway/gateway.h"
 #include "gateway/log.h"
 
 #define HOUSEKEEPING_MS 15000
+#define DRAIN_POLL_MS 20
 
 static void on_http(aip_http_req *req, void *ctx) { aip_mcp_handle(req, ctx); }
 static void on_admin(aip_http_req *req, void *ctx) { aip_admin_handle(req, ctx); }
@@ -26,6 +30,8 @@ static void gw_stop(aip_gw *gw) {
   if (gw->admin) aip_http_server_close(gw->admin);
   gw->mcp = gw->admin = NULL;
   uv_close((uv_handle_t *)&gw->housekeeping, NULL);
+  uv_close((uv_handle_t *)&gw->drain_timer, NULL);
+  aip_policy_watch_stop(gw);
   aip_audit_detach(gw->audit);
   /* the store runs its last batch and completions before the approvals they refer to go */
   aip_store_close(gw->store);
@@ -34,13 +40,44 @@ static void gw_stop(aip_gw *gw) {
   gw->approvals = NULL;
   uv_close((uv_handle_t *)&gw->sigterm, NULL);
   uv_close((uv_handle_t *)&gw->sigint, NULL);
+  uv_close((uv_handle_t *)&gw->sighup, NULL);
 }
 
-static void on_signal(uv_signal_t *s, int signum) { gw_stop(s->data); }
+static void on_drain_poll(uv_timer_t *t) {
+  aip_gw *gw = t->data;
+  if (gw->inflight && (uint64_t)aip_wall_ms() < gw->drain_deadline_ms) return;
+  if (gw->inflight)
+    aip_warn("shutdown_grace over: %llu request(s) still in flight are cut off",
+             (unsigned long long)gw->inflight);
+  else
+    aip_info("drained: no request in flight");
+  gw_stop(gw);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  aip_gw *gw = s->data;
+  if (gw->draining || !gw->started) { /* a second signal, or nothing to drain yet: stop now */
+    gw_stop(gw);
+    return;
+  }
+  gw->draining = 1;
+  gw->drain_deadline_ms = (uint64_t)aip_wall_ms() + gw->cfg->shutdown_grace_ms;
+  aip_info("%s: draining (%llu request(s) in flight, up to %llu ms); a second signal stops at once",
+           signum == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long)gw->inflight,
+           (unsigned long long)gw->cfg->shutdown_grace_ms);
+  /* New connections go to the other instances; the open ones finish what they started. */
+  if (gw->mcp) aip_http_server_stop_listening(gw->mcp);
+  uv_timer_start(&gw->drain_timer, on_drain_poll, 0, DRAIN_POLL_MS);
+}
+
+static void on_sighup(uv_signal_t *s, int signum) {
+  (void)signum;
+  aip_policy_reload_all(s->data, "SIGHUP");
+}
 
 static int load(aip_gw *gw, const char *path) {
   aip_error err = {{0}};
-  int rc = aip_gateway_config_load(path, &gw->cfg, &err);
+  int rc = aip_gateway_config_load_ex(path, AIP_GWCFG_DEFER_POLICIES, &gw->cfg, &err);
   if (rc) {
     aip_error("%s", err.msg);
     return rc;
@@ -56,8 +93,12 @@ static int load(aip_gw *gw, const char *path) {
       return rc;
     }
     rc = aip_map_put(&gw->agents_by_token, ac->token_sha256, sizeof(ac->token_sha256), &gw->agents[i]);
+    if (!rc) rc = aip_agent_policy_load(&gw->agents[i]);
     if (rc) return rc;
   }
+  /* Policies compile in parallel on the thread pool; serving starts when all are done. A
+   * policy that failed leaves only its agent blocked. */
+  while (gw->loads_pending) uv_run(gw->loop, UV_RUN_ONCE);
   return 0;
 }
 
@@ -155,7 +196,10 @@ int aip_serve(const char *config_path) {
   uv_timer_init(gw.loop, &gw.housekeeping);
   uv_signal_init(gw.loop, &gw.sigterm);
   uv_signal_init(gw.loop, &gw.sigint);
-  gw.housekeeping.data = gw.sigterm.data = gw.sigint.data = &gw;
+  uv_signal_init(gw.loop, &gw.sighup);
+  uv_timer_init(gw.loop, &gw.drain_timer);
+  gw.housekeeping.data = gw.sigterm.data = gw.sigint.data = gw.sighup.data = &gw;
+  gw.drain_timer.data = &gw;
   int rc = load(&gw, config_path);
   if (!rc) {
     make_parent_dirs(gw.cfg->audit_path);
@@ -168,6 +212,9 @@ int aip_serve(const char *config_path) {
     uv_timer_start(&gw.housekeeping, on_housekeeping, HOUSEKEEPING_MS, HOUSEKEEPING_MS);
     uv_signal_start(&gw.sigterm, on_signal, SIGTERM);
     uv_signal_start(&gw.sigint, on_signal, SIGINT);
+    uv_signal_start(&gw.sighup, on_sighup, SIGHUP);
+    if (aip_policy_watch_start(&gw)) aip_warn("policy files are not watched: reload with SIGHUP");
+    gw.started = 1;
   }
   if (rc) gw_stop(&gw);
   uv_run(gw.loop, UV_RUN_DEFAULT);

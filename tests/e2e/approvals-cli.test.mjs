@@ -16,7 +16,8 @@ before(async () => {
     servers: { t: testServer() },
     agents: [{ name: 'bot', token: agentToken, servers: ['t'],
                policy: { tool_rules: [{ tool: 'echo', action: 'ask' }] } }],
-    extra: { operators: [{ name: 'carol', token_sha256: sha256hex(opToken) }], approvals: { timeout: '10m' } },
+    extra: { operators: [{ name: 'carol', token_sha256: sha256hex(opToken) }], approvals: { timeout: '10m' },
+             shutdown_grace: '1s' }, // the held call waits 1 s of drain, then the restart cuts it
   });
 });
 after(async () => { await gw?.stop(); });

@@ -142,6 +142,13 @@ export function newToken(label = 'agent') {
   return `aip_e2e_${label}_${process.pid}_${tokenSeq}_${Math.random().toString(36).slice(2)}`;
 }
 
+/** Replaces a file the way editors and config tools do: write a temp file, rename over. */
+export function replaceFile(file, text) {
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, text);
+  fs.renameSync(tmp, file);
+}
+
 export class Gateway {
   /**
    * opts.servers: { name: {command, env} }
@@ -149,6 +156,7 @@ export class Gateway {
    * opts.limits: { max_body, request_timeout, ... }
    * opts.extra: extra top-level config keys
    * opts.env: extra environment variables of the gateway process itself
+   * opts.ready: false to wait for /healthz only (a gateway that starts with an agent blocked)
    */
   constructor(opts) {
     this.opts = opts;
@@ -165,6 +173,12 @@ export class Gateway {
   }
 
   get url() { return `http://127.0.0.1:${this.port}/mcp`; }
+  /** Path of an agent's policy file (written from opts.agents[].policy). */
+  policyPath(agent) { return path.join(this.dir, 'policies', `${agent}.yaml`); }
+  /** Rewrites an agent's policy from a spec object (atomic rename, as editors do). */
+  writePolicy(agent, spec) {
+    replaceFile(this.policyPath(agent), toYaml(policyDoc(agent, spec)).replace(/^\n/, '') + '\n');
+  }
   get adminUrl() { return `http://127.0.0.1:${this.adminPort}`; }
 
   writeConfig() {
@@ -222,7 +236,8 @@ export class Gateway {
           `config:\n${fs.readFileSync(this.configPath, 'utf8')}\nstderr:\n${this.stderr}`);
       }
       try {
-        const r = await fetch(`${this.adminUrl}/readyz`, { signal: AbortSignal.timeout(1000) });
+        const probe = this.opts.ready === false ? '/healthz' : '/readyz';
+        const r = await fetch(`${this.adminUrl}${probe}`, { signal: AbortSignal.timeout(1000) });
         await r.arrayBuffer();
         if (r.status === 200) break;
       } catch { /* not listening yet */ }
