@@ -79,3 +79,34 @@ test('an approval record shows the arguments DLP-redacted; the operator never se
   await fetch(`${gw.adminUrl}/v1/approvals/${rec.id}/deny`, { method: 'POST', headers, body: '{}' });
   await assert.rejects(call, (e) => e.code === -32004);
 })());
+
+// dlp.timeout: a scan that outlives its budget is abandoned; failover.on_dlp_error decides.
+// 8 MiB of text with a key at the end: the Hyperscan pass alone takes several milliseconds, and
+// the engine checks the budget before it resolves the rule that fired.
+test('dlp.timeout: block withholds the answer, allow forwards it unredacted', async () => {
+  const slow = newToken('slow'), open = newToken('open');
+  const dlp = { patterns, timeout: '1ms', stream_threshold: '64MiB' };
+  const g = await Gateway.start({
+    servers: { t: testServer() },
+    limits: { max_body: '16MiB' },
+    agents: [
+      { name: 'strict', token: slow, servers: ['t'], policy: { allowed_tools: ['echo'], dlp } },
+      { name: 'lenient', token: open, servers: ['t'],
+        policy: { allowed_tools: ['echo'], dlp, failover: { on_dlp_error: 'allow' } } },
+    ],
+  });
+  try {
+    await g.wrap(async () => {
+      const message = 'x'.repeat(8 << 20) + KEY;
+      const strict = (await g.connect(slow)).client;
+      await assert.rejects(strict.callTool({ name: 'echo', arguments: { message } }),
+        (e) => e.code === -32603 && /withheld/.test(e.message));
+      const lenient = (await g.connect(open)).client;
+      const r = await lenient.callTool({ name: 'echo', arguments: { message } });
+      assert.equal(textOf(r).length, message.length, 'on_dlp_error: allow forwards it');
+      assert.match(g.stderr, /DLP scan exceeded dlp.timeout \(1 ms\)/);
+    })();
+  } finally {
+    await g.stop();
+  }
+});
