@@ -41,6 +41,26 @@ test('a secret in a tool result is redacted exactly; JSON escapes do not hide it
   assert.equal(textOf(r), 'nothing to see');
 })());
 
+test('structuredContent is redacted too, numbers included; the rest of the result is kept', () => gw.wrap(async () => {
+  const g = await Gateway.start({
+    servers: { t: testServer() },
+    agents: [{ name: 'num', token: tokResp, servers: ['t'],
+               policy: { allowed_tools: ['add'], dlp: { patterns: [{ name: 'Magic', regex: '4242' }] } } }],
+  });
+  try {
+    // no tools/list first: the SDK would check structuredContent against the output schema,
+    // which a redacted number (now a string) no longer fits
+    const { client } = await g.connect(tokResp);
+    const r = await client.callTool({ name: 'add', arguments: { a: 4000, b: 242 } });
+    assert.equal(textOf(r), '[REDACTED:Magic]');
+    assert.deepEqual(r.structuredContent, { sum: '[REDACTED:Magic]' });
+    const clean = await client.callTool({ name: 'add', arguments: { a: 1, b: 2 } });
+    assert.deepEqual(clean.structuredContent, { sum: 3 }, 'clean numbers stay numbers');
+  } finally {
+    await g.stop();
+  }
+})());
+
 test('request side: block -> -32001, redact -> the upstream never sees the secret', () => gw.wrap(async () => {
   const b = (await gw.connect(tokBlock)).client;
   await assert.rejects(b.callTool({ name: 'echo', arguments: { message: `leak ${KEY}` } }),
