@@ -5,8 +5,8 @@
 // Content-Security-Policy must forbid inline script, and a wrong token shows an error.
 //
 // The browser may reach 127.0.0.1 only: every request of the context is routed through a check
-// that aborts anything else, the host resolver maps every name to nothing, and background
-// networking is off. The test fails if anything else was even attempted.
+// that aborts anything else, the host resolver maps every name to nothing, every other address
+// goes to a proxy that does not exist, and background networking is off. The test fails if anything else was even attempted.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -40,7 +40,9 @@ before(async () => {
     executablePath: CHROMIUM,
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
+      '--disable-component-update', '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
+      // anything not on loopback (which Chromium never proxies) goes to a proxy that is not there
+      '--proxy-server=http://127.0.0.1:9'],
   });
   context = await browser.newContext();
   await context.route('**/*', (route) => {
