@@ -30,6 +30,7 @@ typedef struct aip_exchange aip_exchange;
 typedef struct aip_pending aip_pending;
 typedef struct aip_policy_gen aip_policy_gen;
 typedef struct aip_policy_watch aip_policy_watch;
+typedef struct aip_ask_elicit aip_ask_elicit;
 
 /* One tool as the agent sees it. */
 typedef struct aip_tool_entry {
@@ -132,6 +133,23 @@ const char *aip_mcp_negotiate(const char *requested);
 
 /* mcp_dispatch.c: one JSON-RPC message of a session */
 void aip_dispatch(aip_exchange *ex, aip_session *s, aip_rpc_msg *m);
+/* A human's answer to an `ask` that came from elsewhere than the queue (ask_elicit.c): audited
+ * and acted on exactly as an operator's decision (APPROVED forwards the call, DENIED -32004,
+ * EXPIRED -32005). `by` names the approver, `reason` the refusal (either may be NULL). */
+void aip_ask_outcome(aip_pending *p, aip_approval_status st, const char *by, const char *reason);
+/* The call ended before anyone answered its `ask` (cancelled, session ended): audit only. */
+void aip_ask_abandoned(aip_pending *p, const char *why);
+
+/* ask_elicit.c: `ask_via: elicitation`, the agent's own user approves through its MCP client */
+/* Asks on the call's stream: 0, or < 0 when this session cannot be asked (no elicitation
+ * capability, protocol before 2025-06-18, the POST is gone): the caller uses the queue. */
+int aip_ask_elicit_start(aip_pending *p);
+/* Whether a call of the session waits for an answer with this id. */
+int aip_ask_elicit_waiting(const aip_session *s, const cJSON *id);
+/* The client's response or error to our elicitation: 0 routed, -ENOENT no such question. */
+int aip_ask_elicit_answer(aip_session *s, const aip_rpc_msg *m);
+/* The call is ending while it still waits: withdraw the question, audit DENIED with `why`. */
+void aip_ask_elicit_drop(aip_pending *p, const char *why);
 
 /* exchange: the HTTP POST a request came in (mcp_http.c) */
 struct aip_pending {
@@ -148,6 +166,7 @@ struct aip_pending {
   cJSON *params;             /* tools/call: params to forward once routed */
   int decision_kind;         /* tools/call: ALLOW or ALLOW_MONITOR */
   aip_approval_wait *approval; /* tools/call: waiting for a human */
+  aip_ask_elicit *elicit;    /* tools/call: waiting for the agent's user (ask_elicit.c) */
   aip_buf dlp_audit;         /* tools/call: `[{"rule":..,"count":..}]` of its answer, or empty */
   aip_pending *prev, *next;  /* in sess->pending */
 };
@@ -157,6 +176,8 @@ aip_pending *aip_pending_new(aip_exchange *ex, aip_session *s, const cJSON *id);
 void aip_pending_emit(aip_pending *p, cJSON *msg, int final);
 /* Switches the request's HTTP answer to an SSE stream now (a call that will wait long). */
 void aip_pending_hold(aip_pending *p);
+/* Whether the agent still holds the HTTP request the call came in (it can still be told). */
+int aip_pending_connected(const aip_pending *p);
 /* Answers with a result (owned) or an error built by aip_rpc_error. */
 void aip_pending_result(aip_pending *p, cJSON *result);
 void aip_pending_error(aip_pending *p, int code, const char *message);

@@ -199,10 +199,24 @@ static void approval_outcome(void *data, int err, aip_approval_status st, const 
   deny(p, &d, p->tool);
 }
 
+void aip_ask_outcome(aip_pending *p, aip_approval_status st, const char *by, const char *reason) {
+  aip_approval rec = {.status = st, .decided_by = (char *)by, .reason = (char *)reason};
+  approval_outcome(p, 0, st, &rec);
+}
+
+void aip_ask_abandoned(aip_pending *p, const char *why) {
+  aip_decision d = {.kind = AIP_DECISION_ASK};
+  aip_decision_ask_refused(&d, 0);
+  snprintf(d.reason, sizeof(d.reason), "%s", why);
+  audit(p->sess, "tools/call", &d, "DENIED", p->tool, p->args, -1);
+}
+
 /* The tool list is fresh: the approval record can name the server. */
 static void ask_ready(aip_pending *p) {
   aip_agent_rt *a = p->sess->agent;
   const aip_tool_entry *t = aip_router_find(a, p->tool);
+  /* ask_via elicitation: the agent's own user, when its client can be asked; else the queue */
+  if (t && a->cfg->ask_via == AIP_ASK_VIA_ELICITATION && aip_ask_elicit_start(p) == 0) return;
   if (!t || !a->gw->approvals) {
     char msg[300];
     snprintf(msg, sizeof(msg), t ? "approval queue unavailable" : "Unknown tool: %.256s", p->tool);
@@ -366,7 +380,10 @@ static void refuse_unavailable(aip_exchange *ex, aip_session *s, aip_rpc_msg *m)
 
 void aip_dispatch(aip_exchange *ex, aip_session *s, aip_rpc_msg *m) {
   if (m->kind == AIP_RPC_RESPONSE || m->kind == AIP_RPC_ERROR) {
-    return; /* answers to server->client requests: the gateway sends none yet */
+    /* the only requests the gateway sends agents are elicitations (mcp_http.c refused a POST
+     * whose answers name none of them) */
+    aip_ask_elicit_answer(s, m);
+    return;
   }
   if (!s->agent->policy || s->agent->gw->draining) {
     refuse_unavailable(ex, s, m);

@@ -234,7 +234,7 @@ void aip_sessions_housekeeping(aip_gw *gw) {
     for (aip_session *s = gw->agents[i].sessions, *n; s; s = n) {
       n = s->next;
       for (aip_pending *p = s->pending; p; p = p->next)
-        if (p->approval && p->ex->req && p->ex->sse)
+        if ((p->approval || p->elicit) && p->ex->req && p->ex->sse)
           aip_http_stream_write(p->ex->req, ": waiting for approval\n\n", 24);
       if (s->get_stream) {
         aip_http_stream_write(s->get_stream, ": keep-alive\n\n", 14);
@@ -337,6 +337,8 @@ static void pending_free(aip_pending *p) {
 
 void aip_pending_emit(aip_pending *p, cJSON *msg, int final) {
   aip_exchange *ex = p->ex;
+  /* an answer before the user's (cancelled, session ended): withdraw the question first */
+  if (final && p->elicit) aip_ask_elicit_drop(p, "the tool call ended before the user answered");
   if (final) {
     cJSON *id = cJSON_Duplicate(p->client_id, 1);
     if (cJSON_GetObjectItemCaseSensitive(msg, "id")) cJSON_ReplaceItemInObjectCaseSensitive(msg, "id", id);
@@ -372,6 +374,8 @@ void aip_pending_emit(aip_pending *p, cJSON *msg, int final) {
 }
 
 void aip_pending_hold(aip_pending *p) { exchange_to_sse(p->ex); }
+
+int aip_pending_connected(const aip_pending *p) { return p->ex->req != NULL; }
 
 void aip_pending_result(aip_pending *p, cJSON *result) {
   cJSON *m = cJSON_CreateObject();
@@ -512,6 +516,15 @@ static void mcp_post(aip_gw *gw, aip_agent_rt *a, aip_http_req *req) {
         goto done;
       }
     if (!(s = session_of(gw, a, req))) goto done;
+    /* An answer must be to a question of ours that is still open (an elicitation): anything
+     * else is refused whole, like any bad element. */
+    for (size_t i = 0; i < count; i++)
+      if ((msgs[i].kind == AIP_RPC_RESPONSE || msgs[i].kind == AIP_RPC_ERROR) &&
+          !aip_ask_elicit_waiting(s, msgs[i].id)) {
+        http_rpc_error(req, 400, AIP_RPC_INVALID_REQUEST,
+                       "Invalid Request: no request of this session awaits that response", NULL);
+        goto done;
+      }
     /* JSON-RPC batches exist only in protocol 2025-03-26 (removed in 2025-06-18). */
     if (cJSON_IsArray(root) && strcmp(s->version, "2025-03-26") != 0) {
       http_rpc_error(req, 400, AIP_RPC_INVALID_REQUEST,

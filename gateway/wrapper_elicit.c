@@ -8,14 +8,15 @@
  * calls go to the child as they were checked; the rest get -32004 (denied, declined, cancelled,
  * no elicitation support) or -32005 (no answer within --approval-timeout).
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/elicit.h"
 #include "gateway/log.h"
 #include "gateway/wrapper.h"
 
 #define MAX_PENDING_ASKS 64
-#define MAX_SHOWN_ARGS 4000
 
 struct aip_wrapper_ask {
   aip_wrapper_ask *next;
@@ -30,20 +31,13 @@ struct aip_wrapper_ask {
 };
 
 int aip_wrapper_elicit_capable(const cJSON *init_params) {
-  const cJSON *caps = cJSON_IsObject(init_params)
-                          ? cJSON_GetObjectItemCaseSensitive(init_params, "capabilities") : NULL;
-  const cJSON *el = cJSON_IsObject(caps) ? cJSON_GetObjectItemCaseSensitive(caps, "elicitation")
-                                         : NULL;
-  if (!cJSON_IsObject(el)) return 0;
-  /* 2025-11-25: {} means form only; {"url":{}} alone means no form */
-  if (cJSON_GetObjectItemCaseSensitive(el, "form")) return 1;
-  return cJSON_GetObjectItemCaseSensitive(el, "url") == NULL;
+  return aip_elicit_capable(cJSON_IsObject(init_params)
+                                ? cJSON_GetObjectItemCaseSensitive(init_params, "capabilities")
+                                : NULL);
 }
 
-/* Elicitation exists from 2025-06-18 on; an older session never negotiated it. */
 static int session_can_elicit(const aip_wrapper *w) {
-  return w->client_elicit && strcmp(w->version, "2024-11-05") != 0 &&
-         strcmp(w->version, "2025-03-26") != 0;
+  return w->client_elicit && aip_elicit_version_ok(w->version);
 }
 
 static void ask_closed(uv_handle_t *h) {
@@ -79,15 +73,10 @@ static void refuse(aip_wrapper *w, const cJSON *id, const char *tool, const cJSO
 
 /* Tells the client to drop our question (MCP: a request given up on gets a cancellation). */
 static void cancel_elicitation(aip_wrapper *w, const aip_wrapper_ask *a, const char *reason) {
-  cJSON *n = cJSON_CreateObject();
-  cJSON_AddStringToObject(n, "jsonrpc", "2.0");
-  cJSON_AddStringToObject(n, "method", "notifications/cancelled");
-  cJSON *p = cJSON_AddObjectToObject(n, "params");
-  cJSON_AddStringToObject(p, "requestId", a->eid);
-  cJSON_AddStringToObject(p, "reason", reason);
+  cJSON *n = aip_elicit_cancelled(a->eid, reason);
   aip_buf b;
   aip_buf_init(&b);
-  if (!aip_json_print(&b, n)) aip_wrapper_to_client(w, b.data, b.len);
+  if (n && !aip_json_print(&b, n)) aip_wrapper_to_client(w, b.data, b.len);
   aip_buf_free(&b);
   cJSON_Delete(n);
 }
@@ -104,49 +93,11 @@ static void on_timeout(uv_timer_t *t) {
   ask_unlink(w, a);
 }
 
-/* "The agent wants to call ...": what the human reads. Arguments are shown compact and cut at
- * MAX_SHOWN_ARGS bytes (on a UTF-8 boundary). */
-static char *question(const aip_wrapper *w, const char *tool, const cJSON *args) {
-  aip_buf a, q;
-  aip_buf_init(&a);
-  aip_buf_init(&q);
-  if (args) aip_json_print(&a, args);
-  else aip_buf_puts(&a, "{}");
-  size_t n = a.len;
-  if (n > MAX_SHOWN_ARGS) {
-    n = MAX_SHOWN_ARGS;
-    while (n && ((unsigned char)a.data[n] & 0xC0) == 0x80) n--;
-  }
-  aip_buf_printf(&q,
-                 "The agent wants to call the tool \"%s\", which needs your approval (AIP policy "
-                 "\"%s\").\n\nArguments:\n%.*s%s\n\nApprove this call?",
-                 tool, w->agent, (int)n, a.data ? a.data : "", n < a.len ? " ..." : "");
-  aip_buf_free(&a);
-  return aip_buf_steal(&q, NULL);
-}
-
 static int send_elicitation(aip_wrapper *w, const aip_wrapper_ask *a) {
-  cJSON *r = cJSON_CreateObject();
-  cJSON_AddStringToObject(r, "jsonrpc", "2.0");
-  cJSON_AddStringToObject(r, "id", a->eid);
-  cJSON_AddStringToObject(r, "method", "elicitation/create");
-  cJSON *p = cJSON_AddObjectToObject(r, "params");
-  if (strcmp(w->version, "2025-11-25") >= 0) cJSON_AddStringToObject(p, "mode", "form");
-  char *text = question(w, a->tool, a->args);
-  cJSON_AddStringToObject(p, "message", text ? text : "Approve this tool call?");
-  free(text);
-  cJSON *schema = cJSON_AddObjectToObject(p, "requestedSchema");
-  cJSON_AddStringToObject(schema, "type", "object");
-  cJSON *props = cJSON_AddObjectToObject(schema, "properties");
-  cJSON *approve = cJSON_AddObjectToObject(props, "approve");
-  cJSON_AddStringToObject(approve, "type", "boolean");
-  cJSON_AddStringToObject(approve, "title", "Approve");
-  cJSON_AddStringToObject(approve, "description", "Allow the agent to make this tool call");
-  cJSON *req = cJSON_AddArrayToObject(schema, "required");
-  cJSON_AddItemToArray(req, cJSON_CreateString("approve"));
+  cJSON *r = aip_elicit_request(a->eid, w->version, a->tool, w->agent, a->args);
   aip_buf b;
   aip_buf_init(&b);
-  int err = aip_json_print(&b, r);
+  int err = r ? aip_json_print(&b, r) : -ENOMEM;
   if (!err) aip_wrapper_to_client(w, b.data, b.len);
   aip_buf_free(&b);
   cJSON_Delete(r);
@@ -191,24 +142,6 @@ void aip_wrapper_ask_start(aip_wrapper *w, cJSON *msg, const cJSON *id, const ch
   uv_timer_start(&a->timer, on_timeout, w->approval_timeout_ms, 0);
 }
 
-/* accept with approve: true, and nothing else, approves. */
-static int approved(const aip_rpc_msg *m, const char **why) {
-  const cJSON *action = cJSON_IsObject(m->result)
-                            ? cJSON_GetObjectItemCaseSensitive(m->result, "action") : NULL;
-  const cJSON *content = cJSON_IsObject(m->result)
-                             ? cJSON_GetObjectItemCaseSensitive(m->result, "content") : NULL;
-  const cJSON *yes = cJSON_IsObject(content)
-                         ? cJSON_GetObjectItemCaseSensitive(content, "approve") : NULL;
-  if (m->kind == AIP_RPC_ERROR) *why = "the client answered the approval request with an error";
-  else if (!cJSON_IsString(action)) *why = "the approval answer has no action";
-  else if (strcmp(action->valuestring, "decline") == 0) *why = "the user declined";
-  else if (strcmp(action->valuestring, "cancel") == 0) *why = "the user dismissed the request";
-  else if (strcmp(action->valuestring, "accept") != 0) *why = "unknown approval action";
-  else if (!cJSON_IsTrue(yes)) *why = "the user did not approve";
-  else return 1;
-  return 0;
-}
-
 void aip_wrapper_ask_answer(aip_wrapper *w, const aip_rpc_msg *m) {
   aip_wrapper_ask *a = w->asks;
   while (a && strcmp(a->eid, m->id->valuestring) != 0) a = a->next;
@@ -218,7 +151,7 @@ void aip_wrapper_ask_answer(aip_wrapper *w, const aip_rpc_msg *m) {
     return;
   }
   const char *why = NULL;
-  if (approved(m, &why)) {
+  if (aip_elicit_approved(m, &why)) {
     aip_decision d = a->d;
     d.kind = AIP_DECISION_ALLOW;
     d.error_code = 0;

@@ -95,9 +95,18 @@ async function refresh() {
 // Server-sent events read with fetch, since EventSource cannot send an Authorization header.
 async function listen() {
   if (stream) stream.abort();
-  stream = new AbortController();
+  if (!token) return; // signed out while a reconnect was scheduled
+  const mine = stream = new AbortController();
   try {
-    const res = await fetch(`${api}/events`, { headers: headers(), signal: stream.signal });
+    const res = await fetch(`${api}/events`, { headers: headers(), signal: mine.signal });
+    if (res.status === 401) {
+      setStatus('wrong token');
+      return;
+    }
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    // Anything created before the stream was open (between sign-in and now, or while it was
+    // down) sent no event we saw: reload the lists once the stream is open.
+    await refresh();
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
     let buf = '';
@@ -114,8 +123,10 @@ async function listen() {
     }
   } catch (e) {
     if (e.name === 'AbortError') return;
+    setStatus(`event stream: ${e.message}; reconnecting`);
   }
-  setTimeout(listen, 2000); // the stream ended: reconnect
+  if (stream !== mine) return; // a newer stream took over (or signed out)
+  setTimeout(() => { if (stream === mine) listen(); }, 2000); // the stream ended: reconnect
 }
 
 async function signIn(t) {
@@ -135,6 +146,7 @@ $('login-form').addEventListener('submit', (e) => {
 $('logout').addEventListener('click', () => {
   sessionStorage.removeItem('aip-operator-token');
   if (stream) stream.abort();
+  stream = null;
   token = '';
   $('queue').hidden = true;
   $('login').hidden = false;

@@ -152,7 +152,7 @@ export function replaceFile(file, text) {
 export class Gateway {
   /**
    * opts.servers: { name: {command, env} }
-   * opts.agents: [{ name, token, policy: <spec object>, servers: [...], tool_prefix? }]
+   * opts.agents: [{ name, token, policy: <spec object>, servers: [...], tool_prefix?, ask_via? }]
    * opts.limits: { max_body, request_timeout, ... }
    * opts.extra: extra top-level config keys
    * opts.env: extra environment variables of the gateway process itself
@@ -194,6 +194,7 @@ export class Gateway {
         policy: pfile,
         servers: a.servers,
         tool_prefix: a.tool_prefix,
+        ask_via: a.ask_via,
       };
     });
     this.auditPath = path.join(this.dir, 'audit.jsonl');
