@@ -9,8 +9,8 @@
 
 static int ready(aip_gw *gw) {
   /* Policies are compiled and the store is open before the listeners open; not ready while
-   * stopping. */
-  return !gw->stopping && gw->agents_n > 0 && gw->store;
+   * stopping, nor while audit.on_error block refuses calls (the audit file cannot be written). */
+  return !gw->stopping && gw->agents_n > 0 && gw->store && !aip_audit_blocking(gw->audit);
 }
 
 void aip_admin_handle(aip_http_req *req, aip_gw *gw) {

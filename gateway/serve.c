@@ -34,9 +34,16 @@ static void gw_stop(aip_gw *gw) {
   gw->approvals = NULL;
   uv_close((uv_handle_t *)&gw->sigterm, NULL);
   uv_close((uv_handle_t *)&gw->sigint, NULL);
+  uv_close((uv_handle_t *)&gw->sigusr1, NULL);
 }
 
 static void on_signal(uv_signal_t *s, int signum) { gw_stop(s->data); }
+
+/* logrotate: `mv audit.jsonl audit.jsonl.1; kill -USR1 <pid>` (docs/audit.md). */
+static void on_sigusr1(uv_signal_t *s, int signum) {
+  aip_gw *gw = s->data;
+  aip_audit_reopen(gw->audit);
+}
 
 static int load(aip_gw *gw, const char *path) {
   aip_error err = {{0}};
@@ -155,11 +162,13 @@ int aip_serve(const char *config_path) {
   uv_timer_init(gw.loop, &gw.housekeeping);
   uv_signal_init(gw.loop, &gw.sigterm);
   uv_signal_init(gw.loop, &gw.sigint);
-  gw.housekeeping.data = gw.sigterm.data = gw.sigint.data = &gw;
+  uv_signal_init(gw.loop, &gw.sigusr1);
+  gw.housekeeping.data = gw.sigterm.data = gw.sigint.data = gw.sigusr1.data = &gw;
   int rc = load(&gw, config_path);
   if (!rc) {
     make_parent_dirs(gw.cfg->audit_path);
-    rc = aip_audit_open(gw.loop, gw.cfg->audit_path, &gw.audit);
+    aip_audit_opts ao = {gw.cfg->audit_buffer_size, gw.cfg->audit_on_error == AIP_FAILOVER_ALLOW};
+    rc = aip_audit_open_ex(gw.loop, gw.cfg->audit_path, &ao, &gw.audit);
     if (rc) aip_error("cannot open audit log %s: %s", gw.cfg->audit_path, strerror(-rc));
   }
   if (!rc) rc = open_state(&gw);
@@ -168,6 +177,7 @@ int aip_serve(const char *config_path) {
     uv_timer_start(&gw.housekeeping, on_housekeeping, HOUSEKEEPING_MS, HOUSEKEEPING_MS);
     uv_signal_start(&gw.sigterm, on_signal, SIGTERM);
     uv_signal_start(&gw.sigint, on_signal, SIGINT);
+    uv_signal_start(&gw.sigusr1, on_sigusr1, SIGUSR1);
   }
   if (rc) gw_stop(&gw);
   uv_run(gw.loop, UV_RUN_DEFAULT);
