@@ -352,7 +352,9 @@ static void on_handoff(uv_check_t *h) {
 }
 
 int aip_audit_open(uv_loop_t *loop, const char *path, aip_audit **out) {
-  aip_audit_opts o = {0, 0};
+  /* The stdio wrapper has no gate to refuse calls with, so "block" would only mean unbounded
+   * memory while a disk fails: it keeps 1000 records and counts (and reports) the rest. */
+  aip_audit_opts o = {1000, 1};
   return aip_audit_open_ex(loop, path, &o, out);
 }
 
@@ -429,7 +431,10 @@ void aip_audit_log(aip_audit *a, const aip_audit_rec *r) {
       atomic_load(&a->depth) >= a->opts.buffer_size) {
     /* allow: the call goes on without its record; the count is the evidence that one is
      * missing (aip_audit_dropped_total) */
-    atomic_fetch_add(&a->dropped, 1);
+    uint64_t n = atomic_fetch_add(&a->dropped, 1) + 1;
+    if ((n & (n - 1)) == 0) /* 1, 2, 4, 8, ...: visible without flooding the log */
+      aip_error("audit: queue full (%u records); %llu record(s) dropped so far",
+                a->opts.buffer_size, (unsigned long long)n);
     return;
   }
   struct timeval tv;

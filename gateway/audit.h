@@ -58,7 +58,7 @@ typedef struct aip_audit_stats {
 
 /* Opens `path` for appending (creating folders is the caller's job), reads the hash of its
  * last line so the chain continues, and starts the thread. Records logged during one turn of
- * `loop` reach the writer together. aip_audit_open: unbounded queue, block. */
+ * `loop` reach the writer together. aip_audit_open (the stdio wrapper): 1000 records, allow. */
 int aip_audit_open(uv_loop_t *loop, const char *path, aip_audit **out);
 int aip_audit_open_ex(uv_loop_t *loop, const char *path, const aip_audit_opts *opts,
                       aip_audit **out);
