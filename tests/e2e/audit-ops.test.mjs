@@ -296,13 +296,13 @@ test('logrotate under load: mv + SIGUSR1 twice loses and duplicates nothing; the
       const stop = { done: false };
       const loops = [0, 1, 2, 3].map(() => callLoop(g, tok, stop));
       const p = g.auditPath;
-      await waitFor(() => readLines(p).length > 20, 5000, 'records before rotation');
+      await waitFor(() => readLines(p).length > 50, 10000, 'records before rotation');
       fs.renameSync(p, `${p}.1`);
       process.kill(g.pid, 'SIGUSR1');
-      await waitFor(() => readLines(p).length > 20, 5000, 'records in the new file');
+      await waitFor(() => readLines(p).length > 50, 10000, 'records in the new file');
       fs.renameSync(p, `${p}.2`);
       process.kill(g.pid, 'SIGUSR1');
-      await waitFor(() => readLines(p).length > 20, 5000, 'records in the third file');
+      await waitFor(() => readLines(p).length > 50, 10000, 'records in the third file');
       stop.done = true;
       const calls = (await Promise.all(loops)).reduce((x, y) => x + y, 0);
       const files = [`${p}.1`, `${p}.2`, p];
@@ -310,6 +310,7 @@ test('logrotate under load: mv + SIGUSR1 twice loses and duplicates nothing; the
       await waitFor(() => total() >= calls, 5000, `${calls} records`);
       await sleep(200);
       assert.equal(total(), calls, 'one record per call');
+      ctx.diagnostic(`${calls} calls, records per file: ${files.map((f) => readLines(f).length).join(', ')}`);
       const keys = files.flatMap((f) => readLines(f).map((l) => { const x = JSON.parse(l); return `${x.session_id} ${x.args.message}`; }));
       assert.equal(new Set(keys).size, calls, 'no record twice');
       let r = aip('audit', 'verify', ...files);
