@@ -143,7 +143,10 @@ static void read_chain_tail(aip_audit *a, int rfd, off_t size) {
     start = size > (off_t)want ? size - (off_t)want : 0;
     got = (size_t)(size - start);
     char *nb = realloc(buf, got + 1);
-    if (!nb) break;
+    if (!nb) {
+      got = 0; /* no memory: the chain restarts, as for an unreadable tail */
+      break;
+    }
     buf = nb;
     ssize_t r = pread(rfd, buf, got, start);
     if (r != (ssize_t)got) {
@@ -156,11 +159,13 @@ static void read_chain_tail(aip_audit *a, int rfd, off_t size) {
     if (i > 0 || start == 0 || want >= TAIL_MAX) break;
     want *= 2;
   }
-  if (buf && got && buf[got - 1] != '\n') {
+  if (!got) {
+    aip_warn("audit: cannot read the end of %s; a new chain starts", a->path);
+  } else if (buf[got - 1] != '\n') {
     aip_warn("audit: %s ends in the middle of a line (an interrupted write); it is closed with "
              "a newline and the chain restarts", a->path);
     if (write(a->fd, "\n", 1) != 1) aip_warn("audit: cannot end the damaged line: %s", strerror(errno));
-  } else if (buf && got) {
+  } else {
     size_t end = got - 1, i = end;
     while (i > 0 && buf[i - 1] != '\n') i--;
     char prev[AIP_AUDIT_HASH_HEX + 1], hash[AIP_AUDIT_HASH_HEX + 1];

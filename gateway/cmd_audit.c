@@ -19,7 +19,6 @@
 
 #include "config/config.h"
 #include "engine/engine.h"
-#include "engine/map.h"
 #include "gateway/audit.h"
 #include "gateway/gateway.h"
 

@@ -230,8 +230,8 @@ static void test_unwritable(void) {
   uv_loop_close(&loop);
 }
 
-/* block with a full queue refuses too (the writer is held off by a blocked write: a FIFO with no
- * reader would hang; a queue bound of 0 records is the simple way to see the check) */
+/* block with a full queue refuses too: while attached, records wait on the loop side until the
+ * loop turns, so the bound is reached without racing the writer; nothing is dropped. */
 static void test_full_queue(void) {
   char path[] = "/tmp/aip-audit-unit-q-XXXXXX";
   int fd = mkstemp(path);
