@@ -12,6 +12,8 @@
  * policy and so does not make the gateway unready. */
 static int ready(aip_gw *gw) {
   if (gw->stopping || gw->draining || !gw->store || gw->agents_n == 0) return 0;
+  /* audit.on_error block refuses calls while the audit file cannot be written */
+  if (aip_audit_blocking(gw->audit)) return 0;
   for (size_t i = 0; i < gw->agents_n; i++)
     if (!gw->agents[i].policy) return 0;
   return 1;

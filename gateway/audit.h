@@ -1,7 +1,9 @@
-/* audit.h -- the audit log: one JSON object per line (INTERFACES.md section 6).
+/* audit.h -- the audit log: one JSON object per line (INTERFACES.md section 6, docs/audit.md).
  *
  * Records are formatted on the loop thread (cheap, no I/O) and handed to the audit thread,
- * which appends them in batches. Nothing on the request path waits for the disk.
+ * which chains them (prev/hash, audit_chain.c) and appends them in batches. Nothing on the
+ * request path waits for the disk. The queue between the two is bounded by `buffer_size`; what
+ * happens when it is full or the disk fails is `on_error` (block or allow, see aip_audit_admit).
  */
 #ifndef AIP_AUDIT_H
 #define AIP_AUDIT_H
@@ -32,11 +34,45 @@ typedef struct aip_audit_rec {
   const char *failed_arg; /* optional */
   int64_t latency_us;    /* < 0 = none */
   const char *dlp;       /* optional: `[{"rule":..,"count":..}]`, never the matched text */
+  const char *approval_id; /* optional: the approval a human decided (APPROVED/DENIED/EXPIRED) */
+  const char *approver;    /* optional: the operator who decided it */
 } aip_audit_rec;
 
-/* Opens (creating folders is the operator's job) `path` for appending; starts the thread.
- * Records logged during one turn of `loop` reach the writer together. */
+typedef struct aip_audit_opts {
+  /* Records logged and not yet written that the queue may hold; 0 = unbounded. */
+  uint32_t buffer_size;
+  /* 0 (block): never drop a record; while the file cannot be written or the queue is full,
+   * aip_audit_admit refuses new work. 1 (allow): keep serving; a record that does not fit is
+   * dropped and counted. */
+  int on_error_allow;
+} aip_audit_opts;
+
+typedef struct aip_audit_stats {
+  uint64_t depth;        /* logged, not yet written */
+  uint64_t written;      /* records written */
+  uint64_t write_errors; /* failed write/open attempts */
+  uint64_t dropped;      /* records lost (allow: queue full; any mode: unwritable at close) */
+  uint64_t refused;      /* calls aip_audit_admit refused */
+  int failing;           /* the last write attempt failed */
+} aip_audit_stats;
+
+/* Opens `path` for appending (creating folders is the caller's job), reads the hash of its
+ * last line so the chain continues, and starts the thread. Records logged during one turn of
+ * `loop` reach the writer together. aip_audit_open (the stdio wrapper): 1000 records, allow. */
 int aip_audit_open(uv_loop_t *loop, const char *path, aip_audit **out);
+int aip_audit_open_ex(uv_loop_t *loop, const char *path, const aip_audit_opts *opts,
+                      aip_audit **out);
+/* Log rotation (SIGUSR1): the writer closes the file and opens `path` again; the chain goes on
+ * (the new file's first prev is the old file's last hash). The writer also reopens by itself
+ * when `path` is gone or is another file (checked about once a second). */
+void aip_audit_reopen(aip_audit *a);
+/* Whether a new call may start: 0, or -EIO (on_error block and the file cannot be written) or
+ * -ENOBUFS (block and the queue is full), in which case the refusal is counted. Always 0 with
+ * on_error allow. */
+int aip_audit_admit(aip_audit *a);
+/* Same test without counting (readiness). */
+int aip_audit_blocking(aip_audit *a);
+void aip_audit_stats_get(aip_audit *a, aip_audit_stats *s);
 /* Releases the loop handle (before the loop ends); later records are handed over at once. */
 void aip_audit_detach(aip_audit *a);
 void aip_audit_log(aip_audit *a, const aip_audit_rec *r);
@@ -47,10 +83,26 @@ void aip_audit_log_decision(aip_audit *a, aip_audit_rec *r, const aip_decision *
                             const char *decision);
 uint64_t aip_audit_queue_depth(aip_audit *a);
 uint64_t aip_audit_written(aip_audit *a);
-/* Writes what is queued, stops the thread, closes the file. */
+/* Writes what is queued (one last attempt if the file is failing), stops the thread, closes. */
 void aip_audit_close(aip_audit *a);
 
-/* Formats a record as one JSON line (with '\n'); exposed for tests. */
+/* Formats a record as a JSON object without the chain members and without a newline (the
+ * writer thread adds prev, hash and '\n'); exposed for tests. */
 int aip_audit_format(const aip_audit_rec *r, int64_t unix_ms, char **out, size_t *len);
+
+/* ---- hash chain (audit_chain.c, docs/audit.md) ------------------------------------------- */
+
+#define AIP_AUDIT_HASH_HEX 64
+/* The `prev` of the first record of a chain: 64 '0'. */
+extern const char aip_audit_genesis[AIP_AUDIT_HASH_HEX + 1];
+/* Appends the line for `body` (a `{...}` object from aip_audit_format): the body with
+ * `"prev":prev` and `"hash":H` added as its last members, then '\n'. H = SHA-256 (hex) of the
+ * line without its hash member. `hash` receives H. Returns 0, -EINVAL or -ENOMEM. */
+int aip_audit_seal(aip_buf *out, const char *body, size_t len, const char *prev,
+                   char hash[AIP_AUDIT_HASH_HEX + 1]);
+/* Checks one line (without its '\n'): strict JSON object, `prev` of 64 hex digits, `hash` last
+ * and matching. Fills prev and hash; returns NULL, or what is wrong. */
+const char *aip_audit_check_line(const char *line, size_t len, char prev[AIP_AUDIT_HASH_HEX + 1],
+                                 char hash[AIP_AUDIT_HASH_HEX + 1]);
 
 #endif

@@ -100,6 +100,7 @@ struct aip_gw {
   aip_map operators_by_token; /* sha256(token) -> operator */
   aip_metrics metrics;
   uv_signal_t sigterm, sigint, sighup;
+  uv_signal_t sigusr1; /* reopen the audit file (log rotation) */
   uv_timer_t housekeeping; /* session expiry and SSE keep-alives */
   aip_policy_watch *watch;  /* policy and config files (policy_watch.c) */
   int loads_pending;        /* policy loads on the thread pool */
@@ -115,6 +116,8 @@ struct aip_gw {
 int aip_serve(const char *config_path);
 /* cmd_approvals.c: `aip approvals ...` */
 int aip_cmd_approvals(int argc, char **argv);
+/* cmd_audit.c: `aip audit verify|tools` */
+int aip_cmd_audit(int argc, char **argv);
 
 /* admin.c */
 void aip_admin_handle(aip_http_req *req, aip_gw *gw);

@@ -23,6 +23,8 @@ static const char usage[] =
     "  token new                       print a fresh bearer token and its token_sha256\n"
     "  approvals list|show|approve|deny  work the approval queue (AIP_OPERATOR_TOKEN)\n"
     "  dlp scan --policy agent.yaml    redact a file with the policy's DLP rules\n"
+    "  audit verify FILE [FILE...]     check the audit log's hash chain\n"
+    "  audit tools --audit FILE        the tools each agent used (--since, --policy)\n"
     "  version                         print the version\n"
     "\n"
     "Run `aip <command> --help` for a command's options.\n";
@@ -138,5 +140,6 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "token") == 0) return cmd_token(argc - 2, argv + 2);
   if (strcmp(cmd, "dlp") == 0) return aip_cmd_dlp(argc - 2, argv + 2);
   if (strcmp(cmd, "approvals") == 0) return aip_cmd_approvals(argc - 2, argv + 2);
+  if (strcmp(cmd, "audit") == 0) return aip_cmd_audit(argc - 2, argv + 2);
   return usage_error("unknown command");
 }

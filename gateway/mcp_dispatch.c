@@ -35,7 +35,7 @@ static cJSON *redact_for_audit(aip_agent_rt *a, const cJSON *args) {
 
 static void audit_dlp(aip_session *s, const char *method, const aip_decision *d,
                       const char *decision, const char *tool, const cJSON *args,
-                      int64_t latency_us, const char *dlp) {
+                      int64_t latency_us, const char *dlp, const aip_approval *ap) {
   aip_agent_rt *a = s->agent;
   const aip_policy_doc *doc = aip_policy_doc_of(a->policy);
   cJSON *redacted = redact_for_audit(a, args);
@@ -52,6 +52,8 @@ static void audit_dlp(aip_session *s, const char *method, const aip_decision *d,
       .args = args,
       .latency_us = latency_us,
       .dlp = dlp,
+      .approval_id = ap ? ap->id : NULL,
+      .approver = ap ? ap->decided_by : NULL,
   };
   aip_audit_log_decision(a->gw->audit, &r, d, decision);
   cJSON_Delete(redacted);
@@ -59,7 +61,7 @@ static void audit_dlp(aip_session *s, const char *method, const aip_decision *d,
 
 static void audit(aip_session *s, const char *method, const aip_decision *d,
                   const char *decision, const char *tool, const cJSON *args, int64_t latency_us) {
-  audit_dlp(s, method, d, decision, tool, args, latency_us, NULL);
+  audit_dlp(s, method, d, decision, tool, args, latency_us, NULL, NULL);
 }
 
 static void count(aip_session *s, aip_decision_kind k) { s->agent->decisions[k]++; }
@@ -134,7 +136,7 @@ static void audit_forwarded(aip_pending *p, const cJSON *answer) {
   aip_decision d = {.kind = (aip_decision_kind)p->decision_kind};
   d.violation = d.kind == AIP_DECISION_ALLOW_MONITOR;
   audit_dlp(p->sess, "tools/call", &d, NULL, p->tool, p->args, (int64_t)(ns / 1000),
-            p->dlp_audit.data);
+            p->dlp_audit.data, NULL);
 }
 
 static void call_answered(aip_upstream_call *call, cJSON *msg, int final, void *data) {
@@ -187,15 +189,15 @@ static void approval_outcome(void *data, int err, aip_approval_status st, const 
   if (st == AIP_APPROVAL_APPROVED) {
     d.kind = AIP_DECISION_ALLOW;
     snprintf(d.reason, sizeof(d.reason), "approved by %s", rec && rec->decided_by ? rec->decided_by : "operator");
-    audit(p->sess, "tools/call", &d, "APPROVED", p->tool, p->args, -1);
+    audit_dlp(p->sess, "tools/call", &d, "APPROVED", p->tool, p->args, -1, NULL, rec);
     p->on_final = audit_forwarded;
     tools_call_ready(p);
     return;
   }
   aip_decision_ask_refused(&d, st == AIP_APPROVAL_EXPIRED);
   if (rec && rec->reason) snprintf(d.reason, sizeof(d.reason), "%s", rec->reason);
-  audit(p->sess, "tools/call", &d, st == AIP_APPROVAL_EXPIRED ? "EXPIRED" : "DENIED", p->tool,
-        p->args, -1);
+  audit_dlp(p->sess, "tools/call", &d, st == AIP_APPROVAL_EXPIRED ? "EXPIRED" : "DENIED", p->tool,
+            p->args, -1, NULL, rec);
   deny(p, &d, p->tool);
 }
 
@@ -271,7 +273,7 @@ static int scan_request(aip_pending *p, aip_rpc_msg *m) {
                       .error_message = "Forbidden"};
     snprintf(d.reason, sizeof(d.reason), "sensitive data in arguments (DLP)");
     p->on_final = NULL;
-    audit_dlp(p->sess, "tools/call", &d, NULL, p->tool, p->args, -1, p->dlp_audit.data);
+    audit_dlp(p->sess, "tools/call", &d, NULL, p->tool, p->args, -1, p->dlp_audit.data, NULL);
     deny(p, &d, p->tool);
     answered = 1;
   } else if (rc == 1 && strcmp(mode, "redact") == 0) {
@@ -391,6 +393,15 @@ void aip_dispatch(aip_exchange *ex, aip_session *s, aip_rpc_msg *m) {
   }
   aip_decision d;
   aip_policy_check_method(s->agent->policy, m->method, strlen(m->method), &d);
+  /* audit.on_error block: nothing that must leave an audit record runs while the log cannot
+   * take it (docs/audit.md). A refused notification just goes away. */
+  if ((d.error_code || strcmp(m->method, "tools/call") == 0) &&
+      aip_audit_admit(s->agent->gw->audit)) {
+    aip_pending *p = m->kind == AIP_RPC_REQUEST ? aip_pending_new(ex, s, m->id) : NULL;
+    if (p) aip_pending_error(p, AIP_RPC_INTERNAL_ERROR,
+                             "Audit log unavailable: calls are refused until it can be written");
+    return;
+  }
   if (d.error_code) {
     count(s, d.kind);
     audit(s, m->method, &d, NULL, NULL, NULL, -1);

@@ -110,6 +110,22 @@ static int render_http(aip_gw *gw, aip_buf *b) {
   return err;
 }
 
+static int render_audit(aip_gw *gw, aip_buf *b) {
+  aip_audit_stats st = {0};
+  if (gw->audit) aip_audit_stats_get(gw->audit, &st);
+  int err = gauge(b, "aip_audit_queue_depth", "Audit records logged and not yet written.", st.depth);
+  if (!err) err = counter(b, "aip_audit_records_written_total", "Audit records written.", st.written);
+  if (!err) err = counter(b, "aip_audit_write_errors_total", "Failed audit write or reopen attempts.",
+                          st.write_errors);
+  if (!err) err = counter(b, "aip_audit_dropped_total", "Audit records lost (on_error allow: queue full).",
+                          st.dropped);
+  if (!err) err = counter(b, "aip_audit_refused_calls_total",
+                          "Calls refused because the audit log could not take them (on_error block).",
+                          st.refused);
+  if (!err) err = gauge(b, "aip_audit_failing", "1 while the audit file cannot be written.", st.failing);
+  return err;
+}
+
 int aip_metrics_render(aip_gw *gw, aip_buf *b) {
   const aip_metrics *m = &gw->metrics;
   int err = render_decisions(gw, b);
@@ -124,8 +140,7 @@ int aip_metrics_render(aip_gw *gw, aip_buf *b) {
   if (!err) err = counter(b, "aip_sessions_expired_total", "MCP sessions ended for idleness.", m->sessions_expired);
   if (!err) err = gauge(b, "aip_active_sessions", "MCP sessions open.", gw->sessions_n);
   if (!err) err = counter(b, "aip_tools_list_partial_total", "tools/list answers missing a failed server's tools.", m->tools_list_partial);
-  if (!err) err = gauge(b, "aip_audit_queue_depth", "Audit records waiting for the writer thread.",
-                        gw->audit ? aip_audit_queue_depth(gw->audit) : 0);
+  if (!err) err = render_audit(gw, b);
   if (!err) err = gauge(b, "aip_approvals_waiting", "Calls held for a human decision.",
                         gw->approvals ? aip_approvals_waiting(gw->approvals) : 0);
   if (!err) err = gauge(b, "aip_store_queue_depth", "Requests waiting for the store thread.",

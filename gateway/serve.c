@@ -41,6 +41,7 @@ static void gw_stop(aip_gw *gw) {
   uv_close((uv_handle_t *)&gw->sigterm, NULL);
   uv_close((uv_handle_t *)&gw->sigint, NULL);
   uv_close((uv_handle_t *)&gw->sighup, NULL);
+  uv_close((uv_handle_t *)&gw->sigusr1, NULL);
 }
 
 static void on_drain_poll(uv_timer_t *t) {
@@ -73,6 +74,12 @@ static void on_signal(uv_signal_t *s, int signum) {
 static void on_sighup(uv_signal_t *s, int signum) {
   (void)signum;
   aip_policy_reload_all(s->data, "SIGHUP");
+}
+
+/* logrotate: `mv audit.jsonl audit.jsonl.1; kill -USR1 <pid>` (docs/audit.md). */
+static void on_sigusr1(uv_signal_t *s, int signum) {
+  aip_gw *gw = s->data;
+  aip_audit_reopen(gw->audit);
 }
 
 static int load(aip_gw *gw, const char *path) {
@@ -197,13 +204,15 @@ int aip_serve(const char *config_path) {
   uv_signal_init(gw.loop, &gw.sigterm);
   uv_signal_init(gw.loop, &gw.sigint);
   uv_signal_init(gw.loop, &gw.sighup);
+  uv_signal_init(gw.loop, &gw.sigusr1);
   uv_timer_init(gw.loop, &gw.drain_timer);
   gw.housekeeping.data = gw.sigterm.data = gw.sigint.data = gw.sighup.data = &gw;
-  gw.drain_timer.data = &gw;
+  gw.sigusr1.data = gw.drain_timer.data = &gw;
   int rc = load(&gw, config_path);
   if (!rc) {
     make_parent_dirs(gw.cfg->audit_path);
-    rc = aip_audit_open(gw.loop, gw.cfg->audit_path, &gw.audit);
+    aip_audit_opts ao = {gw.cfg->audit_buffer_size, gw.cfg->audit_on_error == AIP_FAILOVER_ALLOW};
+    rc = aip_audit_open_ex(gw.loop, gw.cfg->audit_path, &ao, &gw.audit);
     if (rc) aip_error("cannot open audit log %s: %s", gw.cfg->audit_path, strerror(-rc));
   }
   if (!rc) rc = open_state(&gw);
@@ -213,6 +222,7 @@ int aip_serve(const char *config_path) {
     uv_signal_start(&gw.sigterm, on_signal, SIGTERM);
     uv_signal_start(&gw.sigint, on_signal, SIGINT);
     uv_signal_start(&gw.sighup, on_sighup, SIGHUP);
+    uv_signal_start(&gw.sigusr1, on_sigusr1, SIGUSR1);
     if (aip_policy_watch_start(&gw)) aip_warn("policy files are not watched: reload with SIGHUP");
     gw.started = 1;
   }
