@@ -94,10 +94,11 @@ struct aip_gw {
   uv_signal_t sigterm, sigint;
   uv_timer_t housekeeping; /* session expiry and SSE keep-alives */
   int stopping;
+  int allow_writable_config; /* --allow-writable-config: file permission problems only warn */
 };
 
-/* serve.c */
-int aip_serve(const char *config_path);
+/* serve.c; allow_writable_config: --allow-writable-config (development only) */
+int aip_serve(const char *config_path, int allow_writable_config);
 /* cmd_approvals.c: `aip approvals ...` */
 int aip_cmd_approvals(int argc, char **argv);
 
