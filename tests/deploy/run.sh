@@ -28,6 +28,15 @@ done
 echo "== deploy: prometheus rules"
 promtool check rules deploy/prometheus/alerts.yaml
 (cd deploy/prometheus && promtool test rules alerts.test.yaml)
+# the PrometheusRule that docs/operations.md builds from the same file carries the same groups
+{ printf 'apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n  name: aip-alerts\n  namespace: aip-system\nspec:\n'
+  sed 's/^/  /' deploy/prometheus/alerts.yaml; } >"$TMP/prometheusrule.yaml"
+"$PY" -c '
+import sys, yaml
+rule = yaml.safe_load(open(sys.argv[1]))
+alerts = yaml.safe_load(open("deploy/prometheus/alerts.yaml"))
+assert rule["kind"] == "PrometheusRule" and rule["spec"]["groups"] == alerts["groups"], "PrometheusRule differs"
+print("PrometheusRule: same groups as alerts.yaml")' "$TMP/prometheusrule.yaml"
 
 echo "== deploy: systemd unit"
 # verify wants ExecStart to exist: point it at the build's binary; any message is a failure
