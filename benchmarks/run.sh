@@ -138,6 +138,7 @@ EOF
 # Starts the gateway on config $1; sets GW_PID.
 start_gateway() {
   rm -f "$TMP/audit.jsonl"
+  chmod go-w "$1" "$TMP/policy.yaml" # aip serve refuses files others can write (any umask)
   "$AIP" serve --config "$1" 2>>"$TMP/gateway.log" &
   GW_PID=$!
   PIDS+=("$GW_PID")

@@ -58,6 +58,23 @@ int aip_parse_duration_ms(const char *s, uint64_t *out_ms);
 /* Reads a whole config or policy file (at most the YAML size limit) into a malloc'd buffer. */
 int aip_config_read_file(const char *path, char **out, size_t *len, aip_error *err);
 
+/* ---- file protection (config/file_perms.c; docs/operations.md "Policy file protection") ---- */
+
+/* 0 when the file at `path` (symlinks followed) may be trusted as configuration: neither group
+ * nor others can write it, and it belongs to root or to the user we run as. Otherwise -EPERM
+ * (or -errno when it cannot be stat()ed) with a message naming the fix. */
+int aip_config_file_check(const char *path, aip_error *err);
+/* The rule itself, on a stat() result and our effective uid (testable without chown). */
+int aip_config_perms_check(const char *path, unsigned mode, unsigned uid, unsigned euid,
+                           aip_error *err);
+/* Checks the gateway config file, every agent's policy and every trusted key. With `each`
+ * NULL it stops at the first problem; otherwise it reports every problem through `each` and
+ * goes on. Returns 0 or the first problem's code (its message in `err`). */
+typedef void (*aip_file_problem_fn)(void *ctx, const char *msg);
+struct aip_gateway_config;
+int aip_gateway_config_check_files(const struct aip_gateway_config *cfg, aip_file_problem_fn each,
+                                   void *ctx, aip_error *err);
+
 /* ---- AgentPolicy (AIP aip.io/v1alpha1 and aip.io/v1alpha2) ---------------------------------- */
 
 typedef enum aip_policy_mode { AIP_MODE_ENFORCE = 0, AIP_MODE_MONITOR } aip_policy_mode;

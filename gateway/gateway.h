@@ -110,10 +110,11 @@ struct aip_gw {
   uv_timer_t drain_timer;
   uint64_t drain_deadline_ms;
   int stopping;
+  int allow_writable_config; /* --allow-writable-config: file permission problems only warn */
 };
 
-/* serve.c */
-int aip_serve(const char *config_path);
+/* serve.c; allow_writable_config: --allow-writable-config (development only) */
+int aip_serve(const char *config_path, int allow_writable_config);
 /* cmd_approvals.c: `aip approvals ...` */
 int aip_cmd_approvals(int argc, char **argv);
 /* cmd_audit.c: `aip audit verify|tools` */

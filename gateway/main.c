@@ -51,6 +51,12 @@ static int wants_help(int argc, char **argv) {
   return 0;
 }
 
+/* `aip check` validates content, often on a CI checkout where modes mean nothing: a file that
+ * `aip serve` would refuse for its permissions is a warning here, not a failure. */
+static void warn_file(void *ctx, const char *msg) {
+  fprintf(stderr, "warning: %s\n", msg);
+}
+
 static int cmd_check(int argc, char **argv) {
   const char *cfg = opt(argc, argv, "--config"), *pol = opt(argc, argv, "--policy");
   if (wants_help(argc, argv) || (!cfg == !pol)) {
@@ -68,6 +74,7 @@ static int cmd_check(int argc, char **argv) {
       rc = aip_policy_compile_ex(c->agents[i].policy, &opts, &p, &err);
       aip_policy_free(p);
     }
+    if (!rc) aip_gateway_config_check_files(c, warn_file, NULL, NULL);
     aip_gateway_config_free(c);
     if (rc) {
       fprintf(stderr, "%s\n", err.msg);
@@ -80,6 +87,8 @@ static int cmd_check(int argc, char **argv) {
   aip_policy *p = NULL;
   int rc = aip_policy_doc_load_file(pol, &doc, &err);
   if (!rc) rc = aip_policy_compile(doc, &p, &err);
+  aip_error perm = {{0}};
+  if (!rc && aip_config_file_check(pol, &perm)) warn_file(NULL, perm.msg);
   aip_policy_free(p);
   aip_policy_doc_free(doc);
   if (rc) {
@@ -111,12 +120,18 @@ static int cmd_token(int argc, char **argv) {
 static int cmd_serve(int argc, char **argv) {
   const char *cfg = opt(argc, argv, "--config");
   if (wants_help(argc, argv) || !cfg) {
-    fputs("usage: aip serve --config gateway.yaml [--verbose]\n", wants_help(argc, argv) ? stdout : stderr);
+    fputs("usage: aip serve --config gateway.yaml [--verbose] [--allow-writable-config]\n"
+          "  --allow-writable-config  start even when the config, a policy or a trusted key is\n"
+          "                           writable by group or others (development only)\n",
+          wants_help(argc, argv) ? stdout : stderr);
     return wants_help(argc, argv) ? 0 : 2;
   }
-  for (int i = 0; i < argc; i++)
+  int allow_writable = 0;
+  for (int i = 0; i < argc; i++) {
     if (strcmp(argv[i], "--verbose") == 0) aip_log_set_level(AIP_LOG_DEBUG);
-  return aip_serve(cfg);
+    if (strcmp(argv[i], "--allow-writable-config") == 0) allow_writable = 1;
+  }
+  return aip_serve(cfg, allow_writable);
 }
 
 int main(int argc, char **argv) {

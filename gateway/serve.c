@@ -82,9 +82,21 @@ static void on_sigusr1(uv_signal_t *s, int signum) {
   aip_audit_reopen(gw->audit);
 }
 
+static void warn_writable(void *ctx, const char *msg) {
+  aip_warn("ignored because of --allow-writable-config: %s", msg);
+}
+
+/* A config, policy or key that someone else can rewrite is no root of trust (file_perms.c). */
+static int check_files(aip_gw *gw, aip_error *err) {
+  if (!gw->allow_writable_config) return aip_gateway_config_check_files(gw->cfg, NULL, NULL, err);
+  aip_gateway_config_check_files(gw->cfg, warn_writable, NULL, err);
+  return 0;
+}
+
 static int load(aip_gw *gw, const char *path) {
   aip_error err = {{0}};
   int rc = aip_gateway_config_load_ex(path, AIP_GWCFG_DEFER_POLICIES, &gw->cfg, &err);
+  if (!rc) rc = check_files(gw, &err);
   if (rc) {
     aip_error("%s", err.msg);
     return rc;
@@ -192,7 +204,7 @@ static void cleanup(aip_gw *gw) {
   aip_gateway_config_free(gw->cfg);
 }
 
-int aip_serve(const char *config_path) {
+int aip_serve(const char *config_path, int allow_writable_config) {
   signal(SIGPIPE, SIG_IGN);
   aip_gw gw;
   memset(&gw, 0, sizeof(gw));
@@ -200,6 +212,7 @@ int aip_serve(const char *config_path) {
   aip_map_init(&gw.agents_by_token);
   aip_map_init(&gw.sessions);
   aip_map_init(&gw.operators_by_token);
+  gw.allow_writable_config = allow_writable_config;
   uv_timer_init(gw.loop, &gw.housekeeping);
   uv_signal_init(gw.loop, &gw.sigterm);
   uv_signal_init(gw.loop, &gw.sigint);

@@ -50,7 +50,8 @@ static const char usage[] =
     "  --verbose                log every message's direction and method on stderr\n"
     "  --approval-timeout D     how long an `ask` waits for the user (default 60s)\n"
     "  --max-message SIZE       longest JSON-RPC line in either direction (default 16MiB)\n"
-    "  --generate-cursor-config print an mcpServers entry for Cursor / Claude and exit\n";
+    "  --generate-cursor-config print an mcpServers entry for Cursor / Claude and exit\n"
+    "  --allow-writable-config  start even if group or others can write the policy (development)\n";
 
 /* ---- the child's side of the exec helper ---------------------------------------------------- */
 
@@ -70,7 +71,7 @@ static int internal_exec(int argc, char **argv) {
 
 typedef struct flags {
   const char *target, *policy, *audit, *approval_timeout, *max_message;
-  int verbose, cursor, help;
+  int verbose, cursor, help, allow_writable;
 } flags;
 
 static int bool_value(const char *v, int *out) {
@@ -91,6 +92,7 @@ static int parse_flags(int argc, char **argv, flags *f) {
       {"audit", &f->audit, NULL},     {"approval-timeout", &f->approval_timeout, NULL},
       {"max-message", &f->max_message, NULL}, {"verbose", NULL, &f->verbose},
       {"generate-cursor-config", NULL, &f->cursor}, {"help", NULL, &f->help},
+      {"allow-writable-config", NULL, &f->allow_writable},
       {"h", NULL, &f->help}};
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
@@ -374,6 +376,11 @@ static int spawn_child(aip_wrapper *w, const char *program) {
 static int load_policy(aip_wrapper *w) {
   aip_error err = {{0}};
   int rc = aip_policy_doc_load_file(w->policy_path, &w->doc, &err);
+  /* A policy someone else can rewrite is no root of trust (config/file_perms.c). */
+  if (!rc && aip_config_file_check(w->policy_path, &err)) {
+    if (!w->allow_writable_config) rc = -EPERM;
+    else aip_warn("ignored because of --allow-writable-config: %s", err.msg);
+  }
   /* The audit log is protected like the policy file: an agent must not edit its own record. */
   const char *extra[] = {w->audit_path, NULL};
   aip_policy_opts po = {.extra_protected = extra};
@@ -410,6 +417,7 @@ static int options(aip_wrapper *w, const flags *f) {
   w->policy_path = f->policy ? f->policy : "agent.yaml";
   w->audit_path = f->audit ? f->audit : "aip-audit.jsonl";
   w->verbose = f->verbose;
+  w->allow_writable_config = f->allow_writable;
   if (!(w->argv = split_target(f->target))) {
     fprintf(stderr, "aip: --target is empty\n");
     return -1;

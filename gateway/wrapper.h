@@ -55,6 +55,7 @@ struct aip_wrapper {
   const char *policy_path;
   const char *audit_path;
   int verbose;
+  int allow_writable_config; /* --allow-writable-config: a writable policy only warns */
   uint64_t approval_timeout_ms;
   uint64_t max_message;
   char **argv; /* the split --target */

@@ -9,6 +9,8 @@ echo "== build"
 scripts/build.sh
 echo "== unit tests"
 (cd build && ctest --output-on-failure -j2)
+echo "== deployment files (promtool, systemd-analyze, manifests, example config)"
+AIP_BUILD_DIR=build tests/deploy/run.sh
 echo "== AIP conformance vectors"
 build/tests/conformance/aip-conformance
 echo "== end-to-end tests"

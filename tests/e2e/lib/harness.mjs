@@ -32,6 +32,15 @@ for (const f of [AIP_BIN, TEST_SERVER]) {
 
 export const sha256hex = (s) => createHash('sha256').update(s).digest('hex');
 
+/**
+ * Writes a config or policy file as 0644 whatever the umask: `aip serve` and the wrapper refuse
+ * files that group or others can write (docs/operations.md), and a rewrite keeps the old mode.
+ */
+export function writeConfigFile(file, text) {
+  fs.writeFileSync(file, text, { mode: 0o644 });
+  fs.chmodSync(file, 0o644);
+}
+
 export function makeTempDir(prefix = 'aip-e2e-') {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
@@ -187,7 +196,7 @@ export class Gateway {
     const cfgAgents = agents.map((a) => {
       this.tokens[a.name] = a.token;
       const pfile = `policies/${a.name}.yaml`;
-      fs.writeFileSync(path.join(this.dir, pfile), toYaml(policyDoc(a.name, a.policy)).replace(/^\n/, '') + '\n');
+      writeConfigFile(path.join(this.dir, pfile), toYaml(policyDoc(a.name, a.policy)).replace(/^\n/, '') + '\n');
       return {
         name: a.name,
         token_sha256: sha256hex(a.token),
@@ -209,7 +218,7 @@ export class Gateway {
       agents: cfgAgents,
     };
     this.configPath = path.join(this.dir, 'gateway.yaml');
-    fs.writeFileSync(this.configPath, toYaml(cfg).replace(/^\n/, '') + '\n');
+    writeConfigFile(this.configPath, toYaml(cfg).replace(/^\n/, '') + '\n');
   }
 
   async _start() {

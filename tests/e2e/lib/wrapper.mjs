@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 
-import { AIP_BIN, TEST_SERVER, EVERYTHING_JS, makeTempDir, policyDoc, toYaml, sleep, waitFor } from './harness.mjs';
+import { AIP_BIN, TEST_SERVER, EVERYTHING_JS, makeTempDir, policyDoc, toYaml, sleep, waitFor, writeConfigFile } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const MIRROR_JS = path.join(here, 'mirror-server.mjs');
@@ -27,7 +27,7 @@ for (const p of [TEST_SERVER, MIRROR_JS, EVERYTHING_JS, process.execPath]) {
 export function wrapperDir(spec, name = 'wrapped-agent') {
   const dir = makeTempDir('aip-wrap-');
   const policy = path.join(dir, 'agent.yaml');
-  fs.writeFileSync(policy, toYaml(policyDoc(name, spec)).replace(/^\n/, '') + '\n');
+  writeConfigFile(policy, toYaml(policyDoc(name, spec)).replace(/^\n/, '') + '\n');
   return { dir, policy, audit: path.join(dir, 'audit.jsonl') };
 }
 
