@@ -182,7 +182,8 @@ static void render(aip_session *s, const cJSON *msg, aip_buf *out, aip_dlp_count
   aip_buf raw;
   aip_buf_init(&raw);
   aip_json_print(&raw, msg);
-  int rc = aip_dlp_redact_json(a->dlp, a->dlp_scratch, AIP_DLP_RESPONSE, raw.data, raw.len, out, c);
+  aip_dlp_run r = {.dlp = a->dlp, .scratch = a->dlp_scratch, .doc = aip_policy_doc_of(a->policy)};
+  int rc = aip_dlp_run_json(&r, AIP_DLP_RESPONSE, raw.data, raw.len, out, c); /* dlp.timeout */
   if (rc == 0) {
     aip_buf_append(out, raw.data, raw.len);
   } else if (rc < 0) {

@@ -229,7 +229,9 @@ static void finish(aip_wrapper *w) {
   w->child_in_open = 0;
   close_if_open((uv_handle_t *)&w->child_in);
   close_if_open((uv_handle_t *)&w->child_out);
+  if (w->err_stream) aip_wrapper_dlp_stderr_take(w, "", 0, 1); /* what DLP still holds */
   close_if_open((uv_handle_t *)&w->child_err);
+  close_if_open((uv_handle_t *)&w->err_idle);
   close_if_open((uv_handle_t *)&w->proc);
   close_if_open((uv_handle_t *)&w->kill_timer);
   close_if_open((uv_handle_t *)&w->sigterm);
@@ -378,11 +380,6 @@ static int load_policy(aip_wrapper *w) {
   const char *extra[] = {w->audit_path, NULL};
   aip_policy_opts po = {.extra_protected = extra};
   if (!rc) rc = aip_policy_compile_ex(w->doc, &po, &w->policy, &err);
-  /* Fail closed: the wrapper does not apply DLP yet, and must not run a DLP policy without it. */
-  if (!rc && w->doc->dlp.present && w->doc->dlp.enabled &&
-      (w->doc->dlp.patterns_n || w->doc->dlp.rulepack))
-    rc = aip_error_set(&err, -ENOTSUP, "%s: dlp is not applied by the stdio wrapper yet; use "
-                                       "aip serve, or remove the dlp block", w->policy_path);
   if (!rc && !(w->rate = aip_rate_state_new(w->policy)))
     rc = aip_error_set(&err, -ENOMEM, "out of memory");
   if (rc) {
@@ -390,7 +387,7 @@ static int load_policy(aip_wrapper *w) {
     return -1;
   }
   w->agent = w->doc->name ? w->doc->name : "";
-  return 0;
+  return aip_wrapper_dlp_open(w); /* a pattern that does not compile fails the start */
 }
 
 static int options(aip_wrapper *w, const flags *f) {
@@ -477,6 +474,7 @@ static void cleanup(aip_wrapper *w) {
   aip_buf_free(&w->child_lines.buf);
   aip_buf_free(&w->err_line);
   aip_rate_state_free(w->rate);
+  aip_wrapper_dlp_close(w);
   aip_policy_free(w->policy);
   aip_policy_doc_free(w->doc);
   free_strv(w->argv);

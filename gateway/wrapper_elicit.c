@@ -106,10 +106,13 @@ static void on_timeout(uv_timer_t *t) {
 
 /* "The agent wants to call ...": what the human reads. Arguments are shown compact and cut at
  * MAX_SHOWN_ARGS bytes (on a UTF-8 boundary). */
-static char *question(const aip_wrapper *w, const char *tool, const cJSON *args) {
+static char *question(aip_wrapper *w, const char *tool, const cJSON *args) {
   aip_buf a, q;
   aip_buf_init(&a);
   aip_buf_init(&q);
+  /* shown DLP-redacted, as the gateway's approval records are */
+  cJSON *redacted = aip_dlp_redact_copy(&w->dlp_run, args);
+  if (redacted) args = redacted;
   if (args) aip_json_print(&a, args);
   else aip_buf_puts(&a, "{}");
   size_t n = a.len;
@@ -122,6 +125,7 @@ static char *question(const aip_wrapper *w, const char *tool, const cJSON *args)
                  "\"%s\").\n\nArguments:\n%.*s%s\n\nApprove this call?",
                  tool, w->agent, (int)n, a.data ? a.data : "", n < a.len ? " ..." : "");
   aip_buf_free(&a);
+  cJSON_Delete(redacted);
   return aip_buf_steal(&q, NULL);
 }
 
