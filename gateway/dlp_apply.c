@@ -83,10 +83,22 @@ cJSON *aip_dlp_redact_copy(aip_dlp_run *r, const cJSON *args) {
   aip_buf_init(&raw);
   aip_buf_init(&out);
   cJSON *copy = NULL;
-  if (!aip_json_print(&raw, args) &&
-      aip_dlp_redact_json(r->dlp, r->scratch, AIP_DLP_RESPONSE | AIP_DLP_WHOLE, raw.data, raw.len,
-                          &out, NULL) == 1)
-    aip_json_parse(out.data, out.len, &copy);
+  int changed = 0;
+  /* the response rules, then (with scan_requests) the request-only ones: a rule of either
+   * scope names something that must not be written down */
+  static const int scopes[] = {AIP_DLP_RESPONSE | AIP_DLP_WHOLE, AIP_DLP_REQUEST | AIP_DLP_WHOLE};
+  int rc = aip_json_print(&raw, args);
+  for (size_t i = 0; !rc && i < 2; i++) {
+    if (i == 1 && !(r->doc && r->doc->dlp.scan_requests)) break;
+    out.len = 0;
+    if (aip_dlp_redact_json(r->dlp, r->scratch, scopes[i], raw.data, raw.len, &out, NULL) != 1)
+      continue;
+    changed = 1;
+    aip_buf t = raw; /* the redacted text is the input of the next pass */
+    raw = out;
+    out = t;
+  }
+  if (changed) aip_json_parse(raw.data, raw.len, &copy);
   aip_buf_free(&raw);
   aip_buf_free(&out);
   return copy;
