@@ -108,8 +108,11 @@ void aip_dlp_counts_json(const aip_dlp *d, const aip_dlp_counts *c, aip_buf *out
   if (!d || !c->total) return;
   const char *rule;
   uint32_t n;
-  aip_buf_puts(out, "[");
-  for (size_t it = 0, k = 0; aip_dlp_counts_next(d, c, &it, &rule, &n); k++) {
+  /* a list already there (a call's request counts, then its answer's) is extended */
+  int more = out->len > 1 && out->data[out->len - 1] == ']';
+  if (more) out->len--;
+  else aip_buf_puts(out, "[");
+  for (size_t it = 0, k = more; aip_dlp_counts_next(d, c, &it, &rule, &n); k++) {
     aip_buf_puts(out, k ? ",{\"rule\":" : "{\"rule\":");
     aip_buf_json_string(out, rule, strlen(rule), 0);
     aip_buf_printf(out, ",\"count\":%u}", n);

@@ -53,7 +53,9 @@ aip_dlp_req_outcome aip_dlp_scan_request(aip_dlp_run *r, const cJSON *msg, aip_d
  * matched (use the original). No time budget: this copy is never forwarded. */
 cJSON *aip_dlp_redact_copy(aip_dlp_run *r, const cJSON *args);
 
-/* Renders counts as the audit's `[{"rule":"..","count":N}]` (leaves `out` alone if none). */
+/* Renders counts as the audit's `[{"rule":"..","count":N}]` (leaves `out` alone if none).
+ * When `out` already holds such a list, the entries are added to it (a rule counted on both a
+ * call's arguments and its answer then appears twice). */
 void aip_dlp_counts_json(const aip_dlp *d, const aip_dlp_counts *c, aip_buf *out);
 
 #endif

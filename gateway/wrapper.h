@@ -172,6 +172,13 @@ void aip_wrapper_server_line(aip_wrapper *w, char *line, size_t n);
 void aip_wrapper_server_oversize(aip_wrapper *w);
 
 /* wrapper_dlp.c */
+/* The raw text of the top-level "id" and "method" values of a JSON object text, as far as
+ * p[0..n) goes (a line's head is enough when they come first); NULL when not found there. */
+typedef struct aip_wrapper_top {
+  const char *id, *method;
+  size_t id_len, method_len;
+} aip_wrapper_top;
+void aip_wrapper_top_keys(const char *p, size_t n, aip_wrapper_top *k);
 /* Compiles the policy's DLP (none: w->dlp stays NULL); logs its warnings. 0 or -1 (printed). */
 int aip_wrapper_dlp_open(aip_wrapper *w);
 void aip_wrapper_dlp_close(aip_wrapper *w);

@@ -89,15 +89,9 @@ static size_t skip_value(const char *p, size_t n, size_t i) {
   return n;
 }
 
-typedef struct top_keys {
-  const char *id, *method;
-  size_t id_len, method_len;
-} top_keys;
-
-/* Finds the raw values of the top-level "id" and "method" keys of an object text, as far as
- * p[0..n) goes. Keys written with escapes are not recognized (the message is still scanned
- * whole; only its audit label and error reply would miss the id). */
-static void top_keys_scan(const char *p, size_t n, top_keys *k) {
+/* Keys written with escapes are not recognized: the message is still scanned whole; only its
+ * audit label and error reply would miss the id. */
+void aip_wrapper_top_keys(const char *p, size_t n, aip_wrapper_top *k) {
   memset(k, 0, sizeof(*k));
   size_t i = skip_ws(p, n, 0);
   if (i >= n || p[i] != '{') return;
@@ -237,8 +231,8 @@ static void settle_raw(aip_wrapper *w, const char *p, size_t n, int rc, const ai
     cJSON_Delete(arr);
     return;
   }
-  top_keys k;
-  top_keys_scan(p, n, &k);
+  aip_wrapper_top k;
+  aip_wrapper_top_keys(p, n, &k);
   cJSON *id = parse_id(k.id, k.id_len);
   char *method = parse_method(k.method, k.method_len);
   settle(w, id, method ? method : k.method ? "?" : NULL, rc, c);
@@ -334,8 +328,8 @@ int aip_wrapper_dlp_line_part(aip_wrapper *w, const char *p, size_t n, int end) 
 int aip_wrapper_dlp_long_line(aip_wrapper *w, const char *head, size_t n) {
   size_t i = skip_ws(head, n, 0);
   if (!w->dlp || w->big || i >= n || head[i] != '{') return 0; /* noise, batches: held whole */
-  top_keys k;
-  top_keys_scan(head, n, &k);
+  aip_wrapper_top k;
+  aip_wrapper_top_keys(head, n, &k);
   cJSON *id = parse_id(k.id, k.id_len);
   if (!k.method && (w->init_key || w->lists.used)) {
     /* maybe an answer the wrapper reads whole (initialize, a tools/list it filters) */
