@@ -192,6 +192,9 @@ int aip_wrapper_dlp_line_part(aip_wrapper *w, const char *p, size_t n, int end);
  * or withheld, audited). Else `dlp_json` holds the counts for the call's audit record. */
 int aip_wrapper_dlp_request(aip_wrapper *w, cJSON *root, const aip_rpc_msg *m, aip_verdict *v,
                             aip_buf *dlp_json);
+/* Logs a non-JSON line of the child's stdout ("[subprocess stdout] ..."), redacted when the
+ * policy has DLP: it is the response channel, and our log must not hold its secrets. */
+void aip_wrapper_dlp_noise(aip_wrapper *w, const char *p, size_t n);
 /* A request forwarded to the child (its answer's audit record names it). */
 void aip_wrapper_dlp_track(aip_wrapper *w, const cJSON *msg);
 /* The child's stderr through DLP (filter_stderr); `eof` at its end. Returns 1 when it took

@@ -264,6 +264,19 @@ void aip_wrapper_dlp_deliver(aip_wrapper *w, const char *p, size_t n) {
   aip_dlp_counts_free(&c);
 }
 
+void aip_wrapper_dlp_noise(aip_wrapper *w, const char *p, size_t n) {
+  aip_buf out;
+  aip_buf_init(&out);
+  /* the whole line is redacted before it is cut to 1000 bytes: no half secret at the cut */
+  int rc = w->dlp ? aip_dlp_redact_text(w->dlp, w->dlp_run.scratch, AIP_DLP_RESPONSE, p, n,
+                                        &out, NULL)
+                  : 0;
+  if (rc == 1) p = out.data, n = out.len;
+  if (rc < 0) aip_info("[subprocess stdout] (a line DLP could not scan: not shown)");
+  else aip_info("[subprocess stdout] %.*s", (int)(n > 1000 ? 1000 : n), p);
+  aip_buf_free(&out);
+}
+
 /* ---- lines above dlp.stream_threshold ------------------------------------------------------ */
 
 static void big_free(aip_wrapper *w) {
@@ -476,8 +489,6 @@ int aip_wrapper_dlp_open(aip_wrapper *w) {
       fprintf(stderr, "aip: out of memory preparing DLP\n");
       return -1;
     }
-    uv_timer_init(w->loop, &w->err_idle);
-    w->err_idle.data = w;
   }
   uint64_t at = cfg->stream_threshold ? cfg->stream_threshold : 1u << 20;
   w->child_lines.stream_at = (size_t)at;

@@ -383,6 +383,10 @@ int aip_wrapper_child_pipes_start(aip_wrapper *w) {
   w->child_lines.max = (size_t)w->max_message;
   w->child_lines.on_line = aip_wrapper_server_line;
   w->child_lines.on_oversize = aip_wrapper_server_oversize;
+  if (w->err_stream) { /* DLP holds stderr back: flushed when the child goes quiet */
+    uv_timer_init(w->loop, &w->err_idle);
+    w->err_idle.data = w;
+  }
   w->child_in_open = 1;
   w->child_out_reading = 1;
   child_out_start(w);

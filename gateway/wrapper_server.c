@@ -85,7 +85,7 @@ void aip_wrapper_server_line(aip_wrapper *w, char *line, size_t n) {
   while (n && (line[n - 1] == ' ' || line[n - 1] == '\t' || line[n - 1] == '\r')) n--;
   if (!n) return;
   if (*line != '{' && *line != '[') {
-    aip_info("[subprocess stdout] %.*s", (int)(n > 1000 ? 1000 : n), line);
+    aip_wrapper_dlp_noise(w, line, n);
     return;
   }
   if (!w->init_key && !w->lists.used && !w->verbose) {

@@ -13,7 +13,8 @@ import { McpError } from '@modelcontextprotocol/sdk/types.js';
 
 import { textOf, waitFor } from './lib/harness.mjs';
 import {
-  AIP_BIN, TARGET_TEST_SERVER, auditRecords, cleanup, sdkWrapper, waitAudit, wrapperArgs, wrapperDir,
+  AIP_BIN, RawWrapper, TARGET_TEST_SERVER, auditRecords, cleanup, sdkWrapper, waitAudit, wrapperArgs,
+  wrapperDir,
 } from './lib/wrapper.mjs';
 
 const KEY = 'AKIAIOSFODNN7EXAMPLE';
@@ -115,6 +116,30 @@ describe('response DLP', () => {
     process.stderr.write(`# wrapper peak RSS ${base} kB before, +${grew} kB for an 8 MiB result\n`);
     assert.ok(grew < 12 * 1024, `wrapper peak RSS grew by ${grew} kB`);
   }));
+});
+
+describe('raw client -> wrapper -> mirror server', () => {
+  test('notifications and non-JSON stdout noise are redacted too', async () => {
+    const w = RawWrapper.start({
+      spec: { allowed_tools: ['echo'], dlp: { patterns: [AWS] } }, env: { MIRROR_BANNER: `banner ${KEY} end` },
+    });
+    try {
+      await w.init();
+      w.send({ jsonrpc: '2.0', method: 'notifications/roots/list_changed', params: { _meta: { k: `x ${KEY}` } } });
+      const n = await w.next((m) => m.params?.data?.notified?.method === 'notifications/roots/list_changed');
+      assert.equal(n.params.data.notified.params._meta.k, `x ${RED}`);
+      await waitFor(() => w.stderr.includes(`[subprocess stdout] banner ${RED} end`), 3000, 'the banner');
+      assert.ok(!w.stderr.includes(KEY));
+      const rec = await waitAudit(w.audit, (x) => x.direction === 'downstream');
+      assert.equal(rec.method, 'notifications/message');
+      assert.deepEqual(rec.dlp, [{ rule: 'AWS Key', count: 1 }]);
+    } catch (e) {
+      w.dump();
+      throw e;
+    } finally {
+      await w.stop();
+    }
+  });
 });
 
 describe('request DLP (scan_requests)', () => {
