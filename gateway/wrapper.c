@@ -37,7 +37,7 @@
 
 static const char usage[] =
     "usage: aip --target \"CMD ARGS\" [--policy agent.yaml] [--audit FILE] [--verbose]\n"
-    "           [--approval-timeout 60s] [--max-message 16MiB]\n"
+    "           [--approval-timeout 60s] [--max-message 16MiB] [--dlp-cache DIR]\n"
     "       aip --target \"CMD ARGS\" --policy agent.yaml --generate-cursor-config\n"
     "\n"
     "Runs CMD (split on white space, no quoting) as an MCP server over stdio and proxies\n"
@@ -50,6 +50,7 @@ static const char usage[] =
     "  --verbose                log every message's direction and method on stderr\n"
     "  --approval-timeout D     how long an `ask` waits for the user (default 60s)\n"
     "  --max-message SIZE       longest JSON-RPC line in either direction (default 16MiB)\n"
+    "  --dlp-cache DIR          keep compiled DLP rule databases in DIR (faster starts)\n"
     "  --generate-cursor-config print an mcpServers entry for Cursor / Claude and exit\n";
 
 /* ---- the child's side of the exec helper ---------------------------------------------------- */
@@ -69,7 +70,7 @@ static int internal_exec(int argc, char **argv) {
 /* ---- options -------------------------------------------------------------------------------- */
 
 typedef struct flags {
-  const char *target, *policy, *audit, *approval_timeout, *max_message;
+  const char *target, *policy, *audit, *approval_timeout, *max_message, *dlp_cache;
   int verbose, cursor, help;
 } flags;
 
@@ -89,7 +90,8 @@ static int parse_flags(int argc, char **argv, flags *f) {
   struct { const char *name; const char **s; int *b; } tab[] = {
       {"target", &f->target, NULL},   {"policy", &f->policy, NULL},
       {"audit", &f->audit, NULL},     {"approval-timeout", &f->approval_timeout, NULL},
-      {"max-message", &f->max_message, NULL}, {"verbose", NULL, &f->verbose},
+      {"max-message", &f->max_message, NULL}, {"dlp-cache", &f->dlp_cache, NULL},
+      {"verbose", NULL, &f->verbose},
       {"generate-cursor-config", NULL, &f->cursor}, {"help", NULL, &f->help},
       {"h", NULL, &f->help}};
   for (int i = 0; i < argc; i++) {
@@ -406,6 +408,7 @@ static int options(aip_wrapper *w, const flags *f) {
   w->target = f->target;
   w->policy_path = f->policy ? f->policy : "agent.yaml";
   w->audit_path = f->audit ? f->audit : "aip-audit.jsonl";
+  w->dlp_cache = f->dlp_cache;
   w->verbose = f->verbose;
   if (!(w->argv = split_target(f->target))) {
     fprintf(stderr, "aip: --target is empty\n");

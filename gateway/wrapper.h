@@ -63,6 +63,7 @@ struct aip_wrapper {
   const char *target;
   const char *policy_path;
   const char *audit_path;
+  const char *dlp_cache; /* --dlp-cache: serialized DLP databases, or NULL */
   int verbose;
   uint64_t approval_timeout_ms;
   uint64_t max_message;

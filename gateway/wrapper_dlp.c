@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/dlp_cache.h"
 #include "gateway/log.h"
 #include "gateway/wrapper.h"
 
@@ -470,7 +471,11 @@ int aip_wrapper_dlp_open(aip_wrapper *w) {
   aip_map_init(&w->calls);
   aip_buf_init(&w->out_held);
   aip_buf_init(&w->err_out);
-  if (aip_dlp_compile(w->doc, NULL, &w->dlp, &err)) {
+  aip_dlp_cache_io io;
+  if (w->dlp_cache) aip_dlp_cache_dir(&io, w->dlp_cache);
+  aip_dlp_opts opts = {.cache = w->dlp_cache ? &io : NULL};
+  /* before the loop runs, so compiling (and the cache's file I/O) blocks nothing */
+  if (aip_dlp_compile(w->doc, &opts, &w->dlp, &err)) {
     fprintf(stderr, "aip: %s\n", err.msg);
     return -1;
   }
@@ -494,8 +499,9 @@ int aip_wrapper_dlp_open(aip_wrapper *w) {
   w->child_lines.stream_at = (size_t)at;
   w->child_lines.on_long = aip_wrapper_dlp_long_line;
   w->child_lines.on_part = aip_wrapper_dlp_line_part;
-  aip_info("DLP: %zu rule(s); responses %s, tool arguments %s, stderr %s; messages above %llu "
+  aip_info("DLP: %zu rule(s)%s; responses %s, tool arguments %s, stderr %s; messages above %llu "
            "bytes are streamed", aip_dlp_rule_count(w->dlp),
+           aip_dlp_from_cache(w->dlp) ? " (from the cache)" : "",
            cfg->scan_responses ? "scanned" : "not scanned",
            cfg->scan_requests ? (cfg->on_request_match ? cfg->on_request_match : "block")
                               : "not scanned",

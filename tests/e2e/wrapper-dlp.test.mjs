@@ -249,3 +249,14 @@ test('a policy whose pattern does not compile does not start (exit 1)', async ()
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stderr, /pattern "bad"/);
 });
+
+test('--dlp-cache: the second start loads the compiled rules from the cache', () => {
+  const d = wrapperDir({ allowed_tools: ['echo'], dlp: { rulepack: 'default', patterns: [AWS] } });
+  const args = [...wrapperArgs({ target: TARGET_TEST_SERVER, policy: d.policy, audit: d.audit }), '--dlp-cache', `${d.dir}/cache`];
+  const run = () => spawnSync(AIP_BIN, args, { input: '', encoding: 'utf8', timeout: 30000 });
+  const first = run(), second = run();
+  cleanup(d.dir);
+  assert.equal(first.status, 0, first.stderr);
+  assert.match(first.stderr, /DLP: \d+ rule\(s\); /);
+  assert.match(second.stderr, /DLP: \d+ rule\(s\) \(from the cache\)/);
+});
