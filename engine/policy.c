@@ -177,7 +177,7 @@ static int compile_methods(aip_policy *p, aip_error *err) {
 }
 
 /* Fail closed: a policy that asks for something this build does not enforce yet is refused,
- * never run weaker than written. The DLP issue removes the last line here. */
+ * never run weaker than written. */
 int aip_policy_compile_ex(const aip_policy_doc *doc, const aip_policy_opts *opts,
                           aip_policy **out, aip_error *err) {
   aip_policy *p;

@@ -13,6 +13,7 @@
 
 #include "config/config.h"
 #include "engine/dlp.h"
+#include "gateway/dlp_apply.h"
 #include "engine/engine.h"
 #include "engine/map.h"
 #include "gateway/approvals.h"
@@ -209,8 +210,6 @@ void aip_router_tools_changed(aip_agent_rt *a);
 const aip_tool_entry *aip_router_find(aip_agent_rt *a, const char *exposed);
 /* Adds a message's DLP counts to the agent's totals (metrics). */
 void aip_agent_count_dlp(aip_agent_rt *a, const aip_dlp_counts *c);
-/* Renders counts as the audit's `[{"rule":"..","count":N}]` (leaves `out` empty if none). */
-void aip_dlp_counts_json(const aip_dlp *d, const aip_dlp_counts *c, aip_buf *out);
 /* The upstream whose "<server>__" prefix `exposed` carries, if that server failed to list its
  * tools in the last fetch; else NULL. */
 const aip_upstream *aip_router_failed_server(aip_agent_rt *a, const char *exposed);

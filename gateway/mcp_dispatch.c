@@ -16,21 +16,15 @@ static const char *mode_name(const aip_policy *p) {
   return aip_policy_doc_of(p)->mode == AIP_MODE_MONITOR ? "monitor" : "enforce";
 }
 
-/* The audit copy of arguments never holds what DLP would redact (as the AIP reference does,
- * whatever scan_requests says). Returns a redacted copy, or NULL when nothing matched. */
+/* The agent's DLP with its policy, for the shared helpers (gateway/dlp_apply.h). */
+static aip_dlp_run dlp_run(aip_agent_rt *a) {
+  return (aip_dlp_run){.dlp = a->dlp, .scratch = a->dlp_scratch,
+                       .doc = aip_policy_doc_of(a->policy)};
+}
+
 static cJSON *redact_for_audit(aip_agent_rt *a, const cJSON *args) {
-  if (!a->dlp || !args) return NULL;
-  aip_buf raw, out;
-  aip_buf_init(&raw);
-  aip_buf_init(&out);
-  cJSON *copy = NULL;
-  aip_json_print(&raw, args);
-  if (aip_dlp_redact_json(a->dlp, a->dlp_scratch, AIP_DLP_RESPONSE | AIP_DLP_WHOLE, raw.data,
-                          raw.len, &out, NULL) == 1)
-    aip_json_parse(out.data, out.len, &copy);
-  aip_buf_free(&raw);
-  aip_buf_free(&out);
-  return copy;
+  aip_dlp_run r = dlp_run(a);
+  return aip_dlp_redact_copy(&r, args);
 }
 
 static void audit_dlp(aip_session *s, const char *method, const aip_decision *d,
@@ -249,46 +243,34 @@ static void ask_ready(aip_pending *p) {
 
 /* Request-side DLP (dlp.scan_requests): arguments that carry a secret are blocked (-32001,
  * default), redacted before they go upstream, or let through with a warning, per
- * on_request_match. Returns 1 when the call was answered here. */
+ * on_request_match (gateway/dlp_apply.c). Returns 1 when the call was answered here. */
 static int scan_request(aip_pending *p, aip_rpc_msg *m) {
   aip_agent_rt *a = p->sess->agent;
-  const aip_dlp_config *cfg = &aip_policy_doc_of(a->policy)->dlp;
-  if (!a->dlp || !cfg->scan_requests) return 0;
-  aip_buf raw, out;
-  aip_buf_init(&raw);
-  aip_buf_init(&out);
+  if (!a->dlp) return 0;
+  aip_dlp_run r = dlp_run(a);
   aip_dlp_counts c;
   aip_dlp_counts_init(&c, a->dlp);
-  aip_json_print(&raw, m->root);
-  int rc = aip_dlp_redact_json(a->dlp, a->dlp_scratch, AIP_DLP_REQUEST, raw.data, raw.len, &out, &c);
-  int answered = 0;
-  const char *mode = cfg->on_request_match ? cfg->on_request_match : "block";
+  cJSON *params = NULL;
+  aip_decision d;
+  aip_dlp_req_outcome o = aip_dlp_scan_request(&r, m->root, &c, &params, &d);
   aip_agent_count_dlp(a, &c);
   aip_dlp_counts_json(a->dlp, &c, &p->dlp_audit);
-  if (rc < 0 && aip_policy_doc_of(a->policy)->failover.on_dlp_error != AIP_FAILOVER_ALLOW) {
-    aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, "Request withheld: DLP could not scan it");
-    answered = 1;
-  } else if (rc == 1 && strcmp(mode, "block") == 0) {
-    aip_decision d = {.kind = AIP_DECISION_BLOCK, .violation = 1, .error_code = AIP_ERR_FORBIDDEN,
-                      .error_message = "Forbidden"};
-    snprintf(d.reason, sizeof(d.reason), "sensitive data in arguments (DLP)");
+  aip_dlp_counts_free(&c);
+  if (o == AIP_DLP_REQ_FAILED) {
+    aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, AIP_DLP_REQ_FAILED_MSG);
+    return 1;
+  }
+  if (o == AIP_DLP_REQ_BLOCKED) {
     p->on_final = NULL;
     audit_dlp(p->sess, "tools/call", &d, NULL, p->tool, p->args, -1, p->dlp_audit.data, NULL);
     deny(p, &d, p->tool);
-    answered = 1;
-  } else if (rc == 1 && strcmp(mode, "redact") == 0) {
-    cJSON *red = NULL;
-    if (aip_json_parse(out.data, out.len, &red) == AIP_JSON_OK) {
-      cJSON *params = cJSON_DetachItemFromObjectCaseSensitive(red, "params");
-      cJSON_Delete(p->params);
-      p->params = params;
-    }
-    cJSON_Delete(red);
+    return 1;
   }
-  aip_dlp_counts_free(&c);
-  aip_buf_free(&raw);
-  aip_buf_free(&out);
-  return answered;
+  if (o == AIP_DLP_REQ_REDACTED) {
+    cJSON_Delete(p->params);
+    p->params = params;
+  }
+  return 0;
 }
 
 static void do_tools_call(aip_pending *p, aip_session *s, aip_rpc_msg *m) {

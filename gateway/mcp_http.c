@@ -173,8 +173,6 @@ static int sse_event(aip_http_req *req, const char *json, size_t len) {
 /* Prints a message for the agent and runs the agent's response DLP over it: every byte that
  * reaches an agent from upstream passes here. `c` (may be NULL) collects per-rule counts. A
  * scan that fails is fail-closed unless the policy's failover.on_dlp_error says allow. */
-static int budget_spent(void *deadline_ns) { return uv_hrtime() > *(const uint64_t *)deadline_ns; }
-
 static void render(aip_session *s, const cJSON *msg, aip_buf *out, aip_dlp_counts *c) {
   aip_agent_rt *a = s->agent;
   if (!a->dlp) {
@@ -184,21 +182,14 @@ static void render(aip_session *s, const cJSON *msg, aip_buf *out, aip_dlp_count
   aip_buf raw;
   aip_buf_init(&raw);
   aip_json_print(&raw, msg);
-  /* dlp.timeout: a scan still running when the budget is spent is abandoned (the engine checks
-   * between strings and rules), and failover.on_dlp_error decides what the agent gets. */
-  uint64_t timeout_ms = aip_policy_doc_of(a->policy)->dlp.timeout_ms, deadline = 0;
-  if (timeout_ms) {
-    deadline = uv_hrtime() + timeout_ms * 1000000u;
-    aip_dlp_scratch_set_deadline(a->dlp_scratch, budget_spent, &deadline);
-  }
-  int rc = aip_dlp_redact_json(a->dlp, a->dlp_scratch, AIP_DLP_RESPONSE, raw.data, raw.len, out, c);
-  if (timeout_ms) aip_dlp_scratch_set_deadline(a->dlp_scratch, NULL, NULL);
+  aip_dlp_run r = {.dlp = a->dlp, .scratch = a->dlp_scratch, .doc = aip_policy_doc_of(a->policy)};
+  int rc = aip_dlp_run_json(&r, AIP_DLP_RESPONSE, raw.data, raw.len, out, c); /* dlp.timeout */
   if (rc == 0) {
     aip_buf_append(out, raw.data, raw.len);
   } else if (rc < 0) {
     if (rc == -ETIMEDOUT)
       aip_warn("agent %s: DLP scan exceeded dlp.timeout (%llu ms)", a->cfg->name,
-               (unsigned long long)timeout_ms);
+               (unsigned long long)r.doc->dlp.timeout_ms);
     else
       aip_warn("agent %s: DLP could not scan a message (%s)", a->cfg->name, strerror(-rc));
     if (aip_policy_doc_of(a->policy)->failover.on_dlp_error == AIP_FAILOVER_ALLOW) {

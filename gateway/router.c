@@ -386,19 +386,6 @@ void aip_agent_count_dlp(aip_agent_rt *a, const aip_dlp_counts *c) {
     a->dlp_redactions[i] += c->n[i];
 }
 
-void aip_dlp_counts_json(const aip_dlp *d, const aip_dlp_counts *c, aip_buf *out) {
-  if (!d || !c->total) return;
-  const char *rule;
-  uint32_t n;
-  aip_buf_puts(out, "[");
-  for (size_t it = 0, k = 0; aip_dlp_counts_next(d, c, &it, &rule, &n); k++) {
-    aip_buf_puts(out, k ? ",{\"rule\":" : "{\"rule\":");
-    aip_buf_json_string(out, rule, strlen(rule), 0);
-    aip_buf_printf(out, ",\"count\":%u}", n);
-  }
-  aip_buf_puts(out, "]");
-}
-
 void aip_agent_free(aip_agent_rt *a) {
   aip_dlp_scratch_free(a->dlp_scratch);
   aip_agent_policy_free(a);

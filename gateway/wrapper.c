@@ -37,7 +37,7 @@
 
 static const char usage[] =
     "usage: aip --target \"CMD ARGS\" [--policy agent.yaml] [--audit FILE] [--verbose]\n"
-    "           [--approval-timeout 60s] [--max-message 16MiB]\n"
+    "           [--approval-timeout 60s] [--max-message 16MiB] [--dlp-cache DIR]\n"
     "       aip --target \"CMD ARGS\" --policy agent.yaml --generate-cursor-config\n"
     "\n"
     "Runs CMD (split on white space, no quoting) as an MCP server over stdio and proxies\n"
@@ -50,6 +50,7 @@ static const char usage[] =
     "  --verbose                log every message's direction and method on stderr\n"
     "  --approval-timeout D     how long an `ask` waits for the user (default 60s)\n"
     "  --max-message SIZE       longest JSON-RPC line in either direction (default 16MiB)\n"
+    "  --dlp-cache DIR          keep compiled DLP rule databases in DIR (faster starts)\n"
     "  --generate-cursor-config print an mcpServers entry for Cursor / Claude and exit\n"
     "  --allow-writable-config  start even if group or others can write the policy (development)\n";
 
@@ -70,7 +71,7 @@ static int internal_exec(int argc, char **argv) {
 /* ---- options -------------------------------------------------------------------------------- */
 
 typedef struct flags {
-  const char *target, *policy, *audit, *approval_timeout, *max_message;
+  const char *target, *policy, *audit, *approval_timeout, *max_message, *dlp_cache;
   int verbose, cursor, help, allow_writable;
 } flags;
 
@@ -90,7 +91,8 @@ static int parse_flags(int argc, char **argv, flags *f) {
   struct { const char *name; const char **s; int *b; } tab[] = {
       {"target", &f->target, NULL},   {"policy", &f->policy, NULL},
       {"audit", &f->audit, NULL},     {"approval-timeout", &f->approval_timeout, NULL},
-      {"max-message", &f->max_message, NULL}, {"verbose", NULL, &f->verbose},
+      {"max-message", &f->max_message, NULL}, {"dlp-cache", &f->dlp_cache, NULL},
+      {"verbose", NULL, &f->verbose},
       {"generate-cursor-config", NULL, &f->cursor}, {"help", NULL, &f->help},
       {"allow-writable-config", NULL, &f->allow_writable},
       {"h", NULL, &f->help}};
@@ -231,7 +233,9 @@ static void finish(aip_wrapper *w) {
   w->child_in_open = 0;
   close_if_open((uv_handle_t *)&w->child_in);
   close_if_open((uv_handle_t *)&w->child_out);
+  if (w->err_stream) aip_wrapper_dlp_stderr_take(w, "", 0, 1); /* what DLP still holds */
   close_if_open((uv_handle_t *)&w->child_err);
+  close_if_open((uv_handle_t *)&w->err_idle);
   close_if_open((uv_handle_t *)&w->proc);
   close_if_open((uv_handle_t *)&w->kill_timer);
   close_if_open((uv_handle_t *)&w->sigterm);
@@ -385,11 +389,6 @@ static int load_policy(aip_wrapper *w) {
   const char *extra[] = {w->audit_path, NULL};
   aip_policy_opts po = {.extra_protected = extra};
   if (!rc) rc = aip_policy_compile_ex(w->doc, &po, &w->policy, &err);
-  /* Fail closed: the wrapper does not apply DLP yet, and must not run a DLP policy without it. */
-  if (!rc && w->doc->dlp.present && w->doc->dlp.enabled &&
-      (w->doc->dlp.patterns_n || w->doc->dlp.rulepack))
-    rc = aip_error_set(&err, -ENOTSUP, "%s: dlp is not applied by the stdio wrapper yet; use "
-                                       "aip serve, or remove the dlp block", w->policy_path);
   if (!rc && !(w->rate = aip_rate_state_new(w->policy)))
     rc = aip_error_set(&err, -ENOMEM, "out of memory");
   if (rc) {
@@ -397,7 +396,7 @@ static int load_policy(aip_wrapper *w) {
     return -1;
   }
   w->agent = w->doc->name ? w->doc->name : "";
-  return 0;
+  return aip_wrapper_dlp_open(w); /* a pattern that does not compile fails the start */
 }
 
 static int options(aip_wrapper *w, const flags *f) {
@@ -416,6 +415,7 @@ static int options(aip_wrapper *w, const flags *f) {
   w->target = f->target;
   w->policy_path = f->policy ? f->policy : "agent.yaml";
   w->audit_path = f->audit ? f->audit : "aip-audit.jsonl";
+  w->dlp_cache = f->dlp_cache;
   w->verbose = f->verbose;
   w->allow_writable_config = f->allow_writable;
   if (!(w->argv = split_target(f->target))) {
@@ -485,6 +485,7 @@ static void cleanup(aip_wrapper *w) {
   aip_buf_free(&w->child_lines.buf);
   aip_buf_free(&w->err_line);
   aip_rate_state_free(w->rate);
+  aip_wrapper_dlp_close(w);
   aip_policy_free(w->policy);
   aip_policy_doc_free(w->doc);
   free_strv(w->argv);

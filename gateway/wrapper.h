@@ -6,7 +6,8 @@
  *   wrapper_io.c      our stdin/stdout and the child's pipes: line framing, writes, back-pressure
  *   wrapper_client.c  client -> server: strict parse, method and tool checks, batches, forwarding
  *   wrapper_elicit.c  `action: ask` through MCP elicitation (elicitation/create to the client)
- *   wrapper_server.c  server -> client: log noise, initialize and tools/list answers, DLP hook
+ *   wrapper_server.c  server -> client: log noise, initialize and tools/list answers
+ *   wrapper_dlp.c     DLP: server messages (whole or streamed), tools/call arguments, stderr
  *   wrapper.c         command line, policy and audit, the child process, signals, exit code
  * Everything runs on the loop thread; the audit writer has its own (gateway/audit.c).
  */
@@ -21,6 +22,7 @@
 #include "engine/engine.h"
 #include "engine/map.h"
 #include "gateway/audit.h"
+#include "gateway/dlp_apply.h"
 
 /* Entry point from main.c: `argv` starts at the first option (argv[0] is "--target" or so). */
 int aip_wrapper_main(int argc, char **argv);
@@ -31,13 +33,20 @@ typedef struct aip_wrapper aip_wrapper;
 typedef struct aip_wrapper_ask aip_wrapper_ask;
 
 /* Newline framing of one byte stream. A line longer than `max` is dropped up to its newline and
- * reported once through `on_oversize`. */
+ * reported once through `on_oversize`. With `on_long`, a line that grows past `stream_at` bytes
+ * without its newline is offered to it: when it returns 1 it has taken the head, and the rest of
+ * the line goes to `on_part` as it arrives (`end` set with the last piece; a non-zero return
+ * drops the rest of the line). */
 typedef struct aip_lines {
   aip_buf buf; /* the unfinished line */
   size_t max;
-  int skipping; /* inside an oversized line */
+  int skipping;  /* inside an oversized (or failed streamed) line */
+  int streaming; /* inside a line handed to on_part */
+  size_t stream_at;
   void (*on_line)(aip_wrapper *w, char *line, size_t n);
   void (*on_oversize)(aip_wrapper *w);
+  int (*on_long)(aip_wrapper *w, const char *head, size_t n);
+  int (*on_part)(aip_wrapper *w, const char *p, size_t n, int end);
 } aip_lines;
 
 typedef union aip_wrapper_stream {
@@ -54,6 +63,7 @@ struct aip_wrapper {
   const char *target;
   const char *policy_path;
   const char *audit_path;
+  const char *dlp_cache; /* --dlp-cache: serialized DLP databases, or NULL */
   int verbose;
   int allow_writable_config; /* --allow-writable-config: a writable policy only warns */
   uint64_t approval_timeout_ms;
@@ -104,6 +114,18 @@ struct aip_wrapper {
   uint64_t ask_seq;
   char elicit_prefix[40]; /* "aip-elicit-<random>-": our request ids to the client */
   aip_rate_state *rate;
+  /* DLP (wrapper_dlp.c); dlp NULL: the policy has none */
+  aip_dlp *dlp;
+  aip_dlp_run dlp_run;
+  aip_map calls;             /* id key -> request forwarded to the child (audit of answers) */
+  struct aip_wrapper_big *big; /* the server line being streamed through DLP, or NULL */
+  int out_partial;           /* a streamed line is half written to our stdout */
+  aip_buf out_held;          /* our own messages to the client, waiting for its end */
+  aip_dlp_stream *err_stream; /* filter_stderr */
+  aip_buf err_out;           /* redacted stderr not yet printed */
+  uv_timer_t err_idle;       /* the child's stderr went quiet: flush a finished line */
+  int err_nl;  /* the last byte of stderr fed was a newline */
+  int err_off; /* filtering failed: stderr is dropped (fail closed) */
 };
 
 /* wrapper_io.c */
@@ -112,10 +134,15 @@ void aip_wrapper_lines_feed(aip_wrapper *w, aip_lines *l, char *p, size_t n);
 void aip_wrapper_lines_end(aip_wrapper *w, aip_lines *l);
 /* Sends one message (without newline) to the client or to the child; copies the bytes. */
 void aip_wrapper_to_client(aip_wrapper *w, const char *p, size_t n);
+/* Part of one streamed line to the client (no newline added until `end`); other messages to
+ * the client wait until the line ends. */
+void aip_wrapper_to_client_part(aip_wrapper *w, const char *p, size_t n, int end);
 void aip_wrapper_to_child(aip_wrapper *w, const char *p, size_t n);
 /* Starts or stops reading stdin and the child's stdout as the write queues allow. */
 void aip_wrapper_flow(aip_wrapper *w);
 int aip_wrapper_child_pipes_start(aip_wrapper *w);
+/* Prints the child's stderr on ours, line by line, as "[subprocess stderr] ..." */
+void aip_wrapper_stderr_out(aip_wrapper *w, const char *p, size_t n, int eof);
 void aip_wrapper_close_stdin(aip_wrapper *w);
 void aip_wrapper_close_stdout(aip_wrapper *w);
 
@@ -126,9 +153,14 @@ void aip_wrapper_child_maybe_gone(aip_wrapper *w);
 /* wrapper_client.c */
 void aip_wrapper_client_line(aip_wrapper *w, char *line, size_t n);
 void aip_wrapper_client_oversize(aip_wrapper *w);
-/* Audit record of a decision on a client message. `decision` NULL = the decision's own name. */
+/* Audit record of a decision on a client message. `decision` NULL = the decision's own name.
+ * Arguments are recorded DLP-redacted. */
 void aip_wrapper_audit(aip_wrapper *w, const char *method, const aip_decision *d,
                        const char *decision, const char *tool, const cJSON *args);
+/* The same with every field: `direction` (NULL = upstream), `dlp` counts JSON, latency. */
+void aip_wrapper_audit_ex(aip_wrapper *w, const char *direction, const char *method,
+                          const aip_decision *d, const char *decision, const char *tool,
+                          const cJSON *args, const char *dlp, int64_t latency_us);
 /* Renders an id as a map key ("s<string>" or "n<number>"); malloc'd, NULL for other types. */
 char *aip_wrapper_id_key(const cJSON *id);
 /* Replies with a JSON-RPC error (`reason` becomes data.reason when not NULL). */
@@ -140,6 +172,36 @@ void aip_wrapper_forward(aip_wrapper *w, const cJSON *msg);
 /* wrapper_server.c */
 void aip_wrapper_server_line(aip_wrapper *w, char *line, size_t n);
 void aip_wrapper_server_oversize(aip_wrapper *w);
+
+/* wrapper_dlp.c */
+/* The raw text of the top-level "id" and "method" values of a JSON object text, as far as
+ * p[0..n) goes (a line's head is enough when they come first); NULL when not found there. */
+typedef struct aip_wrapper_top {
+  const char *id, *method;
+  size_t id_len, method_len;
+} aip_wrapper_top;
+void aip_wrapper_top_keys(const char *p, size_t n, aip_wrapper_top *k);
+/* Compiles the policy's DLP (none: w->dlp stays NULL); logs its warnings. 0 or -1 (printed). */
+int aip_wrapper_dlp_open(aip_wrapper *w);
+void aip_wrapper_dlp_close(aip_wrapper *w);
+/* One message (or batch) from the child towards the client: response DLP, then our stdout. */
+void aip_wrapper_dlp_deliver(aip_wrapper *w, const char *p, size_t n);
+/* aip_lines hooks for child lines above dlp.stream_threshold. */
+int aip_wrapper_dlp_long_line(aip_wrapper *w, const char *head, size_t n);
+int aip_wrapper_dlp_line_part(aip_wrapper *w, const char *p, size_t n, int end);
+/* Request-side DLP on a tools/call that passed the policy (`root` is the whole message; its
+ * params may be replaced by redacted ones). Returns 1 when the call was answered here (blocked
+ * or withheld, audited). Else `dlp_json` holds the counts for the call's audit record. */
+int aip_wrapper_dlp_request(aip_wrapper *w, cJSON *root, const aip_rpc_msg *m, aip_verdict *v,
+                            aip_buf *dlp_json);
+/* Logs a non-JSON line of the child's stdout ("[subprocess stdout] ..."), redacted when the
+ * policy has DLP: it is the response channel, and our log must not hold its secrets. */
+void aip_wrapper_dlp_noise(aip_wrapper *w, const char *p, size_t n);
+/* A request forwarded to the child (its answer's audit record names it). */
+void aip_wrapper_dlp_track(aip_wrapper *w, const cJSON *msg);
+/* The child's stderr through DLP (filter_stderr); `eof` at its end. Returns 1 when it took
+ * the bytes, 0 when they go out as they are (aip_wrapper_stderr_out). */
+int aip_wrapper_dlp_stderr_take(aip_wrapper *w, const char *p, size_t n, int eof);
 
 /* wrapper_elicit.c */
 /* A tools/call the policy answered with ASK. Takes ownership of `msg` (the whole request). */

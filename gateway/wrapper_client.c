@@ -17,21 +17,30 @@ static const char *mode_name(const aip_wrapper *w) {
   return w->doc->mode == AIP_MODE_MONITOR ? "monitor" : "enforce";
 }
 
-void aip_wrapper_audit(aip_wrapper *w, const char *method, const aip_decision *d,
-                       const char *decision, const char *tool, const cJSON *args) {
+void aip_wrapper_audit_ex(aip_wrapper *w, const char *direction, const char *method,
+                          const aip_decision *d, const char *decision, const char *tool,
+                          const cJSON *args, const char *dlp, int64_t latency_us) {
+  cJSON *redacted = aip_dlp_redact_copy(&w->dlp_run, args); /* never a secret in the log */
   aip_audit_rec r = {
       .agent = w->agent,
       .session_id = w->session_id,
-      .direction = "upstream",
+      .direction = direction ? direction : "upstream",
       .method = method,
       .policy_mode = mode_name(w),
       .policy_name = w->doc->name,
       .policy_version = w->doc->version,
       .tool = tool,
-      .args = args, /* the wrapper refuses DLP policies for now, so nothing to redact */
-      .latency_us = -1,
+      .args = redacted ? redacted : args,
+      .latency_us = latency_us,
+      .dlp = dlp,
   };
   aip_audit_log_decision(w->audit, &r, d, decision);
+  cJSON_Delete(redacted);
+}
+
+void aip_wrapper_audit(aip_wrapper *w, const char *method, const aip_decision *d,
+                       const char *decision, const char *tool, const cJSON *args) {
+  aip_wrapper_audit_ex(w, NULL, method, d, decision, tool, args, NULL, -1);
 }
 
 char *aip_wrapper_id_key(const cJSON *id) {
@@ -82,6 +91,7 @@ void aip_wrapper_forward(aip_wrapper *w, const cJSON *msg) {
   if (aip_json_print(&b, msg)) {
     aip_error("out of memory re-serializing a message; dropped");
   } else {
+    aip_wrapper_dlp_track(w, msg);
     aip_wrapper_to_child(w, b.data, b.len);
   }
   aip_buf_free(&b);
@@ -147,8 +157,10 @@ static void refuse(aip_wrapper *w, const aip_rpc_msg *m, const aip_verdict *v) {
 
 /* A request or notification that passed: note what the wrapper must watch, then forward.
  * Methods are compared normalized, as the policy saw them. */
-static void pass(aip_wrapper *w, cJSON *root, const aip_rpc_msg *m, const aip_verdict *v) {
-  if (v->tool_call) aip_wrapper_audit(w, "tools/call", &v->d, NULL, v->tool, v->args);
+static void pass(aip_wrapper *w, cJSON *root, const aip_rpc_msg *m, const aip_verdict *v,
+                 const char *dlp) {
+  if (v->tool_call)
+    aip_wrapper_audit_ex(w, NULL, "tools/call", &v->d, NULL, v->tool, v->args, dlp, -1);
   char *norm = v->tool_call ? NULL : aip_normalize_name(m->method, strlen(m->method));
   const char *n = norm ? norm : "";
   int req = m->kind == AIP_RPC_REQUEST, stop = 0;
@@ -189,7 +201,19 @@ static void handle_message(aip_wrapper *w, cJSON *root) {
   } else {
     aip_verdict v;
     aip_policy_check_msg(w->policy, &m, (int64_t)uv_now(w->loop), w->rate, &v);
+    aip_buf dlp;
+    aip_buf_init(&dlp);
+    /* request DLP on calls the policy lets through (or asks about): a blocked one ends here,
+     * a redacted one goes on with its new arguments (the human is asked about those) */
+    if (v.tool_call && (!v.d.error_code || v.d.kind == AIP_DECISION_ASK) &&
+        aip_wrapper_dlp_request(w, root, &m, &v, &dlp)) {
+      trace(w, &m, "refused (DLP)");
+      aip_buf_free(&dlp);
+      cJSON_Delete(root);
+      return;
+    }
     if (v.d.kind == AIP_DECISION_ASK && m.kind == AIP_RPC_REQUEST) {
+      aip_buf_free(&dlp);
       trace(w, &m, "needs approval");
       aip_wrapper_ask_start(w, root, m.id, v.tool, v.args, &v.d);
       return; /* the ask owns the message now */
@@ -201,8 +225,9 @@ static void handle_message(aip_wrapper *w, cJSON *root) {
     } else if (v.d.error_code) {
       refuse(w, &m, &v);
     } else {
-      pass(w, root, &m, &v);
+      pass(w, root, &m, &v, dlp.data);
     }
+    aip_buf_free(&dlp);
   }
   cJSON_Delete(root);
 }

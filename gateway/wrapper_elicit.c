@@ -94,7 +94,10 @@ static void on_timeout(uv_timer_t *t) {
 }
 
 static int send_elicitation(aip_wrapper *w, const aip_wrapper_ask *a) {
-  cJSON *r = aip_elicit_request(a->eid, w->version, a->tool, w->agent, a->args);
+  /* the question shows the arguments DLP-redacted, as the gateway's approval records do */
+  cJSON *shown = aip_dlp_redact_copy(&w->dlp_run, a->args);
+  cJSON *r = aip_elicit_request(a->eid, w->version, a->tool, w->agent, shown ? shown : a->args);
+  cJSON_Delete(shown);
   aip_buf b;
   aip_buf_init(&b);
   int err = r ? aip_json_print(&b, r) : -ENOMEM;

@@ -34,7 +34,11 @@ void aip_wrapper_lines_feed(aip_wrapper *w, aip_lines *l, char *p, size_t n) {
   while (n) {
     char *nl = memchr(p, '\n', n);
     size_t take = nl ? (size_t)(nl - p) : n;
-    if (l->skipping) {
+    if (l->streaming) {
+      /* a failed stream skips the rest of its line */
+      if (l->on_part(w, p, take, nl != NULL)) l->skipping = nl == NULL;
+      if (nl || l->skipping) l->streaming = 0;
+    } else if (l->skipping) {
       if (nl) l->skipping = 0;
     } else if (l->buf.len + take > l->max) {
       l->buf.len = 0;
@@ -49,6 +53,9 @@ void aip_wrapper_lines_feed(aip_wrapper *w, aip_lines *l, char *p, size_t n) {
     } else if (nl) {
       lines_emit(w, l, l->buf.data, l->buf.len);
       l->buf.len = 0;
+    } else if (l->on_long && l->buf.len > l->stream_at && l->on_long(w, l->buf.data, l->buf.len)) {
+      l->streaming = 1; /* on_long took the head; the rest of the line goes to on_part */
+      l->buf.len = 0;
     }
     if (!nl) return;
     p = nl + 1;
@@ -58,6 +65,8 @@ void aip_wrapper_lines_feed(aip_wrapper *w, aip_lines *l, char *p, size_t n) {
 
 /* End of input: an unterminated last line still counts (as bufio.Scanner has it). */
 void aip_wrapper_lines_end(aip_wrapper *w, aip_lines *l) {
+  if (l->streaming) l->on_part(w, "", 0, 1);
+  l->streaming = 0;
   if (l->buf.len && !l->skipping) lines_emit(w, l, l->buf.data, l->buf.len);
   l->buf.len = 0;
   l->skipping = 0;
@@ -115,21 +124,14 @@ static int write_file_all(int fd, const char *p, size_t n) {
   return 0;
 }
 
-void aip_wrapper_to_client(aip_wrapper *w, const char *p, size_t n) {
-  if (!w->out_open || w->out_broken) return;
-  char *data = malloc(n + 1);
-  if (!data) {
-    aip_error("out of memory writing to the client; message dropped");
-    return;
-  }
-  memcpy(data, p, n);
-  data[n] = '\n';
+/* Takes `data` (malloc'd, `n` bytes). */
+static void client_write(aip_wrapper *w, char *data, size_t n) {
   int err;
   if (!w->out) {
-    err = write_file_all(STDOUT_FILENO, data, n + 1);
+    err = write_file_all(STDOUT_FILENO, data, n);
     free(data);
   } else {
-    err = aip_stream_write(w->out, data, n + 1, on_client_written, w);
+    err = aip_stream_write(w->out, data, n, on_client_written, w);
   }
   if (err < 0) {
     w->out_broken = 1;
@@ -137,6 +139,41 @@ void aip_wrapper_to_client(aip_wrapper *w, const char *p, size_t n) {
     return;
   }
   if (err == 1) aip_wrapper_flow(w);
+}
+
+void aip_wrapper_to_client(aip_wrapper *w, const char *p, size_t n) {
+  if (!w->out_open || w->out_broken) return;
+  if (w->out_partial) {
+    /* a streamed server line is half written: our message goes out after its newline */
+    if (aip_buf_append(&w->out_held, p, n) || aip_buf_append(&w->out_held, "\n", 1))
+      aip_error("out of memory holding a message for the client; message dropped");
+    return;
+  }
+  char *data = malloc(n + 1);
+  if (!data) {
+    aip_error("out of memory writing to the client; message dropped");
+    return;
+  }
+  memcpy(data, p, n);
+  data[n] = '\n';
+  client_write(w, data, n + 1);
+}
+
+void aip_wrapper_to_client_part(aip_wrapper *w, const char *p, size_t n, int end) {
+  if (!w->out_open || w->out_broken) return;
+  w->out_partial = !end;
+  char *data = n || end ? malloc(n + 1) : NULL;
+  if (data) {
+    memcpy(data, p, n);
+    if (end) data[n++] = '\n';
+    client_write(w, data, n);
+  } else if (n || end) {
+    aip_error("out of memory writing to the client; output cut");
+  }
+  if (end && w->out_held.len && w->out_open && !w->out_broken) {
+    size_t len = w->out_held.len;
+    client_write(w, aip_buf_steal(&w->out_held, NULL), len);
+  }
 }
 
 static void on_child_written(void *arg, int status) {
@@ -306,7 +343,6 @@ static void child_out_start(aip_wrapper *w) {
 
 static void stderr_line(const char *p, size_t n) {
   if (n && p[n - 1] == '\r') n--;
-  /* TODO(DLP issue): dlp.filter_stderr redacts these lines. */
   do {
     size_t k = n > MAX_STDERR_LINE ? MAX_STDERR_LINE : n;
     aip_info("[subprocess stderr] %.*s", (int)k, p);
@@ -316,16 +352,9 @@ static void stderr_line(const char *p, size_t n) {
 }
 
 /* The child's stderr goes to ours line by line, prefixed; a very long line is cut in pieces. */
-static void on_child_stderr(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  aip_wrapper *w = s->data;
+void aip_wrapper_stderr_out(aip_wrapper *w, const char *p, size_t n, int eof) {
   aip_buf *l = &w->err_line;
-  if (nread < 0) {
-    if (l->len) stderr_line(l->data, l->len);
-    l->len = 0;
-    uv_read_stop(s);
-    return;
-  }
-  const char *p = buf->base, *end = p + nread;
+  const char *end = p + n;
   while (p < end) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     size_t take = nl ? (size_t)(nl - p) : (size_t)(end - p);
@@ -336,12 +365,28 @@ static void on_child_stderr(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) 
     }
     p += take + (nl ? 1 : 0);
   }
+  if (eof && l->len) stderr_line(l->data, l->len);
+  if (eof) l->len = 0;
+}
+
+/* With dlp.filter_stderr the bytes pass DLP first (wrapper_dlp.c). */
+static void on_child_stderr(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  aip_wrapper *w = s->data;
+  int eof = nread < 0;
+  const char *p = eof ? "" : buf->base;
+  size_t n = eof ? 0 : (size_t)nread;
+  if (eof) uv_read_stop(s);
+  if (!aip_wrapper_dlp_stderr_take(w, p, n, eof)) aip_wrapper_stderr_out(w, p, n, eof);
 }
 
 int aip_wrapper_child_pipes_start(aip_wrapper *w) {
   w->child_lines.max = (size_t)w->max_message;
   w->child_lines.on_line = aip_wrapper_server_line;
   w->child_lines.on_oversize = aip_wrapper_server_oversize;
+  if (w->err_stream) { /* DLP holds stderr back: flushed when the child goes quiet */
+    uv_timer_init(w->loop, &w->err_idle);
+    w->err_idle.data = w;
+  }
   w->child_in_open = 1;
   w->child_out_reading = 1;
   child_out_start(w);

@@ -6,7 +6,9 @@
  * watches for: the one to `initialize` (it names the protocol version, which decides whether
  * batches and elicitation exist) and those to `tools/list`, from which tools the policy could
  * never allow are removed (the gateway does the same; the reference shows them all).
- * Lines are parsed only while such an answer is awaited (or with --verbose).
+ * Lines are parsed only while such an answer is awaited (or with --verbose). Whatever goes to
+ * the client passes DLP first (wrapper_dlp.c); lines above dlp.stream_threshold are streamed
+ * there and never reach this file.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +16,8 @@
 #include "gateway/log.h"
 #include "gateway/wrapper.h"
 
-/* The one exit towards the client for server messages.
- * TODO(DLP issue): response-side DLP redacts `p` here (result.content[].text and the rest). */
-static void deliver(aip_wrapper *w, const char *p, size_t n) { aip_wrapper_to_client(w, p, n); }
+/* The one exit towards the client for server messages: response DLP (wrapper_dlp.c). */
+static void deliver(aip_wrapper *w, const char *p, size_t n) { aip_wrapper_dlp_deliver(w, p, n); }
 
 static void learn_version(aip_wrapper *w, const aip_rpc_msg *m) {
   const cJSON *v = cJSON_IsObject(m->result)
@@ -84,7 +85,7 @@ void aip_wrapper_server_line(aip_wrapper *w, char *line, size_t n) {
   while (n && (line[n - 1] == ' ' || line[n - 1] == '\t' || line[n - 1] == '\r')) n--;
   if (!n) return;
   if (*line != '{' && *line != '[') {
-    aip_info("[subprocess stdout] %.*s", (int)(n > 1000 ? 1000 : n), line);
+    aip_wrapper_dlp_noise(w, line, n);
     return;
   }
   if (!w->init_key && !w->lists.used && !w->verbose) {

@@ -154,11 +154,28 @@ static void tool_drop_sessions(mcp_server *s, const cJSON *id, const cJSON *args
   srv_reply_text(s, id, "ok", false);
 }
 
+/* A copy of `ins` centred on every multiple of `every` inside p[0..n), so each one straddles
+ * that offset (DLP tests: a secret split across reads). */
+static void big_insert(char *p, size_t n, const char *ins, size_t every) {
+  size_t len = strlen(ins);
+  for (size_t at = every; len && at + len / 2 + len - len / 2 <= n; at += every)
+    memcpy(p + at - len / 2, ins, len);
+}
+
 /* The payload is "x" * n, so the message is assembled directly instead of
  * through cJSON, which would hold two extra copies of up to 64 MiB. */
 static void tool_big(mcp_server *s, const cJSON *id, const cJSON *args, const cJSON *params) {
   double requested = arg(args, "bytes")->valuedouble;
   size_t n = requested > (double)BIG_CAP ? BIG_CAP : (size_t)requested;
+  const cJSON *ins = arg(args, "insert"), *every = arg(args, "every");
+  if (ins) { /* written into the JSON text as it is: no character that needs escaping */
+    for (const char *c = ins->valuestring; *c; c++) {
+      if (*c < 0x20 || *c > 0x7e || *c == '"' || *c == '\\') {
+        srv_reply_text(s, id, "insert: printable ASCII without quotes or backslashes only", true);
+        return;
+      }
+    }
+  }
   static const char head1[] = "{\"jsonrpc\":\"2.0\",\"id\":";
   static const char head2[] = ",\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"";
   static const char tail[] = "\"}]}}";
@@ -175,10 +192,43 @@ static void tool_big(mcp_server *s, const cJSON *id, const cJSON *args, const cJ
   memcpy(p, head1, sizeof head1 - 1), p += sizeof head1 - 1;
   memcpy(p, id_json, id_len), p += id_len;
   memcpy(p, head2, sizeof head2 - 1), p += sizeof head2 - 1;
-  memset(p, 'x', n), p += n;
+  memset(p, 'x', n);
+  if (ins && every && every->valuedouble >= 1)
+    big_insert(p, n, ins->valuestring, (size_t)every->valuedouble);
+  p += n;
   memcpy(p, tail, sizeof tail), p += sizeof tail - 1; /* copies the NUL too */
   free(id_json);
   s->emit(s->emit_ctx, MCP_OUT_RESPONSE, id, json, total);
+}
+
+/* Text and structuredContent {message}: DLP tests look for a secret in both. */
+static void tool_echo_structured(mcp_server *s, const cJSON *id, const cJSON *args,
+                                 const cJSON *params) {
+  const char *m = arg(args, "message")->valuestring;
+  cJSON *result = srv_text_result(m, false);
+  cJSON *structured = cJSON_AddObjectToObject(result, "structuredContent");
+  cJSON_AddStringToObject(structured, "message", m);
+  srv_reply_result(s, id, result);
+}
+
+/* Writes the message to stderr in `pieces` writes 30 ms apart, then replies "ok" (stderr
+ * filtering tests: a secret split across writes). */
+static void tool_stderr(mcp_server *s, const cJSON *id, const cJSON *args, const cJSON *params) {
+  const char *m = arg(args, "message")->valuestring;
+  const cJSON *pieces = arg(args, "pieces");
+  size_t len = strlen(m), k = pieces ? (size_t)pieces->valuedouble : 1;
+  if (k < 1) k = 1;
+  for (size_t i = 0, off = 0; i < k; i++) {
+    size_t end = i + 1 == k ? len : len * (i + 1) / k;
+    for (size_t w = off; w < end;) {
+      ssize_t r = write(STDERR_FILENO, m + w, end - w);
+      if (r <= 0) break;
+      w += (size_t)r;
+    }
+    off = end;
+    if (i + 1 < k) usleep(30 * 1000);
+  }
+  srv_reply_text(s, id, "ok", false);
 }
 
 /* ------------------------------------------------------------------ slow */
@@ -317,10 +367,20 @@ const tool_def k_builtin_tools[] = {
      "\"maximum\":86400000},\"steps\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":10000,"
      "\"default\":3}},\"required\":[\"ms\"],\"additionalProperties\":false}",
      NULL, RO, tool_slow},
-    {"big", "Returns one text block of exactly `bytes` bytes of 'x' (capped at 64 MiB).",
-     "{\"type\":\"object\",\"properties\":{\"bytes\":{\"type\":\"integer\",\"minimum\":0}},"
+    {"big",
+     "Returns one text block of exactly `bytes` bytes of 'x' (capped at 64 MiB); with `insert` "
+     "and `every`, a copy of `insert` straddles every multiple of `every`.",
+     "{\"type\":\"object\",\"properties\":{\"bytes\":{\"type\":\"integer\",\"minimum\":0},"
+     "\"insert\":{\"type\":\"string\"},\"every\":{\"type\":\"integer\",\"minimum\":1}},"
      "\"required\":[\"bytes\"],\"additionalProperties\":false}",
      NULL, RO, tool_big},
+    {"echo_structured", "Returns the message as text and as structuredContent {message}.",
+     ECHO_SCHEMA, NULL, RO, tool_echo_structured},
+    {"stderr", "Writes the message to stderr in `pieces` writes 30 ms apart, then replies ok.",
+     "{\"type\":\"object\",\"properties\":{\"message\":{\"type\":\"string\"},"
+     "\"pieces\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100}},"
+     "\"required\":[\"message\"],\"additionalProperties\":false}",
+     NULL, RO, tool_stderr},
     {"fail", "Always returns a tool error (isError:true) with the given message.",
      "{\"type\":\"object\",\"properties\":{\"message\":{\"type\":\"string\"}},"
      "\"additionalProperties\":false}",

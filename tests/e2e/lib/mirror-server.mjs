@@ -1,6 +1,6 @@
 // A tiny stdio "MCP server" for the wrapper's raw tests: it shows what reached it.
 //
-// - prints a non-JSON banner on stdout first (the wrapper must log and drop it);
+// - prints a non-JSON banner on stdout first (the wrapper must log and drop it; MIRROR_BANNER);
 // - initialize: answers with the client's protocolVersion;
 // - notifications/initialized: sends a server->client request {"id":"srv-1","method":"ping"};
 // - any other request: {"result":{"echo":<the message as received>}};
@@ -12,7 +12,7 @@
 import readline from 'node:readline';
 
 const out = (m) => process.stdout.write(JSON.stringify(m) + '\n');
-process.stdout.write('mirror server starting (this line is not JSON)\n');
+process.stdout.write(`${process.env.MIRROR_BANNER || 'mirror server starting (this line is not JSON)'}\n`);
 if (process.env.MIRROR_IGNORE_TERM === '1') process.on('SIGTERM', () => {});
 
 function handle(msg) {

@@ -1,0 +1,121 @@
+/* dlp_apply.c -- DLP policy around the engine for the gateway and the stdio wrapper
+ * (dlp_apply.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "gateway/dlp_apply.h"
+
+static int expired(void *ctx) {
+  const aip_dlp_run *r = ctx;
+  return uv_hrtime() >= r->deadline_ns;
+}
+
+void aip_dlp_run_arm(aip_dlp_run *r, uint64_t budget_ns) {
+  if (!r->scratch) return;
+  if (!budget_ns) {
+    aip_dlp_scratch_set_deadline(r->scratch, NULL, NULL);
+    return;
+  }
+  r->deadline_ns = uv_hrtime() + budget_ns;
+  aip_dlp_scratch_set_deadline(r->scratch, expired, r);
+}
+
+uint64_t aip_dlp_run_budget(const aip_dlp_run *r) {
+  return r->doc ? r->doc->dlp.timeout_ms * 1000000u : 0;
+}
+
+int aip_dlp_run_fail_open(const aip_dlp_run *r) {
+  return r->doc && r->doc->failover.on_dlp_error == AIP_FAILOVER_ALLOW;
+}
+
+int aip_dlp_run_json(aip_dlp_run *r, int scope, const char *raw, size_t len, aip_buf *out,
+                     aip_dlp_counts *c) {
+  if (!r->dlp) return 0;
+  uint64_t budget = aip_dlp_run_budget(r);
+  if (budget) aip_dlp_run_arm(r, budget);
+  int rc = aip_dlp_redact_json(r->dlp, r->scratch, scope, raw, len, out, c);
+  if (budget) aip_dlp_run_arm(r, 0);
+  return rc;
+}
+
+aip_dlp_req_outcome aip_dlp_scan_request(aip_dlp_run *r, const cJSON *msg, aip_dlp_counts *c,
+                                         cJSON **params, aip_decision *block) {
+  if (!r->dlp || !r->doc->dlp.scan_requests) return AIP_DLP_REQ_FORWARD;
+  aip_buf raw, out;
+  aip_buf_init(&raw);
+  aip_buf_init(&out);
+  aip_dlp_req_outcome res = AIP_DLP_REQ_FORWARD;
+  const char *mode = r->doc->dlp.on_request_match ? r->doc->dlp.on_request_match : "block";
+  int rc = aip_json_print(&raw, msg) ? -ENOMEM
+                                     : aip_dlp_run_json(r, AIP_DLP_REQUEST, raw.data, raw.len,
+                                                        &out, c);
+  if (rc < 0) {
+    if (!aip_dlp_run_fail_open(r)) res = AIP_DLP_REQ_FAILED;
+  } else if (rc == 1 && strcmp(mode, "block") == 0) {
+    memset(block, 0, sizeof(*block));
+    block->kind = AIP_DECISION_BLOCK;
+    block->violation = 1;
+    block->error_code = AIP_ERR_FORBIDDEN;
+    block->error_message = "Forbidden";
+    snprintf(block->reason, sizeof(block->reason), "sensitive data in arguments (DLP)");
+    res = AIP_DLP_REQ_BLOCKED;
+  } else if (rc == 1 && strcmp(mode, "redact") == 0) {
+    cJSON *red = NULL;
+    /* the engine's output is valid JSON by construction; if it does not parse, fail closed */
+    if (aip_json_parse(out.data, out.len, &red) == AIP_JSON_OK &&
+        (*params = cJSON_DetachItemFromObjectCaseSensitive(red, "params")) != NULL)
+      res = AIP_DLP_REQ_REDACTED;
+    else
+      res = AIP_DLP_REQ_FAILED;
+    cJSON_Delete(red);
+  }
+  aip_buf_free(&raw);
+  aip_buf_free(&out);
+  return res;
+}
+
+cJSON *aip_dlp_redact_copy(aip_dlp_run *r, const cJSON *args) {
+  if (!r->dlp || !args) return NULL;
+  aip_buf raw, out;
+  aip_buf_init(&raw);
+  aip_buf_init(&out);
+  cJSON *copy = NULL;
+  int changed = 0;
+  /* the response rules, then (with scan_requests) the request-only ones: a rule of either
+   * scope names something that must not be written down */
+  static const int scopes[] = {AIP_DLP_RESPONSE | AIP_DLP_WHOLE, AIP_DLP_REQUEST | AIP_DLP_WHOLE};
+  int rc = aip_json_print(&raw, args);
+  for (size_t i = 0; !rc && i < 2; i++) {
+    if (i == 1 && !(r->doc && r->doc->dlp.scan_requests)) break;
+    out.len = 0;
+    if (aip_dlp_redact_json(r->dlp, r->scratch, scopes[i], raw.data, raw.len, &out, NULL) != 1)
+      continue;
+    changed = 1;
+    aip_buf t = raw; /* the redacted text is the input of the next pass */
+    raw = out;
+    out = t;
+  }
+  if (changed) aip_json_parse(raw.data, raw.len, &copy);
+  aip_buf_free(&raw);
+  aip_buf_free(&out);
+  return copy;
+}
+
+void aip_dlp_counts_json(const aip_dlp *d, const aip_dlp_counts *c, aip_buf *out) {
+  if (!d || !c->total) return;
+  const char *rule;
+  uint32_t n;
+  /* a list already there (a call's request counts, then its answer's) is extended */
+  int more = out->len > 1 && out->data[out->len - 1] == ']';
+  if (more) out->len--;
+  else aip_buf_puts(out, "[");
+  for (size_t it = 0, k = more; aip_dlp_counts_next(d, c, &it, &rule, &n); k++) {
+    aip_buf_puts(out, k ? ",{\"rule\":" : "{\"rule\":");
+    aip_buf_json_string(out, rule, strlen(rule), 0);
+    aip_buf_printf(out, ",\"count\":%u}", n);
+  }
+  aip_buf_puts(out, "]");
+}

@@ -1,0 +1,61 @@
+/* dlp_apply.h -- the policy around the DLP engine, shared by `aip serve` and the stdio wrapper:
+ * the per-message time budget (dlp.timeout), request-side scanning (dlp.scan_requests,
+ * on_request_match), the audit copy of arguments and the audit's `dlp: [{rule, count}]`.
+ * The engine (engine/dlp.h) is pure; this file owns the clock (uv_hrtime) and the decisions.
+ */
+#ifndef AIP_DLP_APPLY_H
+#define AIP_DLP_APPLY_H
+
+#include <stdint.h>
+
+#include "engine/dlp.h"
+
+/* One caller's DLP: the compiled rules (NULL = DLP off), a scratch of the calling thread and
+ * the policy (dlp.timeout_ms, on_request_match, failover.on_dlp_error). */
+typedef struct aip_dlp_run {
+  const aip_dlp *dlp;
+  aip_dlp_scratch *scratch;
+  const aip_policy_doc *doc;
+  uint64_t deadline_ns; /* while armed: uv_hrtime() past this is a timeout */
+} aip_dlp_run;
+
+/* Arms the scratch's deadline `budget_ns` from now (0 disarms); engine calls fail with
+ * -ETIMEDOUT once it has passed. Disarm before the scratch serves anything else. */
+void aip_dlp_run_arm(aip_dlp_run *r, uint64_t budget_ns);
+/* The policy's dlp.timeout in ns (0 = none). */
+uint64_t aip_dlp_run_budget(const aip_dlp_run *r);
+
+/* aip_dlp_redact_json within dlp.timeout (armed and disarmed here). Same returns. */
+int aip_dlp_run_json(aip_dlp_run *r, int scope, const char *raw, size_t len, aip_buf *out,
+                     aip_dlp_counts *c);
+
+/* Whether a failed scan lets the message through (failover.on_dlp_error: allow). */
+int aip_dlp_run_fail_open(const aip_dlp_run *r);
+
+/* Request side of a tools/call (scan_requests; nothing unless it is true). */
+typedef enum aip_dlp_req_outcome {
+  AIP_DLP_REQ_FORWARD = 0, /* clean, or a match under on_request_match: warn */
+  AIP_DLP_REQ_REDACTED,    /* on_request_match: redact; forward *params instead */
+  AIP_DLP_REQ_BLOCKED,     /* on_request_match: block; *block is the decision to audit/answer */
+  AIP_DLP_REQ_FAILED       /* the scan failed and failover blocks: answer -32603 (below) */
+} aip_dlp_req_outcome;
+
+#define AIP_DLP_REQ_FAILED_MSG "Request withheld: DLP could not scan it"
+
+/* Scans `msg` (the whole tools/call request; only params.arguments is looked at). Counts go to
+ * `c` (may be NULL). *params (REDACTED only) is a new tree the caller owns; *block (BLOCKED
+ * only) is -32001 Forbidden, reason "sensitive data in arguments (DLP)". */
+aip_dlp_req_outcome aip_dlp_scan_request(aip_dlp_run *r, const cJSON *msg, aip_dlp_counts *c,
+                                         cJSON **params, aip_decision *block);
+
+/* The audit (and approval) copy of arguments never holds what DLP would redact, whatever
+ * scan_requests says (as the AIP reference does). A redacted copy, or NULL when nothing
+ * matched (use the original). No time budget: this copy is never forwarded. */
+cJSON *aip_dlp_redact_copy(aip_dlp_run *r, const cJSON *args);
+
+/* Renders counts as the audit's `[{"rule":"..","count":N}]` (leaves `out` alone if none).
+ * When `out` already holds such a list, the entries are added to it (a rule counted on both a
+ * call's arguments and its answer then appears twice). */
+void aip_dlp_counts_json(const aip_dlp *d, const aip_dlp_counts *c, aip_buf *out);
+
+#endif
