@@ -192,6 +192,9 @@ typedef struct aip_agent_config {
   uint8_t token_sha256[32];
   char *policy_path;      /* resolved against the config file's folder */
   aip_policy_doc *policy; /* loaded by aip_gateway_config_load */
+  /* trusted_keys is set and the policy's signature does not verify: why (the gateway refuses
+   * every request of this agent with -32010); NULL when verified or not checked */
+  char *signature_error;
   size_t *servers;        /* indexes into aip_gateway_config.servers */
   size_t servers_n;
   aip_tool_prefix tool_prefix;
@@ -224,7 +227,8 @@ typedef struct aip_gateway_config {
   uint32_t audit_buffer_size;  /* records the loop may queue for the audit thread (1000) */
   aip_failover audit_on_error; /* the audit file cannot be written: block calls or allow */
   char *dlp_cache_dir;         /* serialized Hyperscan databases ("var/dlp-cache") */
-  aip_strlist trusted_keys;    /* Ed25519 public keys (PEM files); set: policies must be signed */
+  aip_strlist trusted_keys;    /* Ed25519 public keys (PEM files); set: policies must be signed
+                                  (config/signing.h, checked by aip_gateway_config_load) */
   uint64_t shutdown_grace_ms;  /* SIGTERM: in-flight calls get this long to finish (30s) */
   uint64_t approvals_timeout_ms;
   aip_strlist allowed_origins; /* extension: extra Origin values accepted besides localhost */
