@@ -257,6 +257,10 @@ out:
   return rc;
 }
 
+int aip_policy_file_read(const char *path, char **text, size_t *len, aip_error *err) {
+  return aip_read_file(path, text, len, err);
+}
+
 int aip_policy_doc_load_trusted(const char *path, const aip_trusted_keys *keys,
                                 aip_policy_doc **out, char **sig_err, aip_error *err) {
   *sig_err = NULL;

@@ -102,6 +102,10 @@ int aip_policy_verify_signature(const char *yaml, size_t len, const char *name,
 int aip_policy_doc_load_trusted(const char *path, const aip_trusted_keys *keys,
                                 aip_policy_doc **out, char **sig_err, aip_error *err);
 
+/* Reads a policy file as the loaders do (size limit, "path: cannot open: ..." errors), for
+ * callers that need its bytes (aip sign-policy). `*text` is malloc'd, not NUL-terminated. */
+int aip_policy_file_read(const char *path, char **text, size_t *len, aip_error *err);
+
 /* "ed25519:<base64>" of the canonical bytes of the policy text (signature ignored). */
 int aip_policy_signature(const char *yaml, size_t len, const char *name,
                          const uint8_t sk[AIP_ED25519_SK_BYTES], char **sig, aip_error *err);

@@ -100,6 +100,9 @@ struct aip_gw {
 int aip_serve(const char *config_path);
 /* cmd_approvals.c: `aip approvals ...` */
 int aip_cmd_approvals(int argc, char **argv);
+/* cmd_policy_sign.c: `aip sign-policy ...`, `aip verify-policy ...` */
+int aip_cmd_sign_policy(int argc, char **argv);
+int aip_cmd_verify_policy(int argc, char **argv);
 
 /* admin.c */
 void aip_admin_handle(aip_http_req *req, aip_gw *gw);

@@ -341,11 +341,40 @@ static void do_notification(aip_session *s, aip_rpc_msg *m) {
   /* other client notifications (progress, roots/list_changed) have no upstream to go to */
 }
 
+/* ---- a policy that failed its signature check ---------------------------------------------- */
+
+/* trusted_keys is set and this agent's policy did not verify (agents[].signature_error, logged
+ * at start). Nothing in that policy can be trusted, not even its method list or its failover
+ * settings, so every request is refused with -32010 (initialize too: the agent learns at
+ * connect time, and no session is left behind), notifications are dropped, and nothing reaches
+ * the agent's servers. Each refusal is audited. */
+static void refuse_unverified(aip_exchange *ex, aip_session *s, aip_rpc_msg *m) {
+  aip_decision d = {.kind = AIP_DECISION_BLOCK,
+                    .violation = 1,
+                    .error_code = AIP_ERR_SIGNATURE_INVALID,
+                    .error_message = "Policy signature invalid"};
+  snprintf(d.reason, sizeof(d.reason), "Policy signature verification failed");
+  count(s, d.kind);
+  audit(s, m->method, &d, NULL, NULL, NULL, -1);
+  if (m->kind == AIP_RPC_NOTIFICATION) return;
+  aip_pending *p = aip_pending_new(ex, s, m->id);
+  if (!p) {
+    aip_warn("dispatch: out of memory");
+    return;
+  }
+  const aip_policy_doc *doc = aip_policy_doc_of(s->agent->policy);
+  deny(p, &d, doc->name ? doc->name : s->agent->cfg->name); /* data.policy, as AIP defines it */
+}
+
 /* ---- entry point --------------------------------------------------------------------------- */
 
 void aip_dispatch(aip_exchange *ex, aip_session *s, aip_rpc_msg *m) {
   if (m->kind == AIP_RPC_RESPONSE || m->kind == AIP_RPC_ERROR) {
     return; /* answers to server->client requests: the gateway sends none yet */
+  }
+  if (s->agent->cfg->signature_error) {
+    refuse_unverified(ex, s, m);
+    return;
   }
   aip_decision d;
   aip_policy_check_method(s->agent->policy, m->method, strlen(m->method), &d);

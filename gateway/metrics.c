@@ -114,7 +114,7 @@ int aip_metrics_render(aip_gw *gw, aip_buf *b) {
   const aip_metrics *m = &gw->metrics;
   int err = render_decisions(gw, b);
   if (!err) err = render_dlp(gw, b);
-  if (!err) err = counter(b, "aip_policy_load_errors_total", "Policy load failures.", 0);
+  if (!err) err = counter(b, "aip_policy_load_errors_total", "Policy load failures.", m->policy_load_errors);
   if (!err) err = counter(b, "aip_rpc_messages_total", "JSON-RPC messages received from agents.", m->rpc_messages);
   if (!err) err = counter(b, "aip_rpc_rejected_total", "Malformed messages rejected before dispatch.", m->rpc_rejected);
   if (!err) err = counter(b, "aip_auth_failures_total", "Requests with a missing or unknown bearer token.", m->auth_failures);

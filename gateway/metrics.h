@@ -22,6 +22,7 @@ typedef struct aip_metrics {
   uint64_t sessions_created;
   uint64_t sessions_expired;
   uint64_t tools_list_partial;     /* tools/list answered without some server's tools */
+  uint64_t policy_load_errors;     /* agents whose policy failed to load (signature check) */
 } aip_metrics;
 
 void aip_histogram_observe(aip_histogram *h, double seconds);

@@ -57,7 +57,16 @@ static int load(aip_gw *gw, const char *path) {
     }
     rc = aip_map_put(&gw->agents_by_token, ac->token_sha256, sizeof(ac->token_sha256), &gw->agents[i]);
     if (rc) return rc;
+    if (ac->signature_error) { /* the other agents are served; this one is refused (-32010) */
+      gw->metrics.policy_load_errors++;
+      aip_error("agent %s: policy signature invalid, refusing all its calls (-32010): %s",
+                ac->name, ac->signature_error);
+    }
   }
+  if (gw->cfg->trusted_keys.n)
+    aip_info("trusted_keys: %zu key(s); %llu of %zu agent policies failed the signature check",
+             gw->cfg->trusted_keys.n, (unsigned long long)gw->metrics.policy_load_errors,
+             gw->cfg->agents_n);
   return 0;
 }
 

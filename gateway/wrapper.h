@@ -54,6 +54,7 @@ struct aip_wrapper {
   const char *target;
   const char *policy_path;
   const char *audit_path;
+  const char *trusted_keys; /* --trusted-keys "a.pub,b.pub", or NULL */
   int verbose;
   uint64_t approval_timeout_ms;
   uint64_t max_message;
