@@ -12,7 +12,7 @@ import path from 'node:path';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 
 import {
-  AIP_BIN, Gateway, makeTempDir, names, newToken, parseMaybeSse, testServer, textOf, waitFor,
+  AIP_BIN, Gateway, childrenOf, makeTempDir, names, newToken, parseMaybeSse, testServer, textOf, waitFor,
 } from './lib/harness.mjs';
 import { sdkWrapper, wrapperArgs, TARGET_TEST_SERVER } from './lib/wrapper.mjs';
 
@@ -228,6 +228,9 @@ describe('gateway with trusted_keys', () => {
     assert.match(gw.stderr, /agent none: policy signature invalid, .*none\.yaml: the policy is not signed/);
     assert.doesNotMatch(gw.stderr, /agent good: policy signature invalid/);
     assert.equal(await gw.metric('aip_policy_load_errors_total'), 2);
+    // only the good agent's server was ever started (one stdio upstream per agent)
+    const kids = childrenOf(gw.pid).filter((c) => c.state !== 'Z');
+    assert.equal(kids.length, 1, JSON.stringify(kids));
     const recs = await waitFor(() => {
       const lines = fs.existsSync(gw.auditPath) ? fs.readFileSync(gw.auditPath, 'utf8').split('\n').filter(Boolean) : [];
       const r = lines.map((l) => JSON.parse(l)).filter((x) => x.error_code === -32010);
