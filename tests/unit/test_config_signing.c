@@ -354,6 +354,31 @@ static void test_load_trusted(void) {
   aip_trusted_keys_free(&k);
 }
 
+/* ---- gateway config: trusted_keys ----------------------------------------------------------- */
+
+static void test_gateway_config(void) {
+  aip_error err = {{0}};
+  aip_gateway_config *cfg = NULL;
+  CHECK_INT(aip_gateway_config_load(D "gateway.yaml", &cfg, &err), 0);
+  if (!cfg) {
+    fprintf(stderr, "  %s\n", err.msg);
+    return;
+  }
+  CHECK_INT(cfg->trusted_keys.n, 2);
+  CHECK_INT(cfg->agents_n, 2);
+  CHECK(cfg->agents[0].policy && cfg->agents[0].signature_error == NULL);
+  /* the unsigned agent still loads (the gateway refuses its calls), with the reason */
+  CHECK(cfg->agents[1].policy != NULL);
+  CHECK(cfg->agents[1].signature_error &&
+        strstr(cfg->agents[1].signature_error, "policy.yaml: the policy is not signed"));
+  aip_gateway_config_free(cfg);
+  /* a private key among the trusted keys: the config is invalid, at the list's position */
+  CHECK(aip_gateway_config_load(D "gateway-bad-key.yaml", &cfg, &err) < 0);
+  CHECK(cfg == NULL);
+  CHECK(strstr(err.msg, "gateway-bad-key.yaml:2:15: trusted_keys: ") != NULL);
+  CHECK(strstr(err.msg, "v1.pem holds a private key") != NULL);
+}
+
 int main(void) {
   if (sodium_init() < 0) return 1;
   test_keys();
@@ -361,5 +386,6 @@ int main(void) {
   test_canonical_and_openssl();
   test_sign_text();
   test_load_trusted();
+  test_gateway_config();
   TEST_MAIN_END();
 }
