@@ -8,10 +8,11 @@
  *   - plain empty, ~, null, Null, NULL are null (the config layer treats all as absent);
  *   - plain true and false are booleans;
  *   - a plain number already in its canonical JSON form (`5`, `-1.5`, `0.25`) is a number;
- *   - any other plain scalar that a YAML 1.1 or 1.2 reader would type as a number or boolean
- *     (`1.0`, `007`, `0x1F`, `1_000`, `1e3`, `12:30`, `.inf`, `yes`, `Off`, `True`, `y`) is
- *     refused, telling the author to write the canonical form or quote it;
- *   - every other plain scalar is a string; mapping keys are always strings.
+ *   - any other plain scalar that a YAML 1.1 or 1.2 reader would type as a number, boolean or
+ *     date (`1.0`, `007`, `0x1F`, `1_000`, `1e3`, `12:30`, `.inf`, `yes`, `Off`, `True`, `y`,
+ *     `2026-01-01`) is refused, telling the author to write the canonical form or quote it;
+ *   - every other plain scalar is a string; mapping keys are strings, and a plain key that
+ *     some reader would type otherwise (`yes:`, `1:`, `null:`) is refused the same way.
  * So a signature never covers two texts the gateway would read differently (`version: 1.10`
  * and `version: 1.1`), and any YAML reader gets the same JSON back for a document we sign.
  */
@@ -33,6 +34,11 @@ static const char number_like[] =
     "|[-+]?[0-9]+[eE][-+]?[0-9]+" /* 1.2 exponent without a dot */
     "|[-+]?\\.(inf|Inf|INF)|\\.(nan|NaN|NAN))$";
 
+/* YAML 1.1 timestamps (PyYAML turns them into dates, which are not JSON at all). */
+static const char timestamp_like[] =
+    "^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(([Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(\\.[0-9]*)?"
+    "([ \t]*(Z|[-+][0-9]{1,2}(:[0-9]{2})?))?)?$";
+
 /* Booleans of YAML 1.1 (yaml.v2 included y/n) and 1.2 core, other than true and false. */
 static const char *const bool_like[] = {"y",     "Y",     "yes", "Yes", "YES", "n",  "N",
                                         "no",    "No",    "NO",  "True", "TRUE", "False",
@@ -41,7 +47,7 @@ static const char *const bool_like[] = {"y",     "Y",     "yes", "Yes", "YES", "
 
 typedef struct conv {
   const aip_ydoc *y;
-  regex_t number_re;
+  regex_t number_re, timestamp_re;
   aip_error *err;
 } conv;
 
@@ -64,38 +70,76 @@ static int json_number_text(const char *s) {
   return *s == '\0';
 }
 
-static cJSON *plain_scalar(conv *c, const aip_ynode *n) {
-  char q[AIP_Y_QUOTE_MAX];
-  if (aip_y_is_null(n)) return cJSON_CreateNull();
-  if (strcmp(n->value, "true") == 0) return cJSON_CreateTrue();
-  if (strcmp(n->value, "false") == 0) return cJSON_CreateFalse();
+typedef enum plain_kind {
+  P_STRING = 0,
+  P_NULL,
+  P_TRUE,
+  P_FALSE,
+  P_NUMBER,    /* canonical: the same number to every reader */
+  P_AMBIGUOUS  /* typed by some reader, with no single JSON form: refused */
+} plain_kind;
+
+/* How every YAML reader would type a plain scalar; `what` (for P_AMBIGUOUS) names the type. */
+static plain_kind classify(const conv *c, const aip_ynode *n, const char **what) {
+  const char *v = n->value;
+  *what = "a number";
+  if (aip_y_is_null(n)) return P_NULL;
+  if (strcmp(v, "true") == 0) return P_TRUE;
+  if (strcmp(v, "false") == 0) return P_FALSE;
   for (size_t i = 0; bool_like[i]; i++) {
-    if (strcmp(n->value, bool_like[i]) != 0) continue;
-    aip_y_errf(c->y, n, c->err,
-               "%s reads as a boolean to some YAML readers and as a string to others: write "
-               "true or false, or quote it, before signing",
-               aip_y_quote(q, sizeof q, n->value));
-    return NULL;
+    if (strcmp(v, bool_like[i]) != 0) continue;
+    *what = "a boolean";
+    return P_AMBIGUOUS;
   }
-  if (regexec(&c->number_re, n->value, 0, NULL, 0) != 0) return cJSON_CreateString(n->value);
+  if (strcmp(v, "=") == 0 || strcmp(v, "<<") == 0 ||
+      regexec(&c->timestamp_re, v, 0, NULL, 0) == 0) {
+    *what = strcmp(v, "=") == 0 ? "a YAML 1.1 value key" : v[0] == '<' ? "a merge key" : "a date";
+    return P_AMBIGUOUS;
+  }
+  if (regexec(&c->number_re, v, 0, NULL, 0) != 0) return P_STRING;
   /* A number. Only its canonical text is accepted, and an exponent only with a dot (YAML 1.1
    * reads `1e+21` as a string). */
-  char canon[AIP_JCS_NUMBER_MAX] = "";
-  double d = strtod(n->value, NULL);
-  int ok = json_number_text(n->value) && aip_jcs_number(d, canon) == 0 &&
-           strcmp(canon, n->value) == 0 && (!strpbrk(n->value, "eE") || strchr(n->value, '.'));
-  if (ok) return cJSON_CreateNumber(d);
-  if (canon[0] && !strpbrk(canon, "eE"))
+  char canon[AIP_JCS_NUMBER_MAX];
+  if (json_number_text(v) && aip_jcs_number(strtod(v, NULL), canon) == 0 &&
+      strcmp(canon, v) == 0 && (!strpbrk(v, "eE") || strchr(v, '.')))
+    return P_NUMBER;
+  return P_AMBIGUOUS;
+}
+
+static cJSON *plain_scalar(conv *c, const aip_ynode *n) {
+  const char *what;
+  char q[AIP_Y_QUOTE_MAX], canon[AIP_JCS_NUMBER_MAX] = "";
+  switch (classify(c, n, &what)) {
+    case P_STRING: return cJSON_CreateString(n->value);
+    case P_NULL: return cJSON_CreateNull();
+    case P_TRUE: return cJSON_CreateTrue();
+    case P_FALSE: return cJSON_CreateFalse();
+    case P_NUMBER: return cJSON_CreateNumber(strtod(n->value, NULL));
+    case P_AMBIGUOUS: break;
+  }
+  aip_y_quote(q, sizeof q, n->value);
+  if (strcmp(what, "a number") == 0 && json_number_text(n->value) &&
+      aip_jcs_number(strtod(n->value, NULL), canon) == 0 && !strpbrk(canon, "eE"))
     aip_y_errf(c->y, n, c->err,
                "%s reads as a number but has no single JSON form: write %s, or quote it, "
-               "before signing",
-               aip_y_quote(q, sizeof q, n->value), canon);
+               "before signing", q, canon);
   else
     aip_y_errf(c->y, n, c->err,
-               "%s reads as a number to some YAML readers but has no single JSON form: quote "
-               "it before signing",
-               aip_y_quote(q, sizeof q, n->value));
+               "%s reads as %s to some YAML readers and as a string to others: quote it "
+               "before signing", q, what);
   return NULL;
+}
+
+/* Mapping keys are JSON strings, so a plain key must be a string to every reader (`yes:` is
+ * the key true to YAML 1.1, `1.0:` the number 1). */
+static int plain_key_ok(conv *c, const aip_ynode *k) {
+  const char *what;
+  if (!k->plain || classify(c, k, &what) == P_STRING) return 1;
+  char q[AIP_Y_QUOTE_MAX];
+  aip_y_errf(c->y, k, c->err,
+             "the key %s is not a plain string to every YAML reader: quote it before signing",
+             aip_y_quote(q, sizeof q, k->value));
+  return 0;
 }
 
 static cJSON *node(conv *c, const aip_ynode *n) {
@@ -111,6 +155,10 @@ static cJSON *node(conv *c, const aip_ynode *n) {
   }
   size_t step = n->kind == AIP_YMAP ? 2 : 1;
   for (size_t i = 0; i + step - 1 < n->n; i += step) {
+    if (step == 2 && !plain_key_ok(c, n->items[i])) {
+      cJSON_Delete(v);
+      return NULL;
+    }
     cJSON *item = node(c, n->items[i + step - 1]);
     int ok = item && (n->kind == AIP_YMAP ? cJSON_AddItemToObject(v, n->items[i]->value, item)
                                           : cJSON_AddItemToArray(v, item));
@@ -130,9 +178,14 @@ static int to_json(const aip_ydoc *y, cJSON **out, aip_error *err) {
   conv c = {.y = y, .err = err};
   if (regcomp(&c.number_re, number_like, REG_EXTENDED | REG_NOSUB))
     return aip_error_set(err, -ENOMEM, "out of memory");
+  if (regcomp(&c.timestamp_re, timestamp_like, REG_EXTENDED | REG_NOSUB)) {
+    regfree(&c.number_re);
+    return aip_error_set(err, -ENOMEM, "out of memory");
+  }
   err->msg[0] = '\0';
   *out = node(&c, y->root);
   regfree(&c.number_re);
+  regfree(&c.timestamp_re);
   return *out ? 0 : -EINVAL;
 }
 

@@ -127,16 +127,17 @@ static void test_typing(void) {
   aip_error err = {{0}};
   CHECK_STR(json_of("a: 5\nb: -1.5\nc: \"5\"\nd: true\ne: ~\nf:\ng: 1.0.0\nh: 'true'\n"
                     "i: !!str 7\nj: |\n  x\nk: 0.25\nl: 10/m\nm: [false, null, 0, -7]\n"
-                    "n: 1.5e-7\no: 1MB\np: \"1.0\"\nq: NULL\n7: key\n",
+                    "nn: 1.5e-7\no: 1MB\np: \"1.0\"\nq: NULL\n\"7\": key\nr: 2026-01-01x\n",
                     &err),
             "{\"7\":\"key\",\"a\":5,\"b\":-1.5,\"c\":\"5\",\"d\":true,\"e\":null,\"f\":null,"
             "\"g\":\"1.0.0\",\"h\":\"true\",\"i\":\"7\",\"j\":\"x\\n\",\"k\":0.25,\"l\":\"10/m\","
-            "\"m\":[false,null,0,-7],\"n\":1.5e-7,\"o\":\"1MB\",\"p\":\"1.0\",\"q\":null}");
+            "\"m\":[false,null,0,-7],\"nn\":1.5e-7,\"o\":\"1MB\",\"p\":\"1.0\",\"q\":null,"
+            "\"r\":\"2026-01-01x\"}");
   /* scalars some YAML reader types differently, or that have no single JSON form */
   static const char *const refused[] = {
       "1.0", "007", "0x1F", "0o17", "0b101", "1_000", "1e3", "1e+21", "+1", "-0", "12:30",
       ".5", "1.", ".inf", "-.Inf", ".NaN", "yes", "No", "on", "OFF", "True", "FALSE", "y", "n",
-      "12345678901234567890", "0.10",
+      "12345678901234567890", "0.10", "2026-01-01", "2001-12-14t21:59:43.10-05:00", "=",
   };
   for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
     char doc[96];
@@ -147,6 +148,15 @@ static void test_typing(void) {
     CHECK(strncmp(err.msg, "t.yaml:2:", 9) == 0);
     CHECK(strstr(err.msg, "quote it") != NULL);
   }
+  /* keys: quoted any way, plain only when a string to every reader */
+  static const char *const keys[] = {"1", "1.0", "yes", "true", "null", "~", "<<", "2026-01-01"};
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+    char doc[96];
+    snprintf(doc, sizeof doc, "a:\n  ok: 1\n  %s: x\n", keys[i]);
+    CHECK(json_of(doc, &err) == NULL);
+    CHECK(strncmp(err.msg, "t.yaml:3:3: the key", 19) == 0);
+  }
+  CHECK_STR(json_of("\"1\": a\n'yes': b\n\"<<\": c\n", &err), "{\"1\":\"a\",\"<<\":\"c\",\"yes\":\"b\"}");
   CHECK(json_of("a: 1.0\n", &err) == NULL);
   CHECK(strstr(err.msg, "write 1, or quote it") != NULL);
   /* quoting any of them makes a string */
