@@ -55,9 +55,6 @@ int aip_parse_size(const char *s, uint64_t *out);
 /* Durations: "<n>ms|s|m|h|d" or a combination such as "1m30s"; a bare number is an error. */
 int aip_parse_duration_ms(const char *s, uint64_t *out_ms);
 
-/* Reads a whole config or policy file (at most the YAML size limit) into a malloc'd buffer. */
-int aip_config_read_file(const char *path, char **out, size_t *len, aip_error *err);
-
 /* ---- file protection (config/file_perms.c; docs/operations.md "Policy file protection") ---- */
 
 /* 0 when the file at `path` (symlinks followed) may be trusted as configuration: neither group
@@ -212,6 +209,9 @@ typedef struct aip_agent_config {
   uint8_t token_sha256[32];
   char *policy_path;      /* resolved against the config file's folder */
   aip_policy_doc *policy; /* loaded by aip_gateway_config_load (unless deferred) */
+  /* trusted_keys is set and the policy's signature does not verify: why (`aip check` reports
+   * it); NULL when verified, not checked, or deferred (`aip serve` checks in policy_load.c) */
+  char *signature_error;
   size_t *servers;        /* indexes into aip_gateway_config.servers */
   size_t servers_n;
   aip_tool_prefix tool_prefix;
@@ -244,7 +244,8 @@ typedef struct aip_gateway_config {
   uint32_t audit_buffer_size;  /* records the loop may queue for the audit thread (1000) */
   aip_failover audit_on_error; /* the audit file cannot be written: block calls or allow */
   char *dlp_cache_dir;         /* serialized Hyperscan databases ("var/dlp-cache") */
-  aip_strlist trusted_keys;    /* Ed25519 public keys (PEM files); set: policies must be signed */
+  aip_strlist trusted_keys;    /* Ed25519 public keys (PEM files); set: policies must be signed
+                                  (config/signing.h, checked by aip_gateway_config_load) */
   uint64_t shutdown_grace_ms;  /* SIGTERM: in-flight calls get this long to finish (30s) */
   uint64_t approvals_timeout_ms;
   aip_strlist allowed_origins; /* extension: extra Origin values accepted besides localhost */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "config/signing.h"
 #include "config/yaml_doc.h"
 
 #define WHAT_MAX 112 /* a field path for messages: "agents[12].token_sha256" and the like */
@@ -31,6 +32,7 @@ typedef struct gwctx {
   tokref *toks;
   size_t ntoks;
   unsigned flags; /* AIP_GWCFG_* */
+  aip_trusted_keys keys; /* loaded from trusted_keys, for the agents' policies */
 } gwctx;
 
 /* ---- helpers ------------------------------------------------------------------------------- */
@@ -217,6 +219,12 @@ static int parse_sections(gwctx *c, const aip_ynode *const *v) {
   if (!rc) rc = aip_y_strlist(c->y, v[11], "trusted_keys", &cfg->trusted_keys, c->err);
   for (size_t i = 0; !rc && i < cfg->trusted_keys.n; i++)
     rc = resolve(cfg->dir, cfg->trusted_keys.items[i], &cfg->trusted_keys.items[i], c->err);
+  if (!rc && cfg->trusted_keys.n) {
+    aip_error e = {{0}};
+    rc = aip_trusted_keys_load((const char *const *)cfg->trusted_keys.items, cfg->trusted_keys.n,
+                               &c->keys, &e);
+    if (rc) rc = aip_y_errf(c->y, v[11], c->err, "trusted_keys: %s", e.msg);
+  }
   if (!rc) rc = aip_y_duration(c->y, v[12], "shutdown_grace", &cfg->shutdown_grace_ms, c->err);
   return rc;
 }
@@ -461,9 +469,11 @@ static int parse_agent(gwctx *c, const aip_ynode *n, size_t idx, aip_agent_confi
   snprintf(sub, sizeof sub, "%s.policy", what);
   if (!rc) rc = read_path(c, v[2], sub, &a->policy_path);
   if (!rc && !a->policy_path) rc = aip_y_errf(c->y, n, c->err, "%s: missing required field", sub);
-  /* The policy's own errors already say file:line:col; they are passed on unchanged. */
+  /* The policy's own errors already say file:line:col; they are passed on unchanged. A policy
+   * that fails its signature check still loads, with signature_error saying why. */
   if (!rc && !(c->flags & AIP_GWCFG_DEFER_POLICIES))
-    rc = aip_policy_doc_load_file(a->policy_path, &a->policy, c->err);
+    rc = aip_policy_doc_load_trusted(a->policy_path, &c->keys, &a->policy, &a->signature_error,
+                                     c->err);
   return rc;
 }
 
@@ -585,6 +595,7 @@ int aip_gateway_config_load_ex(const char *path, unsigned flags, aip_gateway_con
   gwctx c = {.y = y, .cfg = cfg, .err = err, .flags = flags};
   if (!rc) rc = parse_root(&c);
   free(c.toks);
+  aip_trusted_keys_free(&c.keys);
   aip_ydoc_free(y);
   if (rc) {
     aip_gateway_config_free(cfg);
@@ -621,6 +632,7 @@ void aip_gateway_config_free(aip_gateway_config *cfg) {
     free(cfg->agents[i].name);
     free(cfg->agents[i].policy_path);
     aip_policy_doc_free(cfg->agents[i].policy);
+    free(cfg->agents[i].signature_error);
     free(cfg->agents[i].servers);
   }
   free(cfg->agents);

@@ -153,6 +153,8 @@ static int on_scalar(ybuild *b, const yaml_event_t *ev) {
   n->len = len;
   /* A tagged scalar (`!!str 5`) is never a plain null/bool/int candidate. */
   n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !ev->data.scalar.tag;
+  n->end.line = (int)ev->end_mark.line + 1;
+  n->end.col = (int)ev->end_mark.column + 1;
   return attach(b, n, ev->start_mark);
 }
 
@@ -193,10 +195,12 @@ static int on_event(ybuild *b, const yaml_event_t *ev) {
     case YAML_MAPPING_START_EVENT:
       return on_collection_start(b, ev, AIP_YMAP);
     case YAML_SEQUENCE_END_EVENT:
-      b->depth--;
-      return 0;
-    case YAML_MAPPING_END_EVENT:
-      return check_duplicate_keys(b, b->stack[--b->depth]);
+    case YAML_MAPPING_END_EVENT: {
+      aip_ynode *n = b->stack[--b->depth];
+      n->end.line = (int)ev->end_mark.line + 1;
+      n->end.col = (int)ev->end_mark.column + 1;
+      return n->kind == AIP_YMAP ? check_duplicate_keys(b, n) : 0;
+    }
     default:
       return 0;
   }
@@ -256,7 +260,7 @@ int aip_ydoc_load_string(const char *yaml, size_t len, const char *name, aip_ydo
 
 /* Reads the whole file; the size limit is checked on what is actually read, since fstat can
  * lie for pipes and /proc files. */
-static int read_file(const char *path, char **out, size_t *out_len, aip_error *err) {
+int aip_read_file(const char *path, char **out, size_t *out_len, aip_error *err) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
@@ -302,17 +306,11 @@ static int read_file(const char *path, char **out, size_t *out_len, aip_error *e
   return 0;
 }
 
-int aip_config_read_file(const char *path, char **out, size_t *len, aip_error *err) {
-  *out = NULL;
-  *len = 0;
-  return read_file(path, out, len, err);
-}
-
 int aip_ydoc_load_file(const char *path, aip_ydoc **out, aip_error *err) {
   *out = NULL;
   char *buf = NULL;
   size_t len = 0;
-  int rc = read_file(path, &buf, &len, err);
+  int rc = aip_read_file(path, &buf, &len, err);
   if (rc) return rc;
   rc = aip_ydoc_load_string(buf, len, path, out, err);
   free(buf);

@@ -23,6 +23,7 @@ typedef struct aip_ynode aip_ynode;
 struct aip_ynode {
   aip_ynode_kind kind;
   aip_src_pos pos;
+  aip_src_pos end; /* just past the node (libyaml's end mark); aip sign-policy edits by lines */
   int plain;    /* scalar written without quotes or tag: may mean null, a bool or a number */
   char *value;  /* scalar text, NUL-terminated (embedded NULs are rejected at parse time) */
   size_t len;
@@ -37,6 +38,8 @@ typedef struct aip_ydoc {
 } aip_ydoc;
 
 int aip_ydoc_load_file(const char *path, aip_ydoc **out, aip_error *err);
+/* Reads a whole file of at most AIP_YAML_MAX_BYTES; `*out` is malloc'd (not NUL-terminated). */
+int aip_read_file(const char *path, char **out, size_t *out_len, aip_error *err);
 int aip_ydoc_load_string(const char *yaml, size_t len, const char *name, aip_ydoc **out,
                          aip_error *err);
 void aip_ydoc_free(aip_ydoc *d);

@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "config/config.h"
+#include "config/signing.h"
 #include "engine/dlp.h"
 #include "gateway/dlp_apply.h"
 #include "engine/engine.h"
@@ -49,6 +50,8 @@ struct aip_agent_rt {
   aip_policy_gen *gen;
   aip_policy *policy;
   char *load_error;
+  int load_error_code;  /* what a blocked agent's requests get: -32001, or -32010 (signature) */
+  char *blocked_policy; /* the blocked policy's metadata.name, for the -32010 data */
   int loading, reload_again;
   aip_rate_state *rate; /* this agent's rate-limit buckets (engine arithmetic) */
   int rate_limited;     /* its policy has at least one rate_limit rule */
@@ -112,6 +115,7 @@ struct aip_gw {
   uint64_t drain_deadline_ms;
   int stopping;
   int allow_writable_config; /* --allow-writable-config: file permission problems only warn */
+  aip_trusted_keys trusted_keys; /* trusted_keys: every policy must be signed by one */
 };
 
 /* serve.c; allow_writable_config: --allow-writable-config (development only) */
@@ -120,6 +124,9 @@ int aip_serve(const char *config_path, int allow_writable_config);
 int aip_cmd_approvals(int argc, char **argv);
 /* cmd_audit.c: `aip audit verify|tools` */
 int aip_cmd_audit(int argc, char **argv);
+/* cmd_policy_sign.c: `aip sign-policy ...`, `aip verify-policy ...` */
+int aip_cmd_sign_policy(int argc, char **argv);
+int aip_cmd_verify_policy(int argc, char **argv);
 
 /* admin.c */
 void aip_admin_handle(aip_http_req *req, aip_gw *gw);

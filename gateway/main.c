@@ -20,6 +20,8 @@ static const char usage[] =
     "  serve --config gateway.yaml     run the multi-agent gateway\n"
     "  check --config gateway.yaml     validate a gateway config (and its policies)\n"
     "  check --policy agent.yaml       validate an AgentPolicy\n"
+    "  sign-policy --key key.pem --policy agent.yaml  print the policy signed (Ed25519)\n"
+    "  verify-policy --policy p.yaml --trusted-keys a.pub[,b.pub]  check its signature\n"
     "  token new                       print a fresh bearer token and its token_sha256\n"
     "  approvals list|show|approve|deny  work the approval queue (AIP_OPERATOR_TOKEN)\n"
     "  dlp scan --policy agent.yaml    redact a file with the policy's DLP rules\n"
@@ -74,8 +76,18 @@ static int cmd_check(int argc, char **argv) {
       rc = aip_policy_compile_ex(c->agents[i].policy, &opts, &p, &err);
       aip_policy_free(p);
     }
+    /* trusted_keys: every agent whose policy does not verify is reported (serve refuses its
+     * calls with -32010), and the config is invalid */
+    int unsigned_ = 0;
+    for (size_t i = 0; !rc && i < c->agents_n; i++) {
+      if (!c->agents[i].signature_error) continue;
+      fprintf(stderr, "%s: agent %s: policy signature invalid: %s\n", cfg, c->agents[i].name,
+              c->agents[i].signature_error);
+      unsigned_ = 1;
+    }
     if (!rc) aip_gateway_config_check_files(c, warn_file, NULL, NULL);
     aip_gateway_config_free(c);
+    if (unsigned_) return 1;
     if (rc) {
       fprintf(stderr, "%s\n", err.msg);
       return 1;
@@ -156,5 +168,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "dlp") == 0) return aip_cmd_dlp(argc - 2, argv + 2);
   if (strcmp(cmd, "approvals") == 0) return aip_cmd_approvals(argc - 2, argv + 2);
   if (strcmp(cmd, "audit") == 0) return aip_cmd_audit(argc - 2, argv + 2);
+  if (strcmp(cmd, "sign-policy") == 0) return aip_cmd_sign_policy(argc - 2, argv + 2);
+  if (strcmp(cmd, "verify-policy") == 0) return aip_cmd_verify_policy(argc - 2, argv + 2);
   return usage_error("unknown command");
 }

@@ -13,13 +13,13 @@
 #include "gateway/log.h"
 
 static const char *mode_name(const aip_policy *p) {
-  return aip_policy_doc_of(p)->mode == AIP_MODE_MONITOR ? "monitor" : "enforce";
+  return p && aip_policy_doc_of(p)->mode == AIP_MODE_MONITOR ? "monitor" : "enforce";
 }
 
 /* The agent's DLP with its policy, for the shared helpers (gateway/dlp_apply.h). */
 static aip_dlp_run dlp_run(aip_agent_rt *a) {
   return (aip_dlp_run){.dlp = a->dlp, .scratch = a->dlp_scratch,
-                       .doc = aip_policy_doc_of(a->policy)};
+                       .doc = a->policy ? aip_policy_doc_of(a->policy) : NULL};
 }
 
 static cJSON *redact_for_audit(aip_agent_rt *a, const cJSON *args) {
@@ -31,7 +31,8 @@ static void audit_dlp(aip_session *s, const char *method, const aip_decision *d,
                       const char *decision, const char *tool, const cJSON *args,
                       int64_t latency_us, const char *dlp, const aip_approval *ap) {
   aip_agent_rt *a = s->agent;
-  const aip_policy_doc *doc = aip_policy_doc_of(a->policy);
+  /* a blocked agent (its policy never loaded) is audited under the name it was refused with */
+  const aip_policy_doc *doc = a->policy ? aip_policy_doc_of(a->policy) : NULL;
   cJSON *redacted = redact_for_audit(a, args);
   if (redacted) args = redacted;
   aip_audit_rec r = {
@@ -40,8 +41,8 @@ static void audit_dlp(aip_session *s, const char *method, const aip_decision *d,
       .direction = "upstream",
       .method = method,
       .policy_mode = mode_name(a->policy),
-      .policy_name = doc->name,
-      .policy_version = doc->version,
+      .policy_name = doc ? doc->name : a->blocked_policy,
+      .policy_version = doc ? doc->version : NULL,
       .tool = tool,
       .args = args,
       .latency_us = latency_us,
@@ -339,6 +340,31 @@ static void do_notification(aip_session *s, aip_rpc_msg *m) {
   /* other client notifications (progress, roots/list_changed) have no upstream to go to */
 }
 
+/* ---- a policy that failed its signature check ---------------------------------------------- */
+
+/* trusted_keys is set and this agent's policy did not verify (policy_load.c logged why at
+ * start; a reload that fails verification keeps the last good policy instead). Nothing in that policy can be trusted, not even its method list or its failover
+ * settings, so every request is refused with -32010 (initialize too: the agent learns at
+ * connect time, and no session is left behind), notifications are dropped, and nothing reaches
+ * the agent's servers. Each refusal is audited. */
+static void refuse_unverified(aip_exchange *ex, aip_session *s, aip_rpc_msg *m) {
+  aip_decision d = {.kind = AIP_DECISION_BLOCK,
+                    .violation = 1,
+                    .error_code = AIP_ERR_SIGNATURE_INVALID,
+                    .error_message = "Policy signature invalid"};
+  snprintf(d.reason, sizeof(d.reason), "Policy signature verification failed");
+  count(s, d.kind);
+  audit(s, m->method, &d, NULL, NULL, NULL, -1);
+  if (m->kind == AIP_RPC_NOTIFICATION) return;
+  aip_pending *p = aip_pending_new(ex, s, m->id);
+  if (!p) {
+    aip_warn("dispatch: out of memory");
+    return;
+  }
+  const char *name = s->agent->blocked_policy;
+  deny(p, &d, name ? name : s->agent->cfg->name); /* data.policy, as AIP defines it */
+}
+
 /* ---- entry point --------------------------------------------------------------------------- */
 
 /* An agent whose policy never loaded is blocked outright (failover.on_policy_load_error): no
@@ -367,6 +393,10 @@ void aip_dispatch(aip_exchange *ex, aip_session *s, aip_rpc_msg *m) {
     /* the only requests the gateway sends agents are elicitations (mcp_http.c refused a POST
      * whose answers name none of them) */
     aip_ask_elicit_answer(s, m);
+    return;
+  }
+  if (!s->agent->policy && s->agent->load_error_code == AIP_ERR_SIGNATURE_INVALID) {
+    refuse_unverified(ex, s, m);
     return;
   }
   if (!s->agent->policy || s->agent->gw->draining) {

@@ -352,7 +352,9 @@ void aip_pending_emit(aip_pending *p, cJSON *msg, int final) {
       aip_buf_append(&ex->batch_out, out.data, out.len);
     } else {
       aip_http_set_abort(ex->req, NULL, NULL);
-      aip_http_respond(ex->req, 200, "application/json", ex->headers, out.data, out.len);
+      /* an initialize the policy refused names no session: it is ended right after */
+      aip_http_respond(ex->req, 200, "application/json", ex->sess->version[0] ? ex->headers : NULL,
+                       out.data, out.len);
       ex->req = NULL;
     }
   }

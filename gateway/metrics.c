@@ -130,7 +130,7 @@ int aip_metrics_render(aip_gw *gw, aip_buf *b) {
   const aip_metrics *m = &gw->metrics;
   int err = render_decisions(gw, b);
   if (!err) err = render_dlp(gw, b);
-  if (!err) err = counter(b, "aip_policy_load_errors_total", "Policy loads and reloads that failed.", m->policy_load_errors);
+  if (!err) err = counter(b, "aip_policy_load_errors_total", "Policy loads and reloads that failed (signature checks included).", m->policy_load_errors);
   if (!err) err = counter(b, "aip_policy_reloads_total", "Changed policies brought into force after start.", m->policy_reloads);
   if (!err) err = counter(b, "aip_drain_refused_total", "Requests refused while draining for shutdown.", m->drain_refused);
   if (!err) err = counter(b, "aip_rpc_messages_total", "JSON-RPC messages received from agents.", m->rpc_messages);

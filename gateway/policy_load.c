@@ -20,6 +20,7 @@
 
 #include <sodium.h>
 
+#include "config/signing.h"
 #include "gateway/dlp_cache.h"
 #include "gateway/gateway.h"
 #include "gateway/log.h"
@@ -39,6 +40,8 @@ typedef struct load_job {
   const char *path;
   const char *gw_config_path;
   const char *cache_dir;
+  const aip_trusted_keys *keys; /* none: signatures are not checked */
+  int check_perms;              /* refuse a file others can write (not --allow-writable-config) */
   int have_prev;
   unsigned char prev_digest[crypto_hash_sha256_BYTES];
   /* outputs */
@@ -46,6 +49,8 @@ typedef struct load_job {
   aip_policy_gen *gen;
   int unchanged;
   int rc;
+  int code;          /* JSON-RPC code for a blocked agent's requests */
+  char *policy_name; /* the policy's metadata.name when its signature failed */
   aip_error err;
 } load_job;
 
@@ -81,16 +86,34 @@ static int compile_gen(load_job *j, const char *text, size_t len) {
   return 0;
 }
 
+/* trusted_keys: the bytes that were verified are the bytes that get compiled. A policy that
+ * fails is not compiled at all: nothing in it (methods, failover) can be trusted. Its name is
+ * still read, for the -32010 answer's data.policy. */
+static int verify(load_job *j, const char *text, size_t len) {
+  int rc = aip_policy_verify_signature(text, len, j->path, j->keys, NULL, &j->err);
+  if (!rc) return 0;
+  j->code = AIP_ERR_SIGNATURE_INVALID;
+  aip_policy_doc *doc = NULL;
+  aip_error ignored;
+  if (aip_policy_doc_load_string(text, len, j->path, &doc, &ignored) == 0 && doc->name)
+    j->policy_name = strdup(doc->name);
+  aip_policy_doc_free(doc);
+  return rc;
+}
+
 static void load_work(uv_work_t *w) {
   load_job *j = w->data;
   char *text = NULL;
   size_t len = 0;
-  j->rc = aip_config_read_file(j->path, &text, &len, &j->err);
+  j->code = AIP_ERR_FORBIDDEN;
+  /* A policy someone else can rewrite is no root of trust (config/file_perms.c). */
+  if (j->check_perms && (j->rc = aip_config_file_check(j->path, &j->err))) return;
+  j->rc = aip_policy_file_read(j->path, &text, &len, &j->err);
   if (j->rc) return;
   crypto_hash_sha256(j->digest, (const unsigned char *)text, len);
   if (j->have_prev && memcmp(j->digest, j->prev_digest, sizeof(j->digest)) == 0)
     j->unchanged = 1;
-  else
+  else if (!(j->keys && j->keys->n && (j->rc = verify(j, text, len))))
     j->rc = compile_gen(j, text, len);
   free(text);
 }
@@ -148,6 +171,8 @@ static int install(aip_agent_rt *a, aip_policy_gen *g) {
   a->rate = rs;
   free(a->load_error);
   a->load_error = NULL;
+  free(a->blocked_policy);
+  a->blocked_policy = NULL;
   /* which tools are visible depends on the policy: rebuild the merged list on next use */
   aip_router_tools_changed(a);
   gen_free(old);
@@ -168,11 +193,19 @@ static void load_failed(aip_agent_rt *a, load_job *j) {
               a->cfg->name, j->err.msg);
     return;
   }
-  aip_error("agent %s: policy failed to load, the agent's requests are refused: %s",
-            a->cfg->name, j->err.msg);
+  if (j->code == AIP_ERR_SIGNATURE_INVALID)
+    aip_error("agent %s: policy signature invalid, refusing all its calls (-32010): %s",
+              a->cfg->name, j->err.msg);
+  else
+    aip_error("agent %s: policy failed to load, the agent's requests are refused: %s",
+              a->cfg->name, j->err.msg);
   free(a->load_error);
   a->load_error = strdup(j->err.msg);
   if (!a->load_error) a->load_error = strdup("out of memory"); /* non-NULL means blocked */
+  a->load_error_code = j->code;
+  free(a->blocked_policy);
+  a->blocked_policy = j->policy_name;
+  j->policy_name = NULL;
 }
 
 static void load_done(uv_work_t *w, int status) {
@@ -201,6 +234,7 @@ static void load_done(uv_work_t *w, int status) {
              a->dlp && aip_dlp_from_cache(a->dlp) ? ", DLP databases from cache" : "");
     log_warnings(a);
   }
+  free(j->policy_name);
   free(j);
   if (a->reload_again && !gw->stopping) {
     a->reload_again = 0;
@@ -221,6 +255,8 @@ int aip_agent_policy_load(aip_agent_rt *a) {
   j->path = a->cfg->policy_path;
   j->gw_config_path = gw->cfg->path;
   j->cache_dir = gw->cfg->dlp_cache_dir;
+  j->keys = &gw->trusted_keys;
+  j->check_perms = !gw->allow_writable_config;
   if (a->gen) {
     j->have_prev = 1;
     memcpy(j->prev_digest, a->gen->digest, sizeof(j->prev_digest));
@@ -248,4 +284,6 @@ void aip_agent_policy_free(aip_agent_rt *a) {
   a->dlp = NULL;
   free(a->load_error);
   a->load_error = NULL;
+  free(a->blocked_policy);
+  a->blocked_policy = NULL;
 }

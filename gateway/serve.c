@@ -97,6 +97,9 @@ static int load(aip_gw *gw, const char *path) {
   aip_error err = {{0}};
   int rc = aip_gateway_config_load_ex(path, AIP_GWCFG_DEFER_POLICIES, &gw->cfg, &err);
   if (!rc) rc = check_files(gw, &err);
+  if (!rc && gw->cfg->trusted_keys.n)
+    rc = aip_trusted_keys_load((const char *const *)gw->cfg->trusted_keys.items,
+                               gw->cfg->trusted_keys.n, &gw->trusted_keys, &err);
   if (rc) {
     aip_error("%s", err.msg);
     return rc;
@@ -116,8 +119,12 @@ static int load(aip_gw *gw, const char *path) {
     if (rc) return rc;
   }
   /* Policies compile in parallel on the thread pool; serving starts when all are done. A
-   * policy that failed leaves only its agent blocked. */
+   * policy that failed (signature check included) leaves only its agent blocked. */
   while (gw->loads_pending) uv_run(gw->loop, UV_RUN_ONCE);
+  if (gw->trusted_keys.n)
+    aip_info("trusted_keys: %zu key(s); %llu of %zu agent policies failed to load or verify",
+             gw->trusted_keys.n, (unsigned long long)gw->metrics.policy_load_errors,
+             gw->cfg->agents_n);
   return 0;
 }
 
@@ -201,6 +208,7 @@ static void cleanup(aip_gw *gw) {
   aip_map_free(&gw->sessions);
   aip_map_free(&gw->operators_by_token);
   aip_audit_close(gw->audit);
+  aip_trusted_keys_free(&gw->trusted_keys);
   aip_gateway_config_free(gw->cfg);
 }
 

@@ -26,6 +26,7 @@
 
 #include <sodium.h>
 
+#include "config/signing.h"
 #include "gateway/log.h"
 #include "gateway/wrapper.h"
 
@@ -38,6 +39,7 @@
 static const char usage[] =
     "usage: aip --target \"CMD ARGS\" [--policy agent.yaml] [--audit FILE] [--verbose]\n"
     "           [--approval-timeout 60s] [--max-message 16MiB] [--dlp-cache DIR]\n"
+    "           [--trusted-keys a.pub,b.pub]\n"
     "       aip --target \"CMD ARGS\" --policy agent.yaml --generate-cursor-config\n"
     "\n"
     "Runs CMD (split on white space, no quoting) as an MCP server over stdio and proxies\n"
@@ -51,6 +53,8 @@ static const char usage[] =
     "  --approval-timeout D     how long an `ask` waits for the user (default 60s)\n"
     "  --max-message SIZE       longest JSON-RPC line in either direction (default 16MiB)\n"
     "  --dlp-cache DIR          keep compiled DLP rule databases in DIR (faster starts)\n"
+    "  --trusted-keys FILES     Ed25519 public keys (comma-separated): the policy must be\n"
+    "                           signed by one of them (aip sign-policy), else aip exits 1\n"
     "  --generate-cursor-config print an mcpServers entry for Cursor / Claude and exit\n"
     "  --allow-writable-config  start even if group or others can write the policy (development)\n";
 
@@ -71,7 +75,7 @@ static int internal_exec(int argc, char **argv) {
 /* ---- options -------------------------------------------------------------------------------- */
 
 typedef struct flags {
-  const char *target, *policy, *audit, *approval_timeout, *max_message, *dlp_cache;
+  const char *target, *policy, *audit, *approval_timeout, *max_message, *dlp_cache, *trusted_keys;
   int verbose, cursor, help, allow_writable;
 } flags;
 
@@ -92,7 +96,7 @@ static int parse_flags(int argc, char **argv, flags *f) {
       {"target", &f->target, NULL},   {"policy", &f->policy, NULL},
       {"audit", &f->audit, NULL},     {"approval-timeout", &f->approval_timeout, NULL},
       {"max-message", &f->max_message, NULL}, {"dlp-cache", &f->dlp_cache, NULL},
-      {"verbose", NULL, &f->verbose},
+      {"verbose", NULL, &f->verbose}, {"trusted-keys", &f->trusted_keys, NULL},
       {"generate-cursor-config", NULL, &f->cursor}, {"help", NULL, &f->help},
       {"allow-writable-config", NULL, &f->allow_writable},
       {"h", NULL, &f->help}};
@@ -377,9 +381,25 @@ static int spawn_child(aip_wrapper *w, const char *program) {
 
 /* ---- start and end -------------------------------------------------------------------------- */
 
+/* With --trusted-keys, a policy whose signature does not verify is a policy that does not load:
+ * the wrapper serves one agent, so refusing to start is AIP's "policy rejection" (docs/signing.md)
+ * and nothing reaches the server. The bytes verified are the bytes parsed. */
+static int load_trusted_policy(aip_wrapper *w, aip_error *err) {
+  if (!w->trusted_keys) return aip_policy_doc_load_file(w->policy_path, &w->doc, err);
+  aip_trusted_keys keys;
+  char *why = NULL;
+  int rc = aip_trusted_keys_load_csv(w->trusted_keys, &keys, err);
+  if (!rc) rc = aip_policy_doc_load_trusted(w->policy_path, &keys, &w->doc, &why, err);
+  if (!rc && why) rc = aip_error_set(err, -EBADMSG, "policy signature invalid: %s", why);
+  else if (!rc) aip_info("policy %s: signature verified", w->policy_path);
+  free(why);
+  aip_trusted_keys_free(&keys);
+  return rc;
+}
+
 static int load_policy(aip_wrapper *w) {
   aip_error err = {{0}};
-  int rc = aip_policy_doc_load_file(w->policy_path, &w->doc, &err);
+  int rc = load_trusted_policy(w, &err);
   /* A policy someone else can rewrite is no root of trust (config/file_perms.c). */
   if (!rc && aip_config_file_check(w->policy_path, &err)) {
     if (!w->allow_writable_config) rc = -EPERM;
@@ -418,6 +438,7 @@ static int options(aip_wrapper *w, const flags *f) {
   w->dlp_cache = f->dlp_cache;
   w->verbose = f->verbose;
   w->allow_writable_config = f->allow_writable;
+  w->trusted_keys = f->trusted_keys;
   if (!(w->argv = split_target(f->target))) {
     fprintf(stderr, "aip: --target is empty\n");
     return -1;

@@ -64,6 +64,7 @@ struct aip_wrapper {
   const char *policy_path;
   const char *audit_path;
   const char *dlp_cache; /* --dlp-cache: serialized DLP databases, or NULL */
+  const char *trusted_keys; /* --trusted-keys "a.pub,b.pub", or NULL */
   int verbose;
   int allow_writable_config; /* --allow-writable-config: a writable policy only warns */
   uint64_t approval_timeout_ms;
