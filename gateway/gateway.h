@@ -93,6 +93,7 @@ struct aip_gw {
   aip_metrics metrics;
   uv_signal_t sigterm, sigint;
   uv_timer_t housekeeping; /* session expiry and SSE keep-alives */
+  uv_timer_t approval_keepalive; /* calls held for a human: every approvals.keepalive */
   int stopping;
 };
 
@@ -114,6 +115,8 @@ void aip_session_end(aip_gw *gw, aip_session *s);
 /* Sends an unrelated server->client message on the session's GET stream (dropped if none). */
 void aip_session_push(aip_session *s, const cJSON *msg);
 void aip_sessions_housekeeping(aip_gw *gw);
+/* Tells every call held for a human that it is still waiting (progress or SSE comment). */
+void aip_sessions_approval_keepalive(aip_gw *gw);
 const char *aip_mcp_negotiate(const char *requested);
 
 /* mcp_dispatch.c: one JSON-RPC message of a session */

@@ -50,6 +50,12 @@ uint64_t aip_store_last_batch_us(aip_store *s) {
   return v;
 }
 
+void aip_store_batch_histogram(aip_store *s, aip_histogram *out) {
+  pthread_mutex_lock(&s->mu);
+  *out = s->batches;
+  pthread_mutex_unlock(&s->mu);
+}
+
 /* ---- the thread ----------------------------------------------------------------------------- */
 
 static uint64_t mono_us(void) {
@@ -83,8 +89,10 @@ static void run_batch(aip_store *s, aip_store_req *batch) {
     for (aip_store_req *r = batch; r; r = r->next)
       if (!r->err) r->err = -EIO;
   pthread_mutex_unlock(&s->db_mu);
+  uint64_t us = mono_us() - t0;
   pthread_mutex_lock(&s->mu);
-  s->last_batch_us = mono_us() - t0;
+  s->last_batch_us = us;
+  aip_histogram_observe(&s->batches, (double)us / 1e6);
   pthread_mutex_unlock(&s->mu);
 }
 

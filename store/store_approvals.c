@@ -269,6 +269,30 @@ void aip_store_approval_expire(aip_store *s, int64_t now_ms, aip_approval_list_d
   aip_store_submit(s, &r->base);
 }
 
+typedef struct count_ctx {
+  aip_approval_status st;
+  uint64_t n;
+} count_ctx;
+
+static int count_sync(sqlite3 *db, void *data) {
+  count_ctx *c = data;
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(db, "SELECT count(*) FROM approvals WHERE status = ?", -1, &st, NULL))
+    return -EIO;
+  sqlite3_bind_int(st, 1, (int)c->st);
+  int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : -EIO;
+  if (!rc) c->n = (uint64_t)sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+int aip_store_approval_count(aip_store *s, aip_approval_status st, uint64_t *out) {
+  count_ctx c = {st, 0};
+  int rc = aip_store_sync(s, count_sync, &c);
+  if (!rc) *out = c.n;
+  return rc;
+}
+
 static int exec_claim(sqlite3 *db, aip_store_req *base) {
   appr_req *r = (appr_req *)base;
   sqlite3_stmt *st;

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 
+#include "engine/histogram.h"
 #include "engine/map.h"
 #include "store/store.h"
 
@@ -18,6 +19,7 @@ struct aip_store {
   aip_store_req *out_head, *out_tail; /* run, completion pending */
   uint64_t depth;
   uint64_t last_batch_us;
+  aip_histogram batches; /* every batch's duration (aip_store_batch_seconds) */
   int stop;
   int buckets_dirty;     /* buckets waiting for the next batch */
   aip_map buckets;       /* "agent\0tool" -> bucket row (latest value) */
