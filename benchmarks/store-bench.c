@@ -99,6 +99,7 @@ typedef struct phase {
   uint64_t submitted, completed, errors;
   uint64_t in_window;    /* completed before the submission window closed */
   double loop_cpu_s;     /* the loop thread's CPU time over the phase */
+  double other_cpu_s;    /* every other thread's (the store thread, and the probe's little) */
   uint64_t *submit_ns;   /* per write */
   uint64_t last_done_ns;
   samples loop_lat, write_lat;
@@ -153,9 +154,15 @@ static double thread_cpu_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static double process_cpu_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void run_phase(phase *p, int writing) {
   memset(p, 0, sizeof(*p));
-  double cpu0 = thread_cpu_s();
+  double cpu0 = thread_cpu_s(), all0 = process_cpu_s();
   p->writing = writing;
   if (writing) p->submit_ns = calloc((size_t)(seconds * rate) + 16, sizeof(uint64_t));
   cur = p;
@@ -169,6 +176,7 @@ static void run_phase(phase *p, int writing) {
   while (uv_hrtime() < p->end_ns || p->completed < p->submitted) uv_run(loop, UV_RUN_ONCE);
   probe_into = NULL;
   p->loop_cpu_s = thread_cpu_s() - cpu0;
+  p->other_cpu_s = process_cpu_s() - all0 - p->loop_cpu_s;
   uv_timer_stop(&p->tick);
   uv_close((uv_handle_t *)&p->tick, NULL);
   uv_run(loop, UV_RUN_NOWAIT);
@@ -225,20 +233,22 @@ static double time_bucket_persist(void) {
 /* ---- main ------------------------------------------------------------------------------------ */
 
 static void print_phase(const char *name, const phase *p) {
-  printf("%s loop_p50_us=%.1f loop_p99_us=%.1f loop_max_us=%.1f loop_samples=%zu loop_cpu_ms=%.0f",
+  printf("%s loop_p50_us=%.1f loop_p99_us=%.1f loop_max_us=%.1f loop_samples=%zu loop_cpu_ms=%.0f "
+         "other_cpu_ms=%.0f",
          name, pct(p->loop_lat.v, p->loop_lat.n, 50) / 1e3,
          pct(p->loop_lat.v, p->loop_lat.n, 99) / 1e3,
          p->loop_lat.n ? p->loop_lat.v[p->loop_lat.n - 1] / 1e3 : 0.0, p->loop_lat.n,
-         p->loop_cpu_s * 1e3);
+         p->loop_cpu_s * 1e3, p->other_cpu_s * 1e3);
   if (p->writing) {
     printf(" writes=%llu errors=%llu writes_per_s=%.0f drain_ms=%.1f write_p50_us=%.1f "
-           "write_p99_us=%.1f loop_cpu_us_per_write=%.2f",
+           "write_p99_us=%.1f loop_cpu_us_per_write=%.2f store_cpu_us_per_write=%.2f",
            (unsigned long long)p->completed, (unsigned long long)p->errors,
            (double)p->in_window / seconds,
            p->last_done_ns > p->end_ns ? (double)(p->last_done_ns - p->end_ns) / 1e6 : 0.0,
            pct(p->write_lat.v, p->write_lat.n, 50) / 1e3,
            pct(p->write_lat.v, p->write_lat.n, 99) / 1e3,
-           p->completed ? p->loop_cpu_s * 1e6 / (double)p->completed : 0.0);
+           p->completed ? p->loop_cpu_s * 1e6 / (double)p->completed : 0.0,
+           p->completed ? p->other_cpu_s * 1e6 / (double)p->completed : 0.0);
   }
   printf("\n");
 }
