@@ -64,14 +64,52 @@ static uint64_t mono_us(void) {
   return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* The store whose batch this thread is running (its db_mu held), for the statement cache. */
+static __thread aip_store *batch_store;
+
+sqlite3_stmt *aip_store__prepare(sqlite3 *db, const char *sql) {
+  aip_store *s = batch_store && batch_store->db == db ? batch_store : NULL;
+  int cached = 0;
+  for (size_t i = 0; s && i < s->stmts_n; i++) {
+    if (s->stmts[i].sql != sql) continue;
+    if (!sqlite3_stmt_busy(s->stmts[i].st)) return s->stmts[i].st;
+    cached = 1; /* in use by an enclosing step: this caller gets its own */
+    break;
+  }
+  sqlite3_stmt *st = NULL;
+  int keep = s && !cached && s->stmts_n < AIP_STORE_STMT_CACHE;
+  if (sqlite3_prepare_v3(db, sql, -1, keep ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL) != SQLITE_OK) {
+    sqlite3_finalize(st);
+    return NULL;
+  }
+  if (keep) s->stmts[s->stmts_n++] = (aip_store_stmt){sql, st};
+  return st;
+}
+
+void aip_store__release(sqlite3_stmt *st) {
+  aip_store *s = batch_store;
+  for (size_t i = 0; s && i < s->stmts_n; i++)
+    if (s->stmts[i].st == st) {
+      sqlite3_reset(st);
+      sqlite3_clear_bindings(st); /* bound text may point into a request about to be freed */
+      return;
+    }
+  sqlite3_finalize(st);
+}
+
 static int exec_sql(sqlite3 *db, const char *sql) {
-  return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+  sqlite3_stmt *st = aip_store__prepare(db, sql);
+  if (!st) return -EIO;
+  int rc = sqlite3_step(st);
+  aip_store__release(st);
+  return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
 }
 
 /* Runs one batch in one transaction. */
 static void run_batch(aip_store *s, aip_store_req *batch) {
   uint64_t t0 = mono_us();
   pthread_mutex_lock(&s->db_mu);
+  batch_store = s;
   int tx = exec_sql(s->db, "BEGIN IMMEDIATE") == 0;
   aip_store__buckets_flush(s);
   for (aip_store_req *r = batch; r; r = r->next) {
@@ -88,6 +126,7 @@ static void run_batch(aip_store *s, aip_store_req *batch) {
   if (!tx)
     for (aip_store_req *r = batch; r; r = r->next)
       if (!r->err) r->err = -EIO;
+  batch_store = NULL;
   pthread_mutex_unlock(&s->db_mu);
   uint64_t us = mono_us() - t0;
   pthread_mutex_lock(&s->mu);
@@ -206,6 +245,7 @@ void aip_store_close(aip_store *s) {
   if (aip_store__buckets_pending(s)) run_batch(s, NULL);
   run_completions(&s->async);
   aip_store__buckets_free(s);
+  for (size_t i = 0; i < s->stmts_n; i++) sqlite3_finalize(s->stmts[i].st);
   sqlite3_close(s->db);
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->db_mu);
