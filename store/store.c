@@ -28,12 +28,18 @@ static void push(aip_store_req **head, aip_store_req **tail, aip_store_req *r) {
   *tail = r;
 }
 
+/* Wakes the store thread only when it sleeps: a running batch picks the request up when it
+ * ends. Every wake-up can hand the loop's core to the store thread (the kernel favours the
+ * thread it just woke), so a burst of submissions must not wake it once per request; and the
+ * signal goes after the unlock, so the woken thread does not at once block on the mutex. */
 void aip_store_submit(aip_store *s, aip_store_req *r) {
   pthread_mutex_lock(&s->mu);
   push(&s->in_head, &s->in_tail, r);
   s->depth++;
-  pthread_cond_signal(&s->cv);
+  int wake = s->sleeping;
+  s->sleeping = 0; /* one signal per sleep is enough */
   pthread_mutex_unlock(&s->mu);
+  if (wake) pthread_cond_signal(&s->cv);
 }
 
 uint64_t aip_store_queue_depth(aip_store *s) {
@@ -139,14 +145,19 @@ static void *store_main(void *arg) {
   aip_store *s = arg;
   pthread_mutex_lock(&s->mu);
   for (;;) {
-    while (!s->in_head && !s->stop && !s->buckets_dirty) pthread_cond_wait(&s->cv, &s->mu);
+    while (!s->in_head && !s->stop && !s->buckets_dirty) {
+      s->sleeping = 1;
+      pthread_cond_wait(&s->cv, &s->mu);
+    }
     if (!s->in_head && !s->stop && s->buckets_dirty) {
       /* only dirty buckets: give requests a moment to join, but never more than a second */
       struct timespec ts;
       clock_gettime(CLOCK_REALTIME, &ts);
       ts.tv_sec += 1;
+      s->sleeping = 1;
       pthread_cond_timedwait(&s->cv, &s->mu, &ts);
     }
+    s->sleeping = 0;
     aip_store_req *batch = s->in_head;
     s->in_head = s->in_tail = NULL;
     s->depth = 0;
@@ -158,7 +169,12 @@ static void *store_main(void *arg) {
       n = r->next;
       push(&s->out_head, &s->out_tail, r);
     }
-    if (batch) uv_async_send(&s->async);
+    if (batch) {
+      /* outside the lock: the loop wakes to take the list and must not find it held */
+      pthread_mutex_unlock(&s->mu);
+      uv_async_send(&s->async);
+      pthread_mutex_lock(&s->mu);
+    }
     if (stop && !s->in_head) break;
   }
   pthread_mutex_unlock(&s->mu);

@@ -30,6 +30,7 @@ struct aip_store {
   uint64_t last_batch_us;
   aip_histogram batches; /* every batch's duration (aip_store_batch_seconds) */
   int stop;
+  int sleeping;          /* the thread waits on cv: a submission must signal it */
   int buckets_dirty;     /* buckets waiting for the next batch */
   aip_map buckets;       /* "agent\0tool" -> bucket row (latest value) */
   uv_async_t async;
