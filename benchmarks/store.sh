@@ -27,7 +27,7 @@ for f in "$STORE" "$POLICY"; do [[ -x $f ]] || { echo "store.sh: missing $f (bui
 kv() { awk -v k="$1" '{for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) print substr($i, length(k) + 2)}' <<<"$2"; }
 median() { sort -g | awk '{v[NR] = $1} END {if (!NR) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
-echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 : >"$TMP/res"
 for r in $(seq "$RUNS"); do
   mkdir -p "$TMP/run$r"
@@ -37,7 +37,8 @@ for r in $(seq "$RUNS"); do
   echo "$(kv loop_p50_us "$idle") $(kv loop_p99_us "$idle") $(kv loop_p50_us "$load") $(kv loop_p99_us "$load")" \
     "$(kv writes_per_s "$load") $(kv write_p50_us "$load") $(kv write_p99_us "$load")" \
     "$(kv mean_us "$batches") $(kv mean_size "$batches") $(kv p99_le_ms "$batches")" \
-    "$(kv loop_cpu_us_per_write "$load") $(kv bucket_persist_ns "$(grep '^ratelimit ' <<<"$out")")" >>"$TMP/res"
+    "$(kv loop_cpu_us_per_write "$load") $(kv bucket_persist_ns "$(grep '^ratelimit ' <<<"$out")")" \
+    "$(kv work_p99_us "$idle") $(kv work_p99_us "$load") $(kv store_cpu_us_per_write "$load")" >>"$TMP/res"
   rm -rf "$TMP/run$r"
 done
 col() { awk -v c="$1" '{print $c}' "$TMP/res" | median; }
@@ -47,10 +48,12 @@ printf '  %-34s %12s %12s\n' "loop latency (us)" "store idle" "store busy"
 printf '  %-34s %12s %12s\n' p50 "$(col 1)" "$(col 3)"
 printf '  %-34s %12s %12s   busy/idle %s\n' p99 "$(col 2)" "$(col 4)" \
   "$(awk -v a="$(col 2)" -v b="$(col 4)" 'BEGIN {printf "%.2f", (a > 0 ? b / a : 0)}')"
+printf '  %-34s %12s %12s\n' "loop work per iteration p99 (CPU us)" "$(col 13)" "$(col 14)"
 printf '  %-34s %12s\n' "writes/s absorbed" "$(col 5)"
 printf '  %-34s %12s / %s\n' "write completion p50 / p99 (us)" "$(col 6)" "$(col 7)"
 printf '  %-34s %12s us, %s writes each, p99 <= %s ms\n' "store batch: mean" "$(col 8)" "$(col 9)" "$(col 10)"
 printf '  %-34s %12s\n' "loop CPU per write (us)" "$(col 11)"
+printf '  %-34s %12s\n' "store thread CPU per write (us)" "$(col 15)"
 printf '  %-34s %12s\n' "rate-limit bucket persist (ns)" "$(col 12)"
 printf '  target: 10,000 writes/s with loop p99 < 2000 us: %s\n' \
   "$(awk -v w="$(col 5)" -v p="$(col 4)" -v r="$RATE" 'BEGIN {print (r >= 10000 && w >= 0.98 * r && p < 2000) ? "PASS" : "MISS"}')"
