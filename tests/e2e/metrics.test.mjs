@@ -187,3 +187,33 @@ test('without a progressToken the held stream carries SSE comments instead', () 
   assert.match(text, /"id":7/);
   assert.match(text, /m-comment/);
 })());
+
+test('aip_approvals_pending counts records left by an earlier run', async () => {
+  const g = await Gateway.start({
+    servers: { t: testServer() },
+    agents: [{ name: 'bot', token: agentToken, servers: ['t'], policy: { tool_rules: [{ tool: 'echo', action: 'ask' }] } }],
+    extra: { operators: [{ name: 'alice', token_sha256: sha256hex(opToken) }], approvals: { timeout: '10m' } },
+  });
+  try {
+    await g.wrap(async () => {
+      const { client } = await g.connect(agentToken);
+      const ac = new AbortController();
+      const call = client.callTool({ name: 'echo', arguments: { message: 'left' } }, undefined, { signal: ac.signal });
+      call.catch(() => {});
+      await waitFor(async () => (await g.metric('aip_approvals_pending')) === 1, 5000, 'one pending');
+      ac.abort();
+      await g.restart();
+      assert.equal(await g.metric('aip_approvals_pending'), 1, 'counted again after the restart');
+      assert.equal(await g.metric('aip_approvals_waiting'), 0, 'nobody waits for it');
+      const list = await (await fetch(`${g.adminUrl}/v1/approvals?status=pending`, { headers: { Authorization: `Bearer ${opToken}` } })).json();
+      const r = await fetch(`${g.adminUrl}/v1/approvals/${list.approvals[0].id}/deny`, {
+        method: 'POST', headers: { Authorization: `Bearer ${opToken}`, 'Content-Type': 'application/json' }, body: '{}',
+      });
+      assert.equal(r.status, 200);
+      assert.equal(await g.metric('aip_approvals_pending'), 0);
+      assert.equal(await g.metric('aip_approval_decisions_total{outcome="denied"}'), 1);
+    })();
+  } finally {
+    await g.stop();
+  }
+});
