@@ -117,7 +117,9 @@ test('approve, deny, expire: each outcome +1, one latency observation each; pend
   ac.abort();
   await assert.rejects(gone);
   m = await metrics();
-  assert.equal(m('aip_approvals_pending'), m0('aip_approvals_pending') + 1, 'pending although nobody waits');
+  if (m(EXPIRED) === m0(EXPIRED)) { // (a very slow machine may have passed the 2 s timeout already)
+    assert.equal(m('aip_approvals_pending'), m0('aip_approvals_pending') + 1, 'pending although nobody waits');
+  }
   await waitFor(async () => (await metrics())(EXPIRED) === m0(EXPIRED) + 1, 6000, 'the expired counter');
   m = await metrics();
   assert.equal(m('aip_approvals_pending'), m0('aip_approvals_pending'));
