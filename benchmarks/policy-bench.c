@@ -5,6 +5,10 @@
  *   regex    a rule with 3 allow_args regexes, 5 protected paths, 3 string arguments
  *   500      a 500-rule policy, a call to one of its rules (with one allow_args regex)
  *
+ * Then the rate limit: the same policy's check of a tool with a `rate_limit` rule against one
+ * without, both with a rate state (as the gateway always passes one) and a clock that moves, so
+ * every limited call refills and takes a token; the difference is what a limit costs per call.
+ *
  * Each case is timed for `aip_policy_check_tool` on pre-parsed arguments (what Go's IsAllowed
  * measures) with the decision cache off (every decision computed) and on (repeated identical
  * calls, the best case for the cache), and for the full message path (strict parse, classify,
@@ -84,6 +88,59 @@ static double time_message(const aip_policy *p, const bcase *c) {
   return t[runs / 2];
 }
 
+#define HEAD "apiVersion: aip.io/v1alpha1\nkind: AgentPolicy\nmetadata:\n  name: bench\nspec:\n"
+
+/* Check of `tool` with rate state `rs`, the clock advancing 1 ms per call. */
+static double time_rate(const aip_policy *p, const char *tool, aip_rate_state *rs) {
+  double t[256];
+  aip_decision d;
+  size_t tl = strlen(tool);
+  int64_t now = 1;
+  for (int r = 0; r < runs; r++) {
+    double t0 = now_ns();
+    for (int i = 0; i < iters; i++) {
+      aip_policy_check_tool(p, tool, tl, NULL, now++, rs, &d);
+      sink += d.kind;
+    }
+    t[r] = (now_ns() - t0) / iters;
+  }
+  qsort(t, (size_t)runs, sizeof(double), cmp_d);
+  return t[runs / 2];
+}
+
+/* Limited vs unlimited tool of one policy; prints both and the difference (target < 1 us). */
+static int bench_rate_limit(void) {
+  const char *yaml = HEAD "  allowed_tools: [read_file, write_file]\n"
+                          "  tool_rules:\n    - tool: write_file\n      rate_limit: 1000000000/second\n";
+  aip_error err = {{0}};
+  aip_policy_doc *doc = NULL;
+  aip_policy *p = NULL;
+  aip_policy_opts off = {.home = "/home/bench", .cwd = "/home/bench/work", .cache_off = 1};
+  if (aip_policy_doc_load_string(yaml, strlen(yaml), "<bench>", &doc, &err) ||
+      aip_policy_compile_ex(doc, &off, &p, &err)) {
+    fprintf(stderr, "policy-bench: rate limit: %s\n", err.msg);
+    aip_policy_doc_free(doc);
+    return -1;
+  }
+  aip_rate_state *rs = aip_rate_state_new(p);
+  aip_decision d;
+  aip_policy_check_tool(p, "write_file", 10, NULL, 1, rs, &d);
+  aip_rate_bucket b;
+  int rc = d.kind == AIP_DECISION_ALLOW && aip_rate_bucket_get(rs, "write_file", 10, &b) == 0 ? 0 : -1;
+  if (rc) { /* the limited case must really go through a bucket */
+    fprintf(stderr, "policy-bench: rate limit: no bucket was used (%s)\n", aip_decision_name(d.kind));
+  } else {
+    double lim = time_rate(p, "write_file", rs), unl = time_rate(p, "read_file", rs);
+    printf("\nrate limit (ns per check, cache off, rate state passed for both)\n");
+    printf("%-26s %8.0f\n%-26s %8.0f\n%-26s %8.0f   (target < 1000)\n", "limited tool (write_file)",
+           lim, "unlimited tool (read_file)", unl, "difference", lim - unl);
+  }
+  aip_rate_state_free(rs);
+  aip_policy_free(p);
+  aip_policy_doc_free(doc);
+  return rc;
+}
+
 static int setup(bcase *c, const char *name, const char *yaml, const char *tool,
                  const char *args, aip_decision_kind want) {
   aip_error err = {{0}};
@@ -124,8 +181,6 @@ static void teardown(bcase *c) {
   aip_policy_doc_free(c->doc);
   cJSON_Delete(c->args);
 }
-
-#define HEAD "apiVersion: aip.io/v1alpha1\nkind: AgentPolicy\nmetadata:\n  name: bench\nspec:\n"
 
 static char *big_policy(int rules) {
   size_t cap = 64 * (size_t)rules + 512, o = 0;
@@ -174,6 +229,7 @@ int main(int argc, char **argv) {
     double msg = time_message(c[i].uncached, &c[i]);
     printf("%-10s %14.0f %14.0f %16.0f\n", c[i].name, off, on, msg);
   }
+  if (bench_rate_limit()) rc = 1;
   for (int i = 0; i < 3; i++)
     teardown(&c[i]);
   free(big);

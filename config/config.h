@@ -248,6 +248,7 @@ typedef struct aip_gateway_config {
                                   (config/signing.h, checked by aip_gateway_config_load) */
   uint64_t shutdown_grace_ms;  /* SIGTERM: in-flight calls get this long to finish (30s) */
   uint64_t approvals_timeout_ms;
+  uint64_t approvals_keepalive_ms; /* a call waiting for a human hears from us this often (15s) */
   aip_strlist allowed_origins; /* extension: extra Origin values accepted besides localhost */
   aip_limits limits;
   aip_server_config *servers;

@@ -166,7 +166,7 @@ static int parse_origins(gwctx *c, const aip_ynode *n) {
   return rc;
 }
 
-/* admin, store, audit and approvals are one-key sections. */
+/* admin and store are one-key sections. */
 static int parse_one_key(gwctx *c, const aip_ynode *n, const char *section, const char *key,
                          const aip_ynode **out) {
   const char *keys[] = {key, NULL};
@@ -183,6 +183,19 @@ static int read_failover(gwctx *c, const aip_ynode *n, const char *what, aip_fai
                          aip_y_quote(q, sizeof q, s));
   }
   free(s);
+  return rc;
+}
+
+/* keepalive: how often a call held for a human gets a progress notification or an SSE
+ * comment; at least 100ms, so a typo cannot turn it into a busy loop. */
+static int parse_approvals(gwctx *c, const aip_ynode *n) {
+  static const char *const keys[] = {"timeout", "keepalive", NULL};
+  const aip_ynode *v[2];
+  int rc = aip_y_fields(c->y, n, "approvals", keys, v, c->err);
+  if (!rc) rc = read_positive_duration(c, v[0], "approvals.timeout", &c->cfg->approvals_timeout_ms);
+  if (!rc) rc = aip_y_duration(c->y, v[1], "approvals.keepalive", &c->cfg->approvals_keepalive_ms, c->err);
+  if (!rc && c->cfg->approvals_keepalive_ms < 100)
+    rc = aip_y_errf(c->y, v[1], c->err, "approvals.keepalive: must be at least 100ms");
   return rc;
 }
 
@@ -211,8 +224,7 @@ static int parse_sections(gwctx *c, const aip_ynode *const *v) {
   if (!rc) rc = parse_one_key(c, v[2], "store", "path", &x);
   if (!rc) rc = read_path(c, x, "store.path", &cfg->store_path);
   if (!rc) rc = parse_audit(c, v[3]);
-  if (!rc) rc = parse_one_key(c, v[4], "approvals", "timeout", &x);
-  if (!rc) rc = read_positive_duration(c, x, "approvals.timeout", &cfg->approvals_timeout_ms);
+  if (!rc) rc = parse_approvals(c, v[4]);
   if (!rc) rc = parse_limits(c, v[5]);
   if (!rc) rc = parse_origins(c, v[6]);
   if (!rc) rc = read_path(c, v[10], "dlp_cache", &cfg->dlp_cache_dir);
@@ -537,6 +549,7 @@ static int set_defaults(aip_gateway_config *cfg, const char *path, aip_error *er
   cfg->audit_buffer_size = 1000;
   cfg->shutdown_grace_ms = 30 * 1000;
   cfg->approvals_timeout_ms = 5 * 60 * 1000;
+  cfg->approvals_keepalive_ms = 15 * 1000;
   cfg->limits = (aip_limits){
       .max_body = 4 * 1024 * 1024,
       .max_header_bytes = 16 * 1024,

@@ -45,7 +45,18 @@ struct aip_approvals {
   size_t subs_n;
   uv_timer_t expiry;
   int expiring; /* an expiry sweep is in flight */
+  aip_approvals_stats stats;
 };
+
+/* A record left `pending` for `a->status` (committed): counted once, here. */
+static void count_decided(aip_approvals *m, const aip_approval *a) {
+  if (a->status < AIP_APPROVAL_APPROVED || a->status > AIP_APPROVAL_EXPIRED) return;
+  m->stats.decisions[a->status - AIP_APPROVAL_APPROVED]++;
+  if (m->stats.pending) m->stats.pending--;
+  int64_t end = a->decided_ms ? a->decided_ms : aip_wall_ms();
+  aip_histogram_observe(&m->stats.decision_seconds,
+                        end > a->created_ms ? (double)(end - a->created_ms) / 1000.0 : 0.0);
+}
 
 static void emit(aip_approvals *m, const char *type, const aip_approval *a) {
   for (size_t i = 0; i < m->subs_n; i++) m->subs[i].cb(m->subs[i].data, type, a);
@@ -76,6 +87,7 @@ static void on_created(void *data, int err, const aip_approval *a) {
     finish(w, err, AIP_APPROVAL_PENDING, NULL);
     return;
   }
+  w->m->stats.pending++;
   emit(w->m, "created", a);
   if (w->forgotten) { /* the record stays for the operators; nobody waits */
     wait_free(w);
@@ -161,6 +173,7 @@ typedef struct decide_ctx {
 static void on_decided(void *data, int err, const aip_approval *a) {
   decide_ctx *c = data;
   if (!err && a) {
+    count_decided(c->m, a);
     emit(c->m, "decided", a);
     aip_approval_wait *w = aip_map_get(&c->m->waits, a->id, strlen(a->id));
     if (w) finish(w, 0, a->status, a);
@@ -185,6 +198,7 @@ static void on_expired(void *data, int err, const aip_approval *list, size_t n) 
   aip_approvals *m = data;
   m->expiring = 0;
   for (size_t i = 0; !err && i < n; i++) {
+    count_decided(m, &list[i]);
     emit(m, "decided", &list[i]);
     aip_approval_wait *w = aip_map_get(&m->waits, list[i].id, strlen(list[i].id));
     if (w) finish(w, 0, AIP_APPROVAL_EXPIRED, &list[i]);
@@ -208,6 +222,10 @@ aip_approvals *aip_approvals_new(uv_loop_t *loop, aip_store *store, uint64_t tim
   m->store = store;
   m->timeout_ms = timeout_ms;
   m->grace_ms = retry_grace_ms;
+  m->stats.decision_seconds.bounds = aip_histogram_human_bounds;
+  /* records left pending by an earlier run count too; the gauge is kept from here on */
+  if (aip_store_approval_count(store, AIP_APPROVAL_PENDING, &m->stats.pending))
+    aip_warn("approvals: cannot count the pending records; aip_approvals_pending starts at 0");
   aip_map_init(&m->waits);
   uv_timer_init(loop, &m->expiry);
   m->expiry.data = m;
@@ -249,6 +267,8 @@ void aip_approvals_unsubscribe(aip_approvals *m, aip_approval_event cb, void *da
 }
 
 aip_store *aip_approvals_store(aip_approvals *m) { return m->store; }
+
+aip_approvals_stats *aip_approvals_stats_of(aip_approvals *m) { return &m->stats; }
 
 uint64_t aip_approvals_waiting(const aip_approvals *m) { return m->waits.used; }
 

@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "engine/engine.h"
+#include "engine/histogram.h"
 #include "store/store.h"
 
 typedef struct aip_approvals aip_approvals;
@@ -48,6 +49,14 @@ void aip_approvals_decide(aip_approvals *m, const char *id, aip_approval_status 
 
 int aip_approvals_subscribe(aip_approvals *m, aip_approval_event cb, void *data);
 void aip_approvals_unsubscribe(aip_approvals *m, aip_approval_event cb, void *data);
+
+/* Figures for /metrics, kept as records change (no query per scrape). */
+typedef struct aip_approvals_stats {
+  uint64_t pending;                /* pending records, agent connected or not */
+  uint64_t decisions[3];           /* approved, denied, expired */
+  aip_histogram decision_seconds;  /* creation -> decision or expiry */
+} aip_approvals_stats;
+aip_approvals_stats *aip_approvals_stats_of(aip_approvals *m);
 
 aip_store *aip_approvals_store(aip_approvals *m);
 uint64_t aip_approvals_waiting(const aip_approvals *m);

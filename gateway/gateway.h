@@ -113,6 +113,7 @@ struct aip_gw {
   uint64_t inflight;        /* requests received and not yet answered */
   uv_timer_t drain_timer;
   uint64_t drain_deadline_ms;
+  uv_timer_t approval_keepalive; /* calls held for a human: every approvals.keepalive */
   int stopping;
   int allow_writable_config; /* --allow-writable-config: file permission problems only warn */
   aip_trusted_keys trusted_keys; /* trusted_keys: every policy must be signed by one */
@@ -141,6 +142,8 @@ void aip_session_end(aip_gw *gw, aip_session *s);
 /* Sends an unrelated server->client message on the session's GET stream (dropped if none). */
 void aip_session_push(aip_session *s, const cJSON *msg);
 void aip_sessions_housekeeping(aip_gw *gw);
+/* Tells every call held for a human that it is still waiting (progress or SSE comment). */
+void aip_sessions_approval_keepalive(aip_gw *gw);
 const char *aip_mcp_negotiate(const char *requested);
 
 /* mcp_dispatch.c: one JSON-RPC message of a session */

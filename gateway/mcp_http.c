@@ -224,9 +224,6 @@ void aip_sessions_housekeeping(aip_gw *gw) {
   for (size_t i = 0; i < gw->agents_n; i++) {
     for (aip_session *s = gw->agents[i].sessions, *n; s; s = n) {
       n = s->next;
-      for (aip_pending *p = s->pending; p; p = p->next)
-        if ((p->approval || p->elicit) && p->ex->req && p->ex->sse)
-          aip_http_stream_write(p->ex->req, ": waiting for approval\n\n", 24);
       if (s->get_stream) {
         aip_http_stream_write(s->get_stream, ": keep-alive\n\n", 14);
       } else if (!s->pending && now - s->last_used_ms > idle) {
@@ -235,6 +232,43 @@ void aip_sessions_housekeeping(aip_gw *gw) {
       }
     }
   }
+}
+
+/* The client's `_meta.progressToken` of a held tools/call, or NULL. */
+static const cJSON *progress_token(const aip_pending *p) {
+  const cJSON *meta = cJSON_IsObject(p->params)
+                          ? cJSON_GetObjectItemCaseSensitive(p->params, "_meta") : NULL;
+  const cJSON *tok = cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, "progressToken")
+                                          : NULL;
+  return cJSON_IsString(tok) || cJSON_IsNumber(tok) ? tok : NULL;
+}
+
+/* A call held for a human hears from us every approvals.keepalive, so neither the client nor a
+ * proxy gives up on a quiet stream: notifications/progress with the client's progressToken
+ * when it sent one (what SDK clients with onprogress / resetTimeoutOnProgress listen for), else
+ * an SSE comment. `progress` is the seconds waited so far: it grows with every notification,
+ * as MCP requires, and there is no total. */
+void aip_sessions_approval_keepalive(aip_gw *gw) {
+  for (size_t i = 0; i < gw->agents_n; i++)
+    for (aip_session *s = gw->agents[i].sessions; s; s = s->next)
+      for (aip_pending *p = s->pending; p; p = p->next) {
+        /* held for the operators' queue or for the agent's own user (elicitation) */
+        if (!(p->approval || p->elicit) || !p->ex->req || !p->ex->sse) continue;
+        const cJSON *tok = progress_token(p);
+        if (!tok) {
+          aip_http_stream_write(p->ex->req, ": waiting for approval\n\n", 24);
+          continue;
+        }
+        cJSON *msg = cJSON_CreateObject(), *params;
+        cJSON_AddStringToObject(msg, "jsonrpc", "2.0");
+        cJSON_AddStringToObject(msg, "method", "notifications/progress");
+        cJSON_AddItemToObject(msg, "params", params = cJSON_CreateObject());
+        cJSON_AddItemToObject(params, "progressToken", cJSON_Duplicate(tok, 1));
+        cJSON_AddNumberToObject(params, "progress",
+                                (double)((uv_hrtime() - p->start_ns) / 1000000) / 1000.0);
+        cJSON_AddStringToObject(params, "message", "Waiting for human approval");
+        aip_pending_emit(p, msg, 0); /* not final: p stays in the list */
+      }
 }
 
 /* Looks up the session named by the request; answers the error itself when there is none. */

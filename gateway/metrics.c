@@ -1,4 +1,5 @@
-/* metrics.c -- Prometheus text exposition of the gateway's counters (INTERFACES.md section 5).
+/* metrics.c -- Prometheus text exposition of the gateway's counters (INTERFACES.md section 5;
+ * every metric is listed in docs/metrics.md).
  * Rendering walks agents and upstreams: O(agents x servers) per scrape, which is what a
  * scrape every few seconds can afford; nothing is computed on the request path but increments. */
 #include "gateway/metrics.h"
@@ -7,71 +8,71 @@
 
 #include "gateway/gateway.h"
 
-static const double bounds[AIP_LATENCY_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                                   0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
-                                                   1,      5};
-
-void aip_histogram_observe(aip_histogram *h, double seconds) {
-  int i = 0;
-  while (i < AIP_LATENCY_BUCKETS && seconds > bounds[i]) i++;
-  h->counts[i]++;
-  h->sum_seconds += seconds;
-  h->count++;
+int aip_metrics_label(aip_buf *b, const char *v) {
+  int err = aip_buf_puts(b, "\"");
+  for (const char *s = v; !err && *s; s++) {
+    /* the exposition format's three escapes; everything else (UTF-8 included) goes as is */
+    if (*s == '\\') err = aip_buf_puts(b, "\\\\");
+    else if (*s == '"') err = aip_buf_puts(b, "\\\"");
+    else if (*s == '\n') err = aip_buf_puts(b, "\\n");
+    else err = aip_buf_append(b, s, 1);
+  }
+  return err ? err : aip_buf_puts(b, "\"");
 }
 
-int aip_histogram_render(aip_buf *b, const char *name, const char *labels, const aip_histogram *h) {
-  uint64_t cum = 0;
-  const char *sep = labels[0] ? "," : "";
-  int err = 0;
-  for (int i = 0; !err && i <= AIP_LATENCY_BUCKETS; i++) {
-    cum += h->counts[i];
-    if (i < AIP_LATENCY_BUCKETS)
-      err = aip_buf_printf(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, bounds[i],
-                           (unsigned long long)cum);
-    else
-      err = aip_buf_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep,
-                           (unsigned long long)cum);
-  }
-  const char *open = labels[0] ? "{" : "", *close = labels[0] ? "}" : "";
-  if (!err) err = aip_buf_printf(b, "%s_sum%s%s%s %.9f\n", name, open, labels, close, h->sum_seconds);
-  if (!err)
-    err = aip_buf_printf(b, "%s_count%s%s%s %llu\n", name, open, labels, close,
-                         (unsigned long long)h->count);
-  return err;
+static int head(aip_buf *b, const char *name, const char *type, const char *help) {
+  return aip_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* One sample with one or two labels (k2 NULL: one); values are escaped. */
+static int sample(aip_buf *b, const char *name, const char *k1, const char *v1, const char *k2,
+                  const char *v2, uint64_t v) {
+  int err = aip_buf_printf(b, "%s{%s=", name, k1);
+  if (!err) err = aip_metrics_label(b, v1);
+  if (!err && k2) err = aip_buf_printf(b, ",%s=", k2);
+  if (!err && k2) err = aip_metrics_label(b, v2);
+  return err ? err : aip_buf_printf(b, "} %llu\n", (unsigned long long)v);
 }
 
 static int counter(aip_buf *b, const char *name, const char *help, uint64_t v) {
-  return aip_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
-                        (unsigned long long)v);
+  int err = head(b, name, "counter", help);
+  return err ? err : aip_buf_printf(b, "%s %llu\n", name, (unsigned long long)v);
 }
 
 static int gauge(aip_buf *b, const char *name, const char *help, uint64_t v) {
-  return aip_buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", name, help, name, name,
-                        (unsigned long long)v);
+  int err = head(b, name, "gauge", help);
+  return err ? err : aip_buf_printf(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static int histogram(aip_buf *b, const char *name, const char *help, const aip_histogram *h) {
+  int err = head(b, name, "histogram", help);
+  return err ? err : aip_histogram_render(b, name, "", h);
 }
 
 static int render_decisions(aip_gw *gw, aip_buf *b) {
-  int err = aip_buf_puts(b, "# HELP aip_policy_decisions Policy decisions by agent and decision.\n"
-                            "# TYPE aip_policy_decisions counter\n");
+  int err = head(b, "aip_policy_decisions", "counter", "Policy decisions by agent and decision.");
   for (size_t i = 0; !err && i < gw->agents_n; i++)
     for (int k = 0; !err && k < 6; k++)
-      err = aip_buf_printf(b, "aip_policy_decisions{agent=\"%s\",decision=\"%s\"} %llu\n",
-                           gw->agents[i].cfg->name, aip_decision_name((aip_decision_kind)k),
-                           (unsigned long long)gw->agents[i].decisions[k]);
+      err = sample(b, "aip_policy_decisions", "agent", gw->agents[i].cfg->name, "decision",
+                   aip_decision_name((aip_decision_kind)k), gw->agents[i].decisions[k]);
+  /* RATE_LIMITED is always refused with -32002, monitor mode included (policy_eval.c), so the
+   * decision counter is exactly the number of rate-limit rejections. */
+  if (!err) err = head(b, "aip_rate_limited_total", "counter",
+                       "tools/call requests refused with -32002 (rate limit), by agent.");
+  for (size_t i = 0; !err && i < gw->agents_n; i++)
+    err = sample(b, "aip_rate_limited_total", "agent", gw->agents[i].cfg->name, NULL, NULL,
+                 gw->agents[i].decisions[AIP_DECISION_RATE_LIMITED]);
   return err;
 }
 
 static int render_dlp(aip_gw *gw, aip_buf *b) {
-  int err = aip_buf_puts(b, "# HELP aip_dlp_redactions_total DLP matches redacted (or blocked), by agent and rule.\n"
-                            "# TYPE aip_dlp_redactions_total counter\n");
+  int err = head(b, "aip_dlp_redactions_total", "counter",
+                 "DLP matches redacted (or blocked), by agent and rule.");
   for (size_t i = 0; !err && i < gw->agents_n; i++) {
     aip_agent_rt *a = &gw->agents[i];
-    for (size_t r = 0; !err && a->dlp && r < aip_dlp_rule_count(a->dlp); r++) {
-      err = aip_buf_printf(b, "aip_dlp_redactions_total{agent=\"%s\",rule=", a->cfg->name);
-      const char *name = aip_dlp_rule_name(a->dlp, r);
-      if (!err) err = aip_buf_json_string(b, name, strlen(name), 0);
-      if (!err) err = aip_buf_printf(b, "} %llu\n", (unsigned long long)a->dlp_redactions[r]);
-    }
+    for (size_t r = 0; !err && a->dlp && r < aip_dlp_rule_count(a->dlp); r++)
+      err = sample(b, "aip_dlp_redactions_total", "agent", a->cfg->name, "rule",
+                   aip_dlp_rule_name(a->dlp, r), a->dlp_redactions[r]);
   }
   return err;
 }
@@ -80,16 +81,17 @@ static int render_upstreams(aip_gw *gw, aip_buf *b) {
   static const char *const names[] = {"calls", "errors", "timeouts", "restarts"};
   int err = 0;
   for (int m = 0; !err && m < 4; m++) {
-    err = aip_buf_printf(b, "# HELP aip_upstream_%s_total Upstream %s by agent and server.\n"
-                            "# TYPE aip_upstream_%s_total counter\n", names[m], names[m], names[m]);
+    char name[64], help[96];
+    snprintf(name, sizeof(name), "aip_upstream_%s_total", names[m]);
+    snprintf(help, sizeof(help), "Upstream %s by agent and server.", names[m]);
+    err = head(b, name, "counter", help);
     for (size_t i = 0; !err && i < gw->agents_n; i++) {
       aip_agent_rt *a = &gw->agents[i];
       for (size_t s = 0; !err && s < a->cfg->servers_n; s++) {
         const aip_upstream_stats *st = &a->ups[s]->stats;
         uint64_t v = m == 0 ? st->calls : m == 1 ? st->errors : m == 2 ? st->timeouts : st->restarts;
-        err = aip_buf_printf(b, "aip_upstream_%s_total{agent=\"%s\",server=\"%s\"} %llu\n",
-                             names[m], a->cfg->name, gw->cfg->servers[a->cfg->servers[s]].name,
-                             (unsigned long long)v);
+        err = sample(b, name, "agent", a->cfg->name, "server",
+                     gw->cfg->servers[a->cfg->servers[s]].name, v);
       }
     }
   }
@@ -100,8 +102,8 @@ static int render_http(aip_gw *gw, aip_buf *b) {
   const aip_http_stats *st = aip_http_server_stats(gw->mcp);
   int err = counter(b, "aip_http_requests_total", "HTTP requests on the MCP listener.",
                     st->requests_total);
-  if (!err) err = aip_buf_puts(b, "# HELP aip_http_responses_total MCP listener responses by status class.\n"
-                                  "# TYPE aip_http_responses_total counter\n");
+  if (!err) err = head(b, "aip_http_responses_total", "counter",
+                       "MCP listener responses by status class.");
   for (int c = 1; !err && c < 6; c++)
     err = aip_buf_printf(b, "aip_http_responses_total{code=\"%dxx\"} %llu\n", c,
                          (unsigned long long)st->responses_by_class[c]);
@@ -126,6 +128,35 @@ static int render_audit(aip_gw *gw, aip_buf *b) {
   return err;
 }
 
+/* The approval queue's figures (kept by approvals.c) and the store under it. */
+static int render_approvals(aip_gw *gw, aip_buf *b) {
+  static const char *const outcomes[] = {"approved", "denied", "expired"};
+  aip_approvals_stats zero = {0}, *st = gw->approvals ? aip_approvals_stats_of(gw->approvals) : &zero;
+  int err = gauge(b, "aip_approvals_waiting", "Calls held for a human decision, agent connected.",
+                  gw->approvals ? aip_approvals_waiting(gw->approvals) : 0);
+  if (!err) err = gauge(b, "aip_approvals_pending",
+                        "Pending approval records, including those whose agent disconnected.",
+                        st->pending);
+  if (!err) err = head(b, "aip_approval_decisions_total", "counter",
+                       "Approvals decided, by outcome (expired: nobody decided in time).");
+  for (int i = 0; !err && i < 3; i++)
+    err = sample(b, "aip_approval_decisions_total", "outcome", outcomes[i], NULL, NULL,
+                 st->decisions[i]);
+  if (!err) err = histogram(b, "aip_approval_decision_seconds",
+                            "Time from an approval's creation to its decision or expiry.",
+                            &st->decision_seconds);
+  aip_histogram batches = {0};
+  if (gw->store) aip_store_batch_histogram(gw->store, &batches);
+  if (!err) err = gauge(b, "aip_store_queue_depth", "Requests waiting for the store thread.",
+                        gw->store ? aip_store_queue_depth(gw->store) : 0);
+  if (!err) err = gauge(b, "aip_store_last_batch_microseconds", "Duration of the store's last transaction.",
+                        gw->store ? aip_store_last_batch_us(gw->store) : 0);
+  if (!err) err = histogram(b, "aip_store_batch_seconds",
+                            "Duration of the store thread's transactions (one per batch of requests).",
+                            &batches);
+  return err;
+}
+
 int aip_metrics_render(aip_gw *gw, aip_buf *b) {
   const aip_metrics *m = &gw->metrics;
   int err = render_decisions(gw, b);
@@ -141,16 +172,10 @@ int aip_metrics_render(aip_gw *gw, aip_buf *b) {
   if (!err) err = gauge(b, "aip_active_sessions", "MCP sessions open.", gw->sessions_n);
   if (!err) err = counter(b, "aip_tools_list_partial_total", "tools/list answers missing a failed server's tools.", m->tools_list_partial);
   if (!err) err = render_audit(gw, b);
-  if (!err) err = gauge(b, "aip_approvals_waiting", "Calls held for a human decision.",
-                        gw->approvals ? aip_approvals_waiting(gw->approvals) : 0);
-  if (!err) err = gauge(b, "aip_store_queue_depth", "Requests waiting for the store thread.",
-                        gw->store ? aip_store_queue_depth(gw->store) : 0);
-  if (!err) err = gauge(b, "aip_store_last_batch_microseconds", "Duration of the store's last transaction.",
-                        gw->store ? aip_store_last_batch_us(gw->store) : 0);
+  if (!err) err = render_approvals(gw, b);
   if (!err) err = render_http(gw, b);
   if (!err) err = render_upstreams(gw, b);
-  if (!err) err = aip_buf_puts(b, "# HELP aip_tool_call_duration_seconds tools/call latency through the gateway.\n"
-                                  "# TYPE aip_tool_call_duration_seconds histogram\n");
-  if (!err) err = aip_histogram_render(b, "aip_tool_call_duration_seconds", "", &m->tool_call_latency);
+  if (!err) err = histogram(b, "aip_tool_call_duration_seconds", "tools/call latency through the gateway.",
+                            &m->tool_call_latency);
   return err;
 }

@@ -5,14 +5,7 @@
 #include <stdint.h>
 
 #include "engine/engine.h"
-
-#define AIP_LATENCY_BUCKETS 14
-
-typedef struct aip_histogram {
-  uint64_t counts[AIP_LATENCY_BUCKETS + 1]; /* last = +Inf */
-  double sum_seconds;
-  uint64_t count;
-} aip_histogram;
+#include "engine/histogram.h" /* aip_histogram, aip_histogram_observe/render */
 
 typedef struct aip_metrics {
   aip_histogram tool_call_latency; /* tools/call, gateway in to gateway out */
@@ -27,9 +20,8 @@ typedef struct aip_metrics {
   uint64_t drain_refused;          /* requests refused while draining */
 } aip_metrics;
 
-void aip_histogram_observe(aip_histogram *h, double seconds);
-/* Appends one histogram in Prometheus text (no HELP/TYPE lines); `labels` "" or `k="v"`. */
-int aip_histogram_render(aip_buf *b, const char *name, const char *labels, const aip_histogram *h);
+/* Appends `v` as a Prometheus label value, quotes included (\\, \" and \n escaped). */
+int aip_metrics_label(aip_buf *b, const char *v);
 
 struct aip_gw;
 int aip_metrics_render(struct aip_gw *gw, aip_buf *out);

@@ -19,6 +19,7 @@ static void on_http(aip_http_req *req, void *ctx) { aip_mcp_handle(req, ctx); }
 static void on_admin(aip_http_req *req, void *ctx) { aip_admin_handle(req, ctx); }
 
 static void on_housekeeping(uv_timer_t *t) { aip_sessions_housekeeping(t->data); }
+static void on_approval_keepalive(uv_timer_t *t) { aip_sessions_approval_keepalive(t->data); }
 
 static void gw_stop(aip_gw *gw) {
   if (gw->stopping) return;
@@ -32,6 +33,7 @@ static void gw_stop(aip_gw *gw) {
   uv_close((uv_handle_t *)&gw->housekeeping, NULL);
   uv_close((uv_handle_t *)&gw->drain_timer, NULL);
   aip_policy_watch_stop(gw);
+  uv_close((uv_handle_t *)&gw->approval_keepalive, NULL);
   aip_audit_detach(gw->audit);
   /* the store runs its last batch and completions before the approvals they refer to go */
   aip_store_close(gw->store);
@@ -222,6 +224,8 @@ int aip_serve(const char *config_path, int allow_writable_config) {
   aip_map_init(&gw.operators_by_token);
   gw.allow_writable_config = allow_writable_config;
   uv_timer_init(gw.loop, &gw.housekeeping);
+  uv_timer_init(gw.loop, &gw.approval_keepalive);
+  gw.approval_keepalive.data = &gw;
   uv_signal_init(gw.loop, &gw.sigterm);
   uv_signal_init(gw.loop, &gw.sigint);
   uv_signal_init(gw.loop, &gw.sighup);
@@ -240,6 +244,8 @@ int aip_serve(const char *config_path, int allow_writable_config) {
   if (!rc) rc = listen_all(&gw);
   if (!rc) {
     uv_timer_start(&gw.housekeeping, on_housekeeping, HOUSEKEEPING_MS, HOUSEKEEPING_MS);
+    uv_timer_start(&gw.approval_keepalive, on_approval_keepalive, gw.cfg->approvals_keepalive_ms,
+                   gw.cfg->approvals_keepalive_ms);
     uv_signal_start(&gw.sigterm, on_signal, SIGTERM);
     uv_signal_start(&gw.sigint, on_signal, SIGINT);
     uv_signal_start(&gw.sighup, on_sighup, SIGHUP);

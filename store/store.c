@@ -28,12 +28,18 @@ static void push(aip_store_req **head, aip_store_req **tail, aip_store_req *r) {
   *tail = r;
 }
 
+/* Wakes the store thread only when it sleeps: a running batch picks the request up when it
+ * ends. Every wake-up can hand the loop's core to the store thread (the kernel favours the
+ * thread it just woke), so a burst of submissions must not wake it once per request; and the
+ * signal goes after the unlock, so the woken thread does not at once block on the mutex. */
 void aip_store_submit(aip_store *s, aip_store_req *r) {
   pthread_mutex_lock(&s->mu);
   push(&s->in_head, &s->in_tail, r);
   s->depth++;
-  pthread_cond_signal(&s->cv);
+  int wake = s->sleeping;
+  s->sleeping = 0; /* one signal per sleep is enough */
   pthread_mutex_unlock(&s->mu);
+  if (wake) pthread_cond_signal(&s->cv);
 }
 
 uint64_t aip_store_queue_depth(aip_store *s) {
@@ -50,6 +56,12 @@ uint64_t aip_store_last_batch_us(aip_store *s) {
   return v;
 }
 
+void aip_store_batch_histogram(aip_store *s, aip_histogram *out) {
+  pthread_mutex_lock(&s->mu);
+  *out = s->batches;
+  pthread_mutex_unlock(&s->mu);
+}
+
 /* ---- the thread ----------------------------------------------------------------------------- */
 
 static uint64_t mono_us(void) {
@@ -58,14 +70,52 @@ static uint64_t mono_us(void) {
   return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* The store whose batch this thread is running (its db_mu held), for the statement cache. */
+static __thread aip_store *batch_store;
+
+sqlite3_stmt *aip_store__prepare(sqlite3 *db, const char *sql) {
+  aip_store *s = batch_store && batch_store->db == db ? batch_store : NULL;
+  int cached = 0;
+  for (size_t i = 0; s && i < s->stmts_n; i++) {
+    if (s->stmts[i].sql != sql) continue;
+    if (!sqlite3_stmt_busy(s->stmts[i].st)) return s->stmts[i].st;
+    cached = 1; /* in use by an enclosing step: this caller gets its own */
+    break;
+  }
+  sqlite3_stmt *st = NULL;
+  int keep = s && !cached && s->stmts_n < AIP_STORE_STMT_CACHE;
+  if (sqlite3_prepare_v3(db, sql, -1, keep ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL) != SQLITE_OK) {
+    sqlite3_finalize(st);
+    return NULL;
+  }
+  if (keep) s->stmts[s->stmts_n++] = (aip_store_stmt){sql, st};
+  return st;
+}
+
+void aip_store__release(sqlite3_stmt *st) {
+  aip_store *s = batch_store;
+  for (size_t i = 0; s && i < s->stmts_n; i++)
+    if (s->stmts[i].st == st) {
+      sqlite3_reset(st);
+      sqlite3_clear_bindings(st); /* bound text may point into a request about to be freed */
+      return;
+    }
+  sqlite3_finalize(st);
+}
+
 static int exec_sql(sqlite3 *db, const char *sql) {
-  return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+  sqlite3_stmt *st = aip_store__prepare(db, sql);
+  if (!st) return -EIO;
+  int rc = sqlite3_step(st);
+  aip_store__release(st);
+  return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
 }
 
 /* Runs one batch in one transaction. */
 static void run_batch(aip_store *s, aip_store_req *batch) {
   uint64_t t0 = mono_us();
   pthread_mutex_lock(&s->db_mu);
+  batch_store = s;
   int tx = exec_sql(s->db, "BEGIN IMMEDIATE") == 0;
   aip_store__buckets_flush(s);
   for (aip_store_req *r = batch; r; r = r->next) {
@@ -82,9 +132,12 @@ static void run_batch(aip_store *s, aip_store_req *batch) {
   if (!tx)
     for (aip_store_req *r = batch; r; r = r->next)
       if (!r->err) r->err = -EIO;
+  batch_store = NULL;
   pthread_mutex_unlock(&s->db_mu);
+  uint64_t us = mono_us() - t0;
   pthread_mutex_lock(&s->mu);
-  s->last_batch_us = mono_us() - t0;
+  s->last_batch_us = us;
+  aip_histogram_observe(&s->batches, (double)us / 1e6);
   pthread_mutex_unlock(&s->mu);
 }
 
@@ -92,14 +145,19 @@ static void *store_main(void *arg) {
   aip_store *s = arg;
   pthread_mutex_lock(&s->mu);
   for (;;) {
-    while (!s->in_head && !s->stop && !s->buckets_dirty) pthread_cond_wait(&s->cv, &s->mu);
+    while (!s->in_head && !s->stop && !s->buckets_dirty) {
+      s->sleeping = 1;
+      pthread_cond_wait(&s->cv, &s->mu);
+    }
     if (!s->in_head && !s->stop && s->buckets_dirty) {
       /* only dirty buckets: give requests a moment to join, but never more than a second */
       struct timespec ts;
       clock_gettime(CLOCK_REALTIME, &ts);
       ts.tv_sec += 1;
+      s->sleeping = 1;
       pthread_cond_timedwait(&s->cv, &s->mu, &ts);
     }
+    s->sleeping = 0;
     aip_store_req *batch = s->in_head;
     s->in_head = s->in_tail = NULL;
     s->depth = 0;
@@ -111,7 +169,12 @@ static void *store_main(void *arg) {
       n = r->next;
       push(&s->out_head, &s->out_tail, r);
     }
-    if (batch) uv_async_send(&s->async);
+    if (batch) {
+      /* outside the lock: the loop wakes to take the list and must not find it held */
+      pthread_mutex_unlock(&s->mu);
+      uv_async_send(&s->async);
+      pthread_mutex_lock(&s->mu);
+    }
     if (stop && !s->in_head) break;
   }
   pthread_mutex_unlock(&s->mu);
@@ -198,6 +261,7 @@ void aip_store_close(aip_store *s) {
   if (aip_store__buckets_pending(s)) run_batch(s, NULL);
   run_completions(&s->async);
   aip_store__buckets_free(s);
+  for (size_t i = 0; i < s->stmts_n; i++) sqlite3_finalize(s->stmts[i].st);
   sqlite3_close(s->db);
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->db_mu);

@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "config/config.h"
+#include "engine/histogram.h"
 
 typedef struct aip_store aip_store;
 typedef struct sqlite3 sqlite3;
@@ -47,6 +48,8 @@ void aip_store_close(aip_store *s);
 uint64_t aip_store_queue_depth(aip_store *s);
 /* Time the last batch took on the store thread (transaction included), in microseconds. */
 uint64_t aip_store_last_batch_us(aip_store *s);
+/* Copies the histogram of every batch's duration so far (transaction included). */
+void aip_store_batch_histogram(aip_store *s, aip_histogram *out);
 
 /* Runs `fn` on the calling thread with the database, for start-up loads (before the loop runs
  * requests). Returns what fn returns. */
@@ -117,6 +120,9 @@ void aip_store_approval_expire(aip_store *s, int64_t now_ms, aip_approval_list_d
 /* An approved, unused approval for (agent, tool, args_hash) decided at or after `since_ms`
  * is marked used and returned (err 0), else err -ENOENT: lets an agent that disconnected while
  * waiting retry the same call once. */
+/* Start-up: the number of records with status `st`, read synchronously (like
+ * aip_store_bucket_load). 0 or -EIO. */
+int aip_store_approval_count(aip_store *s, aip_approval_status st, uint64_t *out);
 void aip_store_approval_claim(aip_store *s, const char *agent, const char *tool,
                               const char *args_hash, int64_t since_ms, int64_t now_ms,
                               aip_approval_done done, void *data);

@@ -81,11 +81,11 @@ static int collect(sqlite3_stmt *st, appr_req *r) {
 
 static int select_by_id(sqlite3 *db, const char *id, appr_req *r) {
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(db, "SELECT " COLS " FROM approvals WHERE id = ?", -1, &st, NULL))
+  if (!(st = aip_store__prepare(db, "SELECT " COLS " FROM approvals WHERE id = ?")))
     return -EIO;
   sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
   int rc = collect(st, r);
-  sqlite3_finalize(st);
+  aip_store__release(st);
   return rc ? rc : r->out_n ? 0 : -ENOENT;
 }
 
@@ -124,8 +124,8 @@ static int exec_create(sqlite3 *db, aip_store_req *base) {
   appr_req *r = (appr_req *)base;
   const aip_approval *a = &r->in;
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(db, "INSERT INTO approvals (" COLS ") VALUES "
-                             "(?,?,?,?,?,?,?,?,?,NULL,0,NULL,0)", -1, &st, NULL))
+  if (!(st = aip_store__prepare(db, "INSERT INTO approvals (" COLS ") VALUES "
+                                   "(?,?,?,?,?,?,?,?,?,NULL,0,NULL,0)")))
     return -EIO;
   sqlite3_bind_text(st, 1, a->id, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, a->agent, -1, SQLITE_STATIC);
@@ -137,7 +137,7 @@ static int exec_create(sqlite3 *db, aip_store_req *base) {
   sqlite3_bind_int64(st, 8, a->expires_ms);
   sqlite3_bind_int(st, 9, AIP_APPROVAL_PENDING);
   int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
-  sqlite3_finalize(st);
+  aip_store__release(st);
   return rc ? rc : select_by_id(db, a->id, r);
 }
 
@@ -160,8 +160,8 @@ void aip_store_approval_create(aip_store *s, const aip_approval *a, aip_approval
 static int exec_decide(sqlite3 *db, aip_store_req *base) {
   appr_req *r = (appr_req *)base;
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(db, "UPDATE approvals SET status = ?, decided_by = ?, decided_ms = ?, "
-                             "reason = ? WHERE id = ? AND status = ?", -1, &st, NULL))
+  if (!(st = aip_store__prepare(db, "UPDATE approvals SET status = ?, decided_by = ?, "
+                                   "decided_ms = ?, reason = ? WHERE id = ? AND status = ?")))
     return -EIO;
   sqlite3_bind_int(st, 1, r->status);
   sqlite3_bind_text(st, 2, r->in.decided_by, -1, SQLITE_STATIC);
@@ -171,7 +171,7 @@ static int exec_decide(sqlite3 *db, aip_store_req *base) {
   sqlite3_bind_int(st, 6, AIP_APPROVAL_PENDING);
   int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
   int changed = sqlite3_changes(db);
-  sqlite3_finalize(st);
+  aip_store__release(st);
   if (rc) return rc;
   rc = select_by_id(db, r->in.id, r);
   if (rc) return rc;
@@ -215,12 +215,12 @@ static int exec_list(sqlite3 *db, aip_store_req *base) {
       ? "SELECT " COLS " FROM approvals ORDER BY created_ms DESC, id LIMIT ?1 OFFSET ?2"
       : "SELECT " COLS " FROM approvals WHERE status = ?3 ORDER BY created_ms DESC, id "
         "LIMIT ?1 OFFSET ?2";
-  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL)) return -EIO;
+  if (!(st = aip_store__prepare(db, sql))) return -EIO;
   sqlite3_bind_int64(st, 1, (sqlite3_int64)r->limit);
   sqlite3_bind_int64(st, 2, (sqlite3_int64)r->offset);
   if (r->status >= 0) sqlite3_bind_int(st, 3, r->status);
   int rc = collect(st, r);
-  sqlite3_finalize(st);
+  aip_store__release(st);
   return rc;
 }
 
@@ -240,19 +240,19 @@ void aip_store_approval_list(aip_store *s, int status, size_t limit, size_t offs
 static int exec_expire(sqlite3 *db, aip_store_req *base) {
   appr_req *r = (appr_req *)base;
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(db, "SELECT " COLS " FROM approvals WHERE status = 0 AND expires_ms <= ?",
-                         -1, &st, NULL))
+  if (!(st = aip_store__prepare(db, "SELECT " COLS " FROM approvals WHERE status = 0 AND "
+                                   "expires_ms <= ?")))
     return -EIO;
   sqlite3_bind_int64(st, 1, r->now_ms);
   int rc = collect(st, r);
-  sqlite3_finalize(st);
+  aip_store__release(st);
   if (rc || !r->out_n) return rc;
-  if (sqlite3_prepare_v2(db, "UPDATE approvals SET status = 3, decided_ms = ?1 "
-                             "WHERE status = 0 AND expires_ms <= ?1", -1, &st, NULL))
+  if (!(st = aip_store__prepare(db, "UPDATE approvals SET status = 3, decided_ms = ?1 "
+                                   "WHERE status = 0 AND expires_ms <= ?1")))
     return -EIO;
   sqlite3_bind_int64(st, 1, r->now_ms);
   rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
-  sqlite3_finalize(st);
+  aip_store__release(st);
   for (size_t i = 0; i < r->out_n; i++) {
     r->out[i].status = AIP_APPROVAL_EXPIRED;
     r->out[i].decided_ms = r->now_ms;
@@ -269,27 +269,51 @@ void aip_store_approval_expire(aip_store *s, int64_t now_ms, aip_approval_list_d
   aip_store_submit(s, &r->base);
 }
 
+typedef struct count_ctx {
+  aip_approval_status st;
+  uint64_t n;
+} count_ctx;
+
+static int count_sync(sqlite3 *db, void *data) {
+  count_ctx *c = data;
+  sqlite3_stmt *st;
+  if (!(st = aip_store__prepare(db, "SELECT count(*) FROM approvals WHERE status = ?")))
+    return -EIO;
+  sqlite3_bind_int(st, 1, (int)c->st);
+  int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : -EIO;
+  if (!rc) c->n = (uint64_t)sqlite3_column_int64(st, 0);
+  aip_store__release(st);
+  return rc;
+}
+
+int aip_store_approval_count(aip_store *s, aip_approval_status st, uint64_t *out) {
+  count_ctx c = {st, 0};
+  int rc = aip_store_sync(s, count_sync, &c);
+  if (!rc) *out = c.n;
+  return rc;
+}
+
 static int exec_claim(sqlite3 *db, aip_store_req *base) {
   appr_req *r = (appr_req *)base;
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(db, "SELECT " COLS " FROM approvals WHERE agent = ? AND tool = ? AND "
-                             "args_hash = ? AND status = 1 AND used_ms = 0 AND decided_ms >= ? "
-                             "ORDER BY decided_ms DESC LIMIT 1", -1, &st, NULL))
+  if (!(st = aip_store__prepare(db, "SELECT " COLS " FROM approvals WHERE agent = ? AND "
+                                   "tool = ? AND args_hash = ? AND status = 1 AND used_ms = 0 AND "
+                                   "decided_ms >= ? ORDER BY decided_ms DESC LIMIT 1")))
     return -EIO;
   sqlite3_bind_text(st, 1, r->in.agent, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, r->in.tool, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 3, r->in.args_hash, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 4, r->since_ms);
   int rc = collect(st, r);
-  sqlite3_finalize(st);
+  aip_store__release(st);
   if (rc) return rc;
   if (!r->out_n) return -ENOENT;
-  if (sqlite3_prepare_v2(db, "UPDATE approvals SET used_ms = ? WHERE id = ?", -1, &st, NULL))
+  if (!(st = aip_store__prepare(db, "UPDATE approvals SET used_ms = ? WHERE id = ?")))
     return -EIO;
   sqlite3_bind_int64(st, 1, r->now_ms);
   sqlite3_bind_text(st, 2, r->out[0].id, -1, SQLITE_STATIC);
   rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
-  sqlite3_finalize(st);
+  aip_store__release(st);
   r->out[0].used_ms = r->now_ms;
   return rc;
 }

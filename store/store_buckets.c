@@ -72,8 +72,8 @@ void aip_store__buckets_flush(aip_store *s) {
     return;
   }
   sqlite3_stmt *st = NULL;
-  sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO rate_buckets (agent, tool, tokens, last_ms) "
-                            "VALUES (?, ?, ?, ?)", -1, &st, NULL);
+  st = aip_store__prepare(s->db, "INSERT OR REPLACE INTO rate_buckets (agent, tool, tokens, "
+                                 "last_ms) VALUES (?, ?, ?, ?)");
   size_t it = 0;
   const aip_map_entry *e;
   while (st && aip_map_next(&rows, &it, &e)) {
@@ -86,7 +86,7 @@ void aip_store__buckets_flush(aip_store *s) {
     sqlite3_step(st);
     sqlite3_reset(st);
   }
-  sqlite3_finalize(st);
+  aip_store__release(st);
   free_rows(&rows);
 }
 
@@ -98,15 +98,14 @@ typedef struct load_ctx {
 static int load(sqlite3 *db, void *arg) {
   load_ctx *c = arg;
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(db, "SELECT agent, tool, tokens, last_ms FROM rate_buckets", -1, &st,
-                         NULL) != SQLITE_OK)
+  if (!(st = aip_store__prepare(db, "SELECT agent, tool, tokens, last_ms FROM rate_buckets")))
     return -EIO;
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW)
     c->cb(c->data, (const char *)sqlite3_column_text(st, 0),
           (const char *)sqlite3_column_text(st, 1), sqlite3_column_double(st, 2),
           sqlite3_column_int64(st, 3));
-  sqlite3_finalize(st);
+  aip_store__release(st);
   return rc == SQLITE_DONE ? 0 : -EIO;
 }
 

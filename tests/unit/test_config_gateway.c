@@ -139,6 +139,7 @@ static void test_defaults(void) {
   CHECK_STR(c->store_path, "data/config/var/aip.db");
   CHECK_STR(c->audit_path, "data/config/var/aip-audit.jsonl");
   CHECK_INT(c->approvals_timeout_ms, 5 * 60 * 1000);
+  CHECK_INT(c->approvals_keepalive_ms, 15 * 1000);
   CHECK_INT(c->limits.max_body, 4 * 1024 * 1024);
   CHECK_INT(c->limits.max_header_bytes, 16 * 1024);
   CHECK_INT(c->limits.max_sessions, 10000);
@@ -189,6 +190,13 @@ static void test_errors(void) {
   expect_error("approvals:\n  timeout: 300\n",
                "2:12: approvals.timeout: invalid duration \"300\": expected numbers with units "
                "ms, s, m, h or d (e.g. \"90s\", \"1m30s\")");
+  expect_error("approvals:\n  keepalive: 50ms\n",
+               "2:14: approvals.keepalive: must be at least 100ms");
+  expect_error("approvals:\n  keepalive: soon\n",
+               "2:14: approvals.keepalive: invalid duration \"soon\": expected numbers with units "
+               "ms, s, m, h or d (e.g. \"90s\", \"1m30s\")");
+  expect_error("approvals:\n  keep_alive: 1s\n",
+               "2:3: unknown key \"keep_alive\" in approvals (did you mean \"keepalive\"?)");
   expect_error("limits:\n  max_body: 4 MB/s\n",
                "2:13: limits.max_body: invalid size \"4 MB/s\": expected bytes or a number with "
                "B, KB, KiB, MB, MiB, GB or GiB");
@@ -284,6 +292,23 @@ static void test_errors(void) {
                "none.yaml: cannot open: No such file or directory");
 }
 
+/* approvals.keepalive beside approvals.timeout (the fixture leaves it at its default). */
+static void test_approvals_keepalive(void) {
+  char path[256];
+  aip_gateway_config *c = NULL;
+  aip_error err = {{0}};
+  write_file("gw.yaml", "approvals:\n  timeout: 1m\n  keepalive: 250ms\n" SERVERS AGENT
+                        "    servers: [files]\n");
+  snprintf(path, sizeof path, "%s/gw.yaml", tmpdir);
+  int rc = aip_gateway_config_load(path, &c, &err);
+  if (rc) fprintf(stderr, "load error: %s\n", err.msg);
+  CHECK_INT(rc, 0);
+  if (!c) return;
+  CHECK_INT(c->approvals_timeout_ms, 60000);
+  CHECK_INT(c->approvals_keepalive_ms, 250);
+  aip_gateway_config_free(c);
+}
+
 static void test_missing_file(void) {
   aip_gateway_config *c = NULL;
   aip_error err = {{0}};
@@ -305,6 +330,7 @@ int main(void) {
   test_defaults();
   test_errors();
   test_missing_file();
+  test_approvals_keepalive();
   remove_file("gw.yaml");
   remove_file("p.yaml");
   remove_file("bad.yaml");

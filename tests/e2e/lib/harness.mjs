@@ -347,7 +347,7 @@ export class Gateway {
     return { status: res.status, text: await res.text() };
   }
 
-  /** The value of one unlabelled metric from /metrics (undefined when absent). */
+  /** The value of one metric from /metrics (undefined when absent); see metricValue. */
   async metric(name) {
     const { status, text } = await this.admin('/metrics');
     assert.equal(status, 200, `/metrics: ${status}`);
@@ -472,9 +472,16 @@ export function within(p, ms, what) {
 }
 
 
-/** The value of an unlabelled metric in Prometheus text format (undefined when absent). */
+/**
+ * The value of a metric in Prometheus text format (undefined when absent): `name` for an
+ * unlabelled one, or the series exactly as rendered, e.g. 'aip_rate_limited_total{agent="bot"}'.
+ */
 export function metricValue(text, name) {
   for (const line of text.split('\n')) {
+    if (name.includes('{')) {
+      if (line.startsWith(name + ' ')) return Number(line.slice(name.length + 1).trim().split(/\s/)[0]);
+      continue;
+    }
     const m = /^([A-Za-z_:][A-Za-z0-9_:]*)\s+(\S+)/.exec(line);
     if (m && m[1] === name) return Number(m[2]);
   }
