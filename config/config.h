@@ -37,6 +37,7 @@ typedef struct aip_strlist {
   aip_src_pos *pos; /* pos[i] is where items[i] was written */
   size_t n;
 } aip_strlist;
+void aip_strlist_free(aip_strlist *l); /* frees the items, leaves an empty list */
 
 typedef struct aip_kv {
   char *key;

@@ -87,7 +87,6 @@ int aip_y_kvlist(const aip_ydoc *d, const aip_ynode *n, const char *what, aip_kv
 int aip_y_seq(const aip_ydoc *d, const aip_ynode *n, const char *what, aip_ynode *const **items,
               size_t *count, aip_error *err);
 
-void aip_strlist_free(aip_strlist *l);
 void aip_kvlist_free(aip_kvlist *l);
 
 #endif

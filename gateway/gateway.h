@@ -116,7 +116,9 @@ struct aip_gw {
   uv_timer_t approval_keepalive; /* calls held for a human: every approvals.keepalive */
   int stopping;
   int allow_writable_config; /* --allow-writable-config: file permission problems only warn */
-  aip_trusted_keys trusted_keys; /* trusted_keys: every policy must be signed by one */
+  /* trusted_keys in force: the key files every policy must be signed by one of (re-read from
+   * the config on reload, so keys rotate without a restart; each policy load reads the files) */
+  aip_strlist trusted_keys;
 };
 
 /* serve.c; allow_writable_config: --allow-writable-config (development only) */
@@ -203,6 +205,8 @@ void aip_pending_error_raw(aip_pending *p, aip_buf *err_json); /* pre-rendered e
 int aip_agent_policy_load(aip_agent_rt *a);
 void aip_policy_reload_all(aip_gw *gw, const char *why);
 void aip_agent_policy_free(aip_agent_rt *a);
+/* Makes `paths` the trusted keys for the loads to come, after checking every file loads. */
+int aip_policy_keys_set(aip_gw *gw, const aip_strlist *paths, aip_error *err);
 /* policy_watch.c: reload when the config or a policy file changes (editors' renames and the
  * Kubernetes ..data symlink swap included). */
 int aip_policy_watch_start(aip_gw *gw);

@@ -40,7 +40,8 @@ typedef struct load_job {
   const char *path;
   const char *gw_config_path;
   const char *cache_dir;
-  const aip_trusted_keys *keys; /* none: signatures are not checked */
+  char **key_paths; /* trusted_keys when the load was queued; none: signatures not checked */
+  size_t key_paths_n;
   int check_perms;              /* refuse a file others can write (not --allow-writable-config) */
   int have_prev;
   unsigned char prev_digest[crypto_hash_sha256_BYTES];
@@ -60,6 +61,13 @@ static void gen_free(aip_policy_gen *g) {
   aip_policy_free(g->policy);
   aip_policy_doc_free(g->doc);
   free(g);
+}
+
+static void job_free(load_job *j) {
+  for (size_t i = 0; i < j->key_paths_n; i++) free(j->key_paths[i]);
+  free(j->key_paths);
+  free(j->policy_name);
+  free(j);
 }
 
 /* ---- the thread-pool side ------------------------------------------------------------------ */
@@ -90,7 +98,10 @@ static int compile_gen(load_job *j, const char *text, size_t len) {
  * fails is not compiled at all: nothing in it (methods, failover) can be trusted. Its name is
  * still read, for the -32010 answer's data.policy. */
 static int verify(load_job *j, const char *text, size_t len) {
-  int rc = aip_policy_verify_signature(text, len, j->path, j->keys, NULL, &j->err);
+  aip_trusted_keys keys;
+  int rc = aip_trusted_keys_load((const char *const *)j->key_paths, j->key_paths_n, &keys, &j->err);
+  if (!rc) rc = aip_policy_verify_signature(text, len, j->path, &keys, NULL, &j->err);
+  aip_trusted_keys_free(&keys);
   if (!rc) return 0;
   j->code = AIP_ERR_SIGNATURE_INVALID;
   aip_policy_doc *doc = NULL;
@@ -113,7 +124,7 @@ static void load_work(uv_work_t *w) {
   crypto_hash_sha256(j->digest, (const unsigned char *)text, len);
   if (j->have_prev && memcmp(j->digest, j->prev_digest, sizeof(j->digest)) == 0)
     j->unchanged = 1;
-  else if (!(j->keys && j->keys->n && (j->rc = verify(j, text, len))))
+  else if (!(j->key_paths_n && (j->rc = verify(j, text, len))))
     j->rc = compile_gen(j, text, len);
   free(text);
 }
@@ -234,8 +245,7 @@ static void load_done(uv_work_t *w, int status) {
              a->dlp && aip_dlp_from_cache(a->dlp) ? ", DLP databases from cache" : "");
     log_warnings(a);
   }
-  free(j->policy_name);
-  free(j);
+  job_free(j);
   if (a->reload_again && !gw->stopping) {
     a->reload_again = 0;
     aip_agent_policy_load(a);
@@ -255,15 +265,22 @@ int aip_agent_policy_load(aip_agent_rt *a) {
   j->path = a->cfg->policy_path;
   j->gw_config_path = gw->cfg->path;
   j->cache_dir = gw->cfg->dlp_cache_dir;
-  j->keys = &gw->trusted_keys;
   j->check_perms = !gw->allow_writable_config;
+  /* the job's own copy: a reload may replace the list while the job runs */
+  j->key_paths = calloc(gw->trusted_keys.n + 1, sizeof(char *));
+  for (size_t i = 0; j->key_paths && i < gw->trusted_keys.n; i++, j->key_paths_n++)
+    if (!(j->key_paths[i] = strdup(gw->trusted_keys.items[i]))) break;
+  if (!j->key_paths || j->key_paths_n < gw->trusted_keys.n) {
+    job_free(j);
+    return -ENOMEM;
+  }
   if (a->gen) {
     j->have_prev = 1;
     memcpy(j->prev_digest, a->gen->digest, sizeof(j->prev_digest));
   }
   int rc = uv_queue_work(gw->loop, &j->work, load_work, load_done);
   if (rc) {
-    free(j);
+    job_free(j);
     return rc;
   }
   a->loading = 1;
@@ -271,9 +288,44 @@ int aip_agent_policy_load(aip_agent_rt *a) {
   return 0;
 }
 
+int aip_policy_keys_set(aip_gw *gw, const aip_strlist *paths, aip_error *err) {
+  aip_trusted_keys keys;
+  int rc = aip_trusted_keys_load((const char *const *)paths->items, paths->n, &keys, err);
+  aip_trusted_keys_free(&keys);
+  aip_strlist copy = {0};
+  if (!rc && paths->n && !(copy.items = calloc(paths->n, sizeof(char *))))
+    rc = aip_error_set(err, -ENOMEM, "out of memory");
+  for (size_t i = 0; !rc && i < paths->n; i++, copy.n++)
+    if (!(copy.items[i] = strdup(paths->items[i]))) rc = aip_error_set(err, -ENOMEM, "out of memory");
+  if (rc) {
+    aip_strlist_free(&copy);
+    return rc;
+  }
+  if (gw->trusted_keys.n && !copy.n)
+    aip_warn("trusted_keys removed: policy signatures are no longer checked");
+  aip_strlist_free(&gw->trusted_keys);
+  gw->trusted_keys = copy;
+  return 0;
+}
+
+/* The gateway config is read again for its trusted_keys, the one setting that applies on
+ * reload (key rotation); a config that no longer loads keeps the keys in force. */
+static void reload_keys(aip_gw *gw) {
+  aip_gateway_config *c = NULL;
+  aip_error err = {{0}};
+  int rc = aip_gateway_config_load_ex(gw->cfg->path, AIP_GWCFG_DEFER_POLICIES, &c, &err);
+  if (!rc) rc = aip_policy_keys_set(gw, &c->trusted_keys, &err);
+  if (rc) {
+    gw->metrics.policy_load_errors++;
+    aip_error("%s: not reloaded, the trusted keys in force stay: %s", gw->cfg->path, err.msg);
+  }
+  aip_gateway_config_free(c);
+}
+
 void aip_policy_reload_all(aip_gw *gw, const char *why) {
   if (gw->stopping) return;
   aip_info("reloading policies (%s)", why);
+  reload_keys(gw);
   for (size_t i = 0; i < gw->agents_n; i++) aip_agent_policy_load(&gw->agents[i]);
 }
 

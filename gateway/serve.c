@@ -99,9 +99,7 @@ static int load(aip_gw *gw, const char *path) {
   aip_error err = {{0}};
   int rc = aip_gateway_config_load_ex(path, AIP_GWCFG_DEFER_POLICIES, &gw->cfg, &err);
   if (!rc) rc = check_files(gw, &err);
-  if (!rc && gw->cfg->trusted_keys.n)
-    rc = aip_trusted_keys_load((const char *const *)gw->cfg->trusted_keys.items,
-                               gw->cfg->trusted_keys.n, &gw->trusted_keys, &err);
+  if (!rc) rc = aip_policy_keys_set(gw, &gw->cfg->trusted_keys, &err);
   if (rc) {
     aip_error("%s", err.msg);
     return rc;
@@ -210,7 +208,7 @@ static void cleanup(aip_gw *gw) {
   aip_map_free(&gw->sessions);
   aip_map_free(&gw->operators_by_token);
   aip_audit_close(gw->audit);
-  aip_trusted_keys_free(&gw->trusted_keys);
+  aip_strlist_free(&gw->trusted_keys);
   aip_gateway_config_free(gw->cfg);
 }
 

@@ -5,11 +5,13 @@ import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 
 import {
   Gateway, testServer, newToken, textOf, timed, sleep, waitFor, toYaml, policyDoc, parseMaybeSse,
+  replaceFile, AIP_BIN,
 } from './lib/harness.mjs';
 
 const tools = testServer({ AIP_TEST_NAME: 'reload' });
@@ -203,5 +205,55 @@ describe('graceful drain on SIGTERM', () => {
     assert.ok(took < 4000, `exited once the calls were done (${took} ms)`);
     assert.match(gw.stderr, /drained: no request in flight/);
     fs.rmSync(gw.dir, { recursive: true, force: true });
+  })(ctx));
+});
+
+// Key rotation without a restart: trusted_keys is re-read from the config on reload, and each
+// policy load verifies against the keys in force; a policy signed with a key not (yet) trusted
+// is refused and the last good one stays.
+describe('signed policies across reloads (key rotation)', () => {
+  const TOKEN = newToken('rot');
+  let gw, keys;
+  const sh = (cmd, args) => {
+    const r = spawnSync(cmd, args, { encoding: 'utf8' });
+    assert.equal(r.status, 0, `${cmd} ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const signedPolicy = (key, spec) => {
+    const plain = path.join(keys, 'plain.yaml');
+    fs.writeFileSync(plain, toYaml(policyDoc('rot', spec)).replace(/^\n/, '') + '\n');
+    return sh(AIP_BIN, ['sign-policy', '--key', path.join(keys, key), '--policy', plain]);
+  };
+  before(async () => {
+    keys = fs.mkdtempSync('/tmp/aip-rot-');
+    for (const v of ['v1', 'v2']) {
+      sh('openssl', ['genpkey', '-algorithm', 'Ed25519', '-out', path.join(keys, `${v}.pem`)]);
+      sh('openssl', ['pkey', '-in', path.join(keys, `${v}.pem`), '-pubout', '-out', path.join(keys, `${v}.pub`)]);
+    }
+    gw = new Gateway({
+      servers: { tools },
+      extra: { trusted_keys: [path.join(keys, 'v1.pub')] },
+      agents: [{ name: 'rot', token: TOKEN, servers: ['tools'], policy: { allowed_tools: ['echo'] } }],
+    });
+    const write = gw.writeConfig.bind(gw);
+    gw.writeConfig = () => { write(); fs.writeFileSync(gw.policyPath('rot'), signedPolicy('v1.pem', { allowed_tools: ['echo'] })); };
+    await gw._start();
+  });
+  after(async () => { await gw?.stop(); fs.rmSync(keys, { recursive: true, force: true }); });
+
+  test('v2-signed policy refused until v2 is trusted; then it comes into force', (ctx) => gw.wrap(async () => {
+    const { client } = await gw.connect(TOKEN);
+    assert.equal(await echoOutcome(client, 'add'), -32001);
+    const errors = await gw.metric('aip_policy_load_errors_total');
+    replaceFile(gw.policyPath('rot'), signedPolicy('v2.pem', { allowed_tools: ['echo', 'add'] }));
+    await waitFor(async () => (await gw.metric('aip_policy_load_errors_total')) === errors + 1, 2000, 'refused');
+    assert.match(gw.stderr, /policy not reloaded, the version loaded before stays in force: .*does not verify/);
+    assert.equal(await echoOutcome(client, 'add'), -32001, 'the v1-signed policy stays');
+    // step 3 of the guide's rotation: trust both keys (a config edit, picked up by the watch)
+    const cfg = fs.readFileSync(gw.configPath, 'utf8');
+    replaceFile(gw.configPath, cfg.replace(/trusted_keys:\n(\s+)- (.*v1\.pub.*)\n/, (m, ind, v1) =>
+      `trusted_keys:\n${ind}- ${v1}\n${ind}- "${path.join(keys, 'v2.pub')}"\n`));
+    assert.match(fs.readFileSync(gw.configPath, 'utf8'), /v2\.pub/);
+    await waitFor(async () => (await echoOutcome(client, 'add')) === 'ok', 2000, 'the v2-signed policy');
   })(ctx));
 });
