@@ -294,9 +294,12 @@ static void do_tools_call(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
   p->tool = strdup(name->valuestring);
   p->args = args ? cJSON_Duplicate(args, 1) : NULL;
   if (d.kind == AIP_DECISION_ASK) {
-    audit(s, "tools/call", &d, "ASK", p->tool, p->args, -1);
     p->decision_kind = AIP_DECISION_ALLOW; /* if a human approves */
     p->params = cJSON_Duplicate(m->params, 1);
+    /* Request DLP runs before anyone is asked: a blocked secret never reaches the queue, and
+     * with on_request_match redact the redacted call is what gets approved and forwarded. */
+    if (scan_request(p, m)) return;
+    audit(s, "tools/call", &d, "ASK", p->tool, p->args, -1);
     p->on_tools = ask_ready;
     aip_router_with_tools(a, p);
     return;

@@ -10,7 +10,7 @@ const KEY = 'AKIAIOSFODNN7EXAMPLE';
 const patterns = [{ name: 'AWS Key', regex: '(AKIA|ASIA)[A-Z0-9]{16}' }];
 let gw;
 const tokResp = newToken('resp'), tokBlock = newToken('block'), tokRedact = newToken('redact');
-const tokAsk = newToken('ask'), tokOp = newToken('operator');
+const tokAsk = newToken('ask'), tokOp = newToken('operator'), tokAskScan = newToken('askscan');
 
 before(async () => {
   gw = await Gateway.start({
@@ -24,6 +24,8 @@ before(async () => {
         policy: { allowed_tools: ['echo'], dlp: { scan_requests: true, on_request_match: 'redact', patterns } } },
       { name: 'asker', token: tokAsk, servers: ['t'],
         policy: { tool_rules: [{ tool: 'echo', action: 'ask' }], dlp: { patterns } } },
+      { name: 'askscan', token: tokAskScan, servers: ['t'],
+        policy: { tool_rules: [{ tool: 'echo', action: 'ask' }], dlp: { scan_requests: true, patterns } } },
     ],
     extra: { operators: [{ name: 'op', token_sha256: sha256hex(tokOp) }] },
   });
@@ -59,6 +61,15 @@ test('structuredContent is redacted too, numbers included; the rest of the resul
   } finally {
     await g.stop();
   }
+})());
+
+test('request DLP runs before an ask: a secret is blocked at once and never reaches the queue', () => gw.wrap(async () => {
+  const { client } = await gw.connect(tokAskScan);
+  await assert.rejects(client.callTool({ name: 'echo', arguments: { message: `ask with ${KEY}` } }),
+    (e) => e.code === -32001 && /Forbidden/.test(e.message));
+  const r = await fetch(`${gw.adminUrl}/v1/approvals`, { headers: { Authorization: `Bearer ${tokOp}` } });
+  const { approvals } = await r.json();
+  assert.ok(!approvals.some((a) => a.agent === 'askscan'), 'no approval record was made');
 })());
 
 test('request side: block -> -32001, redact -> the upstream never sees the secret', () => gw.wrap(async () => {
