@@ -137,6 +137,8 @@ static int install(aip_agent_rt *a, aip_policy_gen *g) {
     aip_rate_state_free(rs);
     return -ENOMEM;
   }
+  /* an answer streaming through the old DLP must not outlive it: cut short, fail closed */
+  aip_agent_streams_abort(a);
   aip_policy_gen *old = a->gen;
   a->gen = g;
   a->policy = g->policy;

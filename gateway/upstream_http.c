@@ -275,7 +275,8 @@ static void http_free(aip_upstream *u) {
   uv_close((uv_handle_t *)&t->get_retry, on_retry_timer_closed);
 }
 
-static const aip_upstream_ops http_ops = {http_start, http_send, http_ready, http_stop, http_free};
+static const aip_upstream_ops http_ops = {http_start, http_send, http_ready,
+                                          http_stop,  http_free, NULL};
 
 /* ---- construction ------------------------------------------------------------------------- */
 

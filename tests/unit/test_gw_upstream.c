@@ -34,7 +34,7 @@ static void fake_stop(aip_upstream *u) {
 
 static void fake_free(aip_upstream *u) {}
 
-static const aip_upstream_ops fake_ops = {fake_start, fake_send, NULL, fake_stop, fake_free};
+static const aip_upstream_ops fake_ops = {fake_start, fake_send, NULL, fake_stop, fake_free, NULL};
 
 static void server_says(aip_upstream *u, const char *json) {
   aip_upstream_transport_message(u, json, strlen(json));
