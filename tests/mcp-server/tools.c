@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define BIG_CAP ((size_t)64 * 1024 * 1024)
+#define BIG_CAP ((size_t)128 * 1024 * 1024)
 
 static const cJSON *arg(const cJSON *args, const char *key) {
   return cJSON_GetObjectItemCaseSensitive(args, key);
@@ -27,6 +27,7 @@ static bool type_ok(const char *type, const cJSON *v) {
   if (strcmp(type, "integer") == 0) return cJSON_IsNumber(v) && is_integral(v->valuedouble);
   if (strcmp(type, "boolean") == 0) return cJSON_IsBool(v);
   if (strcmp(type, "object") == 0) return cJSON_IsObject(v);
+  if (strcmp(type, "array") == 0) return cJSON_IsArray(v);
   return true; /* types our schemas don't use are not checked */
 }
 
@@ -154,6 +155,30 @@ static void tool_drop_sessions(mcp_server *s, const cJSON *id, const cJSON *args
   srv_reply_text(s, id, "ok", false);
 }
 
+/* `secret` written over the 'x's at each offset of `at` (DLP streaming tests put secrets
+ * across the gateway's read boundaries). The secret goes into the JSON as it is, so it must
+ * need no escaping unless `raw` is true. Returns 0, or -1 with `why` set. */
+static int big_secrets(char *text, size_t n, const cJSON *args, const char **why) {
+  const cJSON *secret = arg(args, "secret"), *at = arg(args, "at"), *o;
+  if (!secret) return 0;
+  size_t len = strlen(secret->valuestring);
+  /* raw: true writes it even so, to make a message that is not valid JSON mid-way */
+  for (const char *c = secret->valuestring; !cJSON_IsTrue(arg(args, "raw")) && *c; c++)
+    if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) {
+      *why = "secret: must need no JSON escaping";
+      return -1;
+    }
+  cJSON_ArrayForEach(o, at) {
+    if (!cJSON_IsNumber(o) || !is_integral(o->valuedouble) || o->valuedouble < 0 ||
+        o->valuedouble + (double)len > (double)n) {
+      *why = "at: the secret must fit inside the text";
+      return -1;
+    }
+    memcpy(text + (size_t)o->valuedouble, secret->valuestring, len);
+  }
+  return 0;
+}
+
 /* The payload is "x" * n, so the message is assembled directly instead of
  * through cJSON, which would hold two extra copies of up to 64 MiB. */
 static void tool_big(mcp_server *s, const cJSON *id, const cJSON *args, const cJSON *params) {
@@ -175,7 +200,15 @@ static void tool_big(mcp_server *s, const cJSON *id, const cJSON *args, const cJ
   memcpy(p, head1, sizeof head1 - 1), p += sizeof head1 - 1;
   memcpy(p, id_json, id_len), p += id_len;
   memcpy(p, head2, sizeof head2 - 1), p += sizeof head2 - 1;
-  memset(p, 'x', n), p += n;
+  memset(p, 'x', n);
+  const char *why = NULL;
+  if (big_secrets(p, n, args, &why)) {
+    free(id_json);
+    free(json);
+    srv_reply_error(s, id, MCP_INVALID_PARAMS, "%s", why);
+    return;
+  }
+  p += n;
   memcpy(p, tail, sizeof tail), p += sizeof tail - 1; /* copies the NUL too */
   free(id_json);
   s->emit(s->emit_ctx, MCP_OUT_RESPONSE, id, json, total);
@@ -317,8 +350,12 @@ const tool_def k_builtin_tools[] = {
      "\"maximum\":86400000},\"steps\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":10000,"
      "\"default\":3}},\"required\":[\"ms\"],\"additionalProperties\":false}",
      NULL, RO, tool_slow},
-    {"big", "Returns one text block of exactly `bytes` bytes of 'x' (capped at 64 MiB).",
-     "{\"type\":\"object\",\"properties\":{\"bytes\":{\"type\":\"integer\",\"minimum\":0}},"
+    {"big",
+     "Returns one text block of exactly `bytes` bytes of 'x' (capped at 128 MiB), with "
+     "`secret` written at each offset in `at`.",
+     "{\"type\":\"object\",\"properties\":{\"bytes\":{\"type\":\"integer\",\"minimum\":0},"
+     "\"secret\":{\"type\":\"string\"},\"at\":{\"type\":\"array\",\"items\":"
+     "{\"type\":\"integer\",\"minimum\":0}},\"raw\":{\"type\":\"boolean\"}},"
      "\"required\":[\"bytes\"],\"additionalProperties\":false}",
      NULL, RO, tool_big},
     {"fail", "Always returns a tool error (isError:true) with the given message.",
