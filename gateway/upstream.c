@@ -222,6 +222,8 @@ void aip_upstream_transport_down(aip_upstream *u, const char *why) {
 
 /* ---- timer: backoff, handshake and call deadlines --------------------------------------- */
 
+static void stream_finish(aip_upstream *u, int err);
+
 static void on_timer(uv_timer_t *t) {
   aip_upstream *u = t->data;
   uint64_t now = now_ms(u);
@@ -243,6 +245,15 @@ static void on_timer(uv_timer_t *t) {
     call_fail(c, AIP_RPC_INTERNAL_ERROR, "upstream %s did not answer within %llu ms", u->label,
               (unsigned long long)u->limits->request_timeout_ms);
   }
+  if (u->streaming && now >= u->stream_deadline_ms) {
+    /* Neither the server wrote nor the agent read for a whole request_timeout: the server
+     * would stay blocked on this answer for every other session. The rest is discarded. */
+    aip_warn("upstream %s: streamed answer stalled for %llu ms; aborting it", u->label,
+             (unsigned long long)u->limits->request_timeout_ms);
+    u->stats.timeouts++;
+    stream_finish(u, -ETIMEDOUT);
+    if (u->ops->resume) u->ops->resume(u);
+  }
   if (u->state == AIP_UPSTREAM_STARTING && now >= u->start_deadline_ms) {
     /* a server that never finishes the handshake is as good as dead */
     aip_warn("upstream %s: no answer to initialize; stopping it", u->label);
@@ -260,6 +271,7 @@ static void timer_rearm(aip_upstream *u) {
     uint64_t at = UINT64_MAX;
     if (u->head) at = u->head->deadline_ms;
     if (u->state == AIP_UPSTREAM_STARTING && u->start_deadline_ms < at) at = u->start_deadline_ms;
+    if (u->streaming && u->stream_deadline_ms < at) at = u->stream_deadline_ms;
     if (at == UINT64_MAX) {
       uv_timer_stop(&u->timer);
       return;
@@ -372,6 +384,7 @@ int aip_upstream_transport_stream_begin(aip_upstream *u, const char *p, size_t n
   c->sent = 0; /* out of the map now */
   c->prev = c->next = NULL;
   u->streaming = c;
+  u->stream_deadline_ms = now_ms(u) + u->limits->request_timeout_ms;
   if (h.is_error) u->stats.errors++;
   timer_rearm(u);
   size_t rest = h.id_off + h.id_len;
@@ -395,6 +408,9 @@ int aip_upstream_transport_stream_feed(aip_upstream *u, const char *p, size_t n)
   }
   int rc = n ? c->sink->chunk(c->data, p, n) : 0;
   if (rc < 0) stream_finish(u, rc);
+  /* progress: the timer, when it fires, finds the later deadline and re-arms (no re-arming
+   * for every read) */
+  else u->stream_deadline_ms = now_ms(u) + u->limits->request_timeout_ms;
   return rc;
 }
 

@@ -103,6 +103,7 @@ struct aip_upstream {
   aip_upstream_stats stats;
   int closing;
   aip_upstream_call *streaming; /* the call whose answer is streaming now, if any */
+  uint64_t stream_deadline_ms;  /* it is aborted when no byte moved until then */
 };
 
 /* Creates a stdio upstream (child process per instance); `label` is copied. */

@@ -198,3 +198,42 @@ test('an answer DLP cannot parse mid-way is aborted, never forwarded', () => gw.
   const r = await client.callTool({ name: 'echo', arguments: { message: `k ${KEY}` } });
   assert.equal(textOf(r), `k ${PLACEHOLDER}`);
 })());
+
+test('an answer that stalls for request_timeout is aborted and the server is free again', async () => {
+  const tok = newToken('stall');
+  const g = await Gateway.start({
+    servers: { t: testServer() },
+    agents: [{ name: 'stall', token: tok, servers: ['t'], policy: { allowed_tools: ['big', 'echo'], dlp: { patterns } } }],
+    limits: { request_timeout: '1s' },
+  });
+  try {
+    await g.wrap(async () => {
+      const sid = await g.rawSession(tok);
+      const res = await fetch(g.url, {
+        method: 'POST',
+        headers: {
+          Authorization: 'Bearer ' + tok, 'Content-Type': 'application/json',
+          Accept: 'application/json, text/event-stream', 'Mcp-Session-Id': sid, 'MCP-Protocol-Version': '2025-11-25',
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'big', arguments: { bytes: 120 * MiB } } }),
+      });
+      const reader = res.body.getReader();
+      await reader.read();
+      await sleep(2500); // this client reads nothing: no byte moves for longer than 1 s
+      let failed = false;
+      try {
+        for (;;) if ((await reader.read()).done) break;
+      } catch {
+        failed = true;
+      }
+      assert.ok(failed, 'the stalled answer is cut short');
+      assert.match(g.stderr, /stalled for 1000 ms; aborting it/);
+      // the server dropped the rest of that answer and answers the next call
+      const { client } = await g.connect(tok);
+      const r = await client.callTool({ name: 'echo', arguments: { message: 'free' } });
+      assert.equal(textOf(r), 'free');
+    })();
+  } finally {
+    await g.stop();
+  }
+});
