@@ -199,12 +199,46 @@ test('an answer DLP cannot parse mid-way is aborted, never forwarded', () => gw.
   assert.equal(textOf(r), `k ${PLACEHOLDER}`);
 })());
 
+/** Reads a response body to its end; {got, failed} where failed means it was cut short. */
+async function drain(res) {
+  let got = '';
+  try {
+    const reader = res.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return { got, failed: false };
+      got += new TextDecoder().decode(value);
+    }
+  } catch {
+    return { got, failed: true };
+  }
+}
+
+test('a policy reload mid-answer aborts it (the old DLP rules are gone)', () => gw.wrap(async () => {
+  const res = await rawBig(tokDlp, { bytes: 120 * MiB });
+  const reader = res.body.getReader();
+  await reader.read();
+  const reloads = (gw.stderr.match(/agent dlp: policy .* in force/g) || []).length;
+  gw.writePolicy('dlp', { allowed_tools: ['big', 'echo'], dlp: { patterns: [...patterns, { name: 'Other', regex: 'zzzq[0-9]{8}' }] } });
+  await waitFor(() => (gw.stderr.match(/agent dlp: policy .* in force/g) || []).length > reloads, 5000, 'the reload');
+  let failed = false;
+  try {
+    for (;;) if ((await reader.read()).done) break;
+  } catch {
+    failed = true;
+  }
+  assert.ok(failed, 'the answer is cut short');
+  const { client } = await gw.connect(tokDlp);
+  const r = await client.callTool({ name: 'echo', arguments: { message: `k ${KEY} zzzq12345678` } });
+  assert.equal(textOf(r), `k ${PLACEHOLDER} [REDACTED:Other]`, 'the new rules are in force');
+})());
+
 test('an answer that stalls for request_timeout is aborted and the server is free again', async () => {
   const tok = newToken('stall');
   const g = await Gateway.start({
     servers: { t: testServer() },
     agents: [{ name: 'stall', token: tok, servers: ['t'], policy: { allowed_tools: ['big', 'echo'], dlp: { patterns } } }],
-    limits: { request_timeout: '1s' },
+    limits: { request_timeout: '1s', max_streamed_message: '100MiB' },
   });
   try {
     await g.wrap(async () => {
@@ -220,6 +254,7 @@ test('an answer that stalls for request_timeout is aborted and the server is fre
       const reader = res.body.getReader();
       await reader.read();
       await sleep(2500); // this client reads nothing: no byte moves for longer than 1 s
+      // (the kernel's socket buffers hold a few MiB: far below max_streamed_message)
       let failed = false;
       try {
         for (;;) if ((await reader.read()).done) break;
@@ -232,6 +267,22 @@ test('an answer that stalls for request_timeout is aborted and the server is fre
       const { client } = await g.connect(tok);
       const r = await client.callTool({ name: 'echo', arguments: { message: 'free' } });
       assert.equal(textOf(r), 'free');
+      // limits.max_streamed_message: larger answers are aborted and the server restarted
+      const big = await fetch(g.url, {
+        method: 'POST',
+        headers: {
+          Authorization: 'Bearer ' + tok, 'Content-Type': 'application/json',
+          Accept: 'application/json, text/event-stream', 'Mcp-Session-Id': sid, 'MCP-Protocol-Version': '2025-11-25',
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'big', arguments: { bytes: 120 * MiB } } }),
+      });
+      assert.equal((await drain(big)).failed, true, 'an answer above max_streamed_message is cut short');
+      assert.match(g.stderr, /streamed message larger than 104857600 bytes; killing the server/);
+      await waitFor(async () => {
+        try {
+          return textOf(await client.callTool({ name: 'echo', arguments: { message: 'back' } })) === 'back';
+        } catch { return false; }
+      }, 10000, 'the restarted server');
     })();
   } finally {
     await g.stop();
