@@ -371,6 +371,10 @@ uint64_t aip_upstream_stream_threshold(aip_upstream *u) {
 /* A streaming call leaves the id map and the deadline list when its answer starts: the
  * server has answered in time, and nothing else may finish it (a failure of the instance
  * reaches it through stream_end). */
+uint64_t aip_upstream_stream_seq(const aip_upstream *u) {
+  return u->streaming ? u->stream_seq : 0;
+}
+
 int aip_upstream_transport_stream_begin(aip_upstream *u, const char *p, size_t n) {
   aip_rpc_head h;
   if (u->streaming || aip_rpc_head_scan(p, n, &h) != AIP_RPC_HEAD_FOUND) return -EINVAL;
@@ -384,6 +388,7 @@ int aip_upstream_transport_stream_begin(aip_upstream *u, const char *p, size_t n
   c->sent = 0; /* out of the map now */
   c->prev = c->next = NULL;
   u->streaming = c;
+  u->stream_seq++;
   u->stream_deadline_ms = now_ms(u) + u->limits->request_timeout_ms;
   if (h.is_error) u->stats.errors++;
   timer_rearm(u);

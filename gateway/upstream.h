@@ -104,6 +104,7 @@ struct aip_upstream {
   int closing;
   aip_upstream_call *streaming; /* the call whose answer is streaming now, if any */
   uint64_t stream_deadline_ms;  /* it is aborted when no byte moved until then */
+  uint64_t stream_seq;          /* counts streams begun (see aip_upstream_stream_seq) */
 };
 
 /* Creates a stdio upstream (child process per instance); `label` is copied. */
@@ -157,6 +158,10 @@ void aip_upstream_transport_fail(aip_upstream *u, uint64_t id, const char *messa
  * the message to stream_feed (same returns; < 0: discard the rest of the message) and calls
  * stream_end(0) at its end, or stream_end(< 0) when it is cut short. */
 uint64_t aip_upstream_stream_threshold(aip_upstream *u);
+/* Which stream is current: a transport with several messages in flight (HTTP) records it
+ * after stream_begin and feeds only while it is still current (a stall timeout ends a stream,
+ * and another may begin). 0 when none streams. */
+uint64_t aip_upstream_stream_seq(const aip_upstream *u);
 int aip_upstream_transport_stream_begin(aip_upstream *u, const char *p, size_t n);
 int aip_upstream_transport_stream_feed(aip_upstream *u, const char *p, size_t n);
 void aip_upstream_transport_stream_end(aip_upstream *u, int err);

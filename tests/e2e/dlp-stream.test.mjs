@@ -7,7 +7,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { Gateway, childrenOf, newToken, sleep, sseMessages, testServer, textOf, waitFor } from './lib/harness.mjs';
+import {
+  Gateway, TestHttpServer, childrenOf, httpServer, newToken, sleep, sseMessages, testServer, textOf, waitFor,
+} from './lib/harness.mjs';
 
 const KEY = 'AKIAIOSFODNN7EXAMPLE';
 const PLACEHOLDER = '[REDACTED:AWS Key]';
@@ -286,5 +288,64 @@ test('an answer that stalls for request_timeout is aborted and the server is fre
     })();
   } finally {
     await g.stop();
+  }
+});
+
+test('HTTP upstream, application/json reply: streamed the same way; an SSE reply is held whole', async () => {
+  const json = await TestHttpServer.start({ reply: 'json' });
+  const sse = await TestHttpServer.start({ reply: 'sse' });
+  const tok = newToken('http');
+  const g = await Gateway.start({
+    servers: { hj: httpServer(json.url), hs: httpServer(sse.url) },
+    agents: [{ name: 'http', token: tok, servers: ['hj', 'hs'], tool_prefix: 'always',
+      policy: { allowed_tools: ['hj__big', 'hs__big', 'hj__echo'], dlp: { patterns } } }],
+    limits: { request_timeout: '60s' },
+  });
+  try {
+    await g.wrap(async () => {
+      const { client } = await g.connect(tok);
+      await client.callTool({ name: 'hj__echo', arguments: { message: 'warm up' } });
+      const n = 60 * MiB;
+      const at = offsets(n, 100);
+      const before = vmHWM(g.pid);
+      const r = await client.callTool({ name: 'hj__big', arguments: { bytes: n, secret: KEY, at } });
+      const grew = vmHWM(g.pid) - before;
+      assert.ok(textOf(r) === expected(n, at, true), 'exact redaction over HTTP');
+      process.stderr.write(`# 60 MiB answer over HTTP: gateway VmHWM grew by ${(grew / MiB).toFixed(1)} MiB\n`);
+      assert.ok(grew < 24 * MiB, `gateway peak memory grew by ${grew} bytes for a 60 MiB answer`);
+      // the pooled connection still works after a streamed reply
+      assert.equal(textOf(await client.callTool({ name: 'hj__echo', arguments: { message: 'again' } })), 'again');
+      // a client that does not read pauses the upstream connection too
+      const sid = await g.rawSession(tok);
+      const ac = new AbortController();
+      const res = await fetch(g.url, {
+        method: 'POST', signal: ac.signal,
+        headers: {
+          Authorization: 'Bearer ' + tok, 'Content-Type': 'application/json',
+          Accept: 'application/json, text/event-stream', 'Mcp-Session-Id': sid, 'MCP-Protocol-Version': '2025-11-25',
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'hj__big', arguments: { bytes: 120 * MiB } } }),
+      });
+      const reader = res.body.getReader();
+      await reader.read();
+      const base = vmHWM(g.pid);
+      await sleep(1500);
+      assert.ok(vmHWM(g.pid) - base < 16 * MiB, 'the gateway does not buffer for a client that does not read');
+      ac.abort();
+      await reader.read().catch(() => {});
+      // and the gateway is fine after the client went away mid-answer
+      await waitFor(async () => {
+        try {
+          return textOf(await client.callTool({ name: 'hj__echo', arguments: { message: 'still' } })) === 'still';
+        } catch { return false; }
+      }, 10000, 'the next call');
+      // SSE replies are not streamed (yet): held whole, fine under max_upstream_message
+      const s = await client.callTool({ name: 'hs__big', arguments: { bytes: 2 * MiB, secret: KEY, at: [7] } });
+      assert.ok(textOf(s) === expected(2 * MiB, [7], true));
+    })();
+  } finally {
+    await g.stop();
+    await json.stop();
+    await sse.stop();
   }
 });
