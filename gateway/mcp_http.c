@@ -423,9 +423,8 @@ static void stream_drop(aip_pending *p, int err) {
   }
 }
 
-/* Writes what DLP let out. The message came from one stdio line, so it holds no newline; JSON
- * whitespace \r (or \n from other transports) would end the SSE data line: it becomes a
- * space, which is the same JSON. */
+/* Writes what DLP let out. Raw \r and \n can only be JSON whitespace (inside strings they are
+ * escaped), and either would end the SSE data line: they become spaces, the same JSON. */
 static int stream_flush(aip_pending *p) {
   struct aip_pending_stream *st = p->stream;
   aip_exchange *ex = p->ex;
