@@ -86,6 +86,8 @@ static int deliver(void *data, const char *p, size_t n) {
   return 0;
 }
 
+static const aip_sse_stream_cbs sse_stream_cbs;
+
 static int post_headers(aip_http_creq *r, int status, const char *h, size_t len, void *data) {
   post *ps = data;
   http_transport *t = ps->u->transport;
@@ -93,6 +95,8 @@ static int post_headers(aip_http_creq *r, int status, const char *h, size_t len,
   size_t n;
   const char *ct = aip_http_header_find(h, len, "content-type", &n);
   ps->sse = ct && n >= 17 && strncmp(ct, "text/event-stream", 17) == 0;
+  uint64_t threshold = aip_upstream_stream_threshold(ps->u);
+  if (ps->sse && threshold) aip_sse_stream(&ps->parser, &sse_stream_cbs, threshold);
   const char *sid = aip_http_header_find(h, len, "mcp-session-id", &n);
   if (sid && ps->epoch == t->epoch && !t->session[0] && status / 100 == 2) {
     /* visible ASCII only (the spec's rule), so it can go back in a header verbatim */
@@ -125,30 +129,57 @@ static int post_stream(aip_http_creq *r, post *ps, const char *p, size_t n) {
   return 0;
 }
 
-/* A JSON reply past the agent's stream threshold streams if it is an answer with its id
- * first (see upstream.h); else it is held whole as before. */
-static int maybe_stream(aip_http_creq *r, post *ps) {
+/* The first `n` bytes of an answer (a JSON body, or an SSE event's data) are past the
+ * agent's stream threshold: it streams if it is an answer with its id first (upstream.h).
+ * -EINVAL: hold it whole as before; another error: abort the exchange. */
+static int stream_begin(post *ps, const char *p, size_t n) {
   aip_upstream *u = ps->u;
   http_transport *t = u->transport;
-  uint64_t threshold = aip_upstream_stream_threshold(u);
-  if (!threshold || ps->body.len <= threshold || ps->epoch != t->epoch || t->streaming) return 0;
-  int rc = aip_upstream_transport_stream_begin(u, ps->body.data, ps->body.len);
-  if (rc == -EINVAL) {
-    ps->mode = BODY_WHOLE;
-    return 0;
-  }
-  ps->streamed = ps->body.len;
-  aip_buf_free(&ps->body);
-  aip_buf_init(&ps->body);
+  if (ps->epoch != t->epoch || t->streaming) return -EINVAL; /* one at a time */
+  int rc = aip_upstream_transport_stream_begin(u, p, n);
+  if (rc == -EINVAL) return rc;
+  ps->streamed = n;
   if (rc < 0) return rc;
   ps->mode = BODY_STREAM;
   ps->seq = aip_upstream_stream_seq(u);
   t->streaming = ps;
   /* a long answer may take longer than request_timeout: the core's stall timer bounds it */
-  aip_http_creq_set_timeout(r, 0);
-  if (rc == 1) aip_http_creq_pause(r, 1);
+  aip_http_creq_set_timeout(ps->req, 0);
+  if (rc == 1) aip_http_creq_pause(ps->req, 1);
   return 0;
 }
+
+static int maybe_stream(post *ps) {
+  uint64_t threshold = aip_upstream_stream_threshold(ps->u);
+  if (!threshold || ps->body.len <= threshold) return 0;
+  int rc = stream_begin(ps, ps->body.data, ps->body.len);
+  if (rc == -EINVAL) {
+    ps->mode = BODY_WHOLE;
+    return 0;
+  }
+  aip_buf_free(&ps->body);
+  aip_buf_init(&ps->body);
+  return rc;
+}
+
+/* An SSE reply: the parser hands over an event past the threshold (sse.h). */
+static int sse_begin(void *data, const char *held, size_t n) { return stream_begin(data, held, n); }
+
+static int sse_chunk(void *data, const char *p, size_t n) {
+  post *ps = data;
+  return post_stream(ps->req, ps, p, n);
+}
+
+static int sse_end(void *data) {
+  post *ps = data;
+  http_transport *t = ps->u->transport;
+  if (aip_upstream_stream_seq(ps->u) == ps->seq) aip_upstream_transport_stream_end(ps->u, 0);
+  ps->mode = BODY_HOLD;
+  if (t->streaming == ps) t->streaming = NULL;
+  return 0;
+}
+
+static const aip_sse_stream_cbs sse_stream_cbs = {sse_begin, sse_chunk, sse_end};
 
 static int post_body(aip_http_creq *r, const char *p, size_t n, void *data) {
   post *ps = data;
@@ -156,7 +187,7 @@ static int post_body(aip_http_creq *r, const char *p, size_t n, void *data) {
   if (ps->mode == BODY_STREAM) return post_stream(r, ps, p, n);
   if (ps->body.len + n > ps->u->limits->max_upstream_message) return -EMSGSIZE;
   int err = aip_buf_append(&ps->body, p, n);
-  if (!err && ps->mode == BODY_HOLD && ps->status / 100 == 2) err = maybe_stream(r, ps);
+  if (!err && ps->mode == BODY_HOLD && ps->status / 100 == 2) err = maybe_stream(ps);
   return err;
 }
 
@@ -165,8 +196,9 @@ static void post_done(aip_http_creq *r, int err, void *data) {
   aip_upstream *u = ps->u;
   http_transport *t = u->transport;
   if (t->streaming == ps) t->streaming = NULL;
+  /* cut short (an SSE event still streaming never got its blank line): the response aborts */
   if (ps->mode == BODY_STREAM && aip_upstream_stream_seq(u) == ps->seq)
-    aip_upstream_transport_stream_end(u, err ? err : 0); /* cut short: the response aborts */
+    aip_upstream_transport_stream_end(u, err ? err : ps->sse ? -EPIPE : 0);
   int current = ps->epoch == t->epoch && !t->stopping;
   char why[160];
   why[0] = 0;

@@ -291,7 +291,7 @@ test('an answer that stalls for request_timeout is aborted and the server is fre
   }
 });
 
-test('HTTP upstream, application/json reply: streamed the same way; an SSE reply is held whole', async () => {
+test('HTTP upstream: application/json and SSE replies are streamed the same way', async () => {
   const json = await TestHttpServer.start({ reply: 'json' });
   const sse = await TestHttpServer.start({ reply: 'sse' });
   const tok = newToken('http');
@@ -339,9 +339,18 @@ test('HTTP upstream, application/json reply: streamed the same way; an SSE reply
           return textOf(await client.callTool({ name: 'hj__echo', arguments: { message: 'still' } })) === 'still';
         } catch { return false; }
       }, 10000, 'the next call');
-      // SSE replies are not streamed (yet): held whole, fine under max_upstream_message
-      const s = await client.callTool({ name: 'hs__big', arguments: { bytes: 2 * MiB, secret: KEY, at: [7] } });
-      assert.ok(textOf(s) === expected(2 * MiB, [7], true));
+      // an SSE reply: the event's data streams (30 MiB: more than max_upstream_message)
+      const ns = 30 * MiB;
+      const ats = offsets(ns, 60);
+      const base2 = vmHWM(g.pid);
+      const s = await client.callTool({ name: 'hs__big', arguments: { bytes: ns, secret: KEY, at: ats } });
+      const grew2 = vmHWM(g.pid) - base2;
+      assert.ok(textOf(s) === expected(ns, ats, true), 'exact redaction of an SSE reply');
+      process.stderr.write(`# 30 MiB SSE answer over HTTP: gateway VmHWM grew by ${(grew2 / MiB).toFixed(1)} MiB\n`);
+      assert.ok(grew2 < 16 * MiB, `gateway peak memory grew by ${grew2} bytes for a 30 MiB SSE answer`);
+      // under the threshold: held whole as before
+      const small = await client.callTool({ name: 'hs__big', arguments: { bytes: 1000, secret: KEY, at: [7] } });
+      assert.equal(textOf(small), expected(1000, [7], true));
     })();
   } finally {
     await g.stop();
