@@ -395,6 +395,9 @@ static void stream_count(aip_pending *p) {
   struct aip_pending_stream *st = p->stream;
   if (st->counted) return;
   st->counted = 1;
+  if (st->counts.flags & AIP_DLP_F_PARTIAL)
+    aip_warn("agent %s: dlp.max_scan_size left part of a streamed answer unscanned",
+             p->sess->agent->cfg->name);
   aip_dlp_counts_json(p->sess->agent->dlp, &st->counts, &p->dlp_audit);
   aip_agent_count_dlp(p->sess->agent, &st->counts);
 }
