@@ -65,9 +65,11 @@ function vmHWM(pid) {
   return Number(m[1]) * 1024;
 }
 
-/** A raw tools/call of `big` on a fresh session; returns the fetch Response (body unread). */
-async function rawBig(token, args, signal) {
+/** A raw tools/call of `big` on a fresh session; returns the fetch Response (body unread).
+ * `onSession` gets the session id. */
+async function rawBig(token, args, signal, onSession) {
   const sid = await gw.rawSession(token);
+  if (onSession) onSession(sid);
   return fetch(gw.url, {
     method: 'POST',
     headers: {
@@ -215,6 +217,28 @@ async function drain(res) {
     return { got, failed: true };
   }
 }
+
+test('the session ends mid-answer (DELETE): the answer is aborted, the gateway carries on', () => gw.wrap(async () => {
+  let sid;
+  const res = await rawBig(tokDlp, { bytes: 120 * MiB }, undefined, (s) => { sid = s; });
+  const reader = res.body.getReader();
+  await reader.read();
+  const del = await gw.raw({ method: 'DELETE', token: tokDlp, headers: { 'Mcp-Session-Id': sid } });
+  assert.equal(del.status, 200);
+  let failed = false;
+  try {
+    for (;;) if ((await reader.read()).done) break;
+  } catch {
+    failed = true;
+  }
+  assert.ok(failed, 'the answer is cut short');
+  const { client } = await gw.connect(tokDlp);
+  await waitFor(async () => {
+    try {
+      return textOf(await client.callTool({ name: 'echo', arguments: { message: 'on' } })) === 'on';
+    } catch { return false; }
+  }, 10000, 'the next call');
+})());
 
 test('a policy reload mid-answer aborts it (the old DLP rules are gone)', () => gw.wrap(async () => {
   const res = await rawBig(tokDlp, { bytes: 120 * MiB });
