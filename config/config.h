@@ -233,6 +233,8 @@ typedef struct aip_limits {
   uint64_t idle_timeout_ms;         /* "60s": an idle keep-alive connection is closed */
   uint64_t session_idle_timeout_ms; /* "30m": a session unused this long is ended */
   uint64_t max_upstream_message;    /* "16MiB": one JSON-RPC line from a stdio upstream */
+  uint64_t max_streamed_message;    /* "1GiB": one answer streamed through DLP (above the
+                                     * agent's dlp.stream_threshold), which is never held */
 } aip_limits;
 
 typedef struct aip_gateway_config {

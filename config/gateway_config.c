@@ -124,8 +124,9 @@ static int read_positive_duration(gwctx *c, const aip_ynode *n, const char *what
 static int parse_limits(gwctx *c, const aip_ynode *n) {
   static const char *const keys[] = {"max_body",        "max_header_bytes", "max_sessions",
                                      "request_timeout", "header_timeout",   "idle_timeout",
-                                     "session_idle_timeout", "max_upstream_message", NULL};
-  const aip_ynode *v[8];
+                                     "session_idle_timeout", "max_upstream_message",
+                                     "max_streamed_message", NULL};
+  const aip_ynode *v[9];
   aip_limits *l = &c->cfg->limits;
   long long sessions = l->max_sessions;
   int rc = aip_y_fields(c->y, n, "limits", keys, v, c->err);
@@ -142,6 +143,8 @@ static int parse_limits(gwctx *c, const aip_ynode *n) {
                                 &l->session_idle_timeout_ms);
   if (!rc)
     rc = read_positive_size(c, v[7], "limits.max_upstream_message", &l->max_upstream_message);
+  if (!rc)
+    rc = read_positive_size(c, v[8], "limits.max_streamed_message", &l->max_streamed_message);
   return rc;
 }
 
@@ -559,6 +562,7 @@ static int set_defaults(aip_gateway_config *cfg, const char *path, aip_error *er
       .idle_timeout_ms = 60 * 1000,
       .session_idle_timeout_ms = 30 * 60 * 1000,
       .max_upstream_message = 16 * 1024 * 1024,
+      .max_streamed_message = 1024ull * 1024 * 1024,
   };
   return rc;
 }

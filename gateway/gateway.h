@@ -185,12 +185,18 @@ struct aip_pending {
   aip_approval_wait *approval; /* tools/call: waiting for a human */
   aip_ask_elicit *elicit;    /* tools/call: waiting for the agent's user (ask_elicit.c) */
   aip_buf dlp_audit;         /* tools/call: `[{"rule":..,"count":..}]` of its answer, or empty */
+  struct aip_pending_stream *stream; /* its answer is streaming (mcp_http.c) */
   aip_pending *prev, *next;  /* in sess->pending */
 };
 aip_pending *aip_pending_new(aip_exchange *ex, aip_session *s, const cJSON *id);
 /* Delivers a message for the pending request: progress (final 0) or its answer (final 1, the
  * pending is freed). `msg` is owned; its id is replaced by the client's. */
 void aip_pending_emit(aip_pending *p, cJSON *msg, int final);
+/* Lets a forwarded call's large answer stream through DLP to the agent (upstream.h's sink;
+ * docs/dlp.md, "Streaming in the gateway"). Set it on the call right after starting it. */
+extern const aip_upstream_sink aip_pending_sink;
+/* Aborts every answer of the agent that is streaming (its DLP is about to be replaced). */
+void aip_agent_streams_abort(aip_agent_rt *a);
 /* Switches the request's HTTP answer to an SSE stream now (a call that will wait long). */
 void aip_pending_hold(aip_pending *p);
 /* Whether the agent still holds the HTTP request the call came in (it can still be told). */

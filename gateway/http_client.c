@@ -47,6 +47,7 @@ struct cconn {
   int closing;
   int handles;
   int complete; /* the current response is complete */
+  int paused;   /* reading stopped by aip_http_creq_pause */
   char rbuf[65536];
 };
 
@@ -65,6 +66,8 @@ struct aip_http_client {
 static void conn_close(cconn *k);
 static void conn_send(cconn *k);
 static cconn *conn_new(aip_http_client *c);
+static void on_alloc(uv_handle_t *h, size_t s, uv_buf_t *b);
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
 
 /* ---- finishing requests ------------------------------------------------------------------ */
 
@@ -204,6 +207,11 @@ static void response_complete(cconn *k) {
   uv_timer_stop(&k->timer);
   if (keep) {
     k->idle = 1;
+    /* a pooled connection always reads: that is how it notices the server closing it */
+    if (k->paused) {
+      k->paused = 0;
+      uv_read_start((uv_stream_t *)&k->tcp, on_alloc, on_read);
+    }
     /* an idle pooled connection is closed after a while, before the server does it */
     uv_timer_start(&k->timer, on_timer, 30000, 0);
   }
@@ -213,6 +221,21 @@ static void response_complete(cconn *k) {
     req_free(r);
   }
   if (!keep) conn_close(k);
+}
+
+void aip_http_creq_pause(aip_http_creq *r, int pause) {
+  cconn *k = r->conn;
+  if (!k || k->closing || !k->connected || k->paused == pause) return;
+  k->paused = pause;
+  if (pause) uv_read_stop((uv_stream_t *)&k->tcp);
+  else uv_read_start((uv_stream_t *)&k->tcp, on_alloc, on_read);
+}
+
+void aip_http_creq_set_timeout(aip_http_creq *r, uint64_t timeout_ms) {
+  r->timeout_ms = timeout_ms;
+  if (!r->conn) return;
+  if (timeout_ms) uv_timer_start(&r->conn->timer, on_timer, timeout_ms, 0);
+  else uv_timer_stop(&r->conn->timer);
 }
 
 static void on_alloc(uv_handle_t *h, size_t s, uv_buf_t *b) {

@@ -46,6 +46,10 @@ int aip_http_client_request(aip_http_client *c, const char *method, const char *
                             const char *headers, const void *body, size_t len,
                             uint64_t timeout_ms, const aip_http_creq_cbs *cbs, void *data,
                             aip_http_creq **out);
+/* Backpressure for a streamed reply: stop (pause 1) or go on (0) reading its connection. */
+void aip_http_creq_pause(aip_http_creq *r, int pause);
+/* Replaces the request's whole-exchange timeout from now on (0: none). */
+void aip_http_creq_set_timeout(aip_http_creq *r, uint64_t timeout_ms);
 /* Abandons a request: on_done(-ECANCELED) runs now; its connection is closed. */
 void aip_http_creq_cancel(aip_http_creq *r);
 

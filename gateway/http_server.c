@@ -77,7 +77,16 @@ static void on_write_done(void *arg, int status) {
     conn_close(c);
     return;
   }
-  if (c->close_after_write && c->writes_pending == 0) conn_close(c);
+  if (c->close_after_write && c->writes_pending == 0) {
+    conn_close(c);
+    return;
+  }
+  aip_http_req *r = c->req;
+  if (r && r->drain_cb && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) <= r->drain_low) {
+    void (*cb)(aip_http_req *, void *) = r->drain_cb;
+    r->drain_cb = NULL;
+    cb(r, r->drain_data);
+  }
 }
 
 /* Takes ownership of `data` (malloc'd). */
@@ -244,6 +253,23 @@ void aip_http_stream_end(aip_http_req *req) {
 void aip_http_set_abort(aip_http_req *req, aip_http_abort_cb cb, void *data) {
   req->abort_cb = cb;
   req->abort_data = data;
+}
+
+size_t aip_http_queued(const aip_http_req *req) {
+  return uv_stream_get_write_queue_size((const uv_stream_t *)&req->conn->tcp);
+}
+
+void aip_http_on_drain(aip_http_req *req, size_t low, void (*cb)(aip_http_req *req, void *data),
+                       void *data) {
+  req->drain_cb = cb;
+  req->drain_data = data;
+  req->drain_low = low;
+}
+
+void aip_http_stream_abort(aip_http_req *req) {
+  req->abort_cb = NULL;
+  req->drain_cb = NULL;
+  conn_close(req->conn);
 }
 
 const char *aip_http_header_get(const aip_http_req *req, const char *lname, size_t *len) {

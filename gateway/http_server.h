@@ -45,6 +45,9 @@ struct aip_http_req {
   void *abort_data;
   int streaming;  /* chunked response begun */
   int responded;  /* complete response handed to the connection */
+  void (*drain_cb)(aip_http_req *req, void *data); /* see aip_http_on_drain */
+  void *drain_data;
+  size_t drain_low;
 };
 
 typedef void (*aip_http_handler)(aip_http_req *req, void *ctx);
@@ -90,6 +93,16 @@ int aip_http_stream_write(aip_http_req *req, const void *p, size_t n);
 void aip_http_stream_end(aip_http_req *req);
 
 void aip_http_set_abort(aip_http_req *req, aip_http_abort_cb cb, void *data);
+
+/* Backpressure for a producer that can wait (a streamed upstream answer): bytes written to
+ * the connection but not yet taken by the kernel, and a one-shot callback for when they fall
+ * to `low` or below (cb NULL cancels it). It never runs once the connection is closed. */
+size_t aip_http_queued(const aip_http_req *req);
+void aip_http_on_drain(aip_http_req *req, size_t low, void (*cb)(aip_http_req *req, void *data),
+                       void *data);
+/* Ends a streamed response in error: the connection is closed without the final chunk, which
+ * a client sees as a truncated response. The abort callback does not run; `req` is gone. */
+void aip_http_stream_abort(aip_http_req *req);
 
 const char *aip_http_status_text(int status);
 

@@ -169,6 +169,7 @@ static void tools_call_ready(aip_pending *p) {
   aip_upstream *u = a->ups[t->server];
   int err = aip_upstream_call_start(u, "tools/call", params, call_answered, p, &p->call);
   if (err) upstream_unavailable(p, u);
+  else aip_upstream_call_set_sink(p->call, &aip_pending_sink); /* large answers stream */
 }
 
 /* ---- ask: a human decides ------------------------------------------------------------------ */

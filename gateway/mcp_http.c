@@ -294,6 +294,9 @@ static aip_session *session_of(aip_gw *gw, aip_agent_rt *a, aip_http_req *req) {
 static void exchange_aborted(aip_http_req *req, void *data) {
   aip_exchange *ex = data;
   ex->req = NULL;
+  /* an answer paused for this client would wait forever: let it run to its (dropped) end */
+  for (aip_pending *p = ex->sess->pending; p; p = p->next)
+    if (p->ex == ex && p->stream && p->call) aip_upstream_call_resume(p->call);
 }
 
 static void exchange_maybe_finish(aip_exchange *ex) {
@@ -342,8 +345,11 @@ aip_pending *aip_pending_new(aip_exchange *ex, aip_session *s, const cJSON *id) 
   return p;
 }
 
+static void stream_drop(aip_pending *p, int err);
+
 static void pending_free(aip_pending *p) {
   aip_session *s = p->sess;
+  if (p->stream) stream_drop(p, -ECANCELED);
   s->agent->gw->inflight--;
   if (p->waiting_tools) aip_router_cancel_wait(s->agent, p);
   /* the approval record stays for the operators; this call just stops waiting for it */
@@ -364,6 +370,16 @@ void aip_pending_emit(aip_pending *p, cJSON *msg, int final) {
   aip_exchange *ex = p->ex;
   /* an answer before the user's (cancelled, session ended): withdraw the question first */
   if (final && p->elicit) aip_ask_elicit_drop(p, "the tool call ended before the user answered");
+  int dropped = p->stream != NULL;
+  if (p->stream) {
+    /* half an SSE event is on the wire: nothing else can follow it on this response (a session
+     * that ends, a reload): the answer is cut short, and the call audited as such */
+    if (!final) {
+      cJSON_Delete(msg);
+      return;
+    }
+    stream_drop(p, -ECANCELED);
+  }
   if (final) {
     cJSON *id = cJSON_Duplicate(p->client_id, 1);
     if (cJSON_GetObjectItemCaseSensitive(msg, "id")) cJSON_ReplaceItemInObjectCaseSensitive(msg, "id", id);
@@ -374,7 +390,8 @@ void aip_pending_emit(aip_pending *p, cJSON *msg, int final) {
   aip_dlp_counts c;
   aip_dlp_counts_init(&c, p->sess->agent->dlp);
   render(p->sess, msg, &out, &c);
-  if (final) aip_dlp_counts_json(p->sess->agent->dlp, &c, &p->dlp_audit);
+  /* a dropped stream already put what it redacted in the audit record */
+  if (final && !dropped) aip_dlp_counts_json(p->sess->agent->dlp, &c, &p->dlp_audit);
   aip_dlp_counts_free(&c);
   if (final && p->on_final) p->on_final(p, msg);
   if (ex->req) {
@@ -403,6 +420,155 @@ void aip_pending_emit(aip_pending *p, cJSON *msg, int final) {
 void aip_pending_hold(aip_pending *p) { exchange_to_sse(p->ex); }
 
 int aip_pending_connected(const aip_pending *p) { return p->ex->req != NULL; }
+
+/* ---- streamed answers (docs/dlp.md, "Streaming in the gateway") -------------------------- */
+
+/* Queued response bytes above which the upstream reader pauses, and the level at which it
+ * resumes: with 64 KiB reads from the server, memory per answer stays a few hundred KiB. */
+#define STREAM_HIGH_WATER (256u << 10)
+#define STREAM_LOW_WATER (64u << 10)
+
+struct aip_pending_stream {
+  aip_dlp_stream *dlp; /* the agent's response DLP, or a pass-through */
+  aip_dlp_counts counts;
+  aip_buf out;         /* redacted bytes not yet written */
+  int err;             /* first failure; the response is aborted at the end */
+  int counted;         /* the counts went to the audit record and the metrics */
+};
+
+static void stream_count(aip_pending *p) {
+  struct aip_pending_stream *st = p->stream;
+  if (st->counted) return;
+  st->counted = 1;
+  if (st->counts.flags & AIP_DLP_F_PARTIAL)
+    aip_warn("agent %s: dlp.max_scan_size left part of a streamed answer unscanned",
+             p->sess->agent->cfg->name);
+  aip_dlp_counts_json(p->sess->agent->dlp, &st->counts, &p->dlp_audit);
+  aip_agent_count_dlp(p->sess->agent, &st->counts);
+}
+
+static void stream_free(aip_pending *p) {
+  struct aip_pending_stream *st = p->stream;
+  p->stream = NULL;
+  if (p->ex->req) aip_http_on_drain(p->ex->req, 0, NULL, NULL);
+  aip_dlp_stream_free(st->dlp);
+  aip_dlp_counts_free(&st->counts);
+  aip_buf_free(&st->out);
+  free(st);
+}
+
+/* The answer cannot be completed: close the connection without the final chunk, so the
+ * client sees a truncated response rather than a message missing its end (or, worse, bytes
+ * DLP never saw). */
+static void stream_drop(aip_pending *p, int err) {
+  aip_exchange *ex = p->ex;
+  aip_warn("agent %s: streamed answer aborted (%s)", p->sess->agent->cfg->name, strerror(-err));
+  stream_count(p);
+  stream_free(p);
+  if (ex->req) {
+    aip_http_stream_abort(ex->req);
+    ex->req = NULL;
+  }
+}
+
+/* Writes what DLP let out. Raw \r and \n can only be JSON whitespace (inside strings they are
+ * escaped), and either would end the SSE data line: they become spaces, the same JSON. */
+static int stream_flush(aip_pending *p) {
+  struct aip_pending_stream *st = p->stream;
+  aip_exchange *ex = p->ex;
+  if (!ex->req) return -ECONNRESET;
+  for (size_t i = 0; i < st->out.len; i++)
+    if (st->out.data[i] == '\r' || st->out.data[i] == '\n') st->out.data[i] = ' ';
+  int err = st->out.len ? aip_http_stream_write(ex->req, st->out.data, st->out.len) : 0;
+  st->out.len = 0;
+  if (err && !ex->req) return -ECONNRESET;
+  return err;
+}
+
+static void stream_feed(aip_pending *p, const char *data, size_t n) {
+  struct aip_pending_stream *st = p->stream;
+  if (st->err) return;
+  int rc = aip_dlp_stream_feed(st->dlp, p->sess->agent->dlp_scratch, data, n, &st->out, &st->counts);
+  if (rc < 0) st->err = rc;
+}
+
+static int sink_begin(void *data, const char *head, size_t n) {
+  aip_pending *p = data;
+  aip_exchange *ex = p->ex;
+  aip_agent_rt *a = p->sess->agent;
+  /* a batch answer is one JSON array: its elements are held and joined as before */
+  if (ex->batch || p->stream) return -EINVAL;
+  struct aip_pending_stream *st = calloc(1, sizeof(*st));
+  if (!st) return -ENOMEM;
+  aip_buf_init(&st->out);
+  st->dlp = aip_dlp_stream_new(a->dlp, AIP_DLP_RESPONSE, AIP_DLP_STREAM_JSON);
+  if (!st->dlp || aip_dlp_counts_init(&st->counts, a->dlp)) {
+    aip_dlp_stream_free(st->dlp);
+    free(st);
+    return -ENOMEM;
+  }
+  p->stream = st;
+  exchange_to_sse(ex);
+  if (ex->req && aip_http_stream_write(ex->req, "event: message\ndata: ", 21)) st->err = -ECONNRESET;
+  /* the message as the agent sees it: its head, then the agent's own id in place of ours */
+  aip_buf id;
+  aip_buf_init(&id);
+  stream_feed(p, head, n);
+  if (aip_json_print(&id, p->client_id)) st->err = -ENOMEM;
+  stream_feed(p, id.data, id.len);
+  aip_buf_free(&id);
+  return 0;
+}
+
+static void stream_drained(aip_http_req *req, void *data) {
+  aip_pending *p = data;
+  if (p->call) aip_upstream_call_resume(p->call);
+}
+
+static int sink_chunk(void *data, const char *bytes, size_t n) {
+  aip_pending *p = data;
+  struct aip_pending_stream *st = p->stream;
+  stream_feed(p, bytes, n);
+  if (!st->err) st->err = stream_flush(p);
+  if (st->err) return st->err;
+  aip_http_req *req = p->ex->req;
+  if (aip_http_queued(req) <= STREAM_HIGH_WATER) return 0;
+  aip_http_on_drain(req, STREAM_LOW_WATER, stream_drained, p);
+  return 1;
+}
+
+static void sink_end(void *data, int err) {
+  aip_pending *p = data;
+  aip_exchange *ex = p->ex;
+  struct aip_pending_stream *st = p->stream;
+  p->call = NULL; /* freed after this returns */
+  if (!err) err = st->err;
+  if (!err) {
+    int rc = aip_dlp_stream_end(st->dlp, p->sess->agent->dlp_scratch, &st->out, &st->counts);
+    if (rc < 0 || (rc = stream_flush(p)) < 0) err = rc;
+  }
+  if (!err && aip_http_stream_write(ex->req, "\n\n", 2)) err = -ECONNRESET;
+  if (err) {
+    stream_drop(p, err);
+  } else {
+    stream_count(p);
+    stream_free(p);
+  }
+  if (p->on_final) p->on_final(p, NULL);
+  pending_free(p);
+  ex->pending--;
+  exchange_maybe_finish(ex);
+}
+
+const aip_upstream_sink aip_pending_sink = {sink_begin, sink_chunk, sink_end};
+
+void aip_agent_streams_abort(aip_agent_rt *a) {
+  for (aip_session *s = a->sessions; s; s = s->next)
+    for (aip_pending *p = s->pending, *n; p; p = n) {
+      n = p->next;
+      if (p->stream) aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, "policy reloaded");
+    }
+}
 
 void aip_pending_result(aip_pending *p, cJSON *result) {
   cJSON *m = cJSON_CreateObject();

@@ -161,6 +161,9 @@ static aip_rate_state *carry_buckets(const aip_rate_state *old, const aip_policy
 }
 
 static int install(aip_agent_rt *a, aip_policy_gen *g) {
+  /* An answer streaming through the old DLP must not outlive it: cut short (fail closed),
+   * first, so its redactions still count under the old rules. */
+  aip_agent_streams_abort(a);
   if (g->dlp && !a->dlp_scratch && !(a->dlp_scratch = aip_dlp_scratch_new())) return -ENOMEM;
   /* a scratch grows to serve every database it was prepared for; the old one is done with */
   if (g->dlp && aip_dlp_scratch_prepare(a->dlp_scratch, g->dlp)) return -ENOMEM;

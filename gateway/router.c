@@ -346,6 +346,14 @@ static void on_upstream_notification(aip_upstream *u, cJSON *msg, void *data) {
 
 static void on_upstream_reset(aip_upstream *u, void *data) { aip_router_tools_changed(data); }
 
+/* Answers larger than the agent's dlp.stream_threshold stream through its DLP (mcp_http.c). */
+static uint64_t agent_stream_threshold(aip_upstream *u, void *data) {
+  const aip_agent_rt *a = data;
+  if (!a->policy) return 0;
+  uint64_t t = aip_policy_doc_of(a->policy)->dlp.stream_threshold;
+  return t ? t : 1024 * 1024;
+}
+
 /* ---- agent lifecycle --------------------------------------------------------------------- */
 
 int aip_agent_init(aip_gw *gw, aip_agent_rt *a, const aip_agent_config *cfg, aip_error *err) {
@@ -361,7 +369,8 @@ int aip_agent_init(aip_gw *gw, aip_agent_rt *a, const aip_agent_config *cfg, aip
   a->last_lists = calloc(cfg->servers_n ? cfg->servers_n : 1, sizeof(cJSON *));
   if (!a->ups || !a->server_failed || !a->last_lists)
     return aip_error_set(err, -ENOMEM, "out of memory");
-  aip_upstream_hooks hooks = {on_upstream_notification, on_upstream_reset, a};
+  aip_upstream_hooks hooks = {on_upstream_notification, on_upstream_reset, a,
+                              agent_stream_threshold};
   for (size_t i = 0; i < cfg->servers_n; i++) {
     const aip_server_config *sc = &gw->cfg->servers[cfg->servers[i]];
     char label[200];

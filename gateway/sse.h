@@ -11,15 +11,36 @@
 
 typedef int (*aip_sse_event_cb)(void *data, const char *p, size_t n);
 
+/* Optional: an event whose data grows past `after` bytes is passed on in pieces instead of
+ * being held (docs/dlp.md, "Streaming in the gateway"). begin gets the data so far (lines
+ * joined by '\n', the last one unfinished) and returns 0 to take the event, -EINVAL to leave
+ * it whole (capped by max_event as usual), another error to stop the parser. Then chunk gets
+ * every further data byte (a '\n' between data lines) and end runs at the blank line that
+ * closes the event. Errors they return stop the parser and are returned by aip_sse_feed. */
+typedef struct aip_sse_stream_cbs {
+  int (*begin)(void *data, const char *held, size_t n);
+  int (*chunk)(void *data, const char *p, size_t n);
+  int (*end)(void *data);
+} aip_sse_stream_cbs;
+
 typedef struct aip_sse_parser {
   aip_buf line;
   aip_buf data;
   size_t max_event; /* bytes; a larger event is an error */
   int skip_lf;      /* the previous chunk ended with '\r' */
+  /* streaming (aip_sse_stream) */
+  const aip_sse_stream_cbs *stream;
+  size_t stream_after;
+  int streaming;    /* the event in progress goes through `stream` */
+  int declined;     /* begin said no: this event is held whole */
+  int line_data;    /* streaming: the line in progress is a data line, passed on as it comes */
+  int strip_space;  /* streaming: the data line's value starts now (one leading space goes) */
 } aip_sse_parser;
 
 void aip_sse_init(aip_sse_parser *s, size_t max_event);
 void aip_sse_free(aip_sse_parser *s);
+/* Streams events larger than `after` bytes through `cbs` (their data pointer is the feed's). */
+void aip_sse_stream(aip_sse_parser *s, const aip_sse_stream_cbs *cbs, size_t after);
 /* Returns 0, -EMSGSIZE for an oversized event, -ENOMEM, or what the callback returned. */
 int aip_sse_feed(aip_sse_parser *s, const char *p, size_t n, aip_sse_event_cb cb, void *data);
 

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "gateway/log.h"
+#include "gateway/rpc_head.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 30000
@@ -29,6 +30,7 @@ struct aip_upstream_call {
   cJSON *progress_token; /* the caller's token, restored on progress notifications */
   aip_upstream_call_cb cb;
   void *data;
+  const aip_upstream_sink *sink; /* NULL: the answer is always held whole */
   uint64_t deadline_ms;
   int sent;
   int idempotent; /* tools/list, ping: safe to send again after the instance is lost */
@@ -220,6 +222,8 @@ void aip_upstream_transport_down(aip_upstream *u, const char *why) {
 
 /* ---- timer: backoff, handshake and call deadlines --------------------------------------- */
 
+static void stream_finish(aip_upstream *u, int err);
+
 static void on_timer(uv_timer_t *t) {
   aip_upstream *u = t->data;
   uint64_t now = now_ms(u);
@@ -241,6 +245,15 @@ static void on_timer(uv_timer_t *t) {
     call_fail(c, AIP_RPC_INTERNAL_ERROR, "upstream %s did not answer within %llu ms", u->label,
               (unsigned long long)u->limits->request_timeout_ms);
   }
+  if (u->streaming && now >= u->stream_deadline_ms) {
+    /* Neither the server wrote nor the agent read for a whole request_timeout: the server
+     * would stay blocked on this answer for every other session. The rest is discarded. */
+    aip_warn("upstream %s: streamed answer stalled for %llu ms; aborting it", u->label,
+             (unsigned long long)u->limits->request_timeout_ms);
+    u->stats.timeouts++;
+    stream_finish(u, -ETIMEDOUT);
+    if (u->ops->resume) u->ops->resume(u);
+  }
   if (u->state == AIP_UPSTREAM_STARTING && now >= u->start_deadline_ms) {
     /* a server that never finishes the handshake is as good as dead */
     aip_warn("upstream %s: no answer to initialize; stopping it", u->label);
@@ -258,6 +271,7 @@ static void timer_rearm(aip_upstream *u) {
     uint64_t at = UINT64_MAX;
     if (u->head) at = u->head->deadline_ms;
     if (u->state == AIP_UPSTREAM_STARTING && u->start_deadline_ms < at) at = u->start_deadline_ms;
+    if (u->streaming && u->stream_deadline_ms < at) at = u->stream_deadline_ms;
     if (at == UINT64_MAX) {
       uv_timer_stop(&u->timer);
       return;
@@ -348,6 +362,75 @@ void aip_upstream_transport_message(aip_upstream *u, const char *p, size_t n) {
   }
 }
 
+/* ---- streamed answers ------------------------------------------------------------------- */
+
+uint64_t aip_upstream_stream_threshold(aip_upstream *u) {
+  return u->hooks.stream_threshold ? u->hooks.stream_threshold(u, u->hooks.data) : 0;
+}
+
+/* A streaming call leaves the id map and the deadline list when its answer starts: the
+ * server has answered in time, and nothing else may finish it (a failure of the instance
+ * reaches it through stream_end). */
+uint64_t aip_upstream_stream_seq(const aip_upstream *u) {
+  return u->streaming ? u->stream_seq : 0;
+}
+
+int aip_upstream_transport_stream_begin(aip_upstream *u, const char *p, size_t n) {
+  aip_rpc_head h;
+  if (u->streaming || aip_rpc_head_scan(p, n, &h) != AIP_RPC_HEAD_FOUND) return -EINVAL;
+  if (p[h.id_off] == '"') return -EINVAL; /* our ids are integers */
+  /* the scanner saw the member after the id, so strtod stops inside the buffer */
+  cJSON id = {.type = cJSON_Number, .valuedouble = strtod(p + h.id_off, NULL)};
+  if (u->handshake_id && id.valuedouble == (double)u->handshake_id) return -EINVAL;
+  aip_upstream_call *c = call_by_id(u, &id);
+  if (!c || !c->sink || c->sink->begin(c->data, p, h.id_off) < 0) return -EINVAL;
+  call_unlink(c);
+  c->sent = 0; /* out of the map now */
+  c->prev = c->next = NULL;
+  u->streaming = c;
+  u->stream_seq++;
+  u->stream_deadline_ms = now_ms(u) + u->limits->request_timeout_ms;
+  if (h.is_error) u->stats.errors++;
+  timer_rearm(u);
+  size_t rest = h.id_off + h.id_len;
+  int rc = aip_upstream_transport_stream_feed(u, p + rest, n - rest);
+  return rc < 0 ? -ECANCELED : rc; /* -EINVAL means "hold it whole": never confuse the two */
+}
+
+static void stream_finish(aip_upstream *u, int err) {
+  aip_upstream_call *c = u->streaming;
+  u->streaming = NULL;
+  if (c->sink) c->sink->end(c->data, err);
+  call_free(c);
+}
+
+int aip_upstream_transport_stream_feed(aip_upstream *u, const char *p, size_t n) {
+  aip_upstream_call *c = u->streaming;
+  if (!c) return -ECANCELED;
+  if (!c->sink) { /* cancelled by its caller mid-message: drop the rest */
+    stream_finish(u, -ECANCELED);
+    return -ECANCELED;
+  }
+  int rc = n ? c->sink->chunk(c->data, p, n) : 0;
+  if (rc < 0) stream_finish(u, rc);
+  /* progress: the timer, when it fires, finds the later deadline and re-arms (no re-arming
+   * for every read) */
+  else u->stream_deadline_ms = now_ms(u) + u->limits->request_timeout_ms;
+  return rc;
+}
+
+void aip_upstream_transport_stream_end(aip_upstream *u, int err) {
+  if (u->streaming) stream_finish(u, err);
+}
+
+void aip_upstream_call_set_sink(aip_upstream_call *c, const aip_upstream_sink *sink) {
+  c->sink = sink;
+}
+
+void aip_upstream_call_resume(aip_upstream_call *c) {
+  if (c->u->streaming == c && c->u->ops->resume) c->u->ops->resume(c->u);
+}
+
 void aip_upstream_transport_fail(aip_upstream *u, uint64_t id, const char *message) {
   if (u->handshake_id && id == u->handshake_id) {
     aip_upstream_transport_down(u, message);
@@ -427,6 +510,13 @@ int aip_upstream_call_start(aip_upstream *u, const char *method, cJSON *params,
 
 void aip_upstream_call_cancel(aip_upstream_call *c, const char *reason) {
   aip_upstream *u = c->u;
+  if (u->streaming == c) {
+    /* its answer is already on the wire: it is dropped as it arrives, and freed at its end */
+    c->sink = NULL;
+    c->cb = NULL;
+    if (u->ops->resume) u->ops->resume(u);
+    return;
+  }
   if (c->sent) {
     cJSON *p = cJSON_CreateObject();
     cJSON_AddNumberToObject(p, "requestId", (double)c->id);

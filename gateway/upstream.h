@@ -31,7 +31,27 @@ typedef struct aip_upstream_hooks {
   /* The instance (re)started or went down: cached tool lists are stale. */
   void (*on_reset)(aip_upstream *u, void *data);
   void *data;
+  /* Optional: a message still incomplete past this many bytes may stream to its call's sink
+   * (the agent's dlp.stream_threshold); NULL or 0: never. Asked again for every message, so a
+   * reloaded policy counts from its next message. */
+  uint64_t (*stream_threshold)(aip_upstream *u, void *data);
 } aip_upstream_hooks;
+
+/* Where a call's answer goes when it is too large to hold (docs/dlp.md, "Streaming in the
+ * gateway"): instead of one cJSON through aip_upstream_call_cb, the raw message in pieces as
+ * it arrives. Only final responses stream; `data` is the call's callback data. */
+typedef struct aip_upstream_sink {
+  /* The answer starts; `head` is the message up to its id value, which the sink replaces with
+   * its own. 0: taken (chunk and end follow); < 0: not now, the answer is held whole. */
+  int (*begin)(void *data, const char *head, size_t n);
+  /* The next bytes of the message (the first chunk starts right after the id value). Returns
+   * 0; 1 when the reader must pause until aip_upstream_call_resume; < 0 to abort (end follows
+   * with that error and the rest of the message is discarded). */
+  int (*chunk)(void *data, const char *p, size_t n);
+  /* Exactly once after a successful begin: the message is complete (0) or cut short (< 0: the
+   * server died, the message was too large, the sink aborted). The call is freed after. */
+  void (*end)(void *data, int err);
+} aip_upstream_sink;
 
 typedef struct aip_upstream_ops {
   int (*start)(aip_upstream *u); /* spawn / connect */
@@ -40,6 +60,7 @@ typedef struct aip_upstream_ops {
   void (*ready)(aip_upstream *u); /* optional: the handshake is done */
   void (*stop)(aip_upstream *u);  /* graceful shutdown, then kill */
   void (*free)(aip_upstream *u);  /* after stop completed */
+  void (*resume)(aip_upstream *u); /* optional: read again after a sink asked to pause */
 } aip_upstream_ops;
 
 typedef struct aip_upstream_stats {
@@ -81,6 +102,9 @@ struct aip_upstream {
   cJSON *server_info; /* initialize result of the current instance */
   aip_upstream_stats stats;
   int closing;
+  aip_upstream_call *streaming; /* the call whose answer is streaming now, if any */
+  uint64_t stream_deadline_ms;  /* it is aborted when no byte moved until then */
+  uint64_t stream_seq;          /* counts streams begun (see aip_upstream_stream_seq) */
 };
 
 /* Creates a stdio upstream (child process per instance); `label` is copied. */
@@ -101,6 +125,10 @@ int aip_upstream_call_start(aip_upstream *u, const char *method, cJSON *params,
 /* Forgets the call (its callback is never invoked again) and tells the server with
  * notifications/cancelled if it was sent. */
 void aip_upstream_call_cancel(aip_upstream_call *call, const char *reason);
+/* Lets the call's answer stream to `sink` when it is large (see aip_upstream_sink). */
+void aip_upstream_call_set_sink(aip_upstream_call *call, const aip_upstream_sink *sink);
+/* The sink paused the reader (chunk returned 1) and can take more now. */
+void aip_upstream_call_resume(aip_upstream_call *call);
 /* Forwards a notification (e.g. a client's notifications/progress); `params` owned. */
 int aip_upstream_notify(aip_upstream *u, const char *method, cJSON *params);
 
@@ -120,6 +148,23 @@ void aip_upstream_transport_stopped(aip_upstream *u); /* after ops->stop finishe
  * call now with `message`. No-op when it already finished. A failed handshake takes the
  * instance down. */
 void aip_upstream_transport_fail(aip_upstream *u, uint64_t id, const char *message);
+/* Streaming one message (stdio: one line) to its call's sink; at most one at a time.
+ * aip_upstream_stream_threshold: when the message in progress is larger than this without
+ * being complete, try stream_begin on the bytes held so far; 0: never. stream_begin returns
+ * -EINVAL when the message cannot stream (not a response with its id first, no such call, no
+ * sink, the sink declined: hold it whole as before), 0 when it now streams, 1 when it streams
+ * and the reader must pause until ops->resume, -ECANCELED when it started and was aborted at
+ * once (discard the rest). The transport then passes every further byte of
+ * the message to stream_feed (same returns; < 0: discard the rest of the message) and calls
+ * stream_end(0) at its end, or stream_end(< 0) when it is cut short. */
+uint64_t aip_upstream_stream_threshold(aip_upstream *u);
+/* Which stream is current: a transport with several messages in flight (HTTP) records it
+ * after stream_begin and feeds only while it is still current (a stall timeout ends a stream,
+ * and another may begin). 0 when none streams. */
+uint64_t aip_upstream_stream_seq(const aip_upstream *u);
+int aip_upstream_transport_stream_begin(aip_upstream *u, const char *p, size_t n);
+int aip_upstream_transport_stream_feed(aip_upstream *u, const char *p, size_t n);
+void aip_upstream_transport_stream_end(aip_upstream *u, int err);
 /* The protocol version the instance negotiated, or NULL before the handshake. */
 const char *aip_upstream_protocol_version(const aip_upstream *u);
 

@@ -24,8 +24,11 @@
 #define GET_RETRY_MS 1000
 #define DELETE_TIMEOUT_MS 1000
 
+typedef struct post post;
+
 typedef struct http_transport {
   aip_http_client *client;
+  post *streaming; /* the POST whose JSON reply streams now (see post_body) */
   char *path;
   char *headers;  /* configured headers as CRLF lines */
   char session[256];
@@ -37,16 +40,27 @@ typedef struct http_transport {
   int stopping;
 } http_transport;
 
-typedef struct post {
+/* What happens to an application/json reply (docs/dlp.md, "Streaming in the gateway"). */
+enum body_mode {
+  BODY_HOLD = 0, /* held whole; may still switch to streaming */
+  BODY_WHOLE,    /* held whole, up to max_upstream_message: cannot stream */
+  BODY_STREAM    /* passed to the call's sink as it arrives */
+};
+
+struct post {
   aip_upstream *u;
+  aip_http_creq *req;
   uint64_t id;
   uint64_t epoch;
   int status;
   int sse;
   int sent_session; /* the request carried a session id */
+  enum body_mode mode;
+  uint64_t seq;      /* the core's stream this reply feeds */
+  uint64_t streamed; /* bytes passed to it */
   aip_buf body;
   aip_sse_parser parser;
-} post;
+};
 
 static void get_open(aip_upstream *u);
 
@@ -72,6 +86,8 @@ static int deliver(void *data, const char *p, size_t n) {
   return 0;
 }
 
+static const aip_sse_stream_cbs sse_stream_cbs;
+
 static int post_headers(aip_http_creq *r, int status, const char *h, size_t len, void *data) {
   post *ps = data;
   http_transport *t = ps->u->transport;
@@ -79,6 +95,8 @@ static int post_headers(aip_http_creq *r, int status, const char *h, size_t len,
   size_t n;
   const char *ct = aip_http_header_find(h, len, "content-type", &n);
   ps->sse = ct && n >= 17 && strncmp(ct, "text/event-stream", 17) == 0;
+  uint64_t threshold = aip_upstream_stream_threshold(ps->u);
+  if (ps->sse && threshold) aip_sse_stream(&ps->parser, &sse_stream_cbs, threshold);
   const char *sid = aip_http_header_find(h, len, "mcp-session-id", &n);
   if (sid && ps->epoch == t->epoch && !t->session[0] && status / 100 == 2) {
     /* visible ASCII only (the spec's rule), so it can go back in a header verbatim */
@@ -92,17 +110,95 @@ static int post_headers(aip_http_creq *r, int status, const char *h, size_t len,
   return 0;
 }
 
+/* Passes reply bytes to the streaming call. Non-zero aborts the HTTP exchange (the rest is
+ * not wanted: the stream is over, or too large). */
+static int post_stream(aip_http_creq *r, post *ps, const char *p, size_t n) {
+  aip_upstream *u = ps->u;
+  /* a stall timeout may have ended this stream, and another POST's may have begun since */
+  if (aip_upstream_stream_seq(u) != ps->seq) return -ECANCELED;
+  ps->streamed += n;
+  if (ps->streamed > u->limits->max_streamed_message) {
+    aip_error("upstream %s: streamed message larger than %llu bytes; dropping it", u->label,
+              (unsigned long long)u->limits->max_streamed_message);
+    aip_upstream_transport_stream_end(u, -EMSGSIZE);
+    return -EMSGSIZE;
+  }
+  int rc = aip_upstream_transport_stream_feed(u, p, n);
+  if (rc < 0) return rc;
+  if (rc == 1) aip_http_creq_pause(r, 1);
+  return 0;
+}
+
+/* The first `n` bytes of an answer (a JSON body, or an SSE event's data) are past the
+ * agent's stream threshold: it streams if it is an answer with its id first (upstream.h).
+ * -EINVAL: hold it whole as before; another error: abort the exchange. */
+static int stream_begin(post *ps, const char *p, size_t n) {
+  aip_upstream *u = ps->u;
+  http_transport *t = u->transport;
+  if (ps->epoch != t->epoch || t->streaming) return -EINVAL; /* one at a time */
+  int rc = aip_upstream_transport_stream_begin(u, p, n);
+  if (rc == -EINVAL) return rc;
+  ps->streamed = n;
+  if (rc < 0) return rc;
+  ps->mode = BODY_STREAM;
+  ps->seq = aip_upstream_stream_seq(u);
+  t->streaming = ps;
+  /* a long answer may take longer than request_timeout: the core's stall timer bounds it */
+  aip_http_creq_set_timeout(ps->req, 0);
+  if (rc == 1) aip_http_creq_pause(ps->req, 1);
+  return 0;
+}
+
+static int maybe_stream(post *ps) {
+  uint64_t threshold = aip_upstream_stream_threshold(ps->u);
+  if (!threshold || ps->body.len <= threshold) return 0;
+  int rc = stream_begin(ps, ps->body.data, ps->body.len);
+  if (rc == -EINVAL) {
+    ps->mode = BODY_WHOLE;
+    return 0;
+  }
+  aip_buf_free(&ps->body);
+  aip_buf_init(&ps->body);
+  return rc;
+}
+
+/* An SSE reply: the parser hands over an event past the threshold (sse.h). */
+static int sse_begin(void *data, const char *held, size_t n) { return stream_begin(data, held, n); }
+
+static int sse_chunk(void *data, const char *p, size_t n) {
+  post *ps = data;
+  return post_stream(ps->req, ps, p, n);
+}
+
+static int sse_end(void *data) {
+  post *ps = data;
+  http_transport *t = ps->u->transport;
+  if (aip_upstream_stream_seq(ps->u) == ps->seq) aip_upstream_transport_stream_end(ps->u, 0);
+  ps->mode = BODY_HOLD;
+  if (t->streaming == ps) t->streaming = NULL;
+  return 0;
+}
+
+static const aip_sse_stream_cbs sse_stream_cbs = {sse_begin, sse_chunk, sse_end};
+
 static int post_body(aip_http_creq *r, const char *p, size_t n, void *data) {
   post *ps = data;
   if (ps->sse && ps->status / 100 == 2) return aip_sse_feed(&ps->parser, p, n, deliver, ps);
+  if (ps->mode == BODY_STREAM) return post_stream(r, ps, p, n);
   if (ps->body.len + n > ps->u->limits->max_upstream_message) return -EMSGSIZE;
-  return aip_buf_append(&ps->body, p, n);
+  int err = aip_buf_append(&ps->body, p, n);
+  if (!err && ps->mode == BODY_HOLD && ps->status / 100 == 2) err = maybe_stream(ps);
+  return err;
 }
 
 static void post_done(aip_http_creq *r, int err, void *data) {
   post *ps = data;
   aip_upstream *u = ps->u;
   http_transport *t = u->transport;
+  if (t->streaming == ps) t->streaming = NULL;
+  /* cut short (an SSE event still streaming never got its blank line): the response aborts */
+  if (ps->mode == BODY_STREAM && aip_upstream_stream_seq(u) == ps->seq)
+    aip_upstream_transport_stream_end(u, err ? err : ps->sse ? -EPIPE : 0);
   int current = ps->epoch == t->epoch && !t->stopping;
   char why[160];
   why[0] = 0;
@@ -149,7 +245,7 @@ static int http_send(aip_upstream *u, uint64_t id, const char *p, size_t n) {
   /* The HTTP exchange may outlive the call's deadline by a little; the core answers the call. */
   if (!err)
     err = aip_http_client_request(t->client, "POST", t->path, h.data, p, n,
-                                  u->limits->request_timeout_ms + 1000, &post_cbs, ps, NULL);
+                                  u->limits->request_timeout_ms + 1000, &post_cbs, ps, &ps->req);
   aip_buf_free(&h);
   if (err) {
     aip_sse_free(&ps->parser);
@@ -275,7 +371,13 @@ static void http_free(aip_upstream *u) {
   uv_close((uv_handle_t *)&t->get_retry, on_retry_timer_closed);
 }
 
-static const aip_upstream_ops http_ops = {http_start, http_send, http_ready, http_stop, http_free};
+static void http_resume(aip_upstream *u) {
+  http_transport *t = u->transport;
+  if (t->streaming) aip_http_creq_pause(t->streaming->req, 0);
+}
+
+static const aip_upstream_ops http_ops = {http_start, http_send, http_ready,
+                                          http_stop,  http_free, http_resume};
 
 /* ---- construction ------------------------------------------------------------------------- */
 

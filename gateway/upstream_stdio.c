@@ -20,6 +20,14 @@
 #define MAX_STDERR_LINE 1000
 #define MAX_STDIN_QUEUE (64u << 20)
 
+/* What happens to the stdout line in progress (docs/dlp.md, "Streaming in the gateway"). */
+enum line_mode {
+  LINE_HOLD = 0, /* held until its newline; may still switch to streaming */
+  LINE_WHOLE,    /* held until its newline, up to max_upstream_message: cannot stream */
+  LINE_STREAM,   /* passed to the call's sink as it arrives */
+  LINE_DISCARD   /* the sink aborted: dropped up to the newline */
+};
+
 typedef struct child {
   uv_process_t proc;
   uv_pipe_t in, out_pipe, err;
@@ -29,6 +37,9 @@ typedef struct child {
   aip_upstream *u; /* NULL once this child is no longer the instance's current one */
   aip_buf line;    /* stdout bytes after the last newline */
   aip_buf eline;   /* stderr bytes after the last newline */
+  enum line_mode mode;
+  uint64_t streamed; /* bytes of the current line passed to the sink */
+  int paused;        /* stdout reading stopped until the sink drains */
   int handles_open;
   int exited;
   int out_eof;
@@ -87,12 +98,22 @@ static void child_maybe_gone(child *ch) {
   aip_upstream_transport_down(u, why);
 }
 
+static void alloc_line(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_stdout(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void child_resume(child *ch) {
+  if (!ch->paused || uv_is_closing((uv_handle_t *)&ch->out_pipe)) return;
+  ch->paused = 0;
+  uv_read_start((uv_stream_t *)&ch->out_pipe, alloc_line, on_stdout);
+}
+
 static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
   child *ch = p->data;
   ch->exited = 1;
   ch->exit_status = status;
   ch->term_signal = sig;
   uv_timer_stop(&ch->kill_timer);
+  if (ch->paused) child_resume(ch); /* the EOF still to be read is what reports it gone */
   child_maybe_gone(ch);
 }
 
@@ -119,11 +140,67 @@ static void alloc_line(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init(lb->data + lb->len, (unsigned)(lb->cap - lb->len - 1));
 }
 
+/* A streaming line: everything up to the newline goes to the sink; returns how many bytes of
+ * ch->line were consumed (the newline included when it was there). */
+static size_t stream_part(child *ch, size_t from) {
+  aip_upstream *u = ch->u;
+  char *p = ch->line.data + from;
+  size_t avail = ch->line.len - from;
+  char *nl = memchr(p, '\n', avail);
+  size_t n = nl ? (size_t)(nl - p) : avail;
+  if (ch->mode == LINE_STREAM && u) {
+    ch->streamed += n;
+    int rc;
+    if (ch->streamed > u->limits->max_streamed_message) {
+      aip_error("upstream %s: streamed message larger than %llu bytes; killing the server",
+                u->label, (unsigned long long)u->limits->max_streamed_message);
+      aip_upstream_transport_stream_end(u, -EMSGSIZE);
+      child_kill(ch, SIGKILL);
+      rc = -EMSGSIZE;
+    } else {
+      rc = aip_upstream_transport_stream_feed(u, p, n);
+    }
+    if (rc < 0) ch->mode = LINE_DISCARD;
+    ch->paused = rc == 1;
+  }
+  if (!nl) return avail;
+  if (ch->mode == LINE_STREAM && u) aip_upstream_transport_stream_end(u, 0);
+  ch->mode = LINE_HOLD;
+  ch->paused = 0; /* the sink is done with this message */
+  ch->streamed = 0;
+  return n + 1;
+}
+
+/* The line in progress has passed the agent's stream threshold: stream it if it is a response
+ * with its id first (else hold it whole, as before). */
+static void maybe_stream(child *ch) {
+  aip_upstream *u = ch->u;
+  uint64_t threshold = u ? aip_upstream_stream_threshold(u) : 0;
+  if (ch->mode != LINE_HOLD || !threshold || ch->line.len <= threshold) return;
+  int rc = aip_upstream_transport_stream_begin(u, ch->line.data, ch->line.len);
+  if (rc == -EINVAL) {
+    ch->mode = LINE_WHOLE;
+    return;
+  }
+  ch->mode = rc < 0 ? LINE_DISCARD : LINE_STREAM;
+  ch->paused = rc == 1;
+  if (ch->mode == LINE_STREAM)
+    aip_debug("upstream %s: streaming a message larger than %llu bytes", u->label,
+              (unsigned long long)threshold);
+  ch->streamed = ch->line.len;
+  /* the buffer grew to the threshold; from now on it only ever holds one read */
+  aip_buf_free(&ch->line);
+  aip_buf_init(&ch->line);
+}
+
 static void on_stdout(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   child *ch = s->data;
   if (nread < 0) {
     ch->out_eof = 1;
     uv_read_stop(s);
+    /* a message cut short is never completed: its HTTP response is aborted */
+    if (ch->mode == LINE_STREAM && ch->u) aip_upstream_transport_stream_end(ch->u, -EPIPE);
+    ch->mode = LINE_HOLD;
     /* a server that closes stdout is unusable: make sure it is gone */
     if (!ch->exited) child_kill(ch, SIGKILL);
     child_maybe_gone(ch);
@@ -132,23 +209,33 @@ static void on_stdout(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   size_t old = ch->line.len;
   ch->line.len += (size_t)nread;
   size_t start = 0;
+  if (ch->mode == LINE_STREAM || ch->mode == LINE_DISCARD) {
+    start = stream_part(ch, 0);
+    old = start;
+  }
   for (size_t i = old; i < ch->line.len; i++) {
     if (ch->line.data[i] != '\n') continue;
     size_t end = i;
     if (end > start && ch->line.data[end - 1] == '\r') end--;
     if (end > start && ch->u) aip_upstream_transport_message(ch->u, ch->line.data + start, end - start);
+    ch->mode = LINE_HOLD;
     start = i + 1;
   }
   if (start) {
     memmove(ch->line.data, ch->line.data + start, ch->line.len - start);
     ch->line.len -= start;
   }
+  maybe_stream(ch);
+  if (ch->mode == LINE_STREAM || ch->mode == LINE_DISCARD) ch->line.len = 0; /* all consumed */
   if (ch->u && ch->line.len > ch->u->limits->max_upstream_message) {
     aip_error("upstream %s: message larger than %llu bytes; killing the server", ch->u->label,
               (unsigned long long)ch->u->limits->max_upstream_message);
     ch->line.len = 0;
     child_kill(ch, SIGKILL);
   }
+  /* backpressure: the agent reads slower than the server writes */
+  if (ch->paused && !ch->exited) uv_read_stop(s);
+  else ch->paused = 0;
 }
 
 static void stderr_line(child *ch, const char *p, size_t n) {
@@ -282,7 +369,13 @@ static void stdio_free(aip_upstream *u) {
   free(t);
 }
 
-static const aip_upstream_ops stdio_ops = {stdio_start, stdio_send, NULL, stdio_stop, stdio_free};
+static void stdio_resume(aip_upstream *u) {
+  stdio_transport *t = u->transport;
+  if (t->cur) child_resume(t->cur);
+}
+
+static const aip_upstream_ops stdio_ops = {stdio_start, stdio_send, NULL, stdio_stop, stdio_free,
+                                           stdio_resume};
 
 /* The child sees only a few harmless variables of ours plus its configured `env`, as the MCP
  * SDK's stdio client does: the gateway's own environment may hold secrets. */

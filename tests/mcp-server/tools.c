@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define BIG_CAP ((size_t)64 * 1024 * 1024)
+#define BIG_CAP ((size_t)128 * 1024 * 1024)
 
 static const cJSON *arg(const cJSON *args, const char *key) {
   return cJSON_GetObjectItemCaseSensitive(args, key);
@@ -27,6 +27,7 @@ static bool type_ok(const char *type, const cJSON *v) {
   if (strcmp(type, "integer") == 0) return cJSON_IsNumber(v) && is_integral(v->valuedouble);
   if (strcmp(type, "boolean") == 0) return cJSON_IsBool(v);
   if (strcmp(type, "object") == 0) return cJSON_IsObject(v);
+  if (strcmp(type, "array") == 0) return cJSON_IsArray(v);
   return true; /* types our schemas don't use are not checked */
 }
 
@@ -162,6 +163,30 @@ static void big_insert(char *p, size_t n, const char *ins, size_t every) {
     memcpy(p + at - len / 2, ins, len);
 }
 
+/* `secret` written over the 'x's at each offset of `at` (DLP streaming tests put secrets
+ * across the gateway's read boundaries). The secret goes into the JSON as it is, so it must
+ * need no escaping unless `raw` is true. Returns 0, or -1 with `why` set. */
+static int big_secrets(char *text, size_t n, const cJSON *args, const char **why) {
+  const cJSON *secret = arg(args, "secret"), *at = arg(args, "at"), *o;
+  if (!secret) return 0;
+  size_t len = strlen(secret->valuestring);
+  /* raw: true writes it even so, to make a message that is not valid JSON mid-way */
+  for (const char *c = secret->valuestring; !cJSON_IsTrue(arg(args, "raw")) && *c; c++)
+    if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) {
+      *why = "secret: must need no JSON escaping";
+      return -1;
+    }
+  cJSON_ArrayForEach(o, at) {
+    if (!cJSON_IsNumber(o) || !is_integral(o->valuedouble) || o->valuedouble < 0 ||
+        o->valuedouble + (double)len > (double)n) {
+      *why = "at: the secret must fit inside the text";
+      return -1;
+    }
+    memcpy(text + (size_t)o->valuedouble, secret->valuestring, len);
+  }
+  return 0;
+}
+
 /* The payload is "x" * n, so the message is assembled directly instead of
  * through cJSON, which would hold two extra copies of up to 64 MiB. */
 static void tool_big(mcp_server *s, const cJSON *id, const cJSON *args, const cJSON *params) {
@@ -195,6 +220,13 @@ static void tool_big(mcp_server *s, const cJSON *id, const cJSON *args, const cJ
   memset(p, 'x', n);
   if (ins && every && every->valuedouble >= 1)
     big_insert(p, n, ins->valuestring, (size_t)every->valuedouble);
+  const char *why = NULL;
+  if (big_secrets(p, n, args, &why)) {
+    free(id_json);
+    free(json);
+    srv_reply_error(s, id, MCP_INVALID_PARAMS, "%s", why);
+    return;
+  }
   p += n;
   memcpy(p, tail, sizeof tail), p += sizeof tail - 1; /* copies the NUL too */
   free(id_json);
@@ -368,10 +400,13 @@ const tool_def k_builtin_tools[] = {
      "\"default\":3}},\"required\":[\"ms\"],\"additionalProperties\":false}",
      NULL, RO, tool_slow},
     {"big",
-     "Returns one text block of exactly `bytes` bytes of 'x' (capped at 64 MiB); with `insert` "
-     "and `every`, a copy of `insert` straddles every multiple of `every`.",
+     "Returns one text block of exactly `bytes` bytes of 'x' (capped at 128 MiB); with `insert` "
+     "and `every`, a copy of `insert` straddles every multiple of `every`; `secret` is written "
+     "at each offset in `at`.",
      "{\"type\":\"object\",\"properties\":{\"bytes\":{\"type\":\"integer\",\"minimum\":0},"
-     "\"insert\":{\"type\":\"string\"},\"every\":{\"type\":\"integer\",\"minimum\":1}},"
+     "\"insert\":{\"type\":\"string\"},\"every\":{\"type\":\"integer\",\"minimum\":1},"
+     "\"secret\":{\"type\":\"string\"},\"at\":{\"type\":\"array\",\"items\":"
+     "{\"type\":\"integer\",\"minimum\":0}},\"raw\":{\"type\":\"boolean\"}},"
      "\"required\":[\"bytes\"],\"additionalProperties\":false}",
      NULL, RO, tool_big},
     {"echo_structured", "Returns the message as text and as structuredContent {message}.",

@@ -35,7 +35,7 @@ static void f_free(aip_upstream *u) {
   for (int i = 0; i < f->n; i++) cJSON_Delete(f->reqs[i]);
   f->n = 0;
 }
-static const aip_upstream_ops fops = {f_start, f_send, NULL, f_stop, f_free};
+static const aip_upstream_ops fops = {f_start, f_send, NULL, f_stop, f_free, NULL};
 
 /* Answers every request the fake holds: initialize, then tools/list pages by cursor. */
 static void pump(aip_upstream *u) {

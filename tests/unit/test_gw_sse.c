@@ -1,6 +1,7 @@
 /* test_gw_sse.c -- the event-stream parser: every split of the input gives the same events;
  * CRLF, CR and LF line ends; multi-line data; comments and other fields ignored; priming
- * events (empty data) skipped; oversized events refused. */
+ * events (empty data) skipped; oversized events refused; events past the stream threshold
+ * passed on in pieces that add up to the same data, in every split. */
 #include <errno.h>
 #include <string.h>
 
@@ -32,7 +33,104 @@ static void check_events(void) {
   CHECK_STR(got[3], "tail");
 }
 
+/* ---- streaming ---- */
+
+static char streamed[256]; /* "B<held>|<chunks>E" per streamed event, in order */
+static int decline;
+
+static void put(const char *p, size_t n) {
+  size_t l = strlen(streamed);
+  snprintf(streamed + l, sizeof(streamed) - l, "%.*s", (int)n, p);
+}
+
+static int s_begin(void *data, const char *held, size_t n) {
+  if (decline) return -EINVAL;
+  put("B", 1);
+  put(held, n);
+  put("|", 1);
+  return 0;
+}
+
+static int s_chunk(void *data, const char *p, size_t n) {
+  put(p, n);
+  return 0;
+}
+
+static int s_end(void *data) {
+  put("E", 1);
+  return 0;
+}
+
+static const aip_sse_stream_cbs cbs = {s_begin, s_chunk, s_end};
+
+/* The chunks after "|" vary with the split; what they add up to must not. */
+static void normalize(char *out, size_t cap) {
+  size_t o = 0;
+  int in_held = 0;
+  for (const char *c = streamed; *c && o + 1 < cap; c++) {
+    if (*c == 'B') in_held = 1;
+    if (*c == '|') {
+      in_held = 0;
+      continue;
+    }
+    (void)in_held;
+    out[o++] = *c;
+  }
+  out[o] = 0;
+}
+
+static const char big_stream[] =
+    "data: small\n\n"                             /* under the threshold: an event */
+    "event: message\r\ndata: 0123456789abcdef\r\n" /* over it: streamed */
+    ": a comment inside\r\n"
+    "data:  two spaces\r\n"
+    "data\r\n"
+    "data:x\r\n\r\n"
+    "data: after\n\n";
+
+static void check_streaming(int per_byte) {
+  size_t n = strlen(big_stream);
+  for (size_t cut = 0; cut <= n; cut++) {
+    aip_sse_parser s;
+    aip_sse_init(&s, 1024);
+    aip_sse_stream(&s, &cbs, 14);
+    ngot = 0;
+    streamed[0] = 0;
+    if (per_byte) {
+      for (size_t i = 0; i < n; i++) CHECK_INT(aip_sse_feed(&s, big_stream + i, 1, on_event, NULL), 0);
+      cut = n;
+    } else {
+      CHECK_INT(aip_sse_feed(&s, big_stream, cut, on_event, NULL), 0);
+      CHECK_INT(aip_sse_feed(&s, big_stream + cut, n - cut, on_event, NULL), 0);
+    }
+    char norm[256];
+    normalize(norm, sizeof(norm));
+    CHECK_STR(norm, "B0123456789abcdef\n two spaces\n\nxE");
+    CHECK_INT(ngot, 2);
+    CHECK_STR(got[0], "small");
+    CHECK_STR(got[1], "after");
+    aip_sse_free(&s);
+  }
+}
+
 int main(void) {
+  check_streaming(0);
+  check_streaming(1);
+  /* begin says no: the event is held whole, as without streaming */
+  {
+    decline = 1;
+    aip_sse_parser s;
+    aip_sse_init(&s, 1024);
+    aip_sse_stream(&s, &cbs, 14);
+    ngot = 0;
+    streamed[0] = 0;
+    CHECK_INT(aip_sse_feed(&s, big_stream, strlen(big_stream), on_event, NULL), 0);
+    CHECK_INT(ngot, 3);
+    CHECK_STR(got[1], "0123456789abcdef\n two spaces\n\nx");
+    CHECK_STR(streamed, "");
+    aip_sse_free(&s);
+    decline = 0;
+  }
   size_t n = strlen(stream);
   /* split in two at every position */
   for (size_t cut = 0; cut <= n; cut++) {

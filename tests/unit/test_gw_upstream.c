@@ -2,6 +2,7 @@
  * rewriting, progress token re-keying, late answers, death of the instance, timeouts and
  * restart with backoff. No process is spawned: the transport records what is sent and the test
  * plays the server. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,7 +35,7 @@ static void fake_stop(aip_upstream *u) {
 
 static void fake_free(aip_upstream *u) {}
 
-static const aip_upstream_ops fake_ops = {fake_start, fake_send, NULL, fake_stop, fake_free};
+static const aip_upstream_ops fake_ops = {fake_start, fake_send, NULL, fake_stop, fake_free, NULL};
 
 static void server_says(aip_upstream *u, const char *json) {
   aip_upstream_transport_message(u, json, strlen(json));
@@ -76,6 +77,49 @@ static void reset_sent(void) {
   for (int i = 0; i < sent_n; i++) cJSON_Delete(sent[i]);
   sent_n = 0;
 }
+
+/* A sink that records a streamed answer. */
+typedef struct sunk {
+  aip_buf head, body;
+  int begun, ended, end_err;
+  int chunk_rc; /* what chunk answers */
+  int decline;  /* begin refuses */
+} sunk;
+
+/* The sink's data is the call's callback data: a `got` first, for the buffered path. */
+typedef struct both {
+  got g;
+  sunk k;
+} both;
+
+static int sink_begin(void *data, const char *head, size_t n) {
+  sunk *k = &((both *)data)->k;
+  if (k->decline) return -EBUSY;
+  k->begun++;
+  return aip_buf_append(&k->head, head, n);
+}
+
+static int sink_chunk(void *data, const char *p, size_t n) {
+  sunk *k = &((both *)data)->k;
+  aip_buf_append(&k->body, p, n);
+  return k->chunk_rc;
+}
+
+static void sink_end(void *data, int err) {
+  sunk *k = &((both *)data)->k;
+  k->ended++;
+  k->end_err = err;
+}
+
+static const aip_upstream_sink test_sink = {sink_begin, sink_chunk, sink_end};
+
+
+static void on_msg_both(aip_upstream_call *c, cJSON *msg, int final, void *data) {
+  on_msg(c, msg, final, &((both *)data)->g);
+}
+
+static int stream(aip_upstream *u, const char *s) { return aip_upstream_transport_stream_begin(u, s, strlen(s)); }
+static int feed(aip_upstream *u, const char *s) { return aip_upstream_transport_stream_feed(u, s, strlen(s)); }
 
 static void stop_loop(uv_timer_t *t) { uv_stop(t->loop); }
 
@@ -173,6 +217,89 @@ int main(void) {
   snprintf(buf, sizeof(buf), "{\"jsonrpc\":\"2.0\",\"id\":%.0f,\"result\":{}}", id5);
   server_says(u, buf);
   CHECK(g5.final == NULL);
+
+  /* 7. streamed answers (docs/dlp.md, "Streaming in the gateway") */
+  {
+    char msg[256];
+    both b[8];
+    memset(b, 0, sizeof(b));
+    aip_upstream_call *calls[8];
+    double sid[8];
+    for (int i = 0; i < 8; i++) {
+      aip_buf_init(&b[i].k.head);
+      aip_buf_init(&b[i].k.body);
+      reset_sent();
+      CHECK_INT(aip_upstream_call_start(u, "tools/call", cJSON_Parse("{\"name\":\"big\"}"), on_msg_both,
+                                        &b[i], &calls[i]), 0);
+      sid[i] = sent_id(0);
+      if (i != 1) aip_upstream_call_set_sink(calls[i], &test_sink);
+    }
+    /* a: head up to the id, then everything after it, then the end; no cJSON callback */
+    snprintf(msg, sizeof(msg), "{\"jsonrpc\":\"2.0\",\"id\":%.0f,\"result\":{\"content\":[{\"text\":\"ab", sid[0]);
+    CHECK_INT(stream(u, msg), 0);
+    CHECK_STR(b[0].k.head.data, "{\"jsonrpc\":\"2.0\",\"id\":");
+    CHECK_STR(b[0].k.body.data, ",\"result\":{\"content\":[{\"text\":\"ab");
+    CHECK_INT(stream(u, msg), -EINVAL); /* one at a time */
+    CHECK_INT(feed(u, "cd\"}]}}"), 0);
+    aip_upstream_transport_stream_end(u, 0);
+    CHECK_INT(b[0].k.ended, 1);
+    CHECK_INT(b[0].k.end_err, 0);
+    CHECK_STR(b[0].k.body.data, ",\"result\":{\"content\":[{\"text\":\"abcd\"}]}}");
+    CHECK(b[0].g.final == NULL);
+    CHECK_INT(feed(u, "x"), -ECANCELED); /* nothing streams now */
+    /* b: no sink, c: result before id, d: unknown id, e: a request: held whole instead */
+    snprintf(msg, sizeof(msg), "{\"jsonrpc\":\"2.0\",\"id\":%.0f,\"result\":{}}", sid[1]);
+    CHECK_INT(stream(u, msg), -EINVAL);
+    server_says(u, msg);
+    CHECK(b[1].g.final != NULL);
+    cJSON_Delete(b[1].g.final);
+    snprintf(msg, sizeof(msg), "{\"jsonrpc\":\"2.0\",\"result\":{},\"id\":%.0f}", sid[2]);
+    CHECK_INT(stream(u, msg), -EINVAL);
+    CHECK_INT(stream(u, "{\"jsonrpc\":\"2.0\",\"id\":99999,\"result\":{"), -EINVAL);
+    snprintf(msg, sizeof(msg), "{\"jsonrpc\":\"2.0\",\"id\":%.0f,\"method\":\"x\",\"params\":{", sid[2]);
+    CHECK_INT(stream(u, msg), -EINVAL);
+    snprintf(msg, sizeof(msg), "{\"jsonrpc\":\"2.0\",\"id\":\"%.0f\",\"result\":{", sid[2]);
+    CHECK_INT(stream(u, msg), -EINVAL); /* our ids are numbers */
+    b[2].k.decline = 1;
+    snprintf(msg, sizeof(msg), "{\"jsonrpc\":\"2.0\",\"id\":%.0f,\"result\":{", sid[2]);
+    CHECK_INT(stream(u, msg), -EINVAL); /* the sink declined */
+    CHECK_INT(b[2].k.begun, 0);
+    /* f: the sink asks to pause; the server dies mid-answer */
+    b[3].k.chunk_rc = 1;
+    snprintf(msg, sizeof(msg), "{\"jsonrpc\":\"2.0\",\"id\":%.0f,\"result\":{", sid[3]);
+    CHECK_INT(stream(u, msg), 1);
+    aip_upstream_transport_stream_end(u, -EPIPE);
+    CHECK_INT(b[3].k.ended, 1);
+    CHECK_INT(b[3].k.end_err, -EPIPE);
+    /* g: the sink fails: end follows with its error, the rest is refused */
+    b[4].k.chunk_rc = -EINVAL;
+    snprintf(msg, sizeof(msg), "{\"jsonrpc\":\"2.0\",\"id\":%.0f,\"result\":{", sid[4]);
+    CHECK_INT(stream(u, msg), -ECANCELED);
+    CHECK_INT(b[4].k.end_err, -EINVAL);
+    CHECK_INT(feed(u, "x"), -ECANCELED);
+    /* h: the caller cancels mid-answer: no callback at all, the rest is dropped */
+    snprintf(msg, sizeof(msg), "{\"jsonrpc\":\"2.0\",\"id\":%.0f,\"result\":{", sid[5]);
+    CHECK_INT(stream(u, msg), 0);
+    aip_upstream_call_cancel(calls[5], "client gone");
+    CHECK_INT(feed(u, "x"), -ECANCELED);
+    aip_upstream_transport_stream_end(u, 0);
+    CHECK_INT(b[5].k.ended, 0);
+    CHECK(b[5].g.final == NULL);
+    /* i: no byte for request_timeout (300 ms): aborted with -ETIMEDOUT; a streaming call has
+     * no call deadline of its own (the others time out as usual) */
+    snprintf(msg, sizeof(msg), "{\"jsonrpc\":\"2.0\",\"id\":%.0f,\"error\":{", sid[6]);
+    CHECK_INT(stream(u, msg), 0);
+    CHECK_INT(feed(u, "\"code\":1"), 0);
+    run_ms(500);
+    CHECK_INT(b[6].k.ended, 1);
+    CHECK_INT(b[6].k.end_err, -ETIMEDOUT);
+    CHECK_INT(feed(u, "x"), -ECANCELED);
+    for (int i = 0; i < 8; i++) {
+      cJSON_Delete(i == 1 ? NULL : b[i].g.final);
+      aip_buf_free(&b[i].k.head);
+      aip_buf_free(&b[i].k.body);
+    }
+  }
 
   aip_upstream_close(u);
   CHECK_INT(stops, 1);
