@@ -59,7 +59,9 @@ static void add(samples *s, uint64_t x) {
   s->v[s->n++] = x;
 }
 
-static void sort(samples *s) { qsort(s->v, s->n, sizeof(*s->v), cmp_u64); }
+static void sort(samples *s) {
+  if (s->n) qsort(s->v, s->n, sizeof(*s->v), cmp_u64); /* v is NULL when empty */
+}
 
 /* ---- the loop-latency probe ------------------------------------------------------------------ */
 

@@ -209,7 +209,7 @@ static int object(jbuf *b, const cJSON *v, int depth, aip_error *err) {
       rc = aip_error_set(err, -EINVAL, "canonical JSON: a member name is not valid UTF-8");
     m[n++] = c;
   }
-  if (!rc) qsort(m, n, sizeof *m, name_cmp);
+  if (!rc && n) qsort(m, n, sizeof *m, name_cmp); /* m is NULL for {} */
   for (size_t i = 1; i < n && !rc; i++)
     if (name_cmp(&m[i - 1], &m[i]) == 0)
       rc = aip_error_set(err, -EINVAL, "canonical JSON: duplicate member name \"%.80s\"",

@@ -106,6 +106,8 @@ static void agent_make(aip_agent_rt *a, aip_agent_config *ac, const char *policy
 static void agent_drop(aip_agent_rt *a, aip_agent_config *ac) {
   for (int i = 0; i < 2; i++) aip_upstream_close(a->ups[i]);
   uv_run(loop, UV_RUN_DEFAULT);
+  aip_policy_free(a->policy); /* made here, not by policy_load.c */
+  a->policy = NULL;
   aip_agent_free(a);
   aip_policy_doc_free(ac->policy);
 }
