@@ -198,7 +198,7 @@ static int track(const dlp_view *v, aip_dlp_scratch *s, size_t k0, const dlp_spa
     delta += (int64_t)lit - (int64_t)(sp[i].end - sp[i].start);
   }
   s->nfresh += nsp;
-  qsort(s->ph, s->nph, sizeof *s->ph, cmp_ph);
+  if (s->nph) qsort(s->ph, s->nph, sizeof *s->ph, cmp_ph);
   return 0;
 }
 

@@ -172,7 +172,7 @@ static int collect(aip_dlp_stream *st) {
       from = next;
     }
   }
-  qsort(st->sp, st->nsp, sizeof *st->sp, by_start);
+  if (st->nsp) qsort(st->sp, st->nsp, sizeof *st->sp, by_start); /* sp is NULL when empty */
   return 0;
 }
 

@@ -319,7 +319,7 @@ static int policy_load(const char *path, policy_view *pv) {
     if (dup) free(n);
     else pv->allowed[pv->allowed_n++] = n;
   }
-  qsort(pv->allowed, pv->allowed_n, sizeof(char *), str_cmp);
+  if (pv->allowed_n) qsort(pv->allowed, pv->allowed_n, sizeof(char *), str_cmp);
   return 0;
 }
 
@@ -481,9 +481,9 @@ static int cmd_tools(int argc, char **argv) {
     if (!keep && agent_get(&c, pv.doc->name) == NULL) rc = 1;
   }
   if (!rc) {
-    qsort(c.agents, c.agents_n, sizeof(*c.agents), agent_by_name);
+    if (c.agents_n) qsort(c.agents, c.agents_n, sizeof(*c.agents), agent_by_name);
     for (size_t i = 0; i < c.agents_n; i++)
-      qsort(c.agents[i].tools, c.agents[i].tools_n, sizeof(tool_use), by_name);
+      if (c.agents[i].tools_n) qsort(c.agents[i].tools, c.agents[i].tools_n, sizeof(tool_use), by_name);
     if (json) rc = print_json(&c, have_pol ? &pv : NULL);
     else print_text(&c, have_pol ? &pv : NULL);
   }

@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import {
-  Gateway, TestHttpServer, childrenOf, httpServer, newToken, sleep, sseMessages, testServer, textOf, waitFor,
+  Gateway, SANITIZED, TestHttpServer, childrenOf, httpServer, newToken, sleep, sseMessages, testServer, textOf, waitFor,
 } from './lib/harness.mjs';
 
 const KEY = 'AKIAIOSFODNN7EXAMPLE';
@@ -95,7 +95,7 @@ test('100 MiB with secrets across read boundaries: exact redaction, bounded gate
   assert.ok(text === want, 'every secret redacted, every other byte unchanged');
   assert.ok(!text.includes('AKIA'), 'no secret left');
   process.stderr.write(`# 100 MiB answer, ${at.length} secrets: gateway VmHWM grew by ${(grew / MiB).toFixed(1)} MiB\n`);
-  assert.ok(grew < 32 * MiB, `gateway peak memory grew by ${grew} bytes for a 100 MiB answer`);
+  if (!SANITIZED) assert.ok(grew < 32 * MiB, `gateway peak memory grew by ${grew} bytes for a 100 MiB answer`);
 })());
 
 test('20 MiB: the audit record and the metric count every redaction; nothing is logged', () => gw.wrap(async () => {
@@ -336,7 +336,7 @@ test('HTTP upstream: application/json and SSE replies are streamed the same way'
       const grew = vmHWM(g.pid) - before;
       assert.ok(textOf(r) === expected(n, at, true), 'exact redaction over HTTP');
       process.stderr.write(`# 60 MiB answer over HTTP: gateway VmHWM grew by ${(grew / MiB).toFixed(1)} MiB\n`);
-      assert.ok(grew < 24 * MiB, `gateway peak memory grew by ${grew} bytes for a 60 MiB answer`);
+      if (!SANITIZED) assert.ok(grew < 24 * MiB, `gateway peak memory grew by ${grew} bytes for a 60 MiB answer`);
       // the pooled connection still works after a streamed reply
       assert.equal(textOf(await client.callTool({ name: 'hj__echo', arguments: { message: 'again' } })), 'again');
       // a client that does not read pauses the upstream connection too
@@ -371,7 +371,7 @@ test('HTTP upstream: application/json and SSE replies are streamed the same way'
       const grew2 = vmHWM(g.pid) - base2;
       assert.ok(textOf(s) === expected(ns, ats, true), 'exact redaction of an SSE reply');
       process.stderr.write(`# 30 MiB SSE answer over HTTP: gateway VmHWM grew by ${(grew2 / MiB).toFixed(1)} MiB\n`);
-      assert.ok(grew2 < 16 * MiB, `gateway peak memory grew by ${grew2} bytes for a 30 MiB SSE answer`);
+      if (!SANITIZED) assert.ok(grew2 < 16 * MiB, `gateway peak memory grew by ${grew2} bytes for a 30 MiB SSE answer`);
       // under the threshold: held whole as before
       const small = await client.callTool({ name: 'hs__big', arguments: { bytes: 1000, secret: KEY, at: [7] } });
       assert.equal(textOf(small), expected(1000, [7], true));

@@ -21,6 +21,13 @@ export const REPO = path.resolve(E2E_DIR, '../..');
 export const BUILD_DIR = path.resolve(process.env.AIP_BUILD_DIR || path.join(REPO, 'build'));
 export const AIP_BIN = path.join(BUILD_DIR, 'aip');
 export const TEST_SERVER = path.join(BUILD_DIR, 'tests/mcp-server/aip-test-server');
+/** True for an ASan/UBSan build: its allocator keeps freed memory resident (quarantine), so
+ * peak-RSS bounds say nothing there and the tests that measure memory only check results. */
+export const SANITIZED = (() => {
+  try {
+    return /^AIP_SANITIZE:BOOL=ON$/m.test(fs.readFileSync(path.join(BUILD_DIR, 'CMakeCache.txt'), 'utf8'));
+  } catch { return false; }
+})();
 export const EVERYTHING_JS = path.join(
   E2E_DIR, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 /** Preload that binds every TCP listen of a Node program to 127.0.0.1 (see lib/loopback.mjs). */
