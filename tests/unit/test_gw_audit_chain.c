@@ -159,6 +159,7 @@ static void test_writer(void) {
   aip_audit *a;
   CHECK_INT(aip_audit_open(&loop, path, &a), 0);
   aip_audit_detach(a); /* hand records over at once */
+  uv_run(&loop, UV_RUN_DEFAULT); /* let the detached handle close before `a` goes */
   log_n(a, 3);
   aip_audit_close(a);
   char *t = slurp(path);
@@ -167,6 +168,7 @@ static void test_writer(void) {
   /* a restart continues the chain */
   CHECK_INT(aip_audit_open(&loop, path, &a), 0);
   aip_audit_detach(a);
+  uv_run(&loop, UV_RUN_DEFAULT); /* let the detached handle close before `a` goes */
   log_n(a, 2);
   aip_audit_close(a);
   t = slurp(path);
@@ -178,6 +180,7 @@ static void test_writer(void) {
   close(fd);
   CHECK_INT(aip_audit_open(&loop, path, &a), 0);
   aip_audit_detach(a);
+  uv_run(&loop, UV_RUN_DEFAULT); /* let the detached handle close before `a` goes */
   log_n(a, 1);
   aip_audit_close(a);
   t = slurp(path);
@@ -188,7 +191,6 @@ static void test_writer(void) {
   free(t);
   unlink(path);
   rmdir(dir);
-  uv_run(&loop, UV_RUN_DEFAULT);
   CHECK_INT(uv_loop_close(&loop), 0);
 }
 
@@ -202,6 +204,7 @@ static void test_unwritable(void) {
   aip_audit_opts allow = {.buffer_size = 4, .on_error_allow = 1};
   CHECK_INT(aip_audit_open_ex(&loop, "/dev/full", &allow, &a), 0);
   aip_audit_detach(a);
+  uv_run(&loop, UV_RUN_DEFAULT); /* let the detached handle close before `a` goes */
   log_n(a, 10);
   aip_audit_stats st;
   for (int i = 0; i < 200; i++) {
@@ -218,6 +221,7 @@ static void test_unwritable(void) {
   aip_audit_opts block = {.buffer_size = 100, .on_error_allow = 0};
   CHECK_INT(aip_audit_open_ex(&loop, "/dev/full", &block, &a), 0);
   aip_audit_detach(a);
+  uv_run(&loop, UV_RUN_DEFAULT); /* let the detached handle close before `a` goes */
   CHECK_INT(aip_audit_admit(a), 0);
   log_n(a, 3);
   for (int i = 0; i < 200 && !aip_audit_blocking(a); i++) usleep(10000);
@@ -228,7 +232,6 @@ static void test_unwritable(void) {
   CHECK_INT(st.dropped, 0);
   CHECK_INT(st.depth, 3);
   aip_audit_close(a);
-  uv_run(&loop, UV_RUN_DEFAULT); /* the detached handles' close callbacks */
   CHECK_INT(uv_loop_close(&loop), 0);
 }
 
@@ -257,7 +260,6 @@ static void test_full_queue(void) {
   CHECK_INT(chain_ok(t, G), 3);
   free(t);
   unlink(path);
-  uv_run(&loop, UV_RUN_DEFAULT);
   CHECK_INT(uv_loop_close(&loop), 0);
 }
 
