@@ -193,6 +193,17 @@ static int install(aip_agent_rt *a, aip_policy_gen *g) {
   return 0;
 }
 
+/* A new policy may show or hide tools: connected clients are told to list them again. */
+static void tell_tools_changed(aip_agent_rt *a) {
+  if (!a->sessions) return;
+  cJSON *msg = cJSON_CreateObject();
+  if (!msg) return;
+  cJSON_AddStringToObject(msg, "jsonrpc", "2.0");
+  cJSON_AddStringToObject(msg, "method", "notifications/tools/list_changed");
+  for (aip_session *s = a->sessions; s; s = s->next) aip_session_push(s, msg);
+  cJSON_Delete(msg);
+}
+
 static void log_warnings(const aip_agent_rt *a) {
   const char *w;
   for (size_t i = 0; a->dlp && (w = aip_dlp_warning(a->dlp, i)); i++)
@@ -240,7 +251,10 @@ static void load_done(uv_work_t *w, int status) {
     aip_error_set(&j->err, -ENOMEM, "out of memory");
     load_failed(a, j);
   } else {
-    if (gw->started) gw->metrics.policy_reloads++;
+    if (gw->started) {
+      gw->metrics.policy_reloads++;
+      tell_tools_changed(a);
+    }
     const aip_policy_doc *d = a->gen->doc;
     aip_info("agent %s: policy %s%s%s in force (mode %s)%s", a->cfg->name,
              d->name ? d->name : j->path, d->version ? " version " : "", d->version ? d->version : "",

@@ -7,11 +7,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { McpError, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 
 import {
   Gateway, testServer, newToken, textOf, timed, sleep, waitFor, toYaml, policyDoc, parseMaybeSse,
-  replaceFile, AIP_BIN,
+  replaceFile, AIP_BIN, listAllTools, names,
 } from './lib/harness.mjs';
 
 const tools = testServer({ AIP_TEST_NAME: 'reload' });
@@ -51,6 +51,19 @@ describe('live reload', () => {
     const audit = fs.readFileSync(gw.auditPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     assert.ok(audit.some((r) => r.tool === 'add' && r.decision === 'ALLOW_MONITOR'), 'monitor decisions audited');
     assert.ok((await gw.metric('aip_policy_reloads_total')) >= 2);
+  })(ctx));
+
+  test('connected clients get tools/list_changed and see the new policy\'s tools', (ctx) => gw.wrap(async () => {
+    const { client, getStream } = await gw.connect(TOKEN);
+    let fired = 0;
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => { fired++; });
+    await getStream;
+    assert.deepEqual(names(await listAllTools(client)), ['echo']);
+    gw.writePolicy('rl', { allowed_tools: ['echo', 'add'] });
+    await waitFor(() => fired > 0, 2000, 'tools/list_changed');
+    assert.deepEqual(names(await listAllTools(client)), ['add', 'echo']);
+    gw.writePolicy('rl', { allowed_tools: ['echo', 'add'], denied_tools: ['add'] });
+    await waitFor(async () => names(await listAllTools(client)).length === 1, 2000, 'add hidden again');
   })(ctx));
 
   test('a client calling continuously sees no error while the policy flips', (ctx) => gw.wrap(async () => {
