@@ -244,6 +244,7 @@ static void finish(aip_wrapper *w) {
   close_if_open((uv_handle_t *)&w->kill_timer);
   close_if_open((uv_handle_t *)&w->sigterm);
   close_if_open((uv_handle_t *)&w->sigint);
+  close_if_open((uv_handle_t *)&w->sigusr1);
   aip_audit_detach(w->audit);
 }
 
@@ -320,6 +321,12 @@ void aip_wrapper_client_gone(aip_wrapper *w, const char *why) {
     w->stop_stage = 1;
     uv_timer_start(&w->kill_timer, on_kill_timer, STDIN_GRACE_MS, 0);
   }
+}
+
+static void on_sigusr1(uv_signal_t *s, int signum) {
+  (void)signum;
+  aip_wrapper *w = s->data;
+  if (w->audit) aip_audit_reopen(w->audit);
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
@@ -482,9 +489,11 @@ static int start(aip_wrapper *w) {
   uv_timer_init(w->loop, &w->kill_timer);
   uv_signal_init(w->loop, &w->sigterm);
   uv_signal_init(w->loop, &w->sigint);
-  w->kill_timer.data = w->sigterm.data = w->sigint.data = w;
+  uv_signal_init(w->loop, &w->sigusr1);
+  w->kill_timer.data = w->sigterm.data = w->sigint.data = w->sigusr1.data = w;
   uv_signal_start(&w->sigterm, on_signal, SIGTERM);
   uv_signal_start(&w->sigint, on_signal, SIGINT);
+  uv_signal_start(&w->sigusr1, on_sigusr1, SIGUSR1);
   err = spawn_child(w, program);
   free(program);
   if (err) {

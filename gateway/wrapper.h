@@ -94,6 +94,7 @@ struct aip_wrapper {
   aip_buf err_line;
   uv_timer_t kill_timer;
   uv_signal_t sigterm, sigint;
+  uv_signal_t sigusr1; /* reopen the audit file (log rotation), as aip serve does */
   int child_started, child_exited, child_out_eof, child_in_open, child_out_reading;
   int stop_stage; /* 0 running; 1 stdin closed; 2 SIGTERM sent; 3 SIGKILL sent */
   int signalled;  /* we got SIGTERM/SIGINT */

@@ -167,6 +167,22 @@ describe('SDK client -> wrapper -> C test server', () => {
   }));
 });
 
+describe('audit log rotation', () => {
+  // SIGUSR1's default action ends a process: without the handler the second call cannot work.
+  test('SIGUSR1 reopens the audit log after a rename (logrotate); the chain verifies across both files', () => withSdk({ spec: SPEC }, async ({ client, audit, pid }) => {
+    await client.callTool({ name: 'echo', arguments: { message: 'before rotation' } });
+    await waitAudit(audit, (x) => x.args?.message === 'before rotation');
+    fs.renameSync(audit, `${audit}.1`);
+    process.kill(pid, 'SIGUSR1');
+    const r = await client.callTool({ name: 'echo', arguments: { message: 'after rotation' } });
+    assert.equal(textOf(r), 'after rotation');
+    await waitAudit(audit, (x) => x.args?.message === 'after rotation');
+    assert.ok(!auditRecords(`${audit}.1`).some((x) => x.args?.message === 'after rotation'));
+    const v = spawnSync(AIP_BIN, ['audit', 'verify', `${audit}.1`, audit], { encoding: 'utf8' });
+    assert.equal(v.status, 0, v.stdout + v.stderr);
+  }));
+});
+
 describe('ask: MCP elicitation', () => {
   test('accept with approve: true forwards the call; audit ASK then APPROVED', async () => {
     const asked = [];
