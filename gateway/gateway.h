@@ -211,6 +211,9 @@ void aip_pending_error_raw(aip_pending *p, aip_buf *err_json); /* pre-rendered e
 int aip_agent_policy_load(aip_agent_rt *a);
 void aip_policy_reload_all(aip_gw *gw, const char *why);
 void aip_agent_policy_free(aip_agent_rt *a);
+/* config_reload.c: what a reload takes from the gateway config (trusted_keys, agent tokens);
+ * the rest is reported as needing a restart. */
+void aip_config_reload(aip_gw *gw);
 /* Makes `paths` the trusted keys for the loads to come, after checking every file loads. */
 int aip_policy_keys_set(aip_gw *gw, const aip_strlist *paths, aip_error *err);
 /* policy_watch.c: reload when the config or a policy file changes (editors' renames and the

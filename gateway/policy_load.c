@@ -325,24 +325,10 @@ int aip_policy_keys_set(aip_gw *gw, const aip_strlist *paths, aip_error *err) {
   return 0;
 }
 
-/* The gateway config is read again for its trusted_keys, the one setting that applies on
- * reload (key rotation); a config that no longer loads keeps the keys in force. */
-static void reload_keys(aip_gw *gw) {
-  aip_gateway_config *c = NULL;
-  aip_error err = {{0}};
-  int rc = aip_gateway_config_load_ex(gw->cfg->path, AIP_GWCFG_DEFER_POLICIES, &c, &err);
-  if (!rc) rc = aip_policy_keys_set(gw, &c->trusted_keys, &err);
-  if (rc) {
-    gw->metrics.policy_load_errors++;
-    aip_error("%s: not reloaded, the trusted keys in force stay: %s", gw->cfg->path, err.msg);
-  }
-  aip_gateway_config_free(c);
-}
-
 void aip_policy_reload_all(aip_gw *gw, const char *why) {
   if (gw->stopping) return;
   aip_info("reloading policies (%s)", why);
-  reload_keys(gw);
+  aip_config_reload(gw);
   for (size_t i = 0; i < gw->agents_n; i++) aip_agent_policy_load(&gw->agents[i]);
 }
 

@@ -11,7 +11,7 @@ import { McpError, ToolListChangedNotificationSchema } from '@modelcontextprotoc
 
 import {
   Gateway, testServer, newToken, textOf, timed, sleep, waitFor, toYaml, policyDoc, parseMaybeSse,
-  replaceFile, AIP_BIN, listAllTools, names,
+  replaceFile, AIP_BIN, listAllTools, names, sha256hex,
 } from './lib/harness.mjs';
 
 const tools = testServer({ AIP_TEST_NAME: 'reload' });
@@ -268,5 +268,31 @@ describe('signed policies across reloads (key rotation)', () => {
       `trusted_keys:\n${ind}- ${v1}\n${ind}- "${path.join(keys, 'v2.pub')}"\n`));
     assert.match(fs.readFileSync(gw.configPath, 'utf8'), /v2\.pub/);
     await waitFor(async () => (await echoOutcome(client, 'add')) === 'ok', 2000, 'the v2-signed policy');
+  })(ctx));
+});
+
+describe('agent token rotation by reload', () => {
+  const OLD = newToken('old'), NEW = newToken('new');
+  let gw;
+  before(async () => {
+    gw = await Gateway.start({
+      servers: { tools },
+      agents: [{ name: 'rot', token: OLD, servers: ['tools'], policy: { allowed_tools: ['echo'] } }],
+    });
+  });
+  after(async () => { await gw?.stop(); });
+
+  test('a new token_sha256 in the config: the old token gets 401, the new one works', (ctx) => gw.wrap(async () => {
+    const { client } = await gw.connect(OLD);
+    assert.equal(await echoOutcome(client), 'ok');
+    const cfg = fs.readFileSync(gw.configPath, 'utf8');
+    assert.ok(cfg.includes(sha256hex(OLD)));
+    replaceFile(gw.configPath, cfg.replace(sha256hex(OLD), sha256hex(NEW)));
+    await waitFor(() => /agent rot: bearer token rotated/.test(gw.stderr), 2000, 'rotation logged');
+    const old = await gw.post({ jsonrpc: '2.0', id: 1, method: 'ping' }, { token: OLD });
+    assert.equal(old.status, 401, 'the old token is refused');
+    await assert.rejects(client.callTool({ name: 'echo', arguments: { message: 'x' } }), 'even in its open session');
+    const { client: fresh } = await gw.connect(NEW);
+    assert.equal(await echoOutcome(fresh), 'ok');
   })(ctx));
 });
