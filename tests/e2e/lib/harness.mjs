@@ -123,6 +123,26 @@ export function httpServer(url, headers) {
 // ---- processes ----------------------------------------------------------------------------
 
 /** Direct children of `pid` (scans /proc; Linux only), as {pid, cmdline}. */
+/** Bytes a process has handed to write(2) and friends so far (/proc/PID/io `wchar`): a server
+ * whose reader stopped reading stops here, whatever the reader's allocator does. */
+export function bytesWrittenBy(pid) {
+  return Number(/^wchar: (\d+)$/m.exec(fs.readFileSync(`/proc/${pid}/io`, 'utf8'))[1]);
+}
+
+/** Resolves once `pid` has written (almost) nothing for `quietMs`, i.e. it is blocked on a full
+ * pipe or socket; returns how much it had written by then. Throws after `timeoutMs`. */
+export async function writerStalls(pid, { quietMs = 500, slack = 256 * 1024, timeoutMs = 10000 } = {}) {
+  const end = Date.now() + timeoutMs;
+  let last = bytesWrittenBy(pid);
+  for (;;) {
+    await sleep(quietMs);
+    const now = bytesWrittenBy(pid);
+    if (now - last < slack) return now;
+    if (Date.now() > end) throw new Error(`pid ${pid} kept writing (${now} bytes so far): nothing holds it back`);
+    last = now;
+  }
+}
+
 export function childrenOf(pid) {
   const out = [];
   for (const d of fs.readdirSync('/proc')) {
