@@ -7,8 +7,8 @@
  * hash collision or a stale or truncated file is just a miss. The engine does no I/O: the
  * caller's callbacks move the bytes (gateway/dlp_cache.c keeps them in a directory).
  *
- * Blob: "AIPDLPC1" | material (u32 len + bytes) | per rule: min, max (u32), dropped (u8) |
- *       warnings (u32 count, then u32 len + bytes each) | per view: block, stream | per view,
+ * Blob: "AIPDLPC2" | material (u32 len + bytes) | per rule: min, max (u32), dropped (u8) |
+ *       warnings (u32 count, then u32 len + bytes each) | per view: block, gated, stream | per view,
  *       per rule of the view: its "solo" database (mostly none). A database is u64 len +
  *       hs_serialize_database bytes, len 0 = none. Host byte order: the cache is local.
  */
@@ -19,7 +19,7 @@
 
 #include "engine/dlp_internal.h"
 
-static const char magic[8] = {'A', 'I', 'P', 'D', 'L', 'P', 'C', '1'};
+static const char magic[8] = {'A', 'I', 'P', 'D', 'L', 'P', 'C', '2'};
 
 /* Everything the databases depend on: engine version, platform, rules (name, expression,
  * flags, scopes, and whether PCRE2 already refused it), which views and modes are built. */
@@ -79,11 +79,12 @@ void dlp_cache_store(const aip_dlp *d, const aip_dlp_cache_io *io, int with_stre
   }
   for (int vi = 0; vi < 2 && !err; vi++) {
     err = put_db(&b, d->view[vi].block);
+    if (!err) err = put_db(&b, d->view[vi].gated);
     if (!err) err = put_db(&b, d->view[vi].stream);
   }
   for (int vi = 0; vi < 2 && !err; vi++) {
     const dlp_view *v = &d->view[vi];
-    for (size_t j = 0; v->block && j < v->n && !err; j++)
+    for (size_t j = 0; dlp_view_ready(v) && j < v->n && !err; j++)
       err = put_db(&b, v->solo ? v->solo[j] : NULL);
   }
   if (!err) io->store(io->ctx, key, b.data, b.len);
@@ -161,6 +162,7 @@ static int parse(aip_dlp *d, rd *r, const aip_buf *m) {
   }
   for (int vi = 0; vi < 2; vi++) {
     int err = get_db(r, &d->view[vi].block);
+    if (!err) err = get_db(r, &d->view[vi].gated);
     if (!err) err = get_db(r, &d->view[vi].stream);
     if (err) return err;
   }
@@ -173,7 +175,7 @@ static int rebuild_views(aip_dlp *d, rd *r) {
   static const unsigned scope[2] = {DLP_SCOPE_RESPONSE, DLP_SCOPE_REQUEST};
   for (int vi = 0; vi < 2; vi++) {
     dlp_view *v = &d->view[vi];
-    if (!v->block) continue;
+    if (!v->block && !v->gated) continue;
     int err = dlp_view_collect(d, v, scope[vi]);
     if (!err) err = dlp_view_react(d, v);
     if (!err && !(v->solo = calloc(v->n ? v->n : 1, sizeof *v->solo))) err = -ENOMEM;
@@ -190,8 +192,9 @@ static void unload(aip_dlp *d) {
     free(d->view[vi].solo);
     d->view[vi].solo = NULL;
     hs_free_database(d->view[vi].block);
+    hs_free_database(d->view[vi].gated);
     hs_free_database(d->view[vi].stream);
-    d->view[vi].block = d->view[vi].stream = NULL;
+    d->view[vi].block = d->view[vi].gated = d->view[vi].stream = NULL;
   }
   while (d->nwarn > d->hs_warn_from) free(d->warnings[--d->nwarn]);
   for (size_t i = 0; i < d->n; i++)

@@ -85,8 +85,15 @@ static int rule_init(dlp_rule *r, const char *name, const char *expr, unsigned s
   r->scopes = scopes;
   /* Go's regexp works on UTF-8 text; so do both engines here (the decoder guarantees it). */
   r->hs_flags = HS_FLAG_UTF8;
-  dlp_regex_analyze(expr, &r->chars, &r->bracket, &r->wordb);
+  int anchors;
+  dlp_regex_analyze(expr, &r->chars, &r->bracket, &r->wordb, &anchors);
   r->all_chars = (r->chars.w[0] & r->chars.w[1] & r->chars.w[2] & r->chars.w[3]) == ~0ull;
+  /* Gated rules are scanned in byte mode over runs of their bytes: sound when every byte a
+   * match consumes is ASCII (then byte and UTF-8 mode agree), and no anchor sees where a run
+   * sits in the text. Letters are left out: a rule with letters has literals Hyperscan does
+   * well with, and runs of letters are everywhere. */
+  const uint64_t letters = 0x07FFFFFE07FFFFFEull; /* A-Z a-z in the second word */
+  r->gate_ok = !anchors && !r->chars.w[2] && !r->chars.w[3] && !(r->chars.w[1] & letters);
   return 0;
 }
 
@@ -213,23 +220,30 @@ int dlp_view_collect(aip_dlp *d, dlp_view *v, unsigned scope) {
   return 0;
 }
 
-/* Compiles the view's database in `mode`; on failure finds the pattern through its index and
- * reports it (or drops it and returns -EAGAIN so the caller rebuilds the view). */
-static int view_compile(build *b, dlp_view *v, unsigned mode, hs_database_t **db) {
+enum { ALL_RULES, UNGATED_RULES, GATED_RULES };
+
+/* Compiles a database of the view's rules (`which` of them) in `mode`, ids being positions in
+ * the view; the gated ones in byte mode (see dlp_gated()). None selected: *db stays NULL. On
+ * failure finds the pattern and reports it (or drops it and returns -EAGAIN so the caller
+ * rebuilds the view). */
+static int view_compile(build *b, dlp_view *v, unsigned mode, int which, hs_database_t **db) {
   aip_dlp *d = b->d;
   const char **ex = calloc(v->n, sizeof *ex);
   unsigned *fl = calloc(v->n, sizeof *fl), *ids = calloc(v->n, sizeof *ids);
   int rc = ex && fl && ids ? 0 : -ENOMEM;
+  unsigned m = 0;
   for (size_t k = 0; k < v->n && !rc; k++) {
-    ex[k] = d->rules[v->idx[k]].hs_expr;
-    fl[k] = d->rules[v->idx[k]].hs_flags;
-    ids[k] = (unsigned)k;
+    const dlp_rule *r = &d->rules[v->idx[k]];
+    if (which != ALL_RULES && dlp_gated(r) != (which == GATED_RULES)) continue;
+    ex[m] = r->hs_expr;
+    fl[m] = which == GATED_RULES ? r->hs_flags & ~(unsigned)HS_FLAG_UTF8 : r->hs_flags;
+    ids[m++] = (unsigned)k;
   }
   hs_compile_error_t *ce = NULL;
-  if (!rc && hs_compile_multi(ex, fl, ids, (unsigned)v->n, mode, dlp_platform(), db, &ce) !=
+  if (!rc && m && hs_compile_multi(ex, fl, ids, m, mode, dlp_platform(), db, &ce) !=
                  HS_SUCCESS) {
-    if (ce && ce->expression >= 0 && (size_t)ce->expression < v->n) {
-      rc = bad_pattern(b, v->idx[ce->expression], ce->message);
+    if (ce && ce->expression >= 0 && (unsigned)ce->expression < m) {
+      rc = bad_pattern(b, v->idx[ids[ce->expression]], ce->message);
       if (!rc) rc = -EAGAIN;
     } else {
       rc = aip_error_set(b->err, -EINVAL, "%s: dlp: %s", b->doc->path,
@@ -259,7 +273,9 @@ int dlp_view_react(aip_dlp *d, dlp_view *v) {
   uint8_t *seen = calloc(v->n ? v->n : 1, 1);
   free(v->react);
   v->react = calloc(v->n ? v->n : 1, 1);
-  if (!seen || !v->react || hs_alloc_scratch(v->block, &hs) != HS_SUCCESS) {
+  if (!seen || !v->react || (v->block && hs_alloc_scratch(v->block, &hs) != HS_SUCCESS) ||
+      (v->gated && hs_alloc_scratch(v->gated, &hs) != HS_SUCCESS)) {
+    hs_free_scratch(hs);
     free(seen);
     return -ENOMEM;
   }
@@ -269,7 +285,8 @@ int dlp_view_react(aip_dlp *d, dlp_view *v) {
     for (const char *q = r->name; *q; q++) unsafe |= (unsigned char)*q < 0x20;
     v->react[k] |= r->bracket | r->wordb;
     memset(seen, 0, v->n);
-    hs_scan(v->block, r->placeholder, (unsigned)r->ph_len, 0, hs, fired_cb, seen);
+    if (v->block) hs_scan(v->block, r->placeholder, (unsigned)r->ph_len, 0, hs, fired_cb, seen);
+    if (v->gated) hs_scan(v->gated, r->placeholder, (unsigned)r->ph_len, 0, hs, fired_cb, seen);
     for (size_t j = k + 1; j < v->n; j++) v->react[j] |= seen[j] | unsafe;
   }
   hs_free_scratch(hs);
@@ -309,6 +326,7 @@ static void view_widths(const aip_dlp *d, dlp_view *v) {
     if (r->min_width < v->min_width) v->min_width = r->min_width;
   }
   if (v->min_width == 0) v->min_width = 1;
+  dlp_gate_view(d, v);
 }
 
 /* Builds one view from scratch; a dropped pattern restarts it. */
@@ -318,11 +336,14 @@ static int view_build(build *b, int vi, unsigned scope, int with_stream) {
     int rc = dlp_view_collect(b->d, v, scope);
     if (rc) return aip_error_set(b->err, rc, "out of memory");
     if (v->n == 0) return 0;
-    rc = view_compile(b, v, HS_MODE_BLOCK, &v->block);
-    if (!rc && with_stream) rc = view_compile(b, v, HS_MODE_STREAM, &v->stream);
+    rc = view_compile(b, v, HS_MODE_BLOCK, UNGATED_RULES, &v->block);
+    if (!rc) rc = view_compile(b, v, HS_MODE_BLOCK, GATED_RULES, &v->gated);
+    if (!rc && with_stream) rc = view_compile(b, v, HS_MODE_STREAM, ALL_RULES, &v->stream);
     if (rc == -EAGAIN) {
       hs_free_database(v->block);
-      v->block = NULL;
+      hs_free_database(v->gated);
+      hs_free_database(v->stream);
+      v->block = v->gated = v->stream = NULL;
       continue;
     }
     if (rc) return rc;
@@ -417,6 +438,7 @@ void aip_dlp_free(aip_dlp *d) {
       hs_free_database(d->view[vi].solo[k]);
     free(d->view[vi].solo);
     hs_free_database(d->view[vi].block);
+    hs_free_database(d->view[vi].gated);
     hs_free_database(d->view[vi].stream);
   }
   for (int k = 0; k < 4; k++) pcre2_code_free(d->enc_re[k]);

@@ -331,7 +331,7 @@ int aip_dlp_redact_json(const aip_dlp *d, aip_dlp_scratch *s, int scope, const c
   if (!d) return 0;
   if (sc > AIP_DLP_REQUEST) return -EINVAL;
   const dlp_view *v = &d->view[sc];
-  if (!v->n || !v->block) return 0;
+  if (!dlp_view_ready(v)) return 0;
   if (!(scope & AIP_DLP_WHOLE) && !(sc == AIP_DLP_RESPONSE ? d->scan_responses : d->scan_requests))
     return 0;
   size_t mark = out->len;

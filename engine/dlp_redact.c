@@ -27,12 +27,20 @@ typedef struct scan_ctx {
   aip_dlp_scratch *s;
   size_t base; /* offset of the scanned window in the text */
   long id;     /* >= 0: a solo database, whose only id (0) is this rule position */
+  size_t seg;  /* gated scan of s->seg runs: the run of the last match end (they ascend) */
+  int gated;
 } scan_ctx;
 
 static int fired_cb(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
                     void *ctx) {
   scan_ctx *c = ctx;
   if (c->id >= 0) id = (unsigned)c->id;
+  if (c->gated) { /* a match ends in the run holding its last byte */
+    const dlp_seg *g = c->s->seg;
+    while (c->seg > 0 && g[c->seg].at >= to) c->seg--;
+    while (c->seg + 1 < c->s->nseg && g[c->seg + 1].at < to) c->seg++;
+    c->base = g[c->seg].text - g[c->seg].at;
+  }
   dlp_ends *e = &c->s->ends[id];
   c->s->fired[id >> 6] |= 1ull << (id & 63);
   if (e->over) return 0;
@@ -54,9 +62,17 @@ int dlp_hs_scan(const dlp_view *v, aip_dlp_scratch *s, const char *p, size_t len
   memset(s->fired, 0, words * sizeof *s->fired);
   for (size_t k = 0; k < v->n; k++) s->ends[k].n = 0, s->ends[k].over = 0;
   if (len > UINT32_MAX) return -E2BIG;
-  scan_ctx c = {s, 0, -1};
+  scan_ctx c = {s, 0, -1, 0, 0};
   s->hs_bytes[0] += len;
-  hs_error_t e = hs_scan(v->block, p, (unsigned)len, 0, s->hs, fired_cb, &c);
+  hs_error_t e = v->block ? hs_scan(v->block, p, (unsigned)len, 0, s->hs, fired_cb, &c)
+                          : HS_SUCCESS;
+  if (e == HS_SUCCESS && v->gated) {
+    const char *runs = NULL;
+    size_t n = dlp_gate_runs(v, s, p, len, &runs);
+    if (n == (size_t)-1) return -ENOMEM;
+    scan_ctx g = {s, 0, -1, 0, 1};
+    if (n) e = hs_scan(v->gated, runs, (unsigned)n, 0, s->hs, fired_cb, &g);
+  }
   if (e != HS_SUCCESS) return e == HS_NOMEM ? -ENOMEM : -EINVAL;
   int n = 0;
   for (size_t w = 0; w < words; w++) n += __builtin_popcountll(s->fired[w]);
@@ -84,8 +100,8 @@ static int scan_windows(hs_database_t *db, long id, size_t radius, int fresh,
         continue;
       }
     }
-    if (open) {
-      scan_ctx c = {s, ws, id};
+    if (open && db) {
+      scan_ctx c = {s, ws, id, 0, 0};
       s->hs_bytes[id < 0 ? 1 : 2] += we - ws;
       if (hs_scan(db, p + ws, (unsigned)(we - ws), 0, s->hs, fired_cb, &c) != HS_SUCCESS)
         return -EINVAL;
@@ -124,6 +140,7 @@ static int rescan(const aip_dlp *d, const dlp_view *v, aip_dlp_scratch *s, size_
   if (v->react[k] == 1 && s->nfresh) {
     s->rescans++;
     rc = scan_windows(v->block, -1, (size_t)v->react_w + 1, 1, s, t->p, t->len);
+    if (!rc) rc = scan_windows(v->gated, -1, (size_t)v->react_w + 1, 1, s, t->p, t->len);
     for (size_t i = 0; i < s->nph; i++) s->ph[i].fresh = 0;
     s->nfresh = 0;
     for (size_t j = 0; !rc && j < v->n; j++) sort_ends(&s->ends[j]);
@@ -143,7 +160,7 @@ static int rescan(const aip_dlp *d, const dlp_view *v, aip_dlp_scratch *s, size_
   } else {
     s->fired[k >> 6] &= ~(1ull << (k & 63));
     s->ends[k].n = 0, s->ends[k].over = 0;
-    scan_ctx c = {s, 0, (long)k};
+    scan_ctx c = {s, 0, (long)k, 0, 0};
     s->hs_bytes[2] += t->len;
     if (hs_scan(v->solo[k], t->p, (unsigned)t->len, 0, s->hs, fired_cb, &c) != HS_SUCCESS)
       rc = -EINVAL;
@@ -429,7 +446,7 @@ int aip_dlp_redact_text(const aip_dlp *d, aip_dlp_scratch *s, int scope, const c
   int sc = scope & 0xff;
   if (!d || sc > AIP_DLP_REQUEST) return d ? -EINVAL : 0;
   const dlp_view *v = &d->view[sc];
-  if (!v->n || !v->block) return 0;
+  if (!dlp_view_ready(v)) return 0;
   size_t scan = len;
   if (d->max_scan_size && len > d->max_scan_size) {
     scan = (size_t)d->max_scan_size;

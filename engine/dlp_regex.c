@@ -241,15 +241,20 @@ static void bs_fold(bset *s) {
   if (bs_has(s, 'k') || bs_has(s, 's')) bs_high(s);
 }
 
-/* One escape outside a class at re[i]: its length; sets *wordb for \b \B. */
-static size_t walk_escape(const char *re, size_t i, size_t n, bset *s, int *wordb) {
+/* One escape outside a class at re[i]: its length; sets *wordb for \b \B, *anchors for \A \z
+ * \Z. */
+static size_t walk_escape(const char *re, size_t i, size_t n, bset *s, int *wordb,
+                          int *anchors) {
   char e = re[i + 1];
   size_t len;
   if (e == 'b' || e == 'B') {
     *wordb = 1;
     return 2;
   }
-  if (e == 'A' || e == 'z' || e == 'Z') return 2;
+  if (e == 'A' || e == 'z' || e == 'Z') {
+    *anchors = 1;
+    return 2;
+  }
   if (e == 'Q') {
     const char *q = strstr(re + i + 2, "\\E");
     size_t end = q ? (size_t)(q - re) : n;
@@ -279,15 +284,15 @@ static size_t walk_group(const char *re, size_t i, size_t n, int *icase, int *al
   return k - i + 1;
 }
 
-void dlp_regex_analyze(const char *re, dlp_charset *cs, int *bracket, int *wordb) {
+void dlp_regex_analyze(const char *re, dlp_charset *cs, int *bracket, int *wordb, int *anchors) {
   size_t n = strlen(re);
   bset s = {{0}};
   int icase = 0, all = 0;
-  *wordb = 0;
+  *wordb = *anchors = 0;
   for (size_t i = 0; i < n;) {
     char ch = re[i];
     if (ch == '\\' && i + 1 < n) {
-      i += walk_escape(re, i, n, &s, wordb);
+      i += walk_escape(re, i, n, &s, wordb, anchors);
     } else if (ch == '[') {
       i = parse_class(re, i, &s) + 1;
     } else if (ch == '(' && re[i + 1] == '?') {
@@ -302,6 +307,7 @@ void dlp_regex_analyze(const char *re, dlp_charset *cs, int *bracket, int *wordb
       if (re[k] == '}') i = k + 1;
       else bs_add(&s, '{'), i++;
     } else if (strchr("()|*+?^$", ch)) {
+      if (ch == '^' || ch == '$') *anchors = 1;
       i++;
     } else {
       bs_char(&s, (unsigned char)ch);
@@ -309,7 +315,7 @@ void dlp_regex_analyze(const char *re, dlp_charset *cs, int *bracket, int *wordb
     }
   }
   if (icase) bs_fold(&s);
-  if (all) *wordb = 1, bs_range(&s, 0, 255);
+  if (all) *wordb = *anchors = 1, bs_range(&s, 0, 255);
   memcpy(cs->w, s.w, sizeof s.w);
   *bracket = bs_has(&s, '[') || bs_has(&s, ']');
 }

@@ -42,6 +42,7 @@ int aip_dlp_scratch_prepare(aip_dlp_scratch *s, const aip_dlp *d) {
   if (!d) return 0;
   for (int vi = 0; vi < 2; vi++) {
     int err = grow_hs(s, d->view[vi].block);
+    if (!err) err = grow_hs(s, d->view[vi].gated);
     if (!err) err = grow_hs(s, d->view[vi].stream);
     for (size_t k = 0; !err && d->view[vi].solo && k < d->view[vi].n; k++)
       err = grow_hs(s, d->view[vi].solo[k]);
@@ -89,6 +90,8 @@ void aip_dlp_scratch_free(aip_dlp_scratch *s) {
   aip_buf_free(&s->inner);
   free(s->ipc);
   free(s->offs);
+  aip_buf_free(&s->gate);
+  free(s->seg);
   free(s);
 }
 

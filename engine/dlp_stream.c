@@ -452,7 +452,7 @@ aip_dlp_stream *aip_dlp_stream_new(const aip_dlp *d, int scope, aip_dlp_stream_k
   st->kind = kind;
   dlp_jtok_init(&st->tok);
   dlp_path_init(&st->ph, scope);
-  if (d && sc <= AIP_DLP_REQUEST && d->view[sc].n && d->view[sc].block &&
+  if (d && sc <= AIP_DLP_REQUEST && dlp_view_ready(&d->view[sc]) &&
       (kind == AIP_DLP_STREAM_TEXT || (scope & AIP_DLP_WHOLE) ||
        (sc == AIP_DLP_RESPONSE ? d->scan_responses : d->scan_requests))) {
     st->d = d, st->v = &d->view[sc], st->on = 1;

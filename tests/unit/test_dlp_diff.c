@@ -58,11 +58,19 @@ static const char *const pieces[] = {
     "postgres://u:p@prod-db.x", "caf\xc3\xa9", "\xe6\x97\xa5", "ghp_", "0123456789abcdefghij",
     "ABCDEFGHIJ012345", "zz", "q.q", "@", ".io", "--", "7"};
 
+/* Digit runs of every length around the gate's (dlp_gate.c): across its 64-byte blocks, next
+ * to letters, non-ASCII and placeholders. */
+static const char *const digits[] = {
+    "1", "12", "1234", "12345678", "123456789", "0000000000000000000000000000000", " ", "-",
+    "x", "k", "\xc3\xa9", "\n", "[REDACTED:", "]", "4111-1111-1111-1111", "123-45-6789", "_"};
+
+static const char *const *set = pieces;
+static size_t nset = sizeof pieces / sizeof *pieces;
+
 static void random_text(aip_buf *b, size_t parts) {
   aip_buf_reset(b);
   aip_buf_reserve(b, 0);
-  for (size_t i = 0; i < parts; i++)
-    aip_buf_puts(b, pieces[rnd() % (sizeof pieces / sizeof *pieces)]);
+  for (size_t i = 0; i < parts; i++) aip_buf_puts(b, set[rnd() % nset]);
 }
 
 static void run(const char *yaml, int rounds, size_t parts) {
@@ -110,7 +118,38 @@ static void run(const char *yaml, int rounds, size_t parts) {
   aip_policy_doc_free(doc);
 }
 
+/* Which rules the engine gates: the digit-and-separator ones long enough, nothing with a
+ * letter, an anchor or a non-ASCII class. */
+static void gating(void) {
+  aip_policy_doc *doc = NULL;
+  aip_dlp *d = NULL;
+  aip_error err = {{0}};
+  const char *yaml = HEAD "  dlp:\n    patterns:\n"
+                          "      - {name: Card, regex: '\\b(?:\\d{4}[- ]?){3}\\d{4}\\b'}\n"
+                          "      - {name: Short, regex: '\\d{7}'}\n"
+                          "      - {name: Letter, regex: 'k\\d{8}'}\n"
+                          "      - {name: Anchor, regex: '^\\d{8}'}\n"
+                          "      - {name: Dot, regex: '\\d{8}.'}\n"
+                          "      - {name: Neg, regex: '[^a]\\d{8}'}\n"
+                          "      - {name: Case, regex: '(?i)\\d{8}'}\n";
+  if (aip_policy_doc_load_string(yaml, strlen(yaml), "t", &doc, &err) ||
+      aip_dlp_compile(doc, NULL, &d, &err)) {
+    fprintf(stderr, "%s\n", err.msg);
+    CHECK(0);
+    return;
+  }
+  static const int want[] = {1, 0, 0, 0, 0, 0, 1};
+  for (size_t i = 0; i < d->n; i++) CHECK(dlp_gated(&d->rules[i]) == want[i]);
+  CHECK(d->view[0].gated != NULL && d->view[0].block != NULL);
+  CHECK(d->view[0].gate_min == 8); /* Case */
+  CHECK(d->view[0].gate_byte['7'] && d->view[0].gate_byte[' '] && !d->view[0].gate_byte['k']);
+  CHECK(d->view[0].gate_nr == 3); /* [0-9], ' ', '-' */
+  aip_dlp_free(d);
+  aip_policy_doc_free(doc);
+}
+
 int main(void) {
+  gating();
   /* the operations guide's rules: \b rules after others, an unbounded rule with `.` */
   run(HEAD "  dlp:\n    patterns:\n"
            "      - {name: AWS, regex: '(AKIA|ASIA)[A-Z0-9]{16}'}\n"
@@ -133,5 +172,28 @@ int main(void) {
       20000, 30);
   /* the rule pack, on long texts */
   run(HEAD "  dlp: {rulepack: default}\n", 3000, 400);
+  /* gated rules (digits and separators only): \b and \B at a run's edges, a rule wider than
+   * the gate's 64-byte blocks, a rule whose run starts with a space, next to ungated ones */
+  set = digits, nset = sizeof digits / sizeof *digits;
+  run(HEAD "  dlp:\n    patterns:\n"
+           "      - {name: K, regex: 'k\\d{8}'}\n"
+           "      - {name: W8, regex: '\\b\\d{8}\\b'}\n"
+           "      - {name: NB, regex: '\\B\\d{9}'}\n"
+           "      - {name: Long, regex: '[0-9]{70}'}\n"
+           "      - {name: Dash, regex: '-\\d{7}-'}\n"
+           "      - {name: Sp, regex: '\\b \\d{8}'}\n"
+           "      - {name: SSN, regex: '\\b\\d{3}-\\d{2}-\\d{4}\\b'}\n"
+           "      - {name: Card, regex: '\\b(?:\\d{4}[- ]?){3}\\d{4}\\b'}\n",
+      20000, 60);
+  /* nine ranges of gate bytes: too many for the vector search, so it goes byte by byte */
+  run(HEAD "  dlp:\n    patterns:\n"
+           "      - {name: Many, regex: '[0-9!#%&*,/;=@]{10}'}\n"
+           "      - {name: W8, regex: '\\b\\d{8}\\b'}\n"
+           "      - {name: Long, regex: '[0-9]{70}'}\n",
+      10000, 60);
+  run(HEAD "  dlp:\n    patterns:\n" /* gated rules only: the view has no other database */
+           "      - {name: Card, regex: '\\b(?:\\d{4}[- ]?){3}\\d{4}\\b'}\n"
+           "      - {name: Sp, regex: '\\b \\d{8}'}\n",
+      5000, 200);
   TEST_MAIN_END();
 }
