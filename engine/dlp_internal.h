@@ -16,6 +16,7 @@
 #define DLP_NUMBER_MAX 1024 /* longest JSON number token we accept (json.c accepts 63) */
 #define DLP_KEY_PATH_MAX 64 /* keys longer than this never name a message member */
 #define DLP_GATE_MIN 8 /* shortest match of a rule the gate may take (dlp_gate.c) */
+#define DLP_GATES 4     /* distinct byte sets searched for; more are merged into the last */
 
 /* ---- compiled rules (dlp_compile.c) -------------------------------------------------------- */
 
@@ -70,10 +71,13 @@ typedef struct dlp_view {
   /* The gated rules (dlp_gate.c) have a database of their own, in byte mode; `block` and
    * `stream` hold the others, and `stream` all of them. Either of block and gated may be NULL. */
   hs_database_t *gated;
-  uint8_t gate_byte[256]; /* bytes any gated rule may consume */
-  uint8_t gate_lo[8], gate_hi[8]; /* ... as ranges, when 8 or fewer (vector search) */
-  int gate_nr;                    /* number of ranges; 0: too many, bytewise search */
-  uint32_t gate_min;              /* shortest match of any gated rule */
+  struct dlp_gate {
+    uint8_t byte[256];    /* bytes its rules may consume */
+    uint8_t lo[8], hi[8]; /* ... as ranges, when 8 or fewer (vector search) */
+    int nr;               /* number of ranges; 0: too many, bytewise search */
+    uint32_t min;         /* shortest match of its rules */
+  } gate[DLP_GATES];      /* the gated rules grouped by the bytes they consume */
+  int ngate;
 } dlp_view;
 
 /* A rule that only ever consumes a narrow set of ASCII non-letters (digits and separators: card
@@ -169,6 +173,8 @@ struct aip_dlp_scratch {
   aip_buf gate;          /* the runs a gated scan reads (dlp_gate.c) */
   struct dlp_seg *seg;   /* where each run came from */
   size_t nseg, segcap;
+  dlp_span *runs;        /* the runs found, with their neighbours */
+  size_t nruns, runcap;
   uint64_t rescans;     /* statistics for the benchmark: */
   uint64_t hs_bytes[4]; /* scanned: whole texts, shared windows, solo rules, full rescans */
 };
@@ -191,18 +197,21 @@ void dlp_regex_analyze(const char *re, dlp_charset *cs, int *bracket, int *wordb
 
 /* ---- dlp_gate.c ---- */
 
-/* A run of gate bytes in the buffer a gated scan reads: buffer offset `at` is text offset
- * `text`. */
+/* A piece of text in the buffer a gated scan reads: buffer offset `at` is text offset `text`. */
 typedef struct dlp_seg {
   size_t at, text;
 } dlp_seg;
-/* The runs of v->gate_byte at least v->gate_min long in p[0..len), each with the byte before
- * and after it (so \b sees its real neighbours), back to back: *out and its length, with
- * s->seg/nseg to map offsets back; 0 when there is none. A single run is not copied. */
+/* The runs of each gate's bytes at least its min long in p[0..len), each with the byte before
+ * and after it (so \b sees its real neighbours), overlaps merged, one after the other: *out
+ * and its length, with s->seg/nseg to map offsets back; 0 when there is none. A single run is
+ * not copied. (size_t)-1: no memory. */
 size_t dlp_gate_runs(const dlp_view *v, aip_dlp_scratch *s, const char *p, size_t len,
                      const char **out);
 /* Fills v->gate_* from the view's gated rules. */
 void dlp_gate_view(const aip_dlp *d, dlp_view *v);
+/* Tests: search with "avx512bw", "avx2", "sse2" or "bytes" (NULL: the best the CPU has);
+ * -1 when this CPU or build cannot. Not thread-safe: call before any search. */
+int dlp_gate_isa(const char *isa);
 
 /* ---- dlp_rulepack.c ---- */
 typedef struct dlp_pack_rule {

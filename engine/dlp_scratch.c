@@ -92,6 +92,7 @@ void aip_dlp_scratch_free(aip_dlp_scratch *s) {
   free(s->offs);
   aip_buf_free(&s->gate);
   free(s->seg);
+  free(s->runs);
   free(s);
 }
 
