@@ -142,6 +142,44 @@ static void test_escapes(void) {
   aip_dlp_free(d);
 }
 
+/* The tokenizer skips plain string bytes 16 and 8 at a time: a quote, an escape, a control
+ * byte, a UTF-8 sequence or a bad byte at every offset of those blocks is still seen. */
+static void test_special_at_every_offset(void) {
+  aip_dlp *d = load(HEAD "  dlp:\n" GUIDE);
+  int w = AIP_DLP_RESPONSE | AIP_DLP_WHOLE;
+  aip_buf in, want, out;
+  aip_buf_init(&in);
+  aip_buf_init(&want);
+  aip_buf_init(&out);
+  static const char *const ok[][2] = {{"\\n", "\\n"}, {"\\u00e9", "\\u00e9"},
+                                      {"\xc3\xa9", "\xc3\xa9"}, {"\", \"", "\", \""}};
+  for (size_t k = 0; k < 40; k++) {
+    char pad[64];
+    memset(pad, 'a', k);
+    pad[k] = '\0';
+    for (size_t v = 0; v < sizeof ok / sizeof *ok; v++) { /* then a secret further on */
+      aip_buf_reset(&in);
+      aip_buf_reset(&want);
+      aip_buf_printf(&in, "[\"%s%s %s AKIAIOSFODNN7EXAMPLE\"]", pad, ok[v][0], pad);
+      aip_buf_printf(&want, "[\"%s%s %s [REDACTED:AWS Key]\"]", pad, ok[v][1], pad);
+      expect(d, w, in.data, want.data, 1);
+    }
+    static const struct { const char *bad; int rc; } bad[] = {
+        {"\x01", -EINVAL}, {"\x1f", -EINVAL}, {"\xff", -EILSEQ}, {"\xc3(", -EILSEQ},
+        {"\\x", -EINVAL}};
+    for (size_t v = 0; v < sizeof bad / sizeof *bad; v++) {
+      aip_buf_reset(&in);
+      aip_buf_printf(&in, "[\"%s%s%s\"]", pad, bad[v].bad, pad);
+      aip_buf_reset(&out);
+      CHECK_INT(aip_dlp_redact_json(d, S, w, in.data, in.len, &out, NULL), bad[v].rc);
+    }
+  }
+  aip_buf_free(&in);
+  aip_buf_free(&want);
+  aip_buf_free(&out);
+  aip_dlp_free(d);
+}
+
 static void test_keys_numbers_nested(void) {
   aip_dlp *d = load(HEAD "  dlp:\n" GUIDE);
   int w = AIP_DLP_RESPONSE | AIP_DLP_WHOLE;
@@ -214,6 +252,7 @@ int main(void) {
   S = aip_dlp_scratch_new();
   test_paths();
   test_escapes();
+  test_special_at_every_offset();
   test_keys_numbers_nested();
   test_scan_flags();
   test_deadline();
