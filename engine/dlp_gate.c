@@ -61,7 +61,7 @@ void dlp_gate_view(const aip_dlp *d, dlp_view *v) {
     uint8_t bytes[256];
     for (unsigned c = 0; c < 256; c++) bytes[c] = (r->chars.w[c >> 6] >> (c & 63)) & 1;
     int g = 0;
-    while (g < v->ngate && memcmp(v->gate[g].byte, bytes, sizeof bytes)) g++;
+    while (g < v->ngate && memcmp(v->gate[g].byte, bytes, sizeof bytes) != 0) g++;
     if (g == DLP_GATES) g = DLP_GATES - 1; /* full: the last takes the rest */
     if (g == v->ngate) v->ngate++, v->gate[g].min = UINT32_MAX;
     for (unsigned c = 0; c < 256; c++) v->gate[g].byte[c] |= bytes[c];
@@ -131,7 +131,7 @@ __attribute__((target("avx2"))) static uint64_t mask_avx2(const struct dlp_gate 
                                                           const unsigned char *p) {
   uint64_t m = 0;
   for (int q = 0; q < 2; q++) {
-    __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32 * q));
+    __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(p + (size_t)32 * q));
     __m256i hit = _mm256_setzero_si256();
     for (int k = 0; k < g->nr; k++) {
       __m256i t = _mm256_sub_epi8(x, _mm256_set1_epi8((char)g->lo[k]));
@@ -146,7 +146,7 @@ __attribute__((target("avx2"))) static uint64_t mask_avx2(const struct dlp_gate 
 static uint64_t mask_sse2(const struct dlp_gate *g, const unsigned char *p) {
   uint64_t m = 0;
   for (int q = 0; q < 4; q++) {
-    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * q));
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + (size_t)16 * q));
     __m128i hit = _mm_setzero_si128();
     for (int k = 0; k < g->nr; k++) {
       __m128i t = _mm_sub_epi8(x, _mm_set1_epi8((char)g->lo[k]));

@@ -248,9 +248,9 @@ static int push_piece(dlp_ws *ws, int k, size_t *n, uint32_t len, int32_t orig) 
   }
   if (*n == ws->pccap[k]) {
     size_t cap = ws->pccap[k] ? ws->pccap[k] * 2 : 16;
-    v = realloc(v, cap * sizeof *v);
-    if (!v) return -ENOMEM;
-    ws->pc[k] = v;
+    dlp_piece *nv = realloc(v, cap * sizeof *v);
+    if (!nv) return -ENOMEM; /* the old array stays in ws->pc[k], freed with the scratch */
+    ws->pc[k] = v = nv;
     ws->pccap[k] = cap;
   }
   v[(*n)++] = (dlp_piece){len, orig};

@@ -69,7 +69,7 @@ int aip_ask_elicit_start(aip_pending *p) {
   sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
   snprintf(e->id, sizeof(e->id), ELICIT_PREFIX "%s", hex);
   /* the question shows the arguments DLP-redacted, as the operators' queue does */
-  aip_dlp_run r = {.dlp = a->dlp, .scratch = a->dlp_scratch, .doc = aip_policy_doc_of(a->policy)};
+  aip_dlp_run r = aip_agent_dlp_run(a);
   cJSON *shown = aip_dlp_redact_copy(&r, p->args);
   cJSON *msg = aip_elicit_request(e->id, s->version, p->tool,
                                   aip_policy_doc_of(a->policy)->name, shown ? shown : p->args);

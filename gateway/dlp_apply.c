@@ -27,6 +27,28 @@ uint64_t aip_dlp_run_budget(const aip_dlp_run *r) {
   return r->doc ? r->doc->dlp.timeout_ms * 1000000u : 0;
 }
 
+int aip_dlp_run_stream(aip_dlp_run *r, aip_dlp_stream *st, const char *p, size_t n, int end,
+                       uint64_t *spent_ns, aip_buf *out, aip_dlp_counts *c) {
+  uint64_t budget = aip_dlp_run_budget(r);
+  if (budget && *spent_ns >= budget) return -ETIMEDOUT;
+  if (budget) aip_dlp_run_arm(r, budget - *spent_ns);
+  uint64_t t0 = uv_hrtime();
+  int rc = n ? aip_dlp_stream_feed(st, r->scratch, p, n, out, c) : 0;
+  if (rc >= 0 && end) rc = aip_dlp_stream_end(st, r->scratch, out, c);
+  *spent_ns += uv_hrtime() - t0;
+  if (budget) aip_dlp_run_arm(r, 0);
+  return rc < 0 ? rc : 0;
+}
+
+const char *aip_dlp_error_name(int rc) {
+  return rc == -ETIMEDOUT ? "dlp.timeout exceeded"
+         : rc == -EINVAL  ? "invalid JSON"
+         : rc == -EILSEQ  ? "invalid UTF-8"
+         : rc == -E2BIG   ? "nested too deep"
+         : rc == -ENOMEM  ? "out of memory"
+                          : "scan error";
+}
+
 int aip_dlp_run_fail_open(const aip_dlp_run *r) {
   return r->doc && r->doc->failover.on_dlp_error == AIP_FAILOVER_ALLOW;
 }

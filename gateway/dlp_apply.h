@@ -29,6 +29,15 @@ uint64_t aip_dlp_run_budget(const aip_dlp_run *r);
 int aip_dlp_run_json(aip_dlp_run *r, int scope, const char *raw, size_t len, aip_buf *out,
                      aip_dlp_counts *c);
 
+/* One read of a streamed message (`end`: and its end) through `st`, within dlp.timeout summed
+ * over the message's reads in *spent_ns: the time spent scanning, not the waits between reads.
+ * Output is appended to `out`. 0, or < 0 (-ETIMEDOUT once the budget is spent). */
+int aip_dlp_run_stream(aip_dlp_run *r, aip_dlp_stream *st, const char *p, size_t n, int end,
+                       uint64_t *spent_ns, aip_buf *out, aip_dlp_counts *c);
+
+/* What a failed scan's code means, for logs. */
+const char *aip_dlp_error_name(int rc);
+
 /* Whether a failed scan lets the message through (failover.on_dlp_error: allow). */
 int aip_dlp_run_fail_open(const aip_dlp_run *r);
 

@@ -233,6 +233,8 @@ void aip_router_tools_changed(aip_agent_rt *a);
 const aip_tool_entry *aip_router_find(aip_agent_rt *a, const char *exposed);
 /* Adds a message's DLP counts to the agent's totals (metrics). */
 void aip_agent_count_dlp(aip_agent_rt *a, const aip_dlp_counts *c);
+/* The agent's DLP with its policy, for the shared helpers (gateway/dlp_apply.h). */
+aip_dlp_run aip_agent_dlp_run(aip_agent_rt *a);
 /* The upstream whose "<server>__" prefix `exposed` carries, if that server failed to list its
  * tools in the last fetch; else NULL. */
 const aip_upstream *aip_router_failed_server(aip_agent_rt *a, const char *exposed);

@@ -16,14 +16,8 @@ static const char *mode_name(const aip_policy *p) {
   return p && aip_policy_doc_of(p)->mode == AIP_MODE_MONITOR ? "monitor" : "enforce";
 }
 
-/* The agent's DLP with its policy, for the shared helpers (gateway/dlp_apply.h). */
-static aip_dlp_run dlp_run(aip_agent_rt *a) {
-  return (aip_dlp_run){.dlp = a->dlp, .scratch = a->dlp_scratch,
-                       .doc = a->policy ? aip_policy_doc_of(a->policy) : NULL};
-}
-
 static cJSON *redact_for_audit(aip_agent_rt *a, const cJSON *args) {
-  aip_dlp_run r = dlp_run(a);
+  aip_dlp_run r = aip_agent_dlp_run(a);
   return aip_dlp_redact_copy(&r, args);
 }
 
@@ -249,7 +243,7 @@ static void ask_ready(aip_pending *p) {
 static int scan_request(aip_pending *p, aip_rpc_msg *m) {
   aip_agent_rt *a = p->sess->agent;
   if (!a->dlp) return 0;
-  aip_dlp_run r = dlp_run(a);
+  aip_dlp_run r = aip_agent_dlp_run(a);
   aip_dlp_counts c;
   aip_dlp_counts_init(&c, a->dlp);
   cJSON *params = NULL;

@@ -434,6 +434,7 @@ struct aip_pending_stream {
   aip_buf out;         /* redacted bytes not yet written */
   int err;             /* first failure; the response is aborted at the end */
   int counted;         /* the counts went to the audit record and the metrics */
+  uint64_t spent_ns;   /* scanning it so far, against dlp.timeout */
 };
 
 static void stream_count(aip_pending *p) {
@@ -485,11 +486,18 @@ static int stream_flush(aip_pending *p) {
   return err;
 }
 
-static void stream_feed(aip_pending *p, const char *data, size_t n) {
+/* One read of the answer (`end`: and its end) through DLP, within dlp.timeout summed over
+ * the answer's reads. */
+static void stream_feed(aip_pending *p, const char *data, size_t n, int end) {
   struct aip_pending_stream *st = p->stream;
   if (st->err) return;
-  int rc = aip_dlp_stream_feed(st->dlp, p->sess->agent->dlp_scratch, data, n, &st->out, &st->counts);
-  if (rc < 0) st->err = rc;
+  aip_dlp_run r = aip_agent_dlp_run(p->sess->agent);
+  int rc = aip_dlp_run_stream(&r, st->dlp, data, n, end, &st->spent_ns, &st->out, &st->counts);
+  if (rc < 0) {
+    aip_warn("agent %s: streamed answer failed DLP (%s)", p->sess->agent->cfg->name,
+             aip_dlp_error_name(rc));
+    st->err = rc;
+  }
 }
 
 static int sink_begin(void *data, const char *head, size_t n) {
@@ -513,9 +521,9 @@ static int sink_begin(void *data, const char *head, size_t n) {
   /* the message as the agent sees it: its head, then the agent's own id in place of ours */
   aip_buf id;
   aip_buf_init(&id);
-  stream_feed(p, head, n);
+  stream_feed(p, head, n, 0);
   if (aip_json_print(&id, p->client_id)) st->err = -ENOMEM;
-  stream_feed(p, id.data, id.len);
+  stream_feed(p, id.data, id.len, 0);
   aip_buf_free(&id);
   return 0;
 }
@@ -528,7 +536,7 @@ static void stream_drained(aip_http_req *req, void *data) {
 static int sink_chunk(void *data, const char *bytes, size_t n) {
   aip_pending *p = data;
   struct aip_pending_stream *st = p->stream;
-  stream_feed(p, bytes, n);
+  stream_feed(p, bytes, n, 0);
   if (!st->err) st->err = stream_flush(p);
   if (st->err) return st->err;
   aip_http_req *req = p->ex->req;
@@ -544,7 +552,8 @@ static void sink_end(void *data, int err) {
   p->call = NULL; /* freed after this returns */
   if (!err) err = st->err;
   if (!err) {
-    int rc = aip_dlp_stream_end(st->dlp, p->sess->agent->dlp_scratch, &st->out, &st->counts);
+    stream_feed(p, NULL, 0, 1);
+    int rc = st->err;
     if (rc < 0 || (rc = stream_flush(p)) < 0) err = rc;
   }
   if (!err && aip_http_stream_write(ex->req, "\n\n", 2)) err = -ECONNRESET;

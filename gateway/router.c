@@ -389,6 +389,11 @@ void aip_agent_shutdown(aip_agent_rt *a) {
     if (a->ups[i]) aip_upstream_close(a->ups[i]);
 }
 
+aip_dlp_run aip_agent_dlp_run(aip_agent_rt *a) {
+  return (aip_dlp_run){.dlp = a->dlp, .scratch = a->dlp_scratch,
+                       .doc = a->policy ? aip_policy_doc_of(a->policy) : NULL};
+}
+
 void aip_agent_count_dlp(aip_agent_rt *a, const aip_dlp_counts *c) {
   if (!a->dlp || !c->total) return;
   for (size_t i = 0; i < c->rules && i < aip_dlp_rule_count(a->dlp); i++)

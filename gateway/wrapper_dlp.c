@@ -44,15 +44,6 @@ struct aip_wrapper_big {
   aip_buf out;
 };
 
-static const char *why(int rc) {
-  return rc == -ETIMEDOUT ? "dlp.timeout exceeded"
-         : rc == -EINVAL  ? "invalid JSON"
-         : rc == -EILSEQ  ? "invalid UTF-8"
-         : rc == -E2BIG   ? "nested too deep"
-         : rc == -ENOMEM  ? "out of memory"
-                          : "scan error";
-}
-
 /* ---- the top-level id and method of a message, from its raw text (maybe only its head) ---- */
 
 static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
@@ -253,10 +244,10 @@ void aip_wrapper_dlp_deliver(aip_wrapper *w, const char *p, size_t n) {
   int rc = aip_dlp_run_json(&w->dlp_run, AIP_DLP_RESPONSE, p, n, &out, &c);
   if (rc < 0 && aip_dlp_run_fail_open(&w->dlp_run)) {
     aip_warn("DLP could not scan a message from the server (%s); forwarded unredacted "
-             "(failover.on_dlp_error: allow)", why(rc));
+             "(failover.on_dlp_error: allow)", aip_dlp_error_name(rc));
     rc = 0;
   } else if (rc < 0) {
-    aip_warn("DLP could not scan a message from the server (%s); withheld", why(rc));
+    aip_warn("DLP could not scan a message from the server (%s); withheld", aip_dlp_error_name(rc));
   }
   if (rc == 0) aip_wrapper_to_client(w, p, n);
   else if (rc == 1) aip_wrapper_to_client(w, out.data, out.len);
@@ -312,19 +303,11 @@ int aip_wrapper_dlp_line_part(aip_wrapper *w, const char *p, size_t n, int end) 
     big_abort(w, "is longer than --max-message");
     return -1;
   }
-  uint64_t budget = aip_dlp_run_budget(&w->dlp_run);
-  int rc = 0;
-  if (budget && b->spent_ns >= budget) rc = -ETIMEDOUT;
-  else if (budget) aip_dlp_run_arm(&w->dlp_run, budget - b->spent_ns);
-  uint64_t t0 = uv_hrtime();
   b->out.len = 0;
-  if (!rc) rc = aip_dlp_stream_feed(b->st, w->dlp_run.scratch, p, n, &b->out, &b->c);
-  if (!rc && end) rc = aip_dlp_stream_end(b->st, w->dlp_run.scratch, &b->out, &b->c);
-  b->spent_ns += uv_hrtime() - t0; /* the budget counts scanning, not waiting for the child */
-  if (budget) aip_dlp_run_arm(&w->dlp_run, 0);
+  int rc = aip_dlp_run_stream(&w->dlp_run, b->st, p, n, end, &b->spent_ns, &b->out, &b->c);
   if (rc < 0) {
     char what[64];
-    snprintf(what, sizeof(what), "failed DLP (%s)", why(rc));
+    snprintf(what, sizeof(what), "failed DLP (%s)", aip_dlp_error_name(rc));
     big_abort(w, what);
     return -1;
   }
@@ -428,7 +411,7 @@ static void err_emit(aip_wrapper *w, int rc, int eof) {
   if (rc < 0) {
     /* errors are final for a stream: fail closed (drop the rest) unless told otherwise */
     int open = aip_dlp_run_fail_open(&w->dlp_run);
-    aip_warn("DLP could not filter the server's stderr (%s); %s", why(rc),
+    aip_warn("DLP could not filter the server's stderr (%s); %s", aip_dlp_error_name(rc),
              open ? "passing it through unfiltered" : "dropping it from now on");
     aip_dlp_stream_free(w->err_stream);
     w->err_stream = NULL;

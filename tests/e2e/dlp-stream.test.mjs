@@ -329,6 +329,45 @@ test('an answer that stalls for request_timeout is aborted and the server is fre
   }
 });
 
+test('dlp.timeout counts the scanning of a streamed answer, summed over its reads', async () => {
+  const tok = newToken('slowdlp');
+  const g = await Gateway.start({
+    servers: { t: testServer() },
+    agents: [{ name: 'slowdlp', token: tok, servers: ['t'],
+      policy: { allowed_tools: ['big', 'echo'], dlp: { patterns, timeout: '20ms' } } }],
+    limits: { request_timeout: '60s' },
+  });
+  try {
+    await g.wrap(async () => {
+      const { client } = await g.connect(tok);
+      // a small answer scans in microseconds, well within the budget
+      assert.equal(textOf(await client.callTool({ name: 'echo', arguments: { message: `k ${KEY}` } })), `k ${PLACEHOLDER}`);
+      // 60 MiB takes far longer than 20 ms to scan (each 64 KiB read well under it)
+      const sid = await g.rawSession(tok);
+      const res = await fetch(g.url, {
+        method: 'POST',
+        headers: {
+          Authorization: 'Bearer ' + tok, 'Content-Type': 'application/json',
+          Accept: 'application/json, text/event-stream', 'Mcp-Session-Id': sid, 'MCP-Protocol-Version': '2025-11-25',
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call',
+          params: { name: 'big', arguments: { bytes: 60 * MiB, secret: KEY, at: [50 * MiB] } } }),
+      });
+      const { got, failed } = await drain(res);
+      assert.ok(failed, 'the answer is cut short, not completed');
+      assert.ok(got.length < 50 * MiB && !got.includes(KEY), 'nothing past the timeout was sent');
+      assert.match(g.stderr, /agent slowdlp: streamed answer failed DLP \(dlp\.timeout exceeded\)/);
+      await waitFor(async () => {
+        try {
+          return textOf(await client.callTool({ name: 'echo', arguments: { message: 'next' } })) === 'next';
+        } catch { return false; }
+      }, 10000, 'the next call');
+    })();
+  } finally {
+    await g.stop();
+  }
+});
+
 test('HTTP upstream: application/json and SSE replies are streamed the same way', async () => {
   const json = await TestHttpServer.start({ reply: 'json' });
   const sse = await TestHttpServer.start({ reply: 'sse' });
