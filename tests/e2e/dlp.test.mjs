@@ -112,8 +112,9 @@ test('an approval record shows the arguments DLP-redacted; the operator never se
 })());
 
 // dlp.timeout: a scan that outlives its budget is abandoned; failover.on_dlp_error decides.
-// 8 MiB of text with a key at the end: the Hyperscan pass alone takes several milliseconds, and
-// the engine checks the budget before it resolves the rule that fired.
+// 8 MiB of near misses ("AKIA" 1.6 million times, never followed by 16 key characters) with a
+// key at the end: Hyperscan has to check every one of them, which takes several milliseconds
+// on any machine, and the engine checks the budget before it resolves the rule that fired.
 test('dlp.timeout: block withholds the answer, allow forwards it unredacted', async () => {
   const slow = newToken('slow'), open = newToken('open');
   const dlp = { patterns, timeout: '1ms', stream_threshold: '64MiB' };
@@ -128,7 +129,7 @@ test('dlp.timeout: block withholds the answer, allow forwards it unredacted', as
   });
   try {
     await g.wrap(async () => {
-      const message = 'x'.repeat(8 << 20) + KEY;
+      const message = 'AKIAx'.repeat((8 << 20) / 5) + KEY;
       const strict = (await g.connect(slow)).client;
       await assert.rejects(strict.callTool({ name: 'echo', arguments: { message } }),
         (e) => e.code === -32603 && /withheld/.test(e.message));
