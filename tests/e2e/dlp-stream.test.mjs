@@ -278,7 +278,9 @@ test('an answer that stalls for request_timeout is aborted and the server is fre
   const g = await Gateway.start({
     servers: { t: testServer() },
     agents: [{ name: 'stall', token: tok, servers: ['t'], policy: { allowed_tools: ['big', 'echo'], dlp: { patterns } } }],
-    limits: { request_timeout: '1s', max_streamed_message: '100MiB' },
+    // 2 s: the whole call, the server's first byte included, must fit in request_timeout, and
+    // a busy 2-core machine can take a second to get there
+    limits: { request_timeout: '2s', max_streamed_message: '100MiB' },
   });
   try {
     await g.wrap(async () => {
@@ -293,7 +295,7 @@ test('an answer that stalls for request_timeout is aborted and the server is fre
       });
       const reader = res.body.getReader();
       await reader.read();
-      await sleep(2500); // this client reads nothing: no byte moves for longer than 1 s
+      await sleep(4500); // this client reads nothing: no byte moves for longer than 2 s
       // (the kernel's socket buffers hold a few MiB: far below max_streamed_message)
       let failed = false;
       try {
@@ -302,7 +304,7 @@ test('an answer that stalls for request_timeout is aborted and the server is fre
         failed = true;
       }
       assert.ok(failed, 'the stalled answer is cut short');
-      assert.match(g.stderr, /stalled for 1000 ms; aborting it/);
+      assert.match(g.stderr, /stalled for 2000 ms; aborting it/);
       // the server dropped the rest of that answer and answers the next call
       const { client } = await g.connect(tok);
       const r = await client.callTool({ name: 'echo', arguments: { message: 'free' } });
