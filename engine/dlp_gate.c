@@ -24,6 +24,7 @@
  * that mask show whether a run of the gate's length ends in the block; only then are the run's
  * ends looked up bytewise.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -160,7 +161,8 @@ static uint64_t mask_sse2(const struct dlp_gate *g, const unsigned char *p) {
 
 typedef uint64_t (*mask_fn)(const struct dlp_gate *g, const unsigned char *p);
 
-static mask_fn best_mask; /* set once; a benign race, as every thread picks the same */
+static mask_fn best_mask; /* set once by pick_mask (or by tests, before any search) */
+static pthread_once_t picked = PTHREAD_ONCE_INIT;
 
 static void pick_mask(void) {
   __builtin_cpu_init();
@@ -206,7 +208,7 @@ static int bytewise; /* tests: the search without vectors */
 int dlp_gate_isa(const char *isa) {
   bytewise = 0;
 #ifdef GATE_VECTOR
-  __builtin_cpu_init();
+  pthread_once(&picked, pick_mask);
   if (!isa) pick_mask();
   else if (!strcmp(isa, "avx512bw") && __builtin_cpu_supports("avx512bw")) best_mask = mask_avx512;
   else if (!strcmp(isa, "avx2") && __builtin_cpu_supports("avx2")) best_mask = mask_avx2;
@@ -240,7 +242,7 @@ size_t dlp_gate_runs(const dlp_view *v, aip_dlp_scratch *s, const char *p, size_
   s->nruns = s->nseg = 0;
   aip_buf_reset(&s->gate);
 #ifdef GATE_VECTOR
-  if (!best_mask) pick_mask();
+  pthread_once(&picked, pick_mask);
 #endif
   for (int g = 0; g < v->ngate; g++) {
     search r = {&v->gate[g], s, (const unsigned char *)p, len};
