@@ -336,7 +336,7 @@ test('dlp.timeout counts the scanning of a streamed answer, summed over its read
   const g = await Gateway.start({
     servers: { t: testServer() },
     agents: [{ name: 'slowdlp', token: tok, servers: ['t'],
-      policy: { allowed_tools: ['big', 'echo'], dlp: { patterns, timeout: '20ms' } } }],
+      policy: { allowed_tools: ['big', 'echo'], dlp: { patterns, timeout: '5ms' } } }],
     limits: { request_timeout: '60s' },
   });
   try {
@@ -344,7 +344,8 @@ test('dlp.timeout counts the scanning of a streamed answer, summed over its read
       const { client } = await g.connect(tok);
       // a small answer scans in microseconds, well within the budget
       assert.equal(textOf(await client.callTool({ name: 'echo', arguments: { message: `k ${KEY}` } })), `k ${PLACEHOLDER}`);
-      // 60 MiB takes far longer than 20 ms to scan (each 64 KiB read well under it)
+      // 60 MiB of near misses ("AKIA" every 5 bytes, which Hyperscan must check one by one)
+      // takes far longer than 5 ms to scan on any machine; each 64 KiB read well under it
       const sid = await g.rawSession(tok);
       const res = await fetch(g.url, {
         method: 'POST',
@@ -353,7 +354,7 @@ test('dlp.timeout counts the scanning of a streamed answer, summed over its read
           Accept: 'application/json, text/event-stream', 'Mcp-Session-Id': sid, 'MCP-Protocol-Version': '2025-11-25',
         },
         body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call',
-          params: { name: 'big', arguments: { bytes: 60 * MiB, secret: KEY, at: [50 * MiB] } } }),
+          params: { name: 'big', arguments: { bytes: 60 * MiB, insert: 'AKIA', every: 5, secret: KEY, at: [50 * MiB] } } }),
       });
       const { got, failed } = await drain(res);
       assert.ok(failed, 'the answer is cut short, not completed');
