@@ -77,20 +77,34 @@ async function assertServerPaused(serverPid, since, gatewayPid) {
   if (!SANITIZED) assert.ok(vmHWM(gatewayPid) - before < 16 * MiB, 'the gateway does not buffer for a client that does not read');
 }
 
-/** A raw tools/call of `big` on a fresh session; returns the fetch Response (body unread).
- * `onSession` gets the session id. */
-async function rawBig(token, args, signal, onSession) {
-  const sid = await gw.rawSession(token);
-  if (onSession) onSession(sid);
-  return fetch(gw.url, {
+/** A raw tools/call `name`(args) with request id `id` on session `sid` of gateway `g`;
+ * returns the fetch Response (body unread). */
+function rawCall(g, token, sid, id, name, args, signal) {
+  return fetch(g.url, {
     method: 'POST',
     headers: {
       Authorization: 'Bearer ' + token, 'Content-Type': 'application/json',
       Accept: 'application/json, text/event-stream', 'Mcp-Session-Id': sid, 'MCP-Protocol-Version': '2025-11-25',
     },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 'call-7', method: 'tools/call', params: { name: 'big', arguments: args } }),
+    body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } }),
     signal: signal || AbortSignal.timeout(60000),
   });
+}
+
+/** A raw tools/call of `big` on a fresh session of `gw`; `onSession` gets the session id. */
+async function rawBig(token, args, signal, onSession) {
+  const sid = await gw.rawSession(token);
+  if (onSession) onSession(sid);
+  return rawCall(gw, token, sid, 'call-7', 'big', args, signal);
+}
+
+/** Waits until `tool` echoes again (a server restarting, a stream's end settling). */
+function echoesAgain(client, message, tool = 'echo') {
+  return waitFor(async () => {
+    try {
+      return textOf(await client.callTool({ name: tool, arguments: { message } })) === message;
+    } catch { return false; }
+  }, 10000, `${tool} answering again`);
 }
 
 test('100 MiB with secrets across read boundaries: exact redaction, bounded gateway memory', () => gw.wrap(async () => {
@@ -186,11 +200,7 @@ test('a slow agent pauses the server; a server that dies mid-answer aborts the r
   assert.ok(!/\n\n$/.test(got), 'the event was never completed');
   // the server comes back for the next call
   const { client } = await gw.connect(tokDlp);
-  await waitFor(async () => {
-    try {
-      return textOf(await client.callTool({ name: 'echo', arguments: { message: 'again' } })) === 'again';
-    } catch { return false; }
-  }, 10000, 'the restarted server');
+  await echoesAgain(client, 'again');
 })());
 
 test('an answer DLP cannot parse mid-way is aborted, never forwarded', () => gw.wrap(async () => {
@@ -247,11 +257,7 @@ test('the session ends mid-answer (DELETE): the answer is aborted, the gateway c
   }
   assert.ok(failed, 'the answer is cut short');
   const { client } = await gw.connect(tokDlp);
-  await waitFor(async () => {
-    try {
-      return textOf(await client.callTool({ name: 'echo', arguments: { message: 'on' } })) === 'on';
-    } catch { return false; }
-  }, 10000, 'the next call');
+  await echoesAgain(client, 'on');
 })());
 
 test('a policy reload mid-answer aborts it (the old DLP rules are gone)', () => gw.wrap(async () => {
@@ -285,14 +291,7 @@ test('an answer that stalls for request_timeout is aborted and the server is fre
   try {
     await g.wrap(async () => {
       const sid = await g.rawSession(tok);
-      const res = await fetch(g.url, {
-        method: 'POST',
-        headers: {
-          Authorization: 'Bearer ' + tok, 'Content-Type': 'application/json',
-          Accept: 'application/json, text/event-stream', 'Mcp-Session-Id': sid, 'MCP-Protocol-Version': '2025-11-25',
-        },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'big', arguments: { bytes: 120 * MiB } } }),
-      });
+      const res = await rawCall(g, tok, sid, 1, 'big', { bytes: 120 * MiB });
       const reader = res.body.getReader();
       await reader.read();
       await sleep(4500); // this client reads nothing: no byte moves for longer than 2 s
@@ -310,21 +309,10 @@ test('an answer that stalls for request_timeout is aborted and the server is fre
       const r = await client.callTool({ name: 'echo', arguments: { message: 'free' } });
       assert.equal(textOf(r), 'free');
       // limits.max_streamed_message: larger answers are aborted and the server restarted
-      const big = await fetch(g.url, {
-        method: 'POST',
-        headers: {
-          Authorization: 'Bearer ' + tok, 'Content-Type': 'application/json',
-          Accept: 'application/json, text/event-stream', 'Mcp-Session-Id': sid, 'MCP-Protocol-Version': '2025-11-25',
-        },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'big', arguments: { bytes: 120 * MiB } } }),
-      });
+      const big = await rawCall(g, tok, sid, 2, 'big', { bytes: 120 * MiB });
       assert.equal((await drain(big)).failed, true, 'an answer above max_streamed_message is cut short');
       assert.match(g.stderr, /streamed message larger than 104857600 bytes; killing the server/);
-      await waitFor(async () => {
-        try {
-          return textOf(await client.callTool({ name: 'echo', arguments: { message: 'back' } })) === 'back';
-        } catch { return false; }
-      }, 10000, 'the restarted server');
+      await echoesAgain(client, 'back');
     })();
   } finally {
     await g.stop();
@@ -347,24 +335,13 @@ test('dlp.timeout counts the scanning of a streamed answer, summed over its read
       // 60 MiB of near misses ("AKIA" every 5 bytes, which Hyperscan must check one by one)
       // takes far longer than 5 ms to scan on any machine; each 64 KiB read well under it
       const sid = await g.rawSession(tok);
-      const res = await fetch(g.url, {
-        method: 'POST',
-        headers: {
-          Authorization: 'Bearer ' + tok, 'Content-Type': 'application/json',
-          Accept: 'application/json, text/event-stream', 'Mcp-Session-Id': sid, 'MCP-Protocol-Version': '2025-11-25',
-        },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call',
-          params: { name: 'big', arguments: { bytes: 60 * MiB, insert: 'AKIA', every: 5, secret: KEY, at: [50 * MiB] } } }),
-      });
+      const res = await rawCall(g, tok, sid, 3, 'big',
+        { bytes: 60 * MiB, insert: 'AKIA', every: 5, secret: KEY, at: [50 * MiB] });
       const { got, failed } = await drain(res);
       assert.ok(failed, 'the answer is cut short, not completed');
       assert.ok(got.length < 50 * MiB && !got.includes(KEY), 'nothing past the timeout was sent');
       assert.match(g.stderr, /agent slowdlp: streamed answer failed DLP \(dlp\.timeout exceeded\)/);
-      await waitFor(async () => {
-        try {
-          return textOf(await client.callTool({ name: 'echo', arguments: { message: 'next' } })) === 'next';
-        } catch { return false; }
-      }, 10000, 'the next call');
+      await echoesAgain(client, 'next');
     })();
   } finally {
     await g.stop();
@@ -399,14 +376,7 @@ test('HTTP upstream: application/json and SSE replies are streamed the same way'
       const sid = await g.rawSession(tok);
       const since = bytesWrittenBy(json.pid);
       const ac = new AbortController();
-      const res = await fetch(g.url, {
-        method: 'POST', signal: ac.signal,
-        headers: {
-          Authorization: 'Bearer ' + tok, 'Content-Type': 'application/json',
-          Accept: 'application/json, text/event-stream', 'Mcp-Session-Id': sid, 'MCP-Protocol-Version': '2025-11-25',
-        },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'hj__big', arguments: { bytes: 120 * MiB } } }),
-      });
+      const res = await rawCall(g, tok, sid, 1, 'hj__big', { bytes: 120 * MiB }, ac.signal);
       const reader = res.body.getReader();
       await reader.read();
       try {
@@ -416,11 +386,7 @@ test('HTTP upstream: application/json and SSE replies are streamed the same way'
       }
       await reader.read().catch(() => {});
       // and the gateway is fine after the client went away mid-answer
-      await waitFor(async () => {
-        try {
-          return textOf(await client.callTool({ name: 'hj__echo', arguments: { message: 'still' } })) === 'still';
-        } catch { return false; }
-      }, 10000, 'the next call');
+      await echoesAgain(client, 'still', 'hj__echo');
       // an SSE reply: the event's data streams (30 MiB: more than max_upstream_message)
       const ns = 30 * MiB;
       const ats = offsets(ns, 60);
