@@ -187,6 +187,8 @@ static void list(aip_gw *gw, aip_http_req *req) {
 typedef struct event_stream {
   aip_http_req *req;
   aip_gw *gw;
+  uint8_t token_sha256[32]; /* the operator's who opened it: a reload may remove it */
+  struct event_stream *prev, *next; /* in gw->event_streams */
 } event_stream;
 
 static void on_event(void *data, const char *type, const aip_approval *a) {
@@ -200,13 +202,17 @@ static void on_event(void *data, const char *type, const aip_approval *a) {
   aip_buf_free(&b);
 }
 
-static void events_aborted(aip_http_req *req, void *data) {
-  event_stream *es = data;
+static void events_free(event_stream *es) {
   aip_approvals_unsubscribe(es->gw->approvals, on_event, es);
+  if (es->prev) es->prev->next = es->next;
+  else es->gw->event_streams = es->next;
+  if (es->next) es->next->prev = es->prev;
   free(es);
 }
 
-static void events(aip_gw *gw, aip_http_req *req) {
+static void events_aborted(aip_http_req *req, void *data) { events_free(data); }
+
+static void events(aip_gw *gw, aip_http_req *req, const aip_operator_config *op) {
   event_stream *es = calloc(1, sizeof(*es));
   if (!es || aip_approvals_subscribe(gw->approvals, on_event, es)) {
     free(es);
@@ -214,9 +220,25 @@ static void events(aip_gw *gw, aip_http_req *req) {
   }
   es->req = req;
   es->gw = gw;
+  memcpy(es->token_sha256, op->token_sha256, sizeof(es->token_sha256));
+  es->next = gw->event_streams;
+  if (es->next) es->next->prev = es;
+  gw->event_streams = es;
   aip_http_set_abort(req, events_aborted, es);
   aip_http_stream_begin(req, 200, "text/event-stream", NULL);
   aip_http_stream_write(req, ": approvals\n\n", 13);
+}
+
+void aip_approvals_api_operators_changed(aip_gw *gw) {
+  event_stream *next;
+  for (event_stream *es = gw->event_streams; es; es = next) {
+    next = es->next;
+    if (aip_map_get(&gw->operators_by_token, es->token_sha256, sizeof(es->token_sha256))) continue;
+    aip_http_req *req = es->req;
+    aip_http_set_abort(req, NULL, NULL);
+    events_free(es);
+    aip_http_stream_end(req);
+  }
 }
 
 /* ---- routing ---------------------------------------------------------------------------------- */
@@ -251,7 +273,7 @@ int aip_approvals_api_handle(aip_http_req *req, aip_gw *gw) {
     return 1;
   }
   if (strcmp(rest, "/events") == 0) {
-    if (get) events(gw, req);
+    if (get) events(gw, req, op);
     else api_error(req, 405, "method_not_allowed", "GET only");
     return 1;
   }

@@ -2,11 +2,13 @@
  *
  * Policies reload whole (policy_load.c). Of the gateway config, a reload applies what operators
  * rotate on a schedule and what can change without touching a connection: the trusted keys
- * (policy signing key rotation) and the agents' bearer tokens (a new token_sha256 for an agent
- * of the same name: the old token is refused from the next request on, its sessions included).
- * Everything else (listeners, servers, agents added or removed, policy paths, operators, limits)
- * needs a restart, and the log says which agent or section changed. A config that no longer
- * loads changes nothing and is counted in aip_policy_load_errors_total.
+ * (policy signing key rotation), the agents' bearer tokens (a new token_sha256 for an agent
+ * of the same name: the old token is refused from the next request on, its sessions included)
+ * and the operators who work the approval queue (added, removed, tokens rotated: a token no
+ * longer listed is refused from the next request on, and its open event streams end).
+ * Everything else (listeners, servers, agents added or removed, policy paths, limits) needs a
+ * restart, and the log says which agent or section changed. A config that no longer loads
+ * changes nothing and is counted in aip_policy_load_errors_total.
  */
 #include <string.h>
 
@@ -63,6 +65,40 @@ static void apply_agents(aip_gw *gw, const aip_gateway_config *next) {
   }
 }
 
+static int same_operators(const aip_gateway_config *a, const aip_gateway_config *b) {
+  if (a->operators_n != b->operators_n) return 0;
+  for (size_t i = 0; i < a->operators_n; i++)
+    if (strcmp(a->operators[i].name, b->operators[i].name) != 0 ||
+        memcmp(a->operators[i].token_sha256, b->operators[i].token_sha256, 32) != 0)
+      return 0;
+  return 1;
+}
+
+/* The new list replaces the old whole; the map's values point into the array, which moves
+ * into gw->cfg (the old one goes with `next`). */
+static void apply_operators(aip_gw *gw, aip_gateway_config *next) {
+  aip_gateway_config *cur = gw->cfg;
+  if (same_operators(cur, next)) return;
+  aip_map m;
+  aip_map_init(&m);
+  for (size_t i = 0; i < next->operators_n; i++) {
+    aip_operator_config *op = &next->operators[i];
+    if (aip_map_put(&m, op->token_sha256, sizeof(op->token_sha256), op)) {
+      aip_map_free(&m);
+      aip_error("operators: out of memory: the operators in force stay");
+      return;
+    }
+  }
+  aip_operator_config *ops = cur->operators;
+  size_t n = cur->operators_n;
+  cur->operators = next->operators, cur->operators_n = next->operators_n;
+  next->operators = ops, next->operators_n = n;
+  aip_map_free(&gw->operators_by_token);
+  gw->operators_by_token = m;
+  aip_info("operators reloaded from %s: %zu in force", next->path, cur->operators_n);
+  aip_approvals_api_operators_changed(gw);
+}
+
 void aip_config_reload(aip_gw *gw) {
   aip_gateway_config *next = NULL;
   aip_error err = {{0}};
@@ -73,6 +109,7 @@ void aip_config_reload(aip_gw *gw) {
     aip_error("%s: not reloaded, the settings in force stay: %s", gw->cfg->path, err.msg);
   } else {
     apply_agents(gw, next);
+    apply_operators(gw, next);
   }
   aip_gateway_config_free(next);
 }

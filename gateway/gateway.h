@@ -102,6 +102,7 @@ struct aip_gw {
   aip_store *store;
   aip_approvals *approvals;
   aip_map operators_by_token; /* sha256(token) -> operator */
+  struct event_stream *event_streams; /* open /v1/approvals/events streams (approvals_api.c) */
   aip_metrics metrics;
   uv_signal_t sigterm, sigint, sighup;
   uv_signal_t sigusr1; /* reopen the audit file (log rotation) */
@@ -135,6 +136,8 @@ int aip_cmd_verify_policy(int argc, char **argv);
 void aip_admin_handle(aip_http_req *req, aip_gw *gw);
 /* approvals_api.c: returns 1 when the path was an approval API path (and was answered) */
 int aip_approvals_api_handle(aip_http_req *req, aip_gw *gw);
+/* The operators changed (reload): event streams opened with a token no longer listed end. */
+void aip_approvals_api_operators_changed(aip_gw *gw);
 /* approvals_page.c: the operator page and its files; returns 1 when it answered */
 int aip_approvals_page_handle(aip_http_req *req);
 

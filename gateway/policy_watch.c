@@ -57,8 +57,8 @@ static void dir_closed(uv_handle_t *h) {
 static void on_debounce(uv_timer_t *t) {
   aip_policy_watch *w = t->data;
   if (w->config_changed)
-    aip_info("%s changed: reloading it (trusted_keys and agent tokens apply now, the other "
-             "settings at the next start)", w->gw->cfg->path);
+    aip_info("%s changed: reloading it (trusted_keys, agent tokens and operators apply now, "
+             "the other settings at the next start)", w->gw->cfg->path);
   w->config_changed = 0;
   aip_policy_reload_all(w->gw, "a watched file changed");
 }

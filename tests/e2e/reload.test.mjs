@@ -296,3 +296,54 @@ describe('agent token rotation by reload', () => {
     assert.equal(await echoOutcome(fresh), 'ok');
   })(ctx));
 });
+
+describe('operator changes by reload', () => {
+  const A = newToken('opa'), B = newToken('opb'), C = newToken('opc');
+  let gw;
+  before(async () => {
+    gw = await Gateway.start({
+      servers: { tools },
+      agents: [{ name: 'ops', token: newToken('ops'), servers: ['tools'], policy: { allowed_tools: ['echo'] } }],
+      extra: { operators: [{ name: 'alice', token_sha256: sha256hex(A) }] },
+    });
+  });
+  after(async () => { await gw?.stop(); });
+
+  /** The config text with its operators list replaced by `ops`. */
+  function withOperators(text, ops) {
+    const lines = text.split('\n');
+    const i = lines.findIndex((l) => l.startsWith('operators:'));
+    let j = i + 1;
+    while (j < lines.length && /^[ -]/.test(lines[j])) j++;
+    lines.splice(i, j - i, ...toYaml({ operators: ops }).replace(/^\n/, '').split('\n'));
+    return lines.join('\n');
+  }
+  const approvals = (token) => fetch(`${gw.adminUrl}/v1/approvals`, {
+    headers: { Authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5000),
+  });
+
+  test('rotated and added operators work at once; a removed token gets 401 and its event stream ends', (ctx) => gw.wrap(async () => {
+    assert.equal((await approvals(A)).status, 200);
+    assert.equal((await approvals(C)).status, 401);
+    const events = await fetch(`${gw.adminUrl}/v1/approvals/events`, { headers: { Authorization: `Bearer ${A}` } });
+    assert.equal(events.status, 200);
+    const reader = events.body.getReader();
+    assert.match(new TextDecoder().decode((await reader.read()).value), /^: approvals/);
+    replaceFile(gw.configPath, withOperators(fs.readFileSync(gw.configPath, 'utf8'), [
+      { name: 'alice', token_sha256: sha256hex(B) }, { name: 'bob', token_sha256: sha256hex(C) }]));
+    await waitFor(() => /operators reloaded from .*: 2 in force/.test(gw.stderr), 2000, 'operators reloaded');
+    assert.equal((await approvals(A)).status, 401, "alice's old token is refused");
+    assert.equal((await approvals(B)).status, 200, "alice's new token works");
+    assert.equal((await approvals(C)).status, 200, 'bob, added, works');
+    const end = await Promise.race([reader.read(), sleep(2000, 'open')]);
+    assert.notEqual(end, 'open', 'the stream opened with the removed token ended');
+    assert.ok(end.done, 'ended cleanly, nothing more was sent');
+    // an unchanged operators list (the agents' section changed) is not reloaded again
+    const count = (re) => (gw.stderr.match(re) || []).length;
+    const reloads = count(/gateway\.yaml changed: reloading it/g), before = count(/operators reloaded/g);
+    replaceFile(gw.configPath, fs.readFileSync(gw.configPath, 'utf8') + '\n');
+    await waitFor(() => count(/gateway\.yaml changed: reloading it/g) > reloads, 2000, 'the second reload');
+    await sleep(300);
+    assert.equal(count(/operators reloaded/g), before);
+  })(ctx));
+});
