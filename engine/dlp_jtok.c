@@ -447,8 +447,9 @@ void dlp_json_raw_offsets(const char *raw, size_t n, uint32_t *offs, size_t k) {
       i += run, d += run;
       continue;
     }
-    unsigned cp;
+    unsigned cp = 0xFFFD;
     size_t len = escape_at(raw, n, i, 0, &cp);
+    if (!len) break; /* a cut-off escape: not in validated content, but never loop on it */
     char tmp[4];
     i += len;
     d += put_utf8(tmp, cp);
