@@ -70,6 +70,7 @@ int dlp_hs_scan(const dlp_view *v, aip_dlp_scratch *s, const char *p, size_t len
     const char *runs = NULL;
     size_t n = dlp_gate_runs(v, s, p, len, &runs);
     if (n == (size_t)-1) return -ENOMEM;
+    if (n > UINT32_MAX) return -E2BIG; /* the runs plus a separator each */
     scan_ctx g = {s, 0, -1, 0, 1};
     if (n) e = hs_scan(v->gated, runs, (unsigned)n, 0, s->hs, fired_cb, &g);
   }
