@@ -129,6 +129,7 @@ static int make_rules(build *b) {
       r->group = p->group;
       r->validate = p->validate;
       if (p->prefilter) {
+        r->gate_ok = 0; /* gating reasons about expr's bytes; Hyperscan would run another */
         free(r->hs_expr);
         if (!(r->hs_expr = dlp_regex_to_pcre(p->prefilter))) rc = -ENOMEM;
         r->width_override = p->max_width;
