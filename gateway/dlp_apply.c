@@ -24,7 +24,8 @@ void aip_dlp_run_arm(aip_dlp_run *r, uint64_t budget_ns) {
 }
 
 uint64_t aip_dlp_run_budget(const aip_dlp_run *r) {
-  return r->doc ? r->doc->dlp.timeout_ms * 1000000u : 0;
+  /* no DLP in force (dlp.enabled: false, no rules): nothing is scanned, nothing to time */
+  return r->doc && r->dlp ? r->doc->dlp.timeout_ms * 1000000u : 0;
 }
 
 int aip_dlp_run_stream(aip_dlp_run *r, aip_dlp_stream *st, const char *p, size_t n, int end,

@@ -22,7 +22,7 @@ typedef struct aip_dlp_run {
 /* Arms the scratch's deadline `budget_ns` from now (0 disarms); engine calls fail with
  * -ETIMEDOUT once it has passed. Disarm before the scratch serves anything else. */
 void aip_dlp_run_arm(aip_dlp_run *r, uint64_t budget_ns);
-/* The policy's dlp.timeout in ns (0 = none). */
+/* The policy's dlp.timeout in ns (0 = none, also when the agent has no DLP in force). */
 uint64_t aip_dlp_run_budget(const aip_dlp_run *r);
 
 /* aip_dlp_redact_json within dlp.timeout (armed and disarmed here). Same returns. */

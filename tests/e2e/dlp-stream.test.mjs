@@ -320,11 +320,14 @@ test('an answer that stalls for request_timeout is aborted and the server is fre
 });
 
 test('dlp.timeout counts the scanning of a streamed answer, summed over its reads', async () => {
-  const tok = newToken('slowdlp');
+  const tok = newToken('slowdlp'), tokOff = newToken('dlpoff');
   const g = await Gateway.start({
     servers: { t: testServer() },
     agents: [{ name: 'slowdlp', token: tok, servers: ['t'],
-      policy: { allowed_tools: ['big', 'echo'], dlp: { patterns, timeout: '5ms' } } }],
+      policy: { allowed_tools: ['big', 'echo'], dlp: { patterns, timeout: '5ms' } } },
+    // DLP switched off: its answers pass through, and copying them is not DLP time
+    { name: 'dlpoff', token: tokOff, servers: ['t'],
+      policy: { allowed_tools: ['big'], dlp: { enabled: false, patterns, timeout: '5ms' } } }],
     limits: { request_timeout: '60s' },
   });
   try {
@@ -341,6 +344,9 @@ test('dlp.timeout counts the scanning of a streamed answer, summed over its read
       assert.ok(failed, 'the answer is cut short, not completed');
       assert.ok(got.length < 50 * MiB && !got.includes(KEY), 'nothing past the timeout was sent');
       assert.match(g.stderr, /agent slowdlp: streamed answer failed DLP \(dlp\.timeout exceeded\)/);
+      const off = await drain(await rawCall(g, tokOff, await g.rawSession(tokOff), 4, 'big',
+        { bytes: 60 * MiB, insert: 'AKIA', every: 5, secret: KEY, at: [50 * MiB] }));
+      assert.ok(!off.failed && off.got.includes(KEY), 'with DLP off the whole answer arrives, unscanned');
       await echoesAgain(client, 'next');
     })();
   } finally {
