@@ -151,7 +151,7 @@ static void submit_one(phase *p) {
   a.expires_ms = a.created_ms + 300000;
   uint64_t t0 = uv_hrtime();
   p->submit_ns[i] = t0;
-  aip_store_approval_create(store, &a, on_created, (void *)(uintptr_t)i);
+  aip_store_approval_create(store, &a, 0, on_created, (void *)(uintptr_t)i);
   add(&p->submit_lat, uv_hrtime() - t0);
 }
 

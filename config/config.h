@@ -252,6 +252,8 @@ typedef struct aip_gateway_config {
   uint64_t shutdown_grace_ms;  /* SIGTERM: in-flight calls get this long to finish (30s) */
   uint64_t approvals_timeout_ms;
   uint64_t approvals_keepalive_ms; /* a call waiting for a human hears from us this often (15s) */
+  uint64_t approvals_max_pending_per_agent; /* pending records per agent; over it asks fail (100) */
+  uint64_t approvals_max_args_size; /* stored arguments; larger ones are stored cut (64 KiB) */
   aip_strlist allowed_origins; /* extension: extra Origin values accepted besides localhost */
   aip_limits limits;
   aip_server_config *servers;

@@ -191,14 +191,24 @@ static int read_failover(gwctx *c, const aip_ynode *n, const char *what, aip_fai
 
 /* keepalive: how often a call held for a human gets a progress notification or an SSE
  * comment; at least 100ms, so a typo cannot turn it into a busy loop. */
+/* max_pending_per_agent bounds the queue (store rows) each agent can fill; max_args_size bounds
+ * each stored record, so a page of the list stays small (1 KiB to 1 MiB). */
 static int parse_approvals(gwctx *c, const aip_ynode *n) {
-  static const char *const keys[] = {"timeout", "keepalive", NULL};
-  const aip_ynode *v[2];
+  static const char *const keys[] = {"timeout", "keepalive", "max_pending_per_agent",
+                                     "max_args_size", NULL};
+  const aip_ynode *v[4];
+  long long pending = (long long)c->cfg->approvals_max_pending_per_agent;
   int rc = aip_y_fields(c->y, n, "approvals", keys, v, c->err);
   if (!rc) rc = read_positive_duration(c, v[0], "approvals.timeout", &c->cfg->approvals_timeout_ms);
   if (!rc) rc = aip_y_duration(c->y, v[1], "approvals.keepalive", &c->cfg->approvals_keepalive_ms, c->err);
   if (!rc && c->cfg->approvals_keepalive_ms < 100)
     rc = aip_y_errf(c->y, v[1], c->err, "approvals.keepalive: must be at least 100ms");
+  if (!rc)
+    rc = aip_y_int(c->y, v[2], "approvals.max_pending_per_agent", 1, 1000000, &pending, c->err);
+  c->cfg->approvals_max_pending_per_agent = (uint64_t)pending;
+  if (!rc) rc = aip_y_size(c->y, v[3], "approvals.max_args_size", &c->cfg->approvals_max_args_size, c->err);
+  if (!rc && (c->cfg->approvals_max_args_size < 1024 || c->cfg->approvals_max_args_size > (1u << 20)))
+    rc = aip_y_errf(c->y, v[3], c->err, "approvals.max_args_size: must be between 1KiB and 1MiB");
   return rc;
 }
 
@@ -553,6 +563,8 @@ static int set_defaults(aip_gateway_config *cfg, const char *path, aip_error *er
   cfg->shutdown_grace_ms = 30 * 1000;
   cfg->approvals_timeout_ms = 5 * 60 * 1000;
   cfg->approvals_keepalive_ms = 15 * 1000;
+  cfg->approvals_max_pending_per_agent = 100;
+  cfg->approvals_max_args_size = 64 * 1024;
   cfg->limits = (aip_limits){
       .max_body = 4 * 1024 * 1024,
       .max_header_bytes = 16 * 1024,

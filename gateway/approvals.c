@@ -40,6 +40,7 @@ struct aip_approvals {
   uv_loop_t *loop;
   aip_store *store;
   uint64_t timeout_ms, grace_ms;
+  uint64_t max_pending, max_args; /* 0 = no cap */
   aip_map waits; /* id -> waiter */
   subscriber subs[MAX_SUBSCRIBERS];
   size_t subs_n;
@@ -83,21 +84,50 @@ static void on_created(void *data, int err, const aip_approval *a) {
   aip_approval_wait *w = data;
   w->inflight = 0;
   if (err) {
-    aip_error("approvals: cannot store a pending approval (%d)", err);
+    if (err == -EDQUOT)
+      aip_warn("approvals: agent %s has %llu pending approvals; ask refused", w->agent,
+               (unsigned long long)w->m->max_pending);
+    else
+      aip_error("approvals: cannot store a pending approval (%d)", err);
     finish(w, err, AIP_APPROVAL_PENDING, NULL);
     return;
   }
   w->m->stats.pending++;
+  /* registered before anyone hears of the id: a decision always finds its live waiter, and so
+   * consumes the approval in the same UPDATE (aip_approvals_decide) */
+  if (!w->forgotten && aip_map_put(&w->m->waits, w->id, strlen(w->id), w) == 0)
+    w->registered = 1;
   emit(w->m, "created", a);
   if (w->forgotten) { /* the record stays for the operators; nobody waits */
     wait_free(w);
     return;
   }
-  if (aip_map_put(&w->m->waits, w->id, strlen(w->id), w)) {
-    finish(w, -ENOMEM, AIP_APPROVAL_PENDING, NULL);
-    return;
+  if (!w->registered) finish(w, -ENOMEM, AIP_APPROVAL_PENDING, NULL);
+}
+
+/* Arguments over max_args are stored as [size, "sha256 of them", "prefix"], the prefix cut at a
+ * character boundary so that the whole stays within max_args; the held call keeps the full
+ * arguments in memory (p->args), so what runs is unchanged. 0 with `out` filled, 1 when the
+ * arguments are stored as they are. */
+static int stored_args(const aip_approvals *m, aip_buf *out, const char *args) {
+  size_t n = strlen(args);
+  if (!m->max_args || n <= m->max_args) return 1;
+  unsigned char h[crypto_hash_sha256_BYTES];
+  char hex[65];
+  crypto_hash_sha256(h, (const unsigned char *)args, n);
+  sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+  size_t room = m->max_args > 128 ? m->max_args - 128 : 0, keep = room < n ? room : n;
+  for (int tries = 0; tries < 16; tries++) {
+    while (keep > 0 && ((unsigned char)args[keep] & 0xC0) == 0x80) keep--; /* a boundary */
+    out->len = 0;
+    if (aip_buf_printf(out, "[%zu,\"%s\",", n, hex) || aip_buf_json_string(out, args, keep, 1) ||
+        aip_buf_puts(out, "]"))
+      return 1;
+    if (out->len <= m->max_args || keep == 0) return 0;
+    size_t over = out->len - m->max_args; /* escapes grew it: cut that much more */
+    keep = keep > over ? keep - over : 0;
   }
-  w->registered = 1;
+  return 1;
 }
 
 static void create_record(aip_approval_wait *w) {
@@ -110,18 +140,30 @@ static void create_record(aip_approval_wait *w) {
   a.agent = w->agent;
   a.server = w->server;
   a.tool = w->tool;
-  a.arguments = w->args;
+  aip_buf shown;
+  aip_buf_init(&shown);
+  a.arguments = stored_args(w->m, &shown, w->args) ? w->args : shown.data;
   memcpy(a.args_hash, w->hash, sizeof(a.args_hash));
   a.created_ms = aip_wall_ms();
   a.expires_ms = a.created_ms + (int64_t)w->m->timeout_ms;
   w->inflight = 1;
-  aip_store_approval_create(w->m->store, &a, on_created, w);
+  aip_store_approval_create(w->m->store, &a, w->m->max_pending, on_created, w);
+  aip_buf_free(&shown);
+}
+
+/* A claimed approval whose call went away before it ran is given back (used_ms -> 0) so a
+ * later retry can still claim it; if that retry came first, it asks again (fail closed). */
+static void give_back(aip_approvals *m, const aip_approval *a) {
+  aip_store_approval_set_used(m->store, a->id, a->used_ms, 0, NULL, NULL);
 }
 
 static void on_claimed(void *data, int err, const aip_approval *a) {
   aip_approval_wait *w = data;
   w->inflight = 0;
-  if (err == 0) { /* approved while the agent was away: this retry is served once */
+  if (err == 0 && w->forgotten) {
+    give_back(w->m, a);
+    wait_free(w);
+  } else if (err == 0) { /* approved while the agent was away: this retry is served once */
     finish(w, 0, AIP_APPROVAL_APPROVED, a);
   } else if (w->forgotten) {
     wait_free(w);
@@ -168,20 +210,46 @@ typedef struct decide_ctx {
   aip_approvals *m;
   aip_approval_done done;
   void *data;
+  int consumed; /* the UPDATE marked the approval used: its live waiter gets it */
 } decide_ctx;
+
+/* A waiter that was not known when the decision was sent (cannot happen while waiters register
+ * before their id is published; kept fail-closed): it runs only if it claims the record. */
+static void on_live_claimed(void *data, int err, const aip_approval *a) {
+  aip_approval_wait *w = data;
+  w->inflight = 0;
+  if (err == 0 && w->forgotten) give_back(w->m, a);
+  if (w->forgotten) wait_free(w);
+  else finish(w, err ? -EALREADY : 0, AIP_APPROVAL_APPROVED, a);
+}
+
+static void deliver(decide_ctx *c, const aip_approval *a) {
+  aip_approval_wait *w = aip_map_get(&c->m->waits, a->id, strlen(a->id));
+  if (a->status != AIP_APPROVAL_APPROVED) {
+    if (w) finish(w, 0, a->status, a);
+  } else if (w && c->consumed) {
+    finish(w, 0, a->status, a);
+  } else if (w) {
+    w->inflight = 1;
+    aip_store_approval_set_used(c->m->store, a->id, 0, aip_wall_ms(), on_live_claimed, w);
+  } else if (c->consumed) { /* the call went away while the decision was being written */
+    give_back(c->m, a);
+  }
+}
 
 static void on_decided(void *data, int err, const aip_approval *a) {
   decide_ctx *c = data;
   if (!err && a) {
     count_decided(c->m, a);
     emit(c->m, "decided", a);
-    aip_approval_wait *w = aip_map_get(&c->m->waits, a->id, strlen(a->id));
-    if (w) finish(w, 0, a->status, a);
+    deliver(c, a);
   }
   if (c->done) c->done(c->data, err, a);
   free(c);
 }
 
+/* An approval whose call is waiting live is consumed by the same UPDATE that approves it: no
+ * retry can claim it in between. Without a live waiter it stays claimable (once) by a retry. */
 void aip_approvals_decide(aip_approvals *m, const char *id, aip_approval_status to,
                           const char *by, const char *reason, aip_approval_done done,
                           void *data) {
@@ -190,8 +258,10 @@ void aip_approvals_decide(aip_approvals *m, const char *id, aip_approval_status 
     if (done) done(data, -ENOMEM, NULL);
     return;
   }
-  *c = (decide_ctx){m, done, data};
-  aip_store_approval_decide(m->store, id, to, by, reason, aip_wall_ms(), on_decided, c);
+  aip_approval_wait *w = aip_map_get(&m->waits, id, strlen(id));
+  *c = (decide_ctx){m, done, data, to == AIP_APPROVAL_APPROVED && w && !w->forgotten};
+  aip_store_approval_decide(m->store, id, to, by, reason, aip_wall_ms(), c->consumed, on_decided,
+                            c);
 }
 
 static void on_expired(void *data, int err, const aip_approval *list, size_t n) {
@@ -231,6 +301,12 @@ aip_approvals *aip_approvals_new(uv_loop_t *loop, aip_store *store, uint64_t tim
   m->expiry.data = m;
   uv_timer_start(&m->expiry, on_tick, EXPIRY_TICK_MS, EXPIRY_TICK_MS);
   return m;
+}
+
+void aip_approvals_set_limits(aip_approvals *m, uint64_t max_pending_per_agent,
+                              uint64_t max_args_size) {
+  m->max_pending = max_pending_per_agent;
+  m->max_args = max_args_size;
 }
 
 static void on_timer_closed(uv_handle_t *h) {
@@ -290,19 +366,91 @@ static int add_str(aip_buf *b, const char *key, const char *v) {
   return v ? aip_buf_json_string(b, v, strlen(v), 1) : aip_buf_puts(b, "null");
 }
 
+/* "key":"<display form of v>" (null for NULL), for the `display` object. */
+static int add_display(aip_buf *b, const char *key, const char *v, const char *suffix) {
+  if (!v) return aip_buf_printf(b, "\"%s\":null", key);
+  aip_buf d;
+  aip_buf_init(&d);
+  int err = aip_display_string(&d, v, strlen(v));
+  if (!err && suffix) err = aip_buf_puts(&d, suffix);
+  if (!err) err = aip_buf_printf(b, "\"%s\":", key);
+  if (!err) err = aip_buf_json_string(b, d.data ? d.data : "", d.len, 1);
+  aip_buf_free(&d);
+  return err;
+}
+
+/* The stored arguments: an object (shown as it is) or the truncated form of store.h. */
+typedef struct shown_args {
+  cJSON *root;        /* the truncated form, parsed */
+  const char *prefix; /* its prefix, NULL when not truncated */
+  double size;
+  const char *sha256;
+} shown_args;
+
+static void read_args(const char *stored, shown_args *o) {
+  memset(o, 0, sizeof(*o));
+  if (!stored || stored[0] != '[') return;
+  if (aip_json_parse(stored, strlen(stored), &o->root) != AIP_JSON_OK) return;
+  const cJSON *n = cJSON_GetArrayItem(o->root, 0), *h = cJSON_GetArrayItem(o->root, 1),
+              *p = cJSON_GetArrayItem(o->root, 2);
+  if (cJSON_IsArray(o->root) && cJSON_IsNumber(n) && cJSON_IsString(h) && cJSON_IsString(p)) {
+    o->size = n->valuedouble;
+    o->sha256 = h->valuestring;
+    o->prefix = p->valuestring;
+  }
+}
+
+static int add_args(aip_buf *b, const aip_approval *a, const shown_args *t) {
+  if (!t->prefix) /* JSON the gateway itself produced (strictly parsed, then printed) */
+    return aip_buf_printf(b, ",\"arguments\":%s,\"arguments_truncated\":false",
+                          a->arguments && a->arguments[0] == '{' ? a->arguments : "{}");
+  int err = aip_buf_puts(b, ",\"arguments\":");
+  if (!err) err = aip_buf_json_string(b, t->prefix, strlen(t->prefix), 1);
+  if (!err)
+    err = aip_buf_printf(b, ",\"arguments_truncated\":true,\"arguments_size\":%.0f,"
+                         "\"arguments_sha256\":\"%.64s\"", t->size, t->sha256);
+  return err;
+}
+
+/* display: every string an operator reads, in its display-safe form (aip_display_string). */
+static int add_display_object(aip_buf *b, const aip_approval *a, const shown_args *t) {
+  char suffix[160] = "";
+  if (t->prefix)
+    snprintf(suffix, sizeof(suffix), " <truncated: %.0f bytes in all, sha256 %.64s>", t->size,
+             t->sha256);
+  int err = aip_buf_puts(b, ",\"display\":{");
+  if (!err) err = add_display(b, "agent", a->agent, NULL);
+  if (!err) err = aip_buf_puts(b, ",");
+  if (!err) err = add_display(b, "server", a->server, NULL);
+  if (!err) err = aip_buf_puts(b, ",");
+  if (!err) err = add_display(b, "tool", a->tool, NULL);
+  if (!err) err = aip_buf_puts(b, ",");
+  if (!err) err = add_display(b, "arguments", t->prefix ? t->prefix : a->arguments ? a->arguments : "{}",
+                              t->prefix ? suffix : NULL);
+  if (!err) err = aip_buf_puts(b, ",");
+  if (!err) err = add_display(b, "decided_by", a->decided_by, NULL);
+  if (!err) err = aip_buf_puts(b, ",");
+  if (!err) err = add_display(b, "reason", a->reason, NULL);
+  if (!err) err = aip_buf_puts(b, "}");
+  return err;
+}
+
 int aip_approval_to_json(aip_buf *b, const aip_approval *a) {
+  shown_args t;
+  read_args(a->arguments, &t);
   int err = aip_buf_printf(b, "{\"id\":\"%s\"", a->id);
   if (!err) err = add_str(b, "agent", a->agent);
   if (!err) err = add_str(b, "server", a->server);
   if (!err) err = add_str(b, "tool", a->tool);
-  /* arguments are JSON the gateway itself produced (strictly parsed, then printed) */
-  if (!err) err = aip_buf_printf(b, ",\"arguments\":%s", a->arguments ? a->arguments : "{}");
+  if (!err) err = add_args(b, a, &t);
   if (!err) err = add_time(b, "created_at", a->created_ms);
   if (!err) err = add_time(b, "expires_at", a->expires_ms);
   if (!err) err = aip_buf_printf(b, ",\"status\":\"%s\"", aip_approval_status_name(a->status));
   if (!err) err = add_str(b, "decided_by", a->decided_by);
   if (!err) err = add_time(b, "decided_at", a->decided_ms);
   if (!err) err = add_str(b, "reason", a->reason);
+  if (!err) err = add_display_object(b, a, &t);
   if (!err) err = aip_buf_puts(b, "}");
+  cJSON_Delete(t.root);
   return err;
 }

@@ -29,6 +29,10 @@ typedef void (*aip_approval_event)(void *data, const char *type, const aip_appro
 aip_approvals *aip_approvals_new(uv_loop_t *loop, aip_store *store, uint64_t timeout_ms,
                                  uint64_t retry_grace_ms);
 void aip_approvals_free(aip_approvals *m);
+/* approvals.max_pending_per_agent (0 = none) and approvals.max_args_size (0 = none): an ask over
+ * the first fails with -EDQUOT; arguments over the second are stored truncated (store.h). */
+void aip_approvals_set_limits(aip_approvals *m, uint64_t max_pending_per_agent,
+                              uint64_t max_args_size);
 
 /* Parks a call: claims an approval made for the same call after a disconnect if there is one
  * (outcome APPROVED at once, still asynchronously), else creates a pending record. The handle
@@ -60,6 +64,22 @@ aip_approvals_stats *aip_approvals_stats_of(aip_approvals *m);
 
 aip_store *aip_approvals_store(aip_approvals *m);
 uint64_t aip_approvals_waiting(const aip_approvals *m);
+
+/* The body of POST /v1/approvals/{id}/approve|deny: empty, or exactly {"reason": "<string of at
+ * most AIP_APPROVAL_REASON_MAX bytes>"}. Any other shape (array, scalar, null, other members,
+ * wrong type, invalid JSON, over AIP_APPROVAL_BODY_MAX bytes) is -EINVAL/-EMSGSIZE. `*reason` is
+ * NULL or a string for the caller to free. A plain function over bytes (fuzzed directly). */
+#define AIP_APPROVAL_REASON_MAX 1000
+#define AIP_APPROVAL_BODY_MAX 16384
+int aip_approval_decision_parse(const char *body, size_t len, char **reason);
+
+/* Appends the display-safe form of s[0..n) (approvals_display.c): bidi controls, zero-width and
+ * other invisible or format characters, C0/C1 controls, non-ASCII spaces and bytes that are not
+ * UTF-8 are shown as <U+XXXX> / <0xNN>, a run of one of them as <U+XXXX xN>, and more than
+ * AIP_DISPLAY_MAX_SPACES spaces in a row as <U+0020 xN>. The API's `display` fields, the page
+ * and the CLI show this form. */
+#define AIP_DISPLAY_MAX_SPACES 8
+int aip_display_string(aip_buf *out, const char *s, size_t n);
 
 /* Renders a record as the API's JSON object (INTERFACES.md section 5). */
 int aip_approval_to_json(aip_buf *b, const aip_approval *a);

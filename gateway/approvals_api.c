@@ -18,11 +18,15 @@
 #include "gateway/log.h"
 
 #define MAX_LIST 500
+/* A page holds rows while their stored arguments total at most this (at least one row): with
+ * approvals.max_args_size at most 1 MiB, no answer grows past a few MiB whatever `limit` says. */
+#define LIST_BUDGET (1u << 20)
 
 typedef struct api_call {
   aip_http_req *req; /* NULL once the operator went away */
   aip_gw *gw;
   char by[80];
+  size_t offset; /* list: where this page starts */
 } api_call;
 
 static void api_error(aip_http_req *req, int status, const char *code, const char *message) {
@@ -88,18 +92,26 @@ static void on_record(void *data, int err, const aip_approval *a) {
   aip_buf_free(&b);
 }
 
-/* {"reason": "..."}: strict, exact-case, nothing else; an empty body means no reason. */
-static int parse_reason(const aip_http_req *req, char **reason) {
+/* {"reason": "..."}: strict, exact-case, nothing else; an empty body means no reason. The
+ * root must be an object before its members are walked: an array's items have no names, a
+ * scalar has no items (see approvals.h; the fuzz harness calls this directly). */
+int aip_approval_decision_parse(const char *body, size_t len, char **reason) {
   *reason = NULL;
-  if (req->body.len == 0) return 0;
+  if (len == 0) return 0;
+  if (len > AIP_APPROVAL_BODY_MAX) return -EMSGSIZE;
   cJSON *root = NULL;
-  if (aip_json_parse(req->body.data, req->body.len, &root) != AIP_JSON_OK) return -EINVAL;
+  if (aip_json_parse(body, len, &root) != AIP_JSON_OK) return -EINVAL;
   int rc = cJSON_IsObject(root) ? 0 : -EINVAL;
   const cJSON *item;
-  cJSON_ArrayForEach(item, root) {
-    if (strcmp(item->string, "reason") != 0 || !cJSON_IsString(item)) rc = -EINVAL;
-    else if (strlen(item->valuestring) > 1000) rc = -EINVAL;
-    else if (!rc && !(*reason = strdup(item->valuestring))) rc = -ENOMEM;
+  for (item = rc ? NULL : root->child; item && !rc; item = item->next) {
+    if (!item->string || strcmp(item->string, "reason") != 0 || !cJSON_IsString(item))
+      rc = -EINVAL;
+    else if (strlen(item->valuestring) > AIP_APPROVAL_REASON_MAX)
+      rc = -EINVAL;
+    else if (*reason) /* a duplicate (aip_json_parse refuses them; never rely on one place) */
+      rc = -EINVAL;
+    else if (!(*reason = strdup(item->valuestring)))
+      rc = -ENOMEM;
   }
   cJSON_Delete(root);
   if (rc) {
@@ -112,7 +124,7 @@ static int parse_reason(const aip_http_req *req, char **reason) {
 static void decide(aip_gw *gw, aip_http_req *req, const aip_operator_config *op, const char *id,
                    aip_approval_status to) {
   char *reason;
-  if (parse_reason(req, &reason))
+  if (aip_approval_decision_parse(req->body.data, req->body.len, &reason))
     return api_error(req, 400, "bad_request", "body must be {\"reason\": \"...\"}");
   api_call *c = call_new(gw, req);
   if (c) aip_approvals_decide(gw->approvals, id, to, op->name, reason, on_record, c);
@@ -121,7 +133,8 @@ static void decide(aip_gw *gw, aip_http_req *req, const aip_operator_config *op,
 
 /* ---- list ------------------------------------------------------------------------------------ */
 
-static void on_list(void *data, int err, const aip_approval *list, size_t n) {
+static void on_list(void *data, int err, const aip_approval *list, size_t n, int more) {
+  size_t next = ((api_call *)data)->offset + n;
   aip_http_req *req = call_end(data);
   if (!req) return;
   if (err) return api_error(req, 500, "store", "the store failed");
@@ -132,27 +145,31 @@ static void on_list(void *data, int err, const aip_approval *list, size_t n) {
     if (i) aip_buf_puts(&b, ",");
     aip_approval_to_json(&b, &list[i]);
   }
-  aip_buf_puts(&b, "]}");
+  if (more) aip_buf_printf(&b, "],\"next_offset\":%zu}", next);
+  else aip_buf_puts(&b, "],\"next_offset\":null}");
   aip_http_respond(req, 200, "application/json", NULL, b.data, b.len);
   aip_buf_free(&b);
 }
 
-/* Reads `name=value` from a query string into `out`; returns 1 when present. */
+/* Reads `name=value` from a query string into `out`; returns 1 when present, -1 when too long
+ * or given twice (which one would count is a guess: refuse). */
 static int query_param(const char *q, const char *name, char *out, size_t cap) {
   size_t nl = strlen(name);
+  int found = 0;
   for (const char *p = q; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
     if (strncmp(p, name, nl) == 0 && p[nl] == '=') {
       size_t vl = strcspn(p + nl + 1, "&");
-      if (vl >= cap) return -1;
+      if (vl >= cap || found) return -1;
       memcpy(out, p + nl + 1, vl);
       out[vl] = 0;
-      return 1;
+      found = 1;
     }
   }
-  return 0;
+  return found;
 }
 
-static int query_number(const char *q, const char *name, size_t dflt, size_t max, size_t *out) {
+static int query_number(const char *q, const char *name, size_t dflt, size_t min, size_t max,
+                        size_t *out) {
   char v[24];
   int has = query_param(q, name, v, sizeof(v));
   if (has < 0) return -EINVAL;
@@ -162,7 +179,7 @@ static int query_number(const char *q, const char *name, size_t dflt, size_t max
   }
   char *end;
   unsigned long long n = strtoull(v, &end, 10);
-  if (!*v || *end || n > max) return -EINVAL;
+  if (!*v || *end || n < min || n > max || *v < '0' || *v > '9') return -EINVAL;
   *out = (size_t)n;
   return 0;
 }
@@ -175,11 +192,14 @@ static void list(aip_gw *gw, aip_http_req *req) {
     return api_error(req, 400, "bad_request", "status must be pending, approved, denied or expired");
   if (has) status = (int)parsed;
   size_t limit, offset;
-  if (query_number(req->query, "limit", 100, MAX_LIST, &limit) ||
-      query_number(req->query, "offset", 0, 1u << 30, &offset))
-    return api_error(req, 400, "bad_request", "limit (<= 500) and offset must be numbers");
+  if (query_number(req->query, "limit", 100, 1, MAX_LIST, &limit) ||
+      query_number(req->query, "offset", 0, 0, 1u << 30, &offset))
+    return api_error(req, 400, "bad_request", "limit (1 to 500) and offset must be numbers");
   api_call *c = call_new(gw, req);
-  if (c) aip_store_approval_list(aip_approvals_store(gw->approvals), status, limit, offset, on_list, c);
+  if (!c) return;
+  c->offset = offset;
+  aip_store_approval_list(aip_approvals_store(gw->approvals), status, limit, offset, LIST_BUDGET,
+                          on_list, c);
 }
 
 /* ---- events ---------------------------------------------------------------------------------- */

@@ -1,11 +1,15 @@
 /* cmd_approvals.c -- `aip approvals list|show ID|approve ID|deny ID [--reason TEXT]
- * [--status S] [--admin URL]`: a thin client of the approval API (docs/approvals.md). The
- * operator token comes from AIP_OPERATOR_TOKEN, never from the command line (where `ps` would
- * show it). Prints the API's JSON answer; exit 0 on 2xx, 1 on an API error, 2 on usage. */
+ * [--status S] [--limit N] [--offset N] [--json] [--admin URL]`: a thin client of the approval
+ * API (docs/approvals.md). The operator token comes from AIP_OPERATOR_TOKEN, never from the
+ * command line (where `ps` would show it). Prints the records in their display-safe form (the
+ * API's `display` fields: no bidi control or invisible character reaches the terminal raw);
+ * with --json, and for errors, the API's JSON answer with every non-ASCII character escaped.
+ * Exit 0 on 2xx, 1 on an API error, 2 on usage. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 #include "engine/engine.h"
 #include "gateway/http_client.h"
@@ -82,26 +86,113 @@ static int request(const char *admin, const char *method, const char *path, cons
   return 0;
 }
 
+/* JSON text with every non-ASCII character (and DEL) as \\uXXXX: the same JSON, and nothing in
+ * it can reorder or hide what a terminal shows. Only strings hold such characters. */
+static void print_json_ascii(const char *s, size_t n) {
+  const unsigned char *p = (const unsigned char *)s;
+  for (size_t i = 0; i < n;) {
+    if (p[i] < 0x7f) {
+      fputc(p[i++], stdout);
+      continue;
+    }
+    utf8proc_int32_t c;
+    utf8proc_ssize_t k = utf8proc_iterate(p + i, (utf8proc_ssize_t)(n - i), &c);
+    if (k <= 0) c = 0xFFFD, k = 1;
+    if (c > 0xFFFF)
+      printf("\\u%04x\\u%04x", (unsigned)(0xD800 + ((c - 0x10000) >> 10)),
+             (unsigned)(0xDC00 + ((c - 0x10000) & 0x3FF)));
+    else
+      printf("\\u%04x", (unsigned)c);
+    i += (size_t)k;
+  }
+  fputc('\n', stdout);
+}
+
+/* A display field: the API made it safe (aip_display_string); "-" when absent. */
+static const char *shown(const cJSON *rec, const char *key) {
+  const cJSON *d = cJSON_GetObjectItemCaseSensitive(rec, "display");
+  const cJSON *v = cJSON_IsObject(d) ? cJSON_GetObjectItemCaseSensitive(d, key) : NULL;
+  return cJSON_IsString(v) ? v->valuestring : "-";
+}
+
+static const char *plain(const cJSON *rec, const char *key) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, key);
+  return cJSON_IsString(v) ? v->valuestring : "-";
+}
+
+static void print_record(const cJSON *rec) {
+  printf("id         %s\nstatus     %s\n", plain(rec, "id"), plain(rec, "status"));
+  printf("agent      %s\nserver     %s\ntool       %s\n", shown(rec, "agent"),
+         shown(rec, "server"), shown(rec, "tool"));
+  printf("created    %s\nexpires    %s\n", plain(rec, "created_at"), plain(rec, "expires_at"));
+  if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(rec, "decided_at")))
+    printf("decided    %s by %s\nreason     %s\n", plain(rec, "decided_at"),
+           shown(rec, "decided_by"), shown(rec, "reason"));
+  printf("arguments  %s\n", shown(rec, "arguments"));
+}
+
+/* The display form of a record or a list page; 0, or -EINVAL when the answer is not one. */
+static int print_display(const aip_buf *body, const char *again) {
+  cJSON *root = NULL;
+  if (!body->len || aip_json_parse(body->data, body->len, &root) != AIP_JSON_OK) return -EINVAL;
+  int rc = cJSON_IsObject(root) ? 0 : -EINVAL;
+  const cJSON *list = rc ? NULL : cJSON_GetObjectItemCaseSensitive(root, "approvals");
+  if (cJSON_IsArray(list)) {
+    const cJSON *rec, *next = cJSON_GetObjectItemCaseSensitive(root, "next_offset");
+    int i = 0;
+    cJSON_ArrayForEach(rec, list) {
+      if (!cJSON_IsObject(rec)) continue;
+      if (i++) fputc('\n', stdout);
+      print_record(rec);
+    }
+    if (!i) printf("(no approvals)\n");
+    if (cJSON_IsNumber(next)) printf("\nmore: aip approvals list%s --offset %.0f\n", again,
+                                     next->valuedouble);
+  } else if (!rc) {
+    print_record(root);
+  }
+  cJSON_Delete(root);
+  return rc;
+}
+
+/* --status/--limit/--offset become the query; each must be a word or a number. */
+static int list_path(int argc, char **argv, char *path, size_t cap, char *again, size_t acap) {
+  static const char *const names[] = {"--status", "--limit", "--offset"};
+  size_t len = (size_t)snprintf(path, cap, "/v1/approvals");
+  again[0] = 0;
+  for (int k = 0; k < 3; k++) {
+    const char *v = opt(argc, argv, names[k]);
+    if (!v) continue;
+    if (!*v || strlen(v) > 24 || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789") != strlen(v))
+      return -EINVAL;
+    len += (size_t)snprintf(path + len, cap - len, "%c%s=%s", len > 13 ? '&' : '?', names[k] + 2, v);
+    if (k < 2) snprintf(again + strlen(again), acap - strlen(again), " %s %s", names[k], v);
+  }
+  return 0;
+}
+
 int aip_cmd_approvals(int argc, char **argv) {
   static const char usage[] =
-      "usage: aip approvals list [--status pending|approved|denied|expired]\n"
+      "usage: aip approvals list [--status pending|approved|denied|expired] [--limit N] [--offset N]\n"
       "       aip approvals show ID | approve ID [--reason TEXT] | deny ID [--reason TEXT]\n"
-      "       (all take --admin http://HOST:PORT, default http://127.0.0.1:9091;\n"
-      "        the operator token is read from AIP_OPERATOR_TOKEN)\n";
+      "       (all take --json, to print the API's JSON, and --admin http://HOST:PORT,\n"
+      "        default http://127.0.0.1:9091; the operator token is read from AIP_OPERATOR_TOKEN)\n";
   if (argc < 1 || strcmp(argv[0], "--help") == 0) {
     fputs(usage, argc < 1 ? stderr : stdout);
     return argc < 1 ? 2 : 0;
   }
   const char *admin = opt(argc, argv, "--admin");
   if (!admin) admin = "http://127.0.0.1:9091";
-  char path[256];
+  char path[256], again[128] = "";
   const char *method = "GET";
   aip_buf body;
   aip_buf_init(&body);
   const char *verb = argv[0], *id = argc > 1 && argv[1][0] != '-' ? argv[1] : NULL;
   if (strcmp(verb, "list") == 0) {
-    const char *st = opt(argc, argv, "--status");
-    snprintf(path, sizeof(path), "/v1/approvals%s%s", st ? "?status=" : "", st ? st : "");
+    if (list_path(argc, argv, path, sizeof(path), again, sizeof(again))) {
+      fputs(usage, stderr);
+      return 2;
+    }
   } else if (id && strlen(id) < 64 && strcmp(verb, "show") == 0) {
     snprintf(path, sizeof(path), "/v1/approvals/%s", id);
   } else if (id && strlen(id) < 64 && (strcmp(verb, "approve") == 0 || strcmp(verb, "deny") == 0)) {
@@ -122,9 +213,11 @@ int aip_cmd_approvals(int argc, char **argv) {
   aip_buf_init(&rep.body);
   int rc = request(admin, method, path, body.len ? body.data : NULL, &rep);
   if (!rc) {
-    fwrite(rep.body.data ? rep.body.data : "", 1, rep.body.len, stdout);
-    fputc('\n', stdout);
     rc = rep.status / 100 == 2 ? 0 : 1;
+    int json = 0;
+    for (int i = 0; i < argc; i++) json |= strcmp(argv[i], "--json") == 0;
+    if (rc || json || print_display(&rep.body, again))
+      print_json_ascii(rep.body.data ? rep.body.data : "", rep.body.len);
   }
   aip_buf_free(&rep.body);
   aip_buf_free(&body);

@@ -168,12 +168,33 @@ static void tools_call_ready(aip_pending *p) {
 
 /* ---- ask: a human decides ------------------------------------------------------------------ */
 
+/* The agent has approvals.max_pending_per_agent records pending: the ask is refused (-32002,
+ * like a rate limit: waiting until operators catch up helps) and audited as DENIED. */
+static void ask_over_cap(aip_pending *p) {
+  aip_agent_rt *a = p->sess->agent;
+  aip_decision d = {.kind = AIP_DECISION_BLOCK, .error_code = AIP_ERR_RATE_LIMITED};
+  snprintf(d.reason, sizeof(d.reason), "too many pending approvals for agent (max %llu)",
+           (unsigned long long)a->gw->cfg->approvals_max_pending_per_agent);
+  audit(p->sess, "tools/call", &d, "DENIED", p->tool, p->args, -1);
+  const char *kv[] = {"reason", d.reason, "tool", p->tool, NULL};
+  aip_buf b;
+  aip_buf_init(&b);
+  aip_rpc_error(&b, p->client_id, AIP_ERR_RATE_LIMITED, "Too many pending approvals", kv);
+  aip_pending_error_raw(p, &b);
+  aip_buf_free(&b);
+}
+
 static void approval_outcome(void *data, int err, aip_approval_status st, const aip_approval *rec) {
   aip_pending *p = data;
   p->approval = NULL; /* the handle is gone after this call */
   aip_decision d = {.kind = AIP_DECISION_ASK};
+  if (err == -EDQUOT) {
+    ask_over_cap(p);
+    return;
+  }
   if (err) {
-    aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, "approval queue unavailable");
+    aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, err == -EALREADY
+                      ? "the approval was used by another call" : "approval queue unavailable");
     return;
   }
   if (st == AIP_APPROVAL_APPROVED) {

@@ -169,6 +169,8 @@ static int open_state(aip_gw *gw) {
   gw->approvals = aip_approvals_new(gw->loop, gw->store, gw->cfg->approvals_timeout_ms,
                                     gw->cfg->approvals_timeout_ms);
   if (!gw->approvals) return -ENOMEM;
+  aip_approvals_set_limits(gw->approvals, gw->cfg->approvals_max_pending_per_agent,
+                           gw->cfg->approvals_max_args_size);
   for (size_t i = 0; i < gw->cfg->operators_n; i++) {
     aip_operator_config *op = &gw->cfg->operators[i];
     rc = aip_map_put(&gw->operators_by_token, op->token_sha256, sizeof(op->token_sha256), op);

@@ -84,7 +84,9 @@ typedef struct aip_approval {
   char *agent;
   char *server;
   char *tool;
-  char *arguments;  /* JSON text, DLP-redacted */
+  char *arguments;  /* JSON text, DLP-redacted: an object; or, when the arguments were over
+                     * approvals.max_args_size, [size, "sha256 hex", "prefix"] (an array is
+                     * never a call's arguments, so the two cannot be confused) */
   char args_hash[65];
   int64_t created_ms;
   int64_t expires_ms;
@@ -92,7 +94,8 @@ typedef struct aip_approval {
   char *decided_by; /* NULL while pending */
   int64_t decided_ms;
   char *reason;
-  int64_t used_ms;  /* when a retry consumed an approval made after a disconnect; 0 = unused */
+  int64_t used_ms;  /* when a call executed under this approval (delivered live, or claimed by
+                     * a retry after a disconnect); 0 = unused. An approval is used once. */
 } aip_approval;
 
 const char *aip_approval_status_name(aip_approval_status s);
@@ -101,19 +104,33 @@ void aip_approval_clear(aip_approval *a); /* frees the strings */
 
 typedef void (*aip_approval_done)(void *data, int err, const aip_approval *a);
 typedef void (*aip_approval_list_done)(void *data, int err, const aip_approval *list, size_t n);
+/* A page of the list: `more` is 1 when rows after these exist (or the page was cut short by
+ * its byte budget), so the next page starts at offset + n. */
+typedef void (*aip_approval_page_done)(void *data, int err, const aip_approval *list, size_t n,
+                                       int more);
 
-/* Inserts a pending approval (committed when `done` runs). */
-void aip_store_approval_create(aip_store *s, const aip_approval *a, aip_approval_done done,
-                               void *data);
+/* Inserts a pending approval (committed when `done` runs). With `max_pending` > 0 the agent's
+ * pending records are counted in the same store request first: at the cap, nothing is
+ * inserted and err is -EDQUOT. */
+void aip_store_approval_create(aip_store *s, const aip_approval *a, uint64_t max_pending,
+                               aip_approval_done done, void *data);
 /* pending -> approved/denied. err -ENOENT for an unknown id, -EALREADY when it is no longer
- * pending; `a` is the record after the change (or as it stands, on -EALREADY). */
+ * pending; `a` is the record after the change (or as it stands, on -EALREADY). `consume`
+ * (approvals only): the approval is delivered to its waiting call, so it is marked used in the
+ * same UPDATE and no retry can claim it. */
 void aip_store_approval_decide(aip_store *s, const char *id, aip_approval_status to,
-                               const char *by, const char *reason, int64_t now_ms,
+                               const char *by, const char *reason, int64_t now_ms, int consume,
                                aip_approval_done done, void *data);
 void aip_store_approval_get(aip_store *s, const char *id, aip_approval_done done, void *data);
-/* Newest first; `status` < 0 means any. */
+/* Newest first; `status` < 0 means any. At most `limit` rows, and rows are added only while
+ * their arguments total at most `budget` bytes (the first row always). */
 void aip_store_approval_list(aip_store *s, int status, size_t limit, size_t offset,
-                             aip_approval_list_done done, void *data);
+                             size_t budget, aip_approval_page_done done, void *data);
+/* Compare-and-set of an approved record's used_ms (from -> to): err 0 when it changed, -EALREADY
+ * when the record was not approved with used_ms == from. Claims an approval for a live call
+ * (0 -> now) or gives back one whose call went away before it ran (now -> 0). */
+void aip_store_approval_set_used(aip_store *s, const char *id, int64_t from, int64_t to,
+                                 aip_approval_done done, void *data);
 /* Every pending approval whose expires_ms <= now becomes expired; the list holds them. */
 void aip_store_approval_expire(aip_store *s, int64_t now_ms, aip_approval_list_done done,
                                void *data);

@@ -14,14 +14,18 @@ typedef struct appr_req {
   /* inputs */
   aip_approval in;
   int64_t now_ms, since_ms;
-  int status;
-  size_t limit, offset;
+  int status, consume;
+  size_t limit, offset, budget;
+  uint64_t max_pending;
+  int64_t used_from, used_to;
   /* outputs */
   aip_approval *out;
   size_t out_n;
+  int more;
   /* completion */
   aip_approval_done done1;
   aip_approval_list_done donen;
+  aip_approval_page_done donep;
   void *data;
 } appr_req;
 
@@ -93,7 +97,8 @@ static int select_by_id(sqlite3 *db, const char *id, appr_req *r) {
 
 static void req_done(aip_store_req *base, int err) {
   appr_req *r = (appr_req *)base;
-  if (r->donen) r->donen(r->data, err, r->out, r->out_n);
+  if (r->donep) r->donep(r->data, err, r->out, r->out_n, r->more);
+  else if (r->donen) r->donen(r->data, err, r->out, r->out_n);
   else if (r->done1) r->done1(r->data, err, r->out_n ? &r->out[0] : NULL);
   for (size_t i = 0; i < r->out_n; i++) aip_approval_clear(&r->out[i]);
   free(r->out);
@@ -120,10 +125,30 @@ static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
 /* ---- create ------------------------------------------------------------------------------- */
 
+/* The agent's pending records, counted on the store thread right before the insert: requests
+ * run one at a time, so two asks cannot both see room for one more. */
+static int pending_of(sqlite3 *db, const char *agent, uint64_t *n) {
+  sqlite3_stmt *st;
+  if (!(st = aip_store__prepare(db, "SELECT count(*) FROM approvals WHERE agent = ? AND "
+                                   "status = 0")))
+    return -EIO;
+  sqlite3_bind_text(st, 1, agent, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : -EIO;
+  if (!rc) *n = (uint64_t)sqlite3_column_int64(st, 0);
+  aip_store__release(st);
+  return rc;
+}
+
 static int exec_create(sqlite3 *db, aip_store_req *base) {
   appr_req *r = (appr_req *)base;
   const aip_approval *a = &r->in;
   sqlite3_stmt *st;
+  if (r->max_pending) {
+    uint64_t n = 0;
+    int rc = pending_of(db, a->agent, &n);
+    if (rc) return rc;
+    if (n >= r->max_pending) return -EDQUOT;
+  }
   if (!(st = aip_store__prepare(db, "INSERT INTO approvals (" COLS ") VALUES "
                                    "(?,?,?,?,?,?,?,?,?,NULL,0,NULL,0)")))
     return -EIO;
@@ -141,11 +166,12 @@ static int exec_create(sqlite3 *db, aip_store_req *base) {
   return rc ? rc : select_by_id(db, a->id, r);
 }
 
-void aip_store_approval_create(aip_store *s, const aip_approval *a, aip_approval_done done,
-                               void *data) {
+void aip_store_approval_create(aip_store *s, const aip_approval *a, uint64_t max_pending,
+                               aip_approval_done done, void *data) {
   appr_req *r = req_new(exec_create, data);
   if (!r) return fail_now(done, NULL, data);
   r->done1 = done;
+  r->max_pending = max_pending;
   r->in = *a;
   r->in.agent = dup_or_null(a->agent);
   r->in.server = dup_or_null(a->server);
@@ -161,14 +187,16 @@ static int exec_decide(sqlite3 *db, aip_store_req *base) {
   appr_req *r = (appr_req *)base;
   sqlite3_stmt *st;
   if (!(st = aip_store__prepare(db, "UPDATE approvals SET status = ?, decided_by = ?, "
-                                   "decided_ms = ?, reason = ? WHERE id = ? AND status = ?")))
+                                   "decided_ms = ?, reason = ?, used_ms = ? WHERE id = ? AND "
+                                   "status = ?")))
     return -EIO;
   sqlite3_bind_int(st, 1, r->status);
   sqlite3_bind_text(st, 2, r->in.decided_by, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 3, r->now_ms);
   sqlite3_bind_text(st, 4, r->in.reason, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 5, r->in.id, -1, SQLITE_STATIC);
-  sqlite3_bind_int(st, 6, AIP_APPROVAL_PENDING);
+  sqlite3_bind_int64(st, 5, r->consume && r->status == AIP_APPROVAL_APPROVED ? r->now_ms : 0);
+  sqlite3_bind_text(st, 6, r->in.id, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 7, AIP_APPROVAL_PENDING);
   int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
   int changed = sqlite3_changes(db);
   aip_store__release(st);
@@ -180,11 +208,12 @@ static int exec_decide(sqlite3 *db, aip_store_req *base) {
 }
 
 void aip_store_approval_decide(aip_store *s, const char *id, aip_approval_status to,
-                               const char *by, const char *reason, int64_t now_ms,
+                               const char *by, const char *reason, int64_t now_ms, int consume,
                                aip_approval_done done, void *data) {
   appr_req *r = req_new(exec_decide, data);
   if (!r) return fail_now(done, NULL, data);
   r->done1 = done;
+  r->consume = consume;
   snprintf(r->in.id, sizeof(r->in.id), "%s", id);
   r->status = to;
   r->now_ms = now_ms;
@@ -216,22 +245,44 @@ static int exec_list(sqlite3 *db, aip_store_req *base) {
       : "SELECT " COLS " FROM approvals WHERE status = ?3 ORDER BY created_ms DESC, id "
         "LIMIT ?1 OFFSET ?2";
   if (!(st = aip_store__prepare(db, sql))) return -EIO;
-  sqlite3_bind_int64(st, 1, (sqlite3_int64)r->limit);
+  /* one row past the page says whether there is a next one */
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)r->limit + 1);
   sqlite3_bind_int64(st, 2, (sqlite3_int64)r->offset);
   if (r->status >= 0) sqlite3_bind_int(st, 3, r->status);
-  int rc = collect(st, r);
+  int rc;
+  size_t bytes = 0;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    /* the size is read before the row is copied: an over-budget row is never loaded */
+    size_t len = (size_t)sqlite3_column_bytes(st, 4);
+    if (r->out_n == r->limit || (r->out_n && bytes + len > r->budget)) {
+      r->more = 1;
+      break;
+    }
+    aip_approval *n = realloc(r->out, (r->out_n + 1) * sizeof(*n));
+    if (!n) {
+      rc = SQLITE_NOMEM;
+      break;
+    }
+    r->out = n;
+    read_row(st, &r->out[r->out_n++]);
+    bytes += len;
+  }
   aip_store__release(st);
-  return rc;
+  return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
 }
 
 void aip_store_approval_list(aip_store *s, int status, size_t limit, size_t offset,
-                             aip_approval_list_done done, void *data) {
+                             size_t budget, aip_approval_page_done done, void *data) {
   appr_req *r = req_new(exec_list, data);
-  if (!r) return fail_now(NULL, done, data);
-  r->donen = done;
+  if (!r) {
+    done(data, -ENOMEM, NULL, 0, 0);
+    return;
+  }
+  r->donep = done;
   r->status = status;
   r->limit = limit;
   r->offset = offset;
+  r->budget = budget;
   aip_store_submit(s, &r->base);
 }
 
@@ -308,14 +359,16 @@ static int exec_claim(sqlite3 *db, aip_store_req *base) {
   aip_store__release(st);
   if (rc) return rc;
   if (!r->out_n) return -ENOENT;
-  if (!(st = aip_store__prepare(db, "UPDATE approvals SET used_ms = ? WHERE id = ?")))
+  if (!(st = aip_store__prepare(db, "UPDATE approvals SET used_ms = ? WHERE id = ? AND "
+                                   "used_ms = 0")))
     return -EIO;
   sqlite3_bind_int64(st, 1, r->now_ms);
   sqlite3_bind_text(st, 2, r->out[0].id, -1, SQLITE_STATIC);
   rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+  int changed = sqlite3_changes(db);
   aip_store__release(st);
   r->out[0].used_ms = r->now_ms;
-  return rc;
+  return rc ? rc : changed ? 0 : -ENOENT;
 }
 
 void aip_store_approval_claim(aip_store *s, const char *agent, const char *tool,
@@ -329,5 +382,35 @@ void aip_store_approval_claim(aip_store *s, const char *agent, const char *tool,
   snprintf(r->in.args_hash, sizeof(r->in.args_hash), "%s", args_hash);
   r->since_ms = since_ms;
   r->now_ms = now_ms;
+  aip_store_submit(s, &r->base);
+}
+
+/* ---- used_ms compare-and-set ---------------------------------------------------------------- */
+
+static int exec_set_used(sqlite3 *db, aip_store_req *base) {
+  appr_req *r = (appr_req *)base;
+  sqlite3_stmt *st;
+  if (!(st = aip_store__prepare(db, "UPDATE approvals SET used_ms = ? WHERE id = ? AND "
+                                   "status = 1 AND used_ms = ?")))
+    return -EIO;
+  sqlite3_bind_int64(st, 1, r->used_to);
+  sqlite3_bind_text(st, 2, r->in.id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, r->used_from);
+  int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+  int changed = sqlite3_changes(db);
+  aip_store__release(st);
+  if (rc) return rc;
+  rc = select_by_id(db, r->in.id, r);
+  return rc ? rc : changed ? 0 : -EALREADY;
+}
+
+void aip_store_approval_set_used(aip_store *s, const char *id, int64_t from, int64_t to,
+                                 aip_approval_done done, void *data) {
+  appr_req *r = req_new(exec_set_used, data);
+  if (!r) return fail_now(done, NULL, data);
+  r->done1 = done;
+  snprintf(r->in.id, sizeof(r->in.id), "%s", id);
+  r->used_from = from;
+  r->used_to = to;
   aip_store_submit(s, &r->base);
 }

@@ -34,7 +34,7 @@ test('no token, a wrong token and an agent token are all 401 with WWW-Authentica
 test('list: empty queue, filters validated', async () => {
   let r = await api('/v1/approvals?status=pending', { headers: auth() });
   assert.equal(r.status, 200);
-  assert.deepEqual(await r.json(), { approvals: [] });
+  assert.deepEqual(await r.json(), { approvals: [], next_offset: null });
   for (const q of ['status=bogus', 'limit=100000', 'offset=-1', 'limit=abc']) {
     r = await api(`/v1/approvals?${q}`, { headers: auth() });
     assert.equal(r.status, 400, q);

@@ -32,16 +32,16 @@ test('a pending approval survives a restart and is decided with the CLI', () => 
   call.catch(() => {}); // the restart cuts this call; the record stays
   let id;
   await waitFor(async () => {
-    const r = await cli(['list', '--status', 'pending']);
+    const r = await cli(['list', '--status', 'pending', '--json']);
     const a = JSON.parse(r.out).approvals.find((x) => x.arguments.message === 'durable');
     id = a?.id;
     return !!id;
   }, 5000, 'the pending approval');
   await gw.restart();
-  let r = await cli(['show', id]);
+  let r = await cli(['show', id, '--json']);
   assert.equal(r.code, 0);
   assert.equal(JSON.parse(r.out).status, 'pending');
-  r = await cli(['approve', id, '--reason', 'after restart']);
+  r = await cli(['approve', id, '--reason', 'after restart', '--json']);
   assert.equal(r.code, 0);
   const rec = JSON.parse(r.out);
   assert.equal(rec.status, 'approved');

@@ -20,6 +20,7 @@ typedef struct got {
   int err;
   aip_approval a;
   size_t n;
+  int more;
   char ids[8][33];
 } got;
 
@@ -47,6 +48,11 @@ static void on_list(void *data, int err, const aip_approval *list, size_t n) {
   for (size_t i = 0; i < n && i < 8; i++) memcpy(g->ids[i], list[i].id, 33);
 }
 
+static void on_page(void *data, int err, const aip_approval *list, size_t n, int more) {
+  on_list(data, err, list, n);
+  ((got *)data)->more = more;
+}
+
 static void wait_for(got *g, int calls) {
   while (g->calls < calls) uv_run(loop, UV_RUN_ONCE);
 }
@@ -68,34 +74,34 @@ static aip_approval make(const char *id, int64_t created, int64_t expires) {
 static void test_approvals(aip_store *s) {
   got g = {0};
   aip_approval a1 = make("a1", 1000, 5000), a2 = make("a2", 2000, 3000);
-  aip_store_approval_create(s, &a1, on_one, &g);
-  aip_store_approval_create(s, &a2, on_one, &g);
+  aip_store_approval_create(s, &a1, 0, on_one, &g);
+  aip_store_approval_create(s, &a2, 0, on_one, &g);
   CHECK_INT(g.calls, 0); /* never from inside the call */
   wait_for(&g, 2);
   CHECK_INT(g.err, 0);
   CHECK_STR(g.a.id, "a2");
   CHECK_INT(g.a.status, AIP_APPROVAL_PENDING);
   /* decide once; the second decision is refused with the record as it stands */
-  aip_store_approval_decide(s, "a1", AIP_APPROVAL_APPROVED, "alice", "looks fine", 4000, on_one, &g);
+  aip_store_approval_decide(s, "a1", AIP_APPROVAL_APPROVED, "alice", "looks fine", 4000, 0, on_one, &g);
   wait_for(&g, 3);
   CHECK_INT(g.err, 0);
   CHECK_INT(g.a.status, AIP_APPROVAL_APPROVED);
   CHECK_STR(g.a.decided_by, "alice");
   CHECK_STR(g.a.reason, "looks fine");
-  aip_store_approval_decide(s, "a1", AIP_APPROVAL_DENIED, "bob", NULL, 4100, on_one, &g);
+  aip_store_approval_decide(s, "a1", AIP_APPROVAL_DENIED, "bob", NULL, 4100, 0, on_one, &g);
   wait_for(&g, 4);
   CHECK_INT(g.err, -EALREADY);
   CHECK_INT(g.a.status, AIP_APPROVAL_APPROVED);
   CHECK_STR(g.a.decided_by, "alice");
-  aip_store_approval_decide(s, "nope", AIP_APPROVAL_DENIED, "bob", NULL, 4100, on_one, &g);
+  aip_store_approval_decide(s, "nope", AIP_APPROVAL_DENIED, "bob", NULL, 4100, 0, on_one, &g);
   wait_for(&g, 5);
   CHECK_INT(g.err, -ENOENT);
   /* list: newest first, filter by status */
-  aip_store_approval_list(s, -1, 10, 0, on_list, &g);
+  aip_store_approval_list(s, -1, 10, 0, 1 << 20, on_page, &g);
   wait_for(&g, 6);
   CHECK_INT(g.n, 2);
   CHECK_STR(g.ids[0], "a2");
-  aip_store_approval_list(s, AIP_APPROVAL_PENDING, 10, 0, on_list, &g);
+  aip_store_approval_list(s, AIP_APPROVAL_PENDING, 10, 0, 1 << 20, on_page, &g);
   wait_for(&g, 7);
   CHECK(g.n == 1 && strcmp(g.ids[0], "a2") == 0);
   /* expiry turns only pending, overdue rows */
@@ -118,6 +124,67 @@ static void test_approvals(aip_store *s) {
   aip_approval_clear(&g.a);
 }
 
+/* Issue 11: the per-agent pending cap, consumption by a live delivery, the used_ms
+ * compare-and-set, and a list page bounded by rows and bytes. */
+static void test_approval_limits(aip_store *s) {
+  got g = {0};
+  int calls = 0;
+  aip_approval a = make("c1", 10000, 90000), b = make("c2", 10001, 90000),
+               c = make("c3", 10002, 90000);
+  a.agent = b.agent = c.agent = "capped";
+  aip_store_approval_create(s, &a, 2, on_one, &g);
+  aip_store_approval_create(s, &b, 2, on_one, &g);
+  wait_for(&g, calls += 2);
+  CHECK_INT(g.err, 0);
+  aip_store_approval_create(s, &c, 2, on_one, &g); /* the third is over the cap */
+  wait_for(&g, ++calls);
+  CHECK_INT(g.err, -EDQUOT);
+  aip_store_approval_get(s, "c3", on_one, &g);
+  wait_for(&g, ++calls);
+  CHECK_INT(g.err, -ENOENT);
+  /* approved and delivered live: consumed in the same UPDATE, no retry claims it */
+  aip_store_approval_decide(s, "c1", AIP_APPROVAL_APPROVED, "alice", NULL, 20000, 1, on_one, &g);
+  wait_for(&g, ++calls);
+  CHECK_INT(g.err, 0);
+  CHECK(g.a.used_ms == 20000);
+  aip_store_approval_claim(s, "capped", "write_file", "hash-c1", 0, 20001, on_one, &g);
+  wait_for(&g, ++calls);
+  CHECK_INT(g.err, -ENOENT);
+  /* the cap counts pending records only: c1 decided frees a slot */
+  aip_store_approval_create(s, &c, 2, on_one, &g);
+  wait_for(&g, ++calls);
+  CHECK_INT(g.err, 0);
+  /* given back (the call went away): claimable once */
+  aip_store_approval_set_used(s, "c1", 20000, 0, on_one, &g);
+  wait_for(&g, ++calls);
+  CHECK_INT(g.err, 0);
+  aip_store_approval_set_used(s, "c1", 20000, 0, on_one, &g);
+  wait_for(&g, ++calls);
+  CHECK_INT(g.err, -EALREADY);
+  aip_store_approval_claim(s, "capped", "write_file", "hash-c1", 0, 20002, on_one, &g);
+  wait_for(&g, ++calls);
+  CHECK_INT(g.err, 0);
+  aip_store_approval_claim(s, "capped", "write_file", "hash-c1", 0, 20003, on_one, &g);
+  wait_for(&g, ++calls);
+  CHECK_INT(g.err, -ENOENT);
+  aip_store_approval_set_used(s, "c2", 0, 1, on_one, &g); /* pending: not approved */
+  wait_for(&g, ++calls);
+  CHECK_INT(g.err, -EALREADY);
+  aip_approval_clear(&g.a);
+  /* pages: 2 rows of the pending ones (c2, c3 and a2's kin), `more` when rows remain */
+  got p = {0};
+  aip_store_approval_list(s, AIP_APPROVAL_PENDING, 1, 0, 1 << 20, on_page, &p);
+  wait_for(&p, 1);
+  CHECK(p.n == 1 && p.more == 1);
+  aip_store_approval_list(s, AIP_APPROVAL_PENDING, 2, 0, 1 << 20, on_page, &p);
+  wait_for(&p, 2);
+  CHECK(p.n == 2 && p.more == 0);
+  /* a byte budget smaller than one row: still one row, and `more` */
+  aip_store_approval_list(s, AIP_APPROVAL_PENDING, 10, 0, 1, on_page, &p);
+  wait_for(&p, 3);
+  CHECK(p.n == 1 && p.more == 1);
+}
+
 static void load_bucket(void *data, const char *agent, const char *tool, double tokens,
                         int64_t last_ms) {
   int *found = data;
@@ -133,7 +200,7 @@ static void test_concurrency(aip_store *s) {
     char id[33];
     snprintf(id, sizeof(id), "c%d", i);
     aip_approval a = make(id, 10000 + i, 99999);
-    aip_store_approval_create(s, &a, on_one, &g);
+    aip_store_approval_create(s, &a, 0, on_one, &g);
   }
   wait_for(&g, N);
   CHECK_INT(g.calls, N);
@@ -183,6 +250,7 @@ int main(void) {
   aip_error err = {{0}};
   CHECK_INT(aip_store_open(loop, path, &s, &err), 0);
   test_approvals(s);
+  test_approval_limits(s);
   test_concurrency(s);
   aip_store_bucket_put(s, "bot", "deploy", 3, 10);
   aip_store_bucket_put(s, "bot", "deploy", 1.5, 77); /* the latest value wins */
@@ -194,7 +262,7 @@ int main(void) {
   CHECK_INT(aip_store_bucket_load(s, load_bucket, &found), 0);
   CHECK_INT(found, 1);
   got g = {0};
-  aip_store_approval_list(s, -1, 1000, 0, on_list, &g);
+  aip_store_approval_list(s, -1, 500, 0, 1 << 20, on_page, &g);
   wait_for(&g, 1);
   CHECK_INT(g.err, 0);
   aip_store_close(s);

@@ -38,7 +38,7 @@ static void create(aip_store *s, const char *id, int *err) {
   snprintf(a.args_hash, sizeof(a.args_hash), "h-%s", id);
   a.created_ms = 1000;
   a.expires_ms = 999999;
-  aip_store_approval_create(s, &a, on_done, err);
+  aip_store_approval_create(s, &a, 0, on_done, err);
 }
 
 int main(void) {
@@ -71,7 +71,7 @@ int main(void) {
       target++;
     }
     if (round % 3 == 0) {
-      aip_store_approval_decide(s, "r00i0", AIP_APPROVAL_DENIED, "alice", NULL, 2000, on_done, NULL);
+      aip_store_approval_decide(s, "r00i0", AIP_APPROVAL_DENIED, "alice", NULL, 2000, 0, on_done, NULL);
       target++;
     }
     run_until(target);
