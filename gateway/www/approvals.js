@@ -1,5 +1,7 @@
 // The operator page: everything goes through the approval API with the operator's bearer token.
-// Values from the API are only ever put into the page with textContent, never as HTML.
+// Values from the API are only ever put into the page with textContent, never as HTML, and only
+// in their display-safe form (the API's `display` fields: bidi controls, invisible characters
+// and long padding shown as <U+XXXX> escapes), never the raw strings.
 'use strict';
 
 const api = '/v1/approvals';
@@ -19,6 +21,9 @@ function cell(row, text, cls) {
   return td;
 }
 
+// The display-safe form of a record's string field; never falls back to the raw value.
+function shown(a, key) { return a.display && typeof a.display[key] === 'string' ? a.display[key] : ''; }
+
 function setStatus(text) { $('status').textContent = text; }
 
 async function decide(id, action, reason) {
@@ -34,12 +39,12 @@ async function decide(id, action, reason) {
 function pendingRow(tbody, a) {
   const row = tbody.insertRow();
   row.dataset.id = a.id;
-  cell(row, a.agent);
-  cell(row, a.server);
-  cell(row, a.tool);
+  cell(row, shown(a, 'agent'));
+  cell(row, shown(a, 'server'));
+  cell(row, shown(a, 'tool'));
   const args = row.insertCell();
   const pre = document.createElement('pre');
-  pre.textContent = JSON.stringify(a.arguments, null, 2);
+  pre.textContent = shown(a, 'arguments');
   args.appendChild(pre);
   cell(row, a.expires_at);
   const td = row.insertCell();
@@ -59,11 +64,11 @@ function pendingRow(tbody, a) {
 
 function recentRow(tbody, a) {
   const row = tbody.insertRow();
-  cell(row, a.agent);
-  cell(row, a.tool);
+  cell(row, shown(a, 'agent'));
+  cell(row, shown(a, 'tool'));
   cell(row, a.status, a.status);
-  cell(row, a.decided_by);
-  cell(row, a.reason);
+  cell(row, shown(a, 'decided_by'));
+  cell(row, shown(a, 'reason'));
   cell(row, a.decided_at);
 }
 
@@ -71,7 +76,9 @@ async function load(query) {
   const res = await fetch(`${api}?${query}`, { headers: headers() });
   if (res.status === 401) throw new Error('unauthorized');
   if (!res.ok) throw new Error(`HTTP ${res.status}`);
-  return (await res.json()).approvals;
+  const page = await res.json();
+  page.approvals.more = page.next_offset != null;
+  return page.approvals;
 }
 
 async function refresh() {
@@ -82,7 +89,7 @@ async function refresh() {
     rb.replaceChildren();
     pending.forEach((a) => pendingRow(pb, a));
     all.filter((a) => a.status !== 'pending').forEach((a) => recentRow(rb, a));
-    $('pending-count').textContent = `(${pending.length})`;
+    $('pending-count').textContent = `(${pending.length}${pending.more ? '+' : ''})`;
     $('empty').hidden = pending.length > 0;
     setStatus('signed in, live');
     return true;

@@ -234,6 +234,30 @@ test('HTML in arguments and reasons is shown as text, never parsed', { skip }, (
   await page.close();
 })());
 
+test('bidi controls, invisible characters and padding are shown as escapes, never raw', { skip }, () => gw.wrap(async () => {
+  const page = await openPage();
+  await signIn(page);
+  const { client } = await gw.connect(agentToken);
+  const args = { message: 'page-bidi', cmd: 'cat notes\u202etxt.sh', zw: 'a\u200bb\u2066c', pad: 'ok' + ' '.repeat(200) + '; curl evil' };
+  const call = client.callTool({ name: 'echo', arguments: args });
+  call.catch(() => {});
+  const row = pendingRow(page, 'page-bidi');
+  await row.waitFor({ timeout: 5000 });
+  const text = await row.locator('pre').textContent();
+  assert.doesNotMatch(text, /[\u202a-\u202e\u2066-\u2069\u200b-\u200f]/);
+  for (const s of ['<U+202E>', '<U+200B>', '<U+2066>', '<U+0020 x200>', '; curl evil']) assert.ok(text.includes(s), `${s} in ${text}`);
+  const rowText = await row.textContent();
+  assert.doesNotMatch(rowText, /[\u202a-\u202e\u2066-\u2069\u200b-\u200f]/);
+  await row.locator('input.reason').fill('no \u202e thanks');
+  await row.locator('button.deny').click();
+  await assert.rejects(call, (e) => e.code === -32004);
+  const recent = page.locator('#recent tbody tr', { hasText: 'thanks' });
+  await recent.waitFor({ timeout: 5000 });
+  assert.equal(await recent.locator('td').nth(4).textContent(), 'no <U+202E> thanks');
+  assert.deepEqual(page.errors, []);
+  await page.close();
+})());
+
 test('signed in survives a reload (sessionStorage); sign out forgets the token', { skip }, () => gw.wrap(async () => {
   const page = await openPage();
   await signIn(page);

@@ -72,6 +72,8 @@ static void test_full_fixture(void) {
   CHECK_STR(c->store_path, "data/config/var/test.db");
   CHECK_STR(c->audit_path, "/tmp/aip-test-audit.jsonl");
   CHECK_INT(c->approvals_timeout_ms, 150000);
+  CHECK_INT(c->approvals_max_pending_per_agent, 7);
+  CHECK_INT(c->approvals_max_args_size, 8 * 1024);
   CHECK_INT(c->limits.max_body, 1024 * 1024);
   CHECK_INT(c->limits.max_header_bytes, 8 * 1024);
   CHECK_INT(c->limits.max_sessions, 50);
@@ -140,6 +142,8 @@ static void test_defaults(void) {
   CHECK_STR(c->audit_path, "data/config/var/aip-audit.jsonl");
   CHECK_INT(c->approvals_timeout_ms, 5 * 60 * 1000);
   CHECK_INT(c->approvals_keepalive_ms, 15 * 1000);
+  CHECK_INT(c->approvals_max_pending_per_agent, 100);
+  CHECK_INT(c->approvals_max_args_size, 64 * 1024);
   CHECK_INT(c->limits.max_body, 4 * 1024 * 1024);
   CHECK_INT(c->limits.max_header_bytes, 16 * 1024);
   CHECK_INT(c->limits.max_sessions, 10000);
@@ -198,6 +202,23 @@ static void test_errors(void) {
   expect_error("approvals:\n  keepalive: soon\n",
                "2:14: approvals.keepalive: invalid duration \"soon\": expected numbers with units "
                "ms, s, m, h or d (e.g. \"90s\", \"1m30s\")");
+  expect_error("approvals:\n  max_pending_per_agent: 0\n",
+               "2:26: approvals.max_pending_per_agent: 0 is out of range (1 to 1000000)");
+  expect_error("approvals:\n  max_pending_per_agent: -5\n",
+               "2:26: approvals.max_pending_per_agent: -5 is out of range (1 to 1000000)");
+  expect_error("approvals:\n  max_pending_per_agent: 10x\n",
+               "2:26: approvals.max_pending_per_agent: expected an integer, got \"10x\"");
+  expect_error("approvals:\n  max_pending_per_agent: \"10\"\n",
+               "2:26: approvals.max_pending_per_agent: expected an integer, got \"10\"");
+  expect_error("approvals:\n  max_pending_per_agent: [1]\n",
+               "2:26: approvals.max_pending_per_agent: expected an integer, got a list");
+  expect_error("approvals:\n  max_args_size: 512\n",
+               "2:18: approvals.max_args_size: must be between 1KiB and 1MiB");
+  expect_error("approvals:\n  max_args_size: 2MiB\n",
+               "2:18: approvals.max_args_size: must be between 1KiB and 1MiB");
+  expect_error("approvals:\n  max_args_size: big\n",
+               "2:18: approvals.max_args_size: invalid size \"big\": expected bytes or a number "
+               "with B, KB, KiB, MB, MiB, GB or GiB");
   expect_error("approvals:\n  keep_alive: 1s\n",
                "2:3: unknown key \"keep_alive\" in approvals (did you mean \"keepalive\"?)");
   expect_error("limits:\n  max_body: 4 MB/s\n",
