@@ -263,6 +263,12 @@ void aip_policy_check_tool(const aip_policy *p, const char *tool, size_t len, co
     block_tool(out, "no policy loaded"); /* fail closed */
     return;
   }
+  /* every rule below reads arguments as an object's members: any other type is refused here,
+   * whatever the caller checked (an array's members have no names) */
+  if (args && !cJSON_IsObject(args)) {
+    block_tool(out, "tools/call arguments are not an object");
+    return;
+  }
   rc = aip_normalize_tmp(tool ? tool : "", tool ? len : 0, stack, sizeof(stack), &t, &tlen);
   if (rc) {
     block_tool(out, rc == -ENOMEM ? "out of memory" : "tool name is not valid UTF-8");

@@ -361,6 +361,18 @@ static void test_strict_args(void) {
   CHECK_STR(r.failed_arg, "x");
   ALLOW(tool(p, "bare_strict", "{}"));
   ALLOW(tool(p, "bare_strict", NULL));
+  /* issue 11: arguments that are not an object are refused whatever the rule (an array's
+   * members have no names: the strict walk used to read a NULL name) */
+  static const char *const not_objects[] = {"[\"x\"]", "[]", "\"x\"", "1", "null", "true"};
+  for (size_t i = 0; i < sizeof(not_objects) / sizeof(not_objects[0]); i++) {
+    const char *tools[] = {"bare_strict", "strict_tool", "lenient_tool", "ask_tool"};
+    for (size_t t = 0; t < 4; t++) {
+      r = tool(p, tools[t], not_objects[i]);
+      CHECK_INT(r.kind, AIP_DECISION_BLOCK);
+      CHECK_INT(r.error_code, AIP_ERR_FORBIDDEN);
+      CHECK_STR(r.reason, "tools/call arguments are not an object");
+    }
+  }
   /* ask rules validate their arguments before asking */
   CHECK_DEC(tool(p, "ask_tool", "{\"url\":\"https://x\"}"), AIP_DECISION_ASK, 0, 0);
   r = tool(p, "ask_tool", "{\"url\":\"http://x\"}");
