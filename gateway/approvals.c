@@ -449,6 +449,7 @@ int aip_approval_to_json(aip_buf *b, const aip_approval *a) {
   if (!err) err = add_str(b, "decided_by", a->decided_by);
   if (!err) err = add_time(b, "decided_at", a->decided_ms);
   if (!err) err = add_str(b, "reason", a->reason);
+  if (!err) err = add_time(b, "used_at", a->used_ms); /* when a call ran under it */
   if (!err) err = add_display_object(b, a, &t);
   if (!err) err = aip_buf_puts(b, "}");
   cJSON_Delete(t.root);

@@ -90,8 +90,10 @@ test('approved and answered live, the identical call sent again asks again', () 
   const { client } = await gw.connect(botToken);
   const call = client.callTool({ name: 'echo', arguments: { message: 'live-once' } });
   const a = await pendingFor('live-once');
-  assert.equal((await decide(a.id, 'approve')).status, 200);
+  const approved = await decide(a.id, 'approve');
+  assert.equal(approved.status, 200);
   assert.equal(textOf(await call), 'live-once');
+  assert.equal(typeof (await approved.json()).used_at, 'string'); // consumed by the live call
   const again = client.callTool({ name: 'echo', arguments: { message: 'live-once' } });
   again.catch(() => {});
   const b = await pendingFor('live-once');
@@ -108,7 +110,9 @@ test('two sessions racing for an approval made after a disconnect: exactly one r
   const a = await pendingFor('race-me');
   ac.abort();
   await assert.rejects(call);
-  assert.equal((await decide(a.id, 'approve')).status, 200);
+  const approved = await decide(a.id, 'approve');
+  assert.equal(approved.status, 200);
+  assert.equal((await approved.json()).used_at, null); // nobody waiting: left for a retry
   const c1 = (await gw.connect(botToken)).client, c2 = (await gw.connect(botToken)).client;
   const p1 = c1.callTool({ name: 'echo', arguments: { message: 'race-me' } });
   const p2 = c2.callTool({ name: 'echo', arguments: { message: 'race-me' } });
@@ -119,6 +123,7 @@ test('two sessions racing for an approval made after a disconnect: exactly one r
   const res = await Promise.allSettled([p1, p2]);
   assert.equal(res.filter((x) => x.status === 'fulfilled' && textOf(x.value) === 'race-me').length, 1);
   assert.equal(res.filter((x) => x.status === 'rejected' && x.reason.code === -32004).length, 1);
+  assert.equal(typeof (await (await op(`/v1/approvals/${a.id}`)).json()).used_at, 'string');
 })());
 
 test('consumed and claimable states survive a restart', () => gw.wrap(async () => {
