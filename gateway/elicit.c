@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/approvals.h" /* aip_display_string */
+
 #define MAX_SHOWN_ARGS 4000
 
 int aip_elicit_capable(const cJSON *caps) {
@@ -22,11 +24,15 @@ int aip_elicit_version_ok(const char *version) {
 }
 
 /* "The agent wants to call ...": what the human reads. Arguments are shown compact and cut at
- * MAX_SHOWN_ARGS bytes (on a UTF-8 boundary). */
+ * MAX_SHOWN_ARGS bytes (on a UTF-8 boundary); the tool name and the arguments in their
+ * display-safe form (bidi controls, invisible characters, padding made visible), as the
+ * operators' queue shows them. */
 static char *question(const char *tool, const char *policy, const cJSON *args) {
-  aip_buf a, q;
+  aip_buf a, q, shown_tool, shown_args;
   aip_buf_init(&a);
   aip_buf_init(&q);
+  aip_buf_init(&shown_tool);
+  aip_buf_init(&shown_args);
   if (args) aip_json_print(&a, args);
   else aip_buf_puts(&a, "{}");
   size_t n = a.len;
@@ -34,11 +40,21 @@ static char *question(const char *tool, const char *policy, const cJSON *args) {
     n = MAX_SHOWN_ARGS;
     while (n && ((unsigned char)a.data[n] & 0xC0) == 0x80) n--;
   }
-  aip_buf_printf(&q,
-                 "The agent wants to call the tool \"%s\", which needs your approval (AIP policy "
-                 "\"%s\").\n\nArguments:\n%.*s%s\n\nApprove this call?",
-                 tool, policy, (int)n, a.data ? a.data : "", n < a.len ? " ..." : "");
+  int err = aip_display_string(&shown_tool, tool, strlen(tool));
+  if (!err) err = aip_display_string(&shown_args, a.data ? a.data : "", n);
+  if (!err)
+    err = aip_buf_printf(&q,
+                         "The agent wants to call the tool \"%s\", which needs your approval (AIP "
+                         "policy \"%s\").\n\nArguments:\n%s%s\n\nApprove this call?",
+                         shown_tool.data ? shown_tool.data : "", policy,
+                         shown_args.data ? shown_args.data : "", n < a.len ? " ..." : "");
   aip_buf_free(&a);
+  aip_buf_free(&shown_tool);
+  aip_buf_free(&shown_args);
+  if (err) {
+    aip_buf_free(&q);
+    return NULL;
+  }
   return aip_buf_steal(&q, NULL);
 }
 

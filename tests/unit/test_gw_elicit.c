@@ -102,6 +102,19 @@ static void test_long_args(void) {
   free(v);
 }
 
+/* Issue 11: what the user reads is display-safe (aip_display_string): a bidi control or an
+ * invisible character in the tool name or the arguments is shown as <U+XXXX>, padding collapsed. */
+static void test_display_safe(void) {
+  cJSON *args = parse("{\"cmd\":\"rm x\u202etxt.exe\",\"pad\":\"a                    b\"}");
+  cJSON *r = aip_elicit_request("x", "2025-11-25", "wri\xe2\x80\x8bte", "p", args);
+  const char *msg = str_at(r, "params", "message");
+  CHECK(msg && strstr(msg, "rm x<U+202E>txt.exe") && strstr(msg, "a<U+0020 x20>b") &&
+        strstr(msg, "\"wri<U+200B>te\""));
+  CHECK(msg && !strstr(msg, "\xe2\x80\xae") && !strstr(msg, "\xe2\x80\x8b"));
+  cJSON_Delete(r);
+  cJSON_Delete(args);
+}
+
 static void test_cancelled(void) {
   cJSON *n = aip_elicit_cancelled("aip-elicit-9", "approval timed out");
   CHECK_STR(str_at(n, "method", NULL), "notifications/cancelled");
@@ -145,6 +158,7 @@ int main(void) {
   test_versions();
   test_request();
   test_long_args();
+  test_display_safe();
   test_cancelled();
   test_answers();
   TEST_MAIN_END();
