@@ -64,35 +64,56 @@ int aip_dlp_run_json(aip_dlp_run *r, int scope, const char *raw, size_t len, aip
   return rc;
 }
 
+static void request_blocked(aip_decision *block) {
+  memset(block, 0, sizeof(*block));
+  block->kind = AIP_DECISION_BLOCK;
+  block->violation = 1;
+  block->error_code = AIP_ERR_FORBIDDEN;
+  block->error_message = "Forbidden";
+  snprintf(block->reason, sizeof(block->reason), "%s", AIP_DLP_REQ_BLOCKED_REASON);
+}
+
+/* Whether `a` and `b` (messages) differ in params.name. */
+static int name_changed(const cJSON *a, const cJSON *b) {
+  const cJSON *pa = cJSON_GetObjectItemCaseSensitive(a, "params");
+  const cJSON *pb = cJSON_GetObjectItemCaseSensitive(b, "params");
+  const cJSON *na = cJSON_IsObject(pa) ? cJSON_GetObjectItemCaseSensitive(pa, "name") : NULL;
+  const cJSON *nb = cJSON_IsObject(pb) ? cJSON_GetObjectItemCaseSensitive(pb, "name") : NULL;
+  return !cJSON_Compare(na, nb, 1) && (na || nb);
+}
+
 aip_dlp_req_outcome aip_dlp_scan_request(aip_dlp_run *r, const cJSON *msg, aip_dlp_counts *c,
-                                         cJSON **params, aip_decision *block) {
+                                         cJSON **redacted, aip_decision *block) {
   if (!r->dlp || !r->doc->dlp.scan_requests) return AIP_DLP_REQ_FORWARD;
   aip_buf raw, out;
   aip_buf_init(&raw);
   aip_buf_init(&out);
   aip_dlp_req_outcome res = AIP_DLP_REQ_FORWARD;
   const char *mode = r->doc->dlp.on_request_match ? r->doc->dlp.on_request_match : "block";
+  /* the whole message: every member the agent sent is forwarded, so every one is scanned
+   * (the engine leaves jsonrpc, id and method alone) */
   int rc = aip_json_print(&raw, msg) ? -ENOMEM
                                      : aip_dlp_run_json(r, AIP_DLP_REQUEST, raw.data, raw.len,
                                                         &out, c);
   if (rc < 0) {
     if (!aip_dlp_run_fail_open(r)) res = AIP_DLP_REQ_FAILED;
   } else if (rc == 1 && strcmp(mode, "block") == 0) {
-    memset(block, 0, sizeof(*block));
-    block->kind = AIP_DECISION_BLOCK;
-    block->violation = 1;
-    block->error_code = AIP_ERR_FORBIDDEN;
-    block->error_message = "Forbidden";
-    snprintf(block->reason, sizeof(block->reason), "sensitive data in arguments (DLP)");
+    request_blocked(block);
     res = AIP_DLP_REQ_BLOCKED;
   } else if (rc == 1 && strcmp(mode, "redact") == 0) {
     cJSON *red = NULL;
     /* the engine's output is valid JSON by construction; if it does not parse, fail closed */
-    if (aip_json_parse(out.data, out.len, &red) == AIP_JSON_OK &&
-        (*params = cJSON_DetachItemFromObjectCaseSensitive(red, "params")) != NULL)
-      res = AIP_DLP_REQ_REDACTED;
-    else
+    if (aip_json_parse(out.data, out.len, &red) != AIP_JSON_OK) {
       res = AIP_DLP_REQ_FAILED;
+    } else if (name_changed(msg, red)) {
+      /* a redacted tool name is not the tool the policy checked: refuse the call instead */
+      request_blocked(block);
+      res = AIP_DLP_REQ_BLOCKED;
+    } else {
+      *redacted = red;
+      red = NULL;
+      res = AIP_DLP_REQ_REDACTED;
+    }
     cJSON_Delete(red);
   }
   aip_buf_free(&raw);

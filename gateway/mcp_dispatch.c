@@ -237,7 +237,8 @@ static void ask_ready(aip_pending *p) {
   aip_pending_hold(p); /* the answer may take minutes: keep the stream alive meanwhile */
 }
 
-/* Request-side DLP (dlp.scan_requests): arguments that carry a secret are blocked (-32001,
+/* Request-side DLP (dlp.scan_requests): a call that carries a secret in any member (arguments,
+ * _meta, the name...) is blocked (-32001,
  * default), redacted before they go upstream, or let through with a warning, per
  * on_request_match (gateway/dlp_apply.c). Returns 1 when the call was answered here. */
 static int scan_request(aip_pending *p, aip_rpc_msg *m) {
@@ -246,9 +247,10 @@ static int scan_request(aip_pending *p, aip_rpc_msg *m) {
   aip_dlp_run r = aip_agent_dlp_run(a);
   aip_dlp_counts c;
   aip_dlp_counts_init(&c, a->dlp);
-  cJSON *params = NULL;
+  cJSON *red = NULL;
   aip_decision d;
-  aip_dlp_req_outcome o = aip_dlp_scan_request(&r, m->root, &c, &params, &d);
+  /* the whole message, though only its params go upstream (the call is rebuilt there) */
+  aip_dlp_req_outcome o = aip_dlp_scan_request(&r, m->root, &c, &red, &d);
   aip_agent_count_dlp(a, &c);
   aip_dlp_counts_json(a->dlp, &c, &p->dlp_audit);
   aip_dlp_counts_free(&c);
@@ -263,6 +265,12 @@ static int scan_request(aip_pending *p, aip_rpc_msg *m) {
     return 1;
   }
   if (o == AIP_DLP_REQ_REDACTED) {
+    cJSON *params = cJSON_DetachItemFromObjectCaseSensitive(red, "params");
+    cJSON_Delete(red);
+    if (!params) { /* the engine never removes a member: fail closed all the same */
+      aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, AIP_DLP_REQ_FAILED_MSG);
+      return 1;
+    }
     cJSON_Delete(p->params);
     p->params = params;
   }

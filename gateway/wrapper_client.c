@@ -196,16 +196,23 @@ static void handle_message(aip_wrapper *w, cJSON *root) {
   } else if ((m.kind == AIP_RPC_RESPONSE || m.kind == AIP_RPC_ERROR) && is_our_answer(w, &m)) {
     aip_wrapper_ask_answer(w, &m);
   } else if (m.kind == AIP_RPC_RESPONSE || m.kind == AIP_RPC_ERROR) {
-    trace(w, &m, "forwarded (answer to a server request)");
-    aip_wrapper_forward(w, root);
+    aip_buf dlp;
+    aip_buf_init(&dlp);
+    if (aip_wrapper_dlp_request(w, root, &m, NULL, &dlp)) {
+      trace(w, &m, "dropped (DLP)");
+    } else {
+      trace(w, &m, "forwarded (answer to a server request)");
+      aip_wrapper_forward(w, root);
+    }
+    aip_buf_free(&dlp);
   } else {
     aip_verdict v;
     aip_policy_check_msg(w->policy, &m, (int64_t)uv_now(w->loop), w->rate, &v);
     aip_buf dlp;
     aip_buf_init(&dlp);
-    /* request DLP on calls the policy lets through (or asks about): a blocked one ends here,
-     * a redacted one goes on with its new arguments (the human is asked about those) */
-    if (v.tool_call && (!v.d.error_code || v.d.kind == AIP_DECISION_ASK) &&
+    /* request DLP on every message the policy lets through (or asks about): a blocked one
+     * ends here, a redacted one goes on redacted (the human is asked about that one) */
+    if ((!v.d.error_code || v.d.kind == AIP_DECISION_ASK) &&
         aip_wrapper_dlp_request(w, root, &m, &v, &dlp)) {
       trace(w, &m, "refused (DLP)");
       aip_buf_free(&dlp);
