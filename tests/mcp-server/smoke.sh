@@ -92,7 +92,7 @@ check "initialize" "$OUT" '.[] | select(.id == 1) | .result
   | .protocolVersion == "2025-11-25" and .capabilities.tools.listChanged == true
     and .serverInfo == {"name":"aip-test-server","version":"1.0.0"}'
 check "tools/list has every tool with a schema" "$OUT" '.[] | select(.id == 2) | .result
-  | ([.tools[].name] | sort) == (["add","big","crash","drop_sessions","echo","echo_structured","env","fail","headers","notify_list_changed","slow","stderr"])
+  | ([.tools[].name] | sort) == (["add","big","crash","drop_sessions","echo","echo_structured","env","fail","headers","notify_list_changed","raw","slow","stderr"])
     and all(.tools[]; .inputSchema.type == "object" and (.description | length) > 0)
     and (has("nextCursor") | not)'
 check "echo returns the message verbatim" "$OUT" \
