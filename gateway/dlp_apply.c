@@ -121,6 +121,42 @@ aip_dlp_req_outcome aip_dlp_scan_request(aip_dlp_run *r, const cJSON *msg, aip_d
   return res;
 }
 
+/* The response rules, then (with scan_requests; the request database exists only then) the
+ * request-only ones: a rule of either scope names something that must not be written down. */
+static const int write_scopes[] = {AIP_DLP_RESPONSE, AIP_DLP_REQUEST};
+
+int aip_dlp_redact_str(aip_dlp_run *r, const char *s, size_t n, aip_buf *out) {
+  if (!r->dlp) return 0;
+  aip_buf in, t;
+  aip_buf_init(&in);
+  aip_buf_init(&t);
+  int changed = 0, rc = 0;
+  for (size_t i = 0; rc >= 0 && i < 2; i++) {
+    t.len = 0;
+    rc = aip_dlp_redact_text(r->dlp, r->scratch, write_scopes[i], changed ? in.data : s,
+                             changed ? in.len : n, &t, NULL);
+    if (rc != 1) continue;
+    changed = 1;
+    aip_buf x = in; /* the redacted text is the input of the next pass */
+    in = t;
+    t = x;
+  }
+  if (rc >= 0 && changed) rc = aip_buf_append(out, in.data, in.len) ? -ENOMEM : 1;
+  else if (rc >= 0) rc = 0;
+  aip_buf_free(&in);
+  aip_buf_free(&t);
+  return rc;
+}
+
+const char *aip_dlp_redact_field(aip_dlp_run *r, const char *s, aip_buf *b) {
+  if (!s || !r || !r->dlp) return s;
+  aip_buf_reset(b);
+  int rc = aip_dlp_redact_str(r, s, strlen(s), b);
+  if (rc == 0) return s;
+  if (rc < 0 || aip_buf_append(b, "", 1)) return AIP_DLP_NOT_SHOWN;
+  return b->data;
+}
+
 cJSON *aip_dlp_redact_copy(aip_dlp_run *r, const cJSON *args) {
   if (!r->dlp || !args) return NULL;
   aip_buf raw, out;
@@ -128,21 +164,23 @@ cJSON *aip_dlp_redact_copy(aip_dlp_run *r, const cJSON *args) {
   aip_buf_init(&out);
   cJSON *copy = NULL;
   int changed = 0;
-  /* the response rules, then (with scan_requests) the request-only ones: a rule of either
-   * scope names something that must not be written down */
-  static const int scopes[] = {AIP_DLP_RESPONSE | AIP_DLP_WHOLE, AIP_DLP_REQUEST | AIP_DLP_WHOLE};
   int rc = aip_json_print(&raw, args);
-  for (size_t i = 0; !rc && i < 2; i++) {
+  for (size_t i = 0; rc >= 0 && i < 2; i++) {
     if (i == 1 && !(r->doc && r->doc->dlp.scan_requests)) break;
     out.len = 0;
-    if (aip_dlp_redact_json(r->dlp, r->scratch, scopes[i], raw.data, raw.len, &out, NULL) != 1)
-      continue;
+    rc = aip_dlp_redact_json(r->dlp, r->scratch, write_scopes[i] | AIP_DLP_WHOLE, raw.data,
+                             raw.len, &out, NULL);
+    if (rc != 1) continue;
     changed = 1;
     aip_buf t = raw; /* the redacted text is the input of the next pass */
     raw = out;
     out = t;
   }
-  if (changed) aip_json_parse(raw.data, raw.len, &copy);
+  /* what could not be scanned is not written down either */
+  if (rc < 0 || (changed && aip_json_parse(raw.data, raw.len, &copy) != AIP_JSON_OK)) {
+    cJSON_Delete(copy);
+    copy = cJSON_CreateString(AIP_DLP_NOT_SHOWN);
+  }
   aip_buf_free(&raw);
   aip_buf_free(&out);
   return copy;

@@ -64,8 +64,25 @@ aip_dlp_req_outcome aip_dlp_scan_request(aip_dlp_run *r, const cJSON *msg, aip_d
 
 /* The audit (and approval) copy of arguments never holds what DLP would redact, whatever
  * scan_requests says (as the AIP reference does). A redacted copy, or NULL when nothing
- * matched (use the original). No time budget: this copy is never forwarded. */
+ * matched (use the original); when the scan fails, the string AIP_DLP_NOT_SHOWN. No time
+ * budget: this copy is never forwarded. */
 cJSON *aip_dlp_redact_copy(aip_dlp_run *r, const cJSON *args);
+
+#define AIP_DLP_NOT_SHOWN "[not shown: DLP could not scan it]"
+
+/* What the gateway writes down (audit fields, its own log) passes the rules of both scopes
+ * (request-only rules when scan_requests compiled them). Plain text: 1 and the redacted text
+ * appended to `out`, 0 clean (out untouched), < 0 the scan failed. */
+int aip_dlp_redact_str(aip_dlp_run *r, const char *s, size_t n, aip_buf *out);
+/* A NUL-terminated field: `s` itself when clean (or r, s or r->dlp NULL), the redacted text
+ * in `b`, or AIP_DLP_NOT_SHOWN when the scan fails. */
+const char *aip_dlp_redact_field(aip_dlp_run *r, const char *s, aip_buf *b);
+
+/* aip_log_filter_fn (gateway/log.h) filters of the gateway's own log (log_dlp.c): for `aip
+ * serve` (ctx: the aip_gw; a line passes every agent's rules) and for one aip_dlp_run (ctx;
+ * the stdio wrapper). */
+int aip_dlp_log_filter_gw(void *ctx, const char *msg, size_t len, char **out, size_t *out_len);
+int aip_dlp_log_filter_run(void *ctx, const char *msg, size_t len, char **out, size_t *out_len);
 
 /* Renders counts as the audit's `[{"rule":"..","count":N}]` (leaves `out` alone if none).
  * When `out` already holds such a list, the entries are added to it (a rule counted on both a

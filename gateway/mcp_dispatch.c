@@ -27,8 +27,8 @@ static void audit_dlp(aip_session *s, const char *method, const aip_decision *d,
   aip_agent_rt *a = s->agent;
   /* a blocked agent (its policy never loaded) is audited under the name it was refused with */
   const aip_policy_doc *doc = a->policy ? aip_policy_doc_of(a->policy) : NULL;
-  cJSON *redacted = redact_for_audit(a, args);
-  if (redacted) args = redacted;
+  /* the record builder redacts what the agent or its servers chose (args, names, reasons) */
+  aip_dlp_run run = aip_agent_dlp_run(a);
   aip_audit_rec r = {
       .agent = a->cfg->name,
       .session_id = s->id,
@@ -43,9 +43,9 @@ static void audit_dlp(aip_session *s, const char *method, const aip_decision *d,
       .dlp = dlp,
       .approval_id = ap ? ap->id : NULL,
       .approver = ap ? ap->decided_by : NULL,
+      .dlp_run = &run,
   };
   aip_audit_log_decision(a->gw->audit, &r, d, decision);
-  cJSON_Delete(redacted);
 }
 
 static void audit(aip_session *s, const char *method, const aip_decision *d,

@@ -20,7 +20,6 @@ static const char *mode_name(const aip_wrapper *w) {
 void aip_wrapper_audit_ex(aip_wrapper *w, const char *direction, const char *method,
                           const aip_decision *d, const char *decision, const char *tool,
                           const cJSON *args, const char *dlp, int64_t latency_us) {
-  cJSON *redacted = aip_dlp_redact_copy(&w->dlp_run, args); /* never a secret in the log */
   aip_audit_rec r = {
       .agent = w->agent,
       .session_id = w->session_id,
@@ -30,12 +29,12 @@ void aip_wrapper_audit_ex(aip_wrapper *w, const char *direction, const char *met
       .policy_name = w->doc->name,
       .policy_version = w->doc->version,
       .tool = tool,
-      .args = redacted ? redacted : args,
+      .args = args,
       .latency_us = latency_us,
       .dlp = dlp,
+      .dlp_run = &w->dlp_run, /* never a secret in the log: the builder redacts */
   };
   aip_audit_log_decision(w->audit, &r, d, decision);
-  cJSON_Delete(redacted);
 }
 
 void aip_wrapper_audit(aip_wrapper *w, const char *method, const aip_decision *d,

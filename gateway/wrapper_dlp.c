@@ -504,6 +504,7 @@ int aip_wrapper_dlp_open(aip_wrapper *w) {
     fprintf(stderr, "aip: out of memory preparing DLP\n");
     return -1;
   }
+  aip_log_set_filter(aip_dlp_log_filter_run, &w->dlp_run); /* our own log passes DLP too */
   const aip_dlp_config *cfg = &w->doc->dlp;
   if (cfg->filter_stderr) {
     if (!(w->err_stream = aip_dlp_stream_new(w->dlp, AIP_DLP_RESPONSE, AIP_DLP_STREAM_TEXT))) {
@@ -526,6 +527,7 @@ int aip_wrapper_dlp_open(aip_wrapper *w) {
 }
 
 void aip_wrapper_dlp_close(aip_wrapper *w) {
+  if (w->dlp) aip_log_set_filter(NULL, NULL);
   big_free(w);
   const aip_map_entry *e;
   for (size_t it = 0; aip_map_next(&w->calls, &it, &e);) tracked_free(e->value);
