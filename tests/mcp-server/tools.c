@@ -417,7 +417,8 @@ static void tool_raw(mcp_server *s, const cJSON *id, const cJSON *args, const cJ
     if (!text) _exit(4);
     if (!cJSON_IsTrue(arg(args, "echo_params"))) {
       memset(text, 'x', n);
-      memcpy(text + n, n ? "" : "ok", 3);
+      text[n] = '\0';
+      if (!n) memcpy(text, "ok", 3);
     }
     cJSON_AddItemToObject(m, "result", srv_text_result(text, false));
     free(text);
