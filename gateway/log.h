@@ -18,6 +18,12 @@ void aip_log(aip_log_level lvl, const char *fmt, ...) __attribute__((format(prin
  * thread that installs it (the loop); lines logged on other threads (the audit writer, policy
  * compiles) never carry text from an agent or a server. Returns 0 (unchanged), 1 with *out a
  * malloc'd replacement of *out_len bytes, or < 0 (the message is withheld). NULL removes it. */
+/* Text of unbounded lines (a child's stderr) is logged line by line; a line longer than this is
+ * logged once, when this much of it has arrived, and the rest up to its newline is dropped. A
+ * log line shows at most ~2 KB, so the filter has seen 16 KiB past anything shown: a secret
+ * up to that long that starts in what is shown is seen whole, never cut in two. */
+#define AIP_LOG_LONG_LINE (18u * 1024)
+
 typedef int (*aip_log_filter_fn)(void *ctx, const char *msg, size_t len, char **out,
                                  size_t *out_len);
 void aip_log_set_filter(aip_log_filter_fn fn, void *ctx);

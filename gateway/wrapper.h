@@ -92,6 +92,7 @@ struct aip_wrapper {
   uv_shutdown_t child_in_shutdown;
   aip_lines child_lines;
   aip_buf err_line;
+  int err_skip; /* dropping the rest of a stderr line too long to log (AIP_LOG_LONG_LINE) */
   uv_timer_t kill_timer;
   uv_signal_t sigterm, sigint;
   uv_signal_t sigusr1; /* reopen the audit file (log rotation), as aip serve does */

@@ -165,6 +165,11 @@ test('no secret from an agent or a server in the audit log or the gateway log', 
     params: { name: 'stderr', arguments: { message: `stderr says ${KEY}\n` } } });
   assert.match(r.text, /"ok"|ok/);
   await waitFor(() => /upstream logger\/t stderr: stderr says/.test(gw.stderr), 5000, 'the stderr line');
+  // a secret across the old 1000-byte cut of a stderr line, and a line too long to log whole
+  r = await post({ jsonrpc: '2.0', id: 6, method: 'tools/call',
+    params: { name: 'stderr', arguments: { message: `${'y'.repeat(990)}${KEY}\n${'z'.repeat(30000)}${KEY}\nlast\n` } } });
+  await waitFor(() => /upstream logger\/t stderr: last/.test(gw.stderr), 5000, 'the last stderr line');
+  assert.ok(!gw.stderr.includes(KEY.slice(0, 8)), 'part of a secret in the gateway log');
   // an upstream error message (server `bad` fails tools/list: logged)
   await waitFor(() => /logger\/bad: tools\/list failed/.test(gw.stderr), 5000, 'the tools/list failure');
   await waitFor(() => fs.readFileSync(gw.auditPath, 'utf8').includes('x/'), 5000, 'the audit records');

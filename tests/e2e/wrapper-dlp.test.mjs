@@ -353,6 +353,11 @@ describe('every member, both ways; nothing in the audit log or our log', () => {
       call(5, 'stderr', { message: `stderr says ${KEY}\n` });
       await w.reply(5);
       await waitFor(() => w.stderr.includes('[subprocess stderr] stderr says'), 3000, 'the stderr line');
+      // a secret across the old 1000-byte cut of a stderr line, and a line too long to log whole
+      call(6, 'stderr', { message: `${'y'.repeat(990)}${KEY}\n${'z'.repeat(30000)}${KEY}\nlast\n` });
+      await w.reply(6);
+      await waitFor(() => w.stderr.includes('[subprocess stderr] last'), 3000, 'the last stderr line');
+      assert.ok(!w.stderr.includes(KEY.slice(0, 8)), 'part of a secret in the wrapper\'s log');
       await waitAudit(w.audit, (x) => x.failed_arg);
       const audit = fs.readFileSync(w.audit, 'utf8');
       assert.ok(!audit.includes(KEY), `the audit log holds the secret:\n${audit}`);
