@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { Gateway, newToken, sseMessages, testServer, waitFor } from './lib/harness.mjs';
+import { Gateway, TestHttpServer, httpServer, newToken, sseMessages, testServer, waitFor } from './lib/harness.mjs';
 
 const KEY = 'AKIAIOSFODNN7EXAMPLE';
 const RED = '[REDACTED:AWS Key]';
@@ -182,3 +182,36 @@ test('no secret from an agent or a server in the audit log or the gateway log', 
   assert.ok(recs.some((x) => x.method === `x/${RED}`), 'the method is redacted');
   assert.match(gw.stderr, /stderr says \[REDACTED:AWS Key\]/);
 })());
+
+test('HTTP upstreams (JSON and SSE replies, small and streamed): extra members are redacted', async () => {
+  const ups = {};
+  for (const reply of ['json', 'sse']) ups[reply] = await TestHttpServer.start({ reply });
+  const tok = newToken('http');
+  const g = await Gateway.start({
+    servers: { j: httpServer(ups.json.url), s: httpServer(ups.sse.url) },
+    agents: [{ name: 'http', token: tok, servers: ['j', 's'],
+               policy: { allowed_tools: ['j__raw', 's__raw'], dlp: { patterns: [AWS], stream_threshold: '64KiB' } } }],
+  });
+  try {
+    await g.wrap(async () => {
+      for (const srv of ['j', 's']) {
+        for (const pad of [0, 200000]) {
+          const sid = await g.rawSession(tok);
+          const r = await g.post({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: {
+            name: `${srv}__raw`, _meta: { progressToken: 'p' }, arguments: {
+              before: { x: KEY }, after: { y: KEY }, pad,
+              notes: [{ jsonrpc: '2.0', method: 'notifications/progress', params: { progress: 1 }, top: KEY }] } } },
+          { token: tok, session: sid, version: '2025-11-25' });
+          assert.equal(r.status, 200, r.text.slice(0, 500));
+          assert.ok(!r.text.includes(KEY), `${srv} pad ${pad}: the secret reached the agent:\n${r.text.slice(0, 1000)}`);
+          const m = sseMessages(r.text).at(-1) ?? JSON.parse(r.text);
+          assert.equal(m.x, RED, `${srv} pad ${pad}`);
+          assert.equal(m.y, RED, `${srv} pad ${pad}`);
+        }
+      }
+    })();
+  } finally {
+    await g.stop();
+    for (const u of Object.values(ups)) await u.stop();
+  }
+});
