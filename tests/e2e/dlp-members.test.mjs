@@ -67,6 +67,16 @@ test('an answer\'s extra top-level members (before id, after result, a key) are 
   assert.ok(text.includes(RED), text);
 })());
 
+test('answers to a batch (2025-03-26) are redacted, extra members included', () => gw.wrap(async () => {
+  const sid = await gw.rawSession(tResp, '2025-03-26');
+  const callMsg = (id, args) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'raw', arguments: args } });
+  const r = await gw.post([callMsg(1, { before: { x: KEY } }), callMsg(2, { error: { code: 1, message: 'm', k: KEY } })],
+    { token: tResp, session: sid });
+  assert.equal(r.status, 200, r.text);
+  clean(r.text, 'batch');
+  assert.ok(r.text.includes(RED), r.text);
+})());
+
 test('error members next to code and message are redacted', () => gw.wrap(async () => {
   const text = await call(tResp, 'raw', {
     error: { code: -32000, message: 'failed', hint: KEY, more: { k: [KEY] } },
