@@ -282,7 +282,7 @@ describe('every member, both ways; nothing in the audit log or our log', () => {
   }
 
   test('server -> client: extra top-level members, error members, notification members', async () => {
-    const w = raw({ allowed_tools: ['raw'], dlp: { patterns: [AWS] } }, TARGET_TEST_SERVER);
+    const w = raw({ allowed_tools: ['raw'], dlp: { patterns: [AWS], stream_threshold: '64KiB' } }, TARGET_TEST_SERVER);
     await run(w, async () => {
       w.send({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'raw', _meta: { progressToken: 'p' }, arguments: {
         before: { x: KEY }, after: { [KEY]: 1 },
@@ -296,6 +296,13 @@ describe('every member, both ways; nothing in the audit log or our log', () => {
       const e = await w.reply(2);
       assert.equal(e.error.code, -32000);
       assert.equal(e.error.hint, RED);
+      // a line above stream_threshold streams: its head (before id) and tail too
+      w.send({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'raw', arguments: {
+        before: { x: KEY }, after: { y: KEY }, pad: 200000 } } });
+      const big = await w.reply(3, 10000);
+      assert.equal(big.x, RED);
+      assert.equal(big.y, RED);
+      assert.equal(big.result.content[0].text.length, 200000);
       await w.next((m) => m.method === 'notifications/message' && m.extra === RED);
       await w.next((m) => m.method === 'notifications/progress' && m.top === RED);
       assert.ok(!w.lines.join('\n').includes(KEY), 'a secret reached the client');
