@@ -237,10 +237,10 @@ static void ask_ready(aip_pending *p) {
   aip_pending_hold(p); /* the answer may take minutes: keep the stream alive meanwhile */
 }
 
-/* Request-side DLP (dlp.scan_requests): a call that carries a secret in any member (arguments,
- * _meta, the name...) is blocked (-32001,
- * default), redacted before they go upstream, or let through with a warning, per
- * on_request_match (gateway/dlp_apply.c). Returns 1 when the call was answered here. */
+/* Request-side DLP (dlp.scan_requests): a call with a secret in any member (arguments, _meta,
+ * the name...) is blocked (-32001, default), redacted before it goes upstream, or let through
+ * with a warning, per on_request_match (gateway/dlp_apply.c). Returns 1 when the call was
+ * answered here. */
 static int scan_request(aip_pending *p, aip_rpc_msg *m) {
   aip_agent_rt *a = p->sess->agent;
   if (!a->dlp) return 0;
