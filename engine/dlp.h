@@ -111,12 +111,13 @@ int aip_dlp_counts_next(const aip_dlp *d, const aip_dlp_counts *c, size_t *iter,
 /* ---- redaction ---------------------------------------------------------------------------- */
 
 typedef enum aip_dlp_scope {
-  /* upstream -> agent: rules with scope all|response; scans `result`, `params` (notifications
-   * and server requests) and `error.message` / `error.data`, keys included; never `jsonrpc`,
-   * `id`, `method` or `error.code`. Nothing when scan_responses is false. */
+  /* Both scopes scan every member of a message at every depth, keys included, except the
+   * values of jsonrpc, id, method and error.code and the names of the protocol's members
+   * (dlp_json.c, dlp_path_key): nothing forwarded escapes DLP. A container in a protocol
+   * scalar's place is scanned whole.
+   * upstream -> agent: rules with scope all|response. Nothing when scan_responses is false. */
   AIP_DLP_RESPONSE = 0,
-  /* agent -> upstream: rules with scope all|request; scans `params.arguments` only. Nothing
-   * unless scan_requests is true. */
+  /* agent -> upstream: rules with scope all|request. Nothing unless scan_requests is true. */
   AIP_DLP_REQUEST = 1
 } aip_dlp_scope;
 

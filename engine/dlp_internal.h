@@ -319,8 +319,8 @@ typedef enum dlp_pstate {
   PS_SCAN,     /* scanned, keys included */
   PS_MSG,      /* a message object: its member names decide */
   PS_MSGS,     /* a top-level array of messages */
-  PS_ERROR,    /* the `error` member: message and data are scanned */
-  PS_PARAMS    /* request `params`: arguments is scanned */
+  PS_ERROR,    /* the `error` member: every member but a scalar `code` is scanned */
+  PS_FIXED     /* jsonrpc, id, method, error.code: a scalar is not scanned, a container is */
 } dlp_pstate;
 
 typedef struct dlp_path {
@@ -329,13 +329,15 @@ typedef struct dlp_path {
   uint8_t self[AIP_JSON_MAX_DEPTH + 2];    /* state of the container at each depth */
   uint8_t member[AIP_JSON_MAX_DEPTH + 2];  /* state of the next value at each depth */
   uint16_t keyred[AIP_JSON_MAX_DEPTH + 2]; /* keys redacted so far in that object */
+  int exempt; /* the last key named a protocol member (result, error.code...): not scanned */
 } dlp_path;
 
 void dlp_path_init(dlp_path *ph, int scope);
 void dlp_path_open(dlp_path *ph, int is_obj);
 void dlp_path_close(dlp_path *ph);
 int dlp_path_value_scanned(const dlp_path *ph); /* a string or number value here */
-int dlp_path_key_scanned(const dlp_path *ph);   /* a key here */
+/* A key here: scanned, unless dlp_path_key then sets `exempt` (a protocol member's name). */
+int dlp_path_key_scanned(const dlp_path *ph);
 int dlp_path_key_needed(const dlp_path *ph);    /* whether the key's name matters */
 void dlp_path_key(dlp_path *ph, const char *name, size_t n); /* name NULL when not needed */
 

@@ -32,11 +32,10 @@ void dlp_path_init(dlp_path *ph, int scope) {
 
 void dlp_path_open(dlp_path *ph, int is_obj) {
   dlp_pstate st = ph->member[ph->depth];
-  if (!is_obj) {
-    if (st == PS_MSG) st = ph->depth == 0 ? PS_MSGS : PS_SKIP;
-    else if (st == PS_ERROR) st = PS_SCAN; /* a malformed error member: scan all of it */
-    else if (st == PS_PARAMS) st = PS_SKIP;
-  }
+  /* anything where a message, an error object or a protocol scalar should be is not one:
+   * all of it is scanned (a batch's top-level array excepted) */
+  if (st == PS_MSG && !is_obj) st = ph->depth == 0 ? PS_MSGS : PS_SCAN;
+  else if (st == PS_FIXED || (st == PS_ERROR && !is_obj)) st = PS_SCAN;
   ph->depth++;
   ph->self[ph->depth] = (uint8_t)st;
   ph->keyred[ph->depth] = 0;
@@ -51,35 +50,38 @@ void dlp_path_close(dlp_path *ph) {
 
 int dlp_path_value_scanned(const dlp_path *ph) {
   dlp_pstate m = ph->member[ph->depth];
-  return m == PS_SCAN || m == PS_ERROR;
+  return m != PS_SKIP && m != PS_FIXED;
 }
 
-int dlp_path_key_scanned(const dlp_path *ph) { return ph->self[ph->depth] == PS_SCAN; }
+int dlp_path_key_scanned(const dlp_path *ph) {
+  dlp_pstate s = ph->self[ph->depth];
+  return s == PS_SCAN || s == PS_MSG || s == PS_ERROR;
+}
 
 int dlp_path_key_needed(const dlp_path *ph) {
   dlp_pstate s = ph->self[ph->depth];
-  return s == PS_MSG || s == PS_ERROR || s == PS_PARAMS;
+  return s == PS_MSG || s == PS_ERROR;
 }
 
 static int is(const char *k, size_t n, const char *name) {
   return k && strlen(name) == n && memcmp(k, name, n) == 0;
 }
 
+/* Every member of a message is scanned, in both directions, except the values of the
+ * protocol's fixed fields (jsonrpc, id, method, error.code), which the gateway checks itself
+ * and a redaction would break; the names of the protocol's members are not scanned either.
+ * An unknown member (an extension, a misspelt "Result") is scanned whole, keys included. */
 void dlp_path_key(dlp_path *ph, const char *k, size_t n) {
-  dlp_pstate self = ph->self[ph->depth], m = PS_SKIP;
-  if (self == PS_SCAN) {
+  dlp_pstate self = ph->self[ph->depth], m = self == PS_SCAN ? PS_SCAN : PS_SKIP;
+  ph->exempt = 0;
+  if (self == PS_MSG) {
     m = PS_SCAN;
-  } else if (self == PS_MSG) {
-    if (ph->scope == AIP_DLP_RESPONSE) {
-      if (is(k, n, "result") || is(k, n, "params")) m = PS_SCAN;
-      else if (is(k, n, "error")) m = PS_ERROR;
-    } else if (is(k, n, "params")) {
-      m = PS_PARAMS;
-    }
+    if (is(k, n, "jsonrpc") || is(k, n, "id") || is(k, n, "method")) m = PS_FIXED;
+    else if (is(k, n, "error")) m = PS_ERROR;
+    ph->exempt = m != PS_SCAN || is(k, n, "result") || is(k, n, "params");
   } else if (self == PS_ERROR) {
-    if (is(k, n, "message") || is(k, n, "data")) m = PS_SCAN;
-  } else if (self == PS_PARAMS) {
-    if (is(k, n, "arguments")) m = PS_SCAN;
+    m = is(k, n, "code") ? PS_FIXED : PS_SCAN;
+    ph->exempt = m == PS_FIXED || is(k, n, "message") || is(k, n, "data");
   }
   ph->member[ph->depth] = (uint8_t)m;
 }
@@ -241,6 +243,7 @@ static int on_event(jwalk *w, const dlp_jev *ev) {
     case JEV_STR_CHUNK:
       if (!ev->last) return 0; /* one chunk in block mode: only the last matters */
       if (w->tok_key) path_key(w, w->tok, ev->off + ev->len);
+      if (w->tok_key && w->ph.exempt) return 0;
       return w->tok_scan ? token(w, w->tok, ev->off + ev->len, 0) : 0;
     case JEV_NUM_BEGIN:
       w->tok = ev->off;

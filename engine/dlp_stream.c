@@ -367,16 +367,20 @@ static int buf_add(aip_dlp_stream *st, const char *p, size_t n) {
   return window_add(st, p + room, n - room);
 }
 
+/* Tells the path the key just read. Its name is needed at a message's or an error's level
+ * (dlp_path_key_needed): there it was held whole, as a scanned token (T_BUF), or only for its
+ * name (T_NAME); a key longer than DLP_KEY_PATH_MAX never names a protocol member. */
 static void key_done(aip_dlp_stream *st) {
-  if (st->ts != T_NAME) {
+  const aip_buf *name = st->ts == T_NAME ? &st->name : st->ts == T_BUF ? &st->raw : NULL;
+  if (!name || !dlp_path_key_needed(&st->ph)) {
     dlp_path_key(&st->ph, NULL, 0);
     return;
   }
   int err = 0;
   aip_buf *tmp = &st->s->ws[0].tmp;
   aip_buf_reset(tmp);
-  if (st->name.len <= DLP_KEY_PATH_MAX) dlp_json_decode(st->name.data, st->name.len, tmp, 0, &err);
-  int ok = st->name.len <= DLP_KEY_PATH_MAX && !err;
+  if (name->len <= DLP_KEY_PATH_MAX) dlp_json_decode(name->data, name->len, tmp, 0, &err);
+  int ok = name->len <= DLP_KEY_PATH_MAX && !err;
   dlp_path_key(&st->ph, ok ? tmp->data : "", ok ? tmp->len : 0);
 }
 
@@ -409,7 +413,10 @@ static int token_chunk(aip_dlp_stream *st, const char *p, size_t *from, const dl
   if (err || !ev->last) return err;
   int held = st->ts == T_BUF || st->ts == T_WIN;
   if (st->tok_key) key_done(st);
-  if (st->ts == T_BUF) err = finish_buf(st);
+  if (st->ts == T_BUF && st->tok_key && st->ph.exempt) { /* a protocol member's name */
+    err = aip_buf_append(st->out, st->raw.data, st->raw.len);
+    aip_buf_reset(&st->raw);
+  } else if (st->ts == T_BUF) err = finish_buf(st);
   else if (st->ts == T_WIN) {
     err = window_close(st);
     if (!err && st->tok_key && st->win_changed) err = key_suffix(st);

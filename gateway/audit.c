@@ -32,6 +32,7 @@
 #include <uv.h>
 
 #include "engine/engine.h"
+#include "gateway/dlp_apply.h"
 #include "gateway/log.h"
 
 #define FLUSH_BYTES (1u << 20)
@@ -430,8 +431,44 @@ int aip_audit_admit(aip_audit *a) {
   return err;
 }
 
+/* The record as written: every string an agent or a server chose, redacted by the agent's
+ * DLP (names, reasons that quote them, arguments). The buffers hold the redacted texts. */
+typedef struct redacted_rec {
+  aip_audit_rec r;
+  aip_buf b[4];
+  cJSON *args;
+} redacted_rec;
+
+static void redact_rec(redacted_rec *o, const aip_audit_rec *in) {
+  o->r = *in;
+  o->args = NULL;
+  for (size_t i = 0; i < 4; i++) aip_buf_init(&o->b[i]);
+  aip_dlp_run *d = in->dlp_run;
+  if (!d || !d->dlp) return;
+  o->r.method = aip_dlp_redact_field(d, in->method, &o->b[0]);
+  o->r.tool = aip_dlp_redact_field(d, in->tool, &o->b[1]);
+  o->r.reason = aip_dlp_redact_field(d, in->reason, &o->b[2]);
+  o->r.failed_arg = aip_dlp_redact_field(d, in->failed_arg, &o->b[3]);
+  o->args = aip_dlp_redact_copy(d, in->args);
+  if (o->args) o->r.args = o->args;
+}
+
+static void redacted_free(redacted_rec *o) {
+  for (size_t i = 0; i < 4; i++) aip_buf_free(&o->b[i]);
+  cJSON_Delete(o->args);
+}
+
+static void log_rec(aip_audit *a, const aip_audit_rec *r);
+
 void aip_audit_log(aip_audit *a, const aip_audit_rec *r) {
   if (!a) return;
+  redacted_rec o;
+  redact_rec(&o, r);
+  log_rec(a, &o.r);
+  redacted_free(&o);
+}
+
+static void log_rec(aip_audit *a, const aip_audit_rec *r) {
   if (a->opts.on_error_allow && a->opts.buffer_size &&
       atomic_load(&a->depth) >= a->opts.buffer_size) {
     /* allow: the call goes on without its record; the count is the evidence that one is

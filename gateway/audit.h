@@ -36,6 +36,9 @@ typedef struct aip_audit_rec {
   const char *dlp;       /* optional: `[{"rule":..,"count":..}]`, never the matched text */
   const char *approval_id; /* optional: the approval a human decided (APPROVED/DENIED/EXPIRED) */
   const char *approver;    /* optional: the operator who decided it */
+  /* optional: the agent's DLP (gateway/dlp_apply.h). aip_audit_log passes every field that
+   * came from an agent or a server through it: method, tool, args, reason, failed_arg. */
+  struct aip_dlp_run *dlp_run;
 } aip_audit_rec;
 
 typedef struct aip_audit_opts {

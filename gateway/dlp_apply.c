@@ -64,40 +64,97 @@ int aip_dlp_run_json(aip_dlp_run *r, int scope, const char *raw, size_t len, aip
   return rc;
 }
 
+static void request_blocked(aip_decision *block) {
+  memset(block, 0, sizeof(*block));
+  block->kind = AIP_DECISION_BLOCK;
+  block->violation = 1;
+  block->error_code = AIP_ERR_FORBIDDEN;
+  block->error_message = "Forbidden";
+  snprintf(block->reason, sizeof(block->reason), "%s", AIP_DLP_REQ_BLOCKED_REASON);
+}
+
+/* Whether `a` and `b` (messages) differ in params.name. */
+static int name_changed(const cJSON *a, const cJSON *b) {
+  const cJSON *pa = cJSON_GetObjectItemCaseSensitive(a, "params");
+  const cJSON *pb = cJSON_GetObjectItemCaseSensitive(b, "params");
+  const cJSON *na = cJSON_IsObject(pa) ? cJSON_GetObjectItemCaseSensitive(pa, "name") : NULL;
+  const cJSON *nb = cJSON_IsObject(pb) ? cJSON_GetObjectItemCaseSensitive(pb, "name") : NULL;
+  return !cJSON_Compare(na, nb, 1) && (na || nb);
+}
+
 aip_dlp_req_outcome aip_dlp_scan_request(aip_dlp_run *r, const cJSON *msg, aip_dlp_counts *c,
-                                         cJSON **params, aip_decision *block) {
+                                         cJSON **redacted, aip_decision *block) {
   if (!r->dlp || !r->doc->dlp.scan_requests) return AIP_DLP_REQ_FORWARD;
   aip_buf raw, out;
   aip_buf_init(&raw);
   aip_buf_init(&out);
   aip_dlp_req_outcome res = AIP_DLP_REQ_FORWARD;
   const char *mode = r->doc->dlp.on_request_match ? r->doc->dlp.on_request_match : "block";
+  /* the whole message: every member the agent sent is forwarded, so every one is scanned
+   * (the engine leaves jsonrpc, id and method alone) */
   int rc = aip_json_print(&raw, msg) ? -ENOMEM
                                      : aip_dlp_run_json(r, AIP_DLP_REQUEST, raw.data, raw.len,
                                                         &out, c);
   if (rc < 0) {
     if (!aip_dlp_run_fail_open(r)) res = AIP_DLP_REQ_FAILED;
   } else if (rc == 1 && strcmp(mode, "block") == 0) {
-    memset(block, 0, sizeof(*block));
-    block->kind = AIP_DECISION_BLOCK;
-    block->violation = 1;
-    block->error_code = AIP_ERR_FORBIDDEN;
-    block->error_message = "Forbidden";
-    snprintf(block->reason, sizeof(block->reason), "sensitive data in arguments (DLP)");
+    request_blocked(block);
     res = AIP_DLP_REQ_BLOCKED;
   } else if (rc == 1 && strcmp(mode, "redact") == 0) {
     cJSON *red = NULL;
     /* the engine's output is valid JSON by construction; if it does not parse, fail closed */
-    if (aip_json_parse(out.data, out.len, &red) == AIP_JSON_OK &&
-        (*params = cJSON_DetachItemFromObjectCaseSensitive(red, "params")) != NULL)
-      res = AIP_DLP_REQ_REDACTED;
-    else
+    if (aip_json_parse(out.data, out.len, &red) != AIP_JSON_OK) {
       res = AIP_DLP_REQ_FAILED;
+    } else if (name_changed(msg, red)) {
+      /* a redacted tool name is not the tool the policy checked: refuse the call instead */
+      request_blocked(block);
+      res = AIP_DLP_REQ_BLOCKED;
+    } else {
+      *redacted = red;
+      red = NULL;
+      res = AIP_DLP_REQ_REDACTED;
+    }
     cJSON_Delete(red);
   }
   aip_buf_free(&raw);
   aip_buf_free(&out);
   return res;
+}
+
+/* The response rules, then (with scan_requests; the request database exists only then) the
+ * request-only ones: a rule of either scope names something that must not be written down. */
+static const int write_scopes[] = {AIP_DLP_RESPONSE, AIP_DLP_REQUEST};
+
+int aip_dlp_redact_str(aip_dlp_run *r, const char *s, size_t n, aip_buf *out) {
+  if (!r->dlp) return 0;
+  aip_buf in, t;
+  aip_buf_init(&in);
+  aip_buf_init(&t);
+  int changed = 0, rc = 0;
+  for (size_t i = 0; rc >= 0 && i < 2; i++) {
+    t.len = 0;
+    rc = aip_dlp_redact_text(r->dlp, r->scratch, write_scopes[i], changed ? in.data : s,
+                             changed ? in.len : n, &t, NULL);
+    if (rc != 1) continue;
+    changed = 1;
+    aip_buf x = in; /* the redacted text is the input of the next pass */
+    in = t;
+    t = x;
+  }
+  if (rc >= 0 && changed) rc = aip_buf_append(out, in.data, in.len) ? -ENOMEM : 1;
+  else if (rc >= 0) rc = 0;
+  aip_buf_free(&in);
+  aip_buf_free(&t);
+  return rc;
+}
+
+const char *aip_dlp_redact_field(aip_dlp_run *r, const char *s, aip_buf *b) {
+  if (!s || !r || !r->dlp) return s;
+  aip_buf_reset(b);
+  int rc = aip_dlp_redact_str(r, s, strlen(s), b);
+  if (rc == 0) return s;
+  if (rc < 0 || aip_buf_append(b, "", 1)) return AIP_DLP_NOT_SHOWN;
+  return b->data;
 }
 
 cJSON *aip_dlp_redact_copy(aip_dlp_run *r, const cJSON *args) {
@@ -107,21 +164,23 @@ cJSON *aip_dlp_redact_copy(aip_dlp_run *r, const cJSON *args) {
   aip_buf_init(&out);
   cJSON *copy = NULL;
   int changed = 0;
-  /* the response rules, then (with scan_requests) the request-only ones: a rule of either
-   * scope names something that must not be written down */
-  static const int scopes[] = {AIP_DLP_RESPONSE | AIP_DLP_WHOLE, AIP_DLP_REQUEST | AIP_DLP_WHOLE};
   int rc = aip_json_print(&raw, args);
-  for (size_t i = 0; !rc && i < 2; i++) {
+  for (size_t i = 0; rc >= 0 && i < 2; i++) {
     if (i == 1 && !(r->doc && r->doc->dlp.scan_requests)) break;
     out.len = 0;
-    if (aip_dlp_redact_json(r->dlp, r->scratch, scopes[i], raw.data, raw.len, &out, NULL) != 1)
-      continue;
+    rc = aip_dlp_redact_json(r->dlp, r->scratch, write_scopes[i] | AIP_DLP_WHOLE, raw.data,
+                             raw.len, &out, NULL);
+    if (rc != 1) continue;
     changed = 1;
     aip_buf t = raw; /* the redacted text is the input of the next pass */
     raw = out;
     out = t;
   }
-  if (changed) aip_json_parse(raw.data, raw.len, &copy);
+  /* what could not be scanned is not written down either */
+  if (rc < 0 || (changed && aip_json_parse(raw.data, raw.len, &copy) != AIP_JSON_OK)) {
+    cJSON_Delete(copy);
+    copy = cJSON_CreateString(AIP_DLP_NOT_SHOWN);
+  }
   aip_buf_free(&raw);
   aip_buf_free(&out);
   return copy;

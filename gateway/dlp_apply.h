@@ -41,26 +41,48 @@ const char *aip_dlp_error_name(int rc);
 /* Whether a failed scan lets the message through (failover.on_dlp_error: allow). */
 int aip_dlp_run_fail_open(const aip_dlp_run *r);
 
-/* Request side of a tools/call (scan_requests; nothing unless it is true). */
+/* Request side (scan_requests; nothing unless it is true): every message an agent sends that
+ * goes upstream (tools/call in `aip serve`; every request, notification and answer in the
+ * stdio wrapper). */
 typedef enum aip_dlp_req_outcome {
   AIP_DLP_REQ_FORWARD = 0, /* clean, or a match under on_request_match: warn */
-  AIP_DLP_REQ_REDACTED,    /* on_request_match: redact; forward *params instead */
+  AIP_DLP_REQ_REDACTED,    /* on_request_match: redact; forward *redacted instead */
   AIP_DLP_REQ_BLOCKED,     /* on_request_match: block; *block is the decision to audit/answer */
   AIP_DLP_REQ_FAILED       /* the scan failed and failover blocks: answer -32603 (below) */
 } aip_dlp_req_outcome;
 
 #define AIP_DLP_REQ_FAILED_MSG "Request withheld: DLP could not scan it"
+#define AIP_DLP_REQ_BLOCKED_REASON "sensitive data in request (DLP)"
 
-/* Scans `msg` (the whole tools/call request; only params.arguments is looked at). Counts go to
- * `c` (may be NULL). *params (REDACTED only) is a new tree the caller owns; *block (BLOCKED
- * only) is -32001 Forbidden, reason "sensitive data in arguments (DLP)". */
+/* Scans the whole message `msg`: every member but the values of jsonrpc, id and method
+ * (params.name and params._meta included). Counts go to `c` (may be NULL). *redacted
+ * (REDACTED only) is the redacted message, a new tree the caller owns; *block (BLOCKED only)
+ * is -32001 Forbidden, reason AIP_DLP_REQ_BLOCKED_REASON. Under redact, a match in params.name
+ * blocks: a redacted name would be a tool the policy never checked. */
 aip_dlp_req_outcome aip_dlp_scan_request(aip_dlp_run *r, const cJSON *msg, aip_dlp_counts *c,
-                                         cJSON **params, aip_decision *block);
+                                         cJSON **redacted, aip_decision *block);
 
 /* The audit (and approval) copy of arguments never holds what DLP would redact, whatever
  * scan_requests says (as the AIP reference does). A redacted copy, or NULL when nothing
- * matched (use the original). No time budget: this copy is never forwarded. */
+ * matched (use the original); when the scan fails, the string AIP_DLP_NOT_SHOWN. No time
+ * budget: this copy is never forwarded. */
 cJSON *aip_dlp_redact_copy(aip_dlp_run *r, const cJSON *args);
+
+#define AIP_DLP_NOT_SHOWN "[not shown: DLP could not scan it]"
+
+/* What the gateway writes down (audit fields, its own log) passes the rules of both scopes
+ * (request-only rules when scan_requests compiled them). Plain text: 1 and the redacted text
+ * appended to `out`, 0 clean (out untouched), < 0 the scan failed. */
+int aip_dlp_redact_str(aip_dlp_run *r, const char *s, size_t n, aip_buf *out);
+/* A NUL-terminated field: `s` itself when clean (or r, s or r->dlp NULL), the redacted text
+ * in `b`, or AIP_DLP_NOT_SHOWN when the scan fails. */
+const char *aip_dlp_redact_field(aip_dlp_run *r, const char *s, aip_buf *b);
+
+/* aip_log_filter_fn (gateway/log.h) filters of the gateway's own log (log_dlp.c): for `aip
+ * serve` (ctx: the aip_gw; a line passes every agent's rules) and for one aip_dlp_run (ctx;
+ * the stdio wrapper). */
+int aip_dlp_log_filter_gw(void *ctx, const char *msg, size_t len, char **out, size_t *out_len);
+int aip_dlp_log_filter_run(void *ctx, const char *msg, size_t len, char **out, size_t *out_len);
 
 /* Renders counts as the audit's `[{"rule":"..","count":N}]` (leaves `out` alone if none).
  * When `out` already holds such a list, the entries are added to it (a rule counted on both a

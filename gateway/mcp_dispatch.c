@@ -27,8 +27,8 @@ static void audit_dlp(aip_session *s, const char *method, const aip_decision *d,
   aip_agent_rt *a = s->agent;
   /* a blocked agent (its policy never loaded) is audited under the name it was refused with */
   const aip_policy_doc *doc = a->policy ? aip_policy_doc_of(a->policy) : NULL;
-  cJSON *redacted = redact_for_audit(a, args);
-  if (redacted) args = redacted;
+  /* the record builder redacts what the agent or its servers chose (args, names, reasons) */
+  aip_dlp_run run = aip_agent_dlp_run(a);
   aip_audit_rec r = {
       .agent = a->cfg->name,
       .session_id = s->id,
@@ -43,9 +43,9 @@ static void audit_dlp(aip_session *s, const char *method, const aip_decision *d,
       .dlp = dlp,
       .approval_id = ap ? ap->id : NULL,
       .approver = ap ? ap->decided_by : NULL,
+      .dlp_run = &run,
   };
   aip_audit_log_decision(a->gw->audit, &r, d, decision);
-  cJSON_Delete(redacted);
 }
 
 static void audit(aip_session *s, const char *method, const aip_decision *d,
@@ -258,18 +258,20 @@ static void ask_ready(aip_pending *p) {
   aip_pending_hold(p); /* the answer may take minutes: keep the stream alive meanwhile */
 }
 
-/* Request-side DLP (dlp.scan_requests): arguments that carry a secret are blocked (-32001,
- * default), redacted before they go upstream, or let through with a warning, per
- * on_request_match (gateway/dlp_apply.c). Returns 1 when the call was answered here. */
+/* Request-side DLP (dlp.scan_requests): a call with a secret in any member (arguments, _meta,
+ * the name...) is blocked (-32001, default), redacted before it goes upstream, or let through
+ * with a warning, per on_request_match (gateway/dlp_apply.c). Returns 1 when the call was
+ * answered here. */
 static int scan_request(aip_pending *p, aip_rpc_msg *m) {
   aip_agent_rt *a = p->sess->agent;
   if (!a->dlp) return 0;
   aip_dlp_run r = aip_agent_dlp_run(a);
   aip_dlp_counts c;
   aip_dlp_counts_init(&c, a->dlp);
-  cJSON *params = NULL;
+  cJSON *red = NULL;
   aip_decision d;
-  aip_dlp_req_outcome o = aip_dlp_scan_request(&r, m->root, &c, &params, &d);
+  /* the whole message, though only its params go upstream (the call is rebuilt there) */
+  aip_dlp_req_outcome o = aip_dlp_scan_request(&r, m->root, &c, &red, &d);
   aip_agent_count_dlp(a, &c);
   aip_dlp_counts_json(a->dlp, &c, &p->dlp_audit);
   aip_dlp_counts_free(&c);
@@ -284,6 +286,12 @@ static int scan_request(aip_pending *p, aip_rpc_msg *m) {
     return 1;
   }
   if (o == AIP_DLP_REQ_REDACTED) {
+    cJSON *params = cJSON_DetachItemFromObjectCaseSensitive(red, "params");
+    cJSON_Delete(red);
+    if (!params) { /* the engine never removes a member: fail closed all the same */
+      aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, AIP_DLP_REQ_FAILED_MSG);
+      return 1;
+    }
     cJSON_Delete(p->params);
     p->params = params;
   }

@@ -106,6 +106,7 @@ static int load(aip_gw *gw, const char *path) {
   }
   gw->agents = calloc(gw->cfg->agents_n ? gw->cfg->agents_n : 1, sizeof(*gw->agents));
   if (!gw->agents) return -ENOMEM;
+  aip_log_set_filter(aip_dlp_log_filter_gw, gw); /* our log passes every agent's DLP */
   for (size_t i = 0; i < gw->cfg->agents_n; i++) {
     aip_agent_config *ac = &gw->cfg->agents[i];
     gw->agents_n = i + 1;
@@ -255,6 +256,7 @@ int aip_serve(const char *config_path, int allow_writable_config) {
   }
   if (rc) gw_stop(&gw);
   uv_run(gw.loop, UV_RUN_DEFAULT);
+  aip_log_set_filter(NULL, NULL); /* the agents' rules go with them */
   cleanup(&gw);
   uv_loop_close(gw.loop);
   return rc ? 1 : 0;

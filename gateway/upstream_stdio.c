@@ -17,7 +17,6 @@
 #include "gateway/upstream.h"
 
 #define STOP_GRACE_MS 2000
-#define MAX_STDERR_LINE 1000
 #define MAX_STDIN_QUEUE (64u << 20)
 
 /* What happens to the stdout line in progress (docs/dlp.md, "Streaming in the gateway"). */
@@ -37,6 +36,7 @@ typedef struct child {
   aip_upstream *u; /* NULL once this child is no longer the instance's current one */
   aip_buf line;    /* stdout bytes after the last newline */
   aip_buf eline;   /* stderr bytes after the last newline */
+  int eskip;       /* dropping the rest of a stderr line too long to log (AIP_LOG_LONG_LINE) */
   enum line_mode mode;
   uint64_t streamed; /* bytes of the current line passed to the sink */
   int paused;        /* stdout reading stopped until the sink drains */
@@ -238,8 +238,9 @@ static void on_stdout(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   else ch->paused = 0;
 }
 
+/* Logged whole: the log's DLP filter sees all of it before the log cuts it (log.h). */
 static void stderr_line(child *ch, const char *p, size_t n) {
-  if (n > MAX_STDERR_LINE) n = MAX_STDERR_LINE;
+  if (ch->eskip) return; /* the rest of a line too long to log */
   aip_info("upstream %s stderr: %.*s", ch->u ? ch->u->label : "(old)", (int)n, p);
 }
 
@@ -256,10 +257,12 @@ static void on_stderr(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   for (size_t i = old; i < ch->eline.len; i++) {
     if (ch->eline.data[i] != '\n') continue;
     if (i > start) stderr_line(ch, ch->eline.data + start, i - start);
+    ch->eskip = 0;
     start = i + 1;
   }
-  if (ch->eline.len - start > MAX_STDERR_LINE) { /* a very long line: log what we have */
+  if (ch->eline.len - start > AIP_LOG_LONG_LINE) { /* a very long line: its beginning only */
     stderr_line(ch, ch->eline.data + start, ch->eline.len - start);
+    ch->eskip = 1;
     start = ch->eline.len;
   }
   memmove(ch->eline.data, ch->eline.data + start, ch->eline.len - start);

@@ -92,6 +92,7 @@ struct aip_wrapper {
   uv_shutdown_t child_in_shutdown;
   aip_lines child_lines;
   aip_buf err_line;
+  int err_skip; /* dropping the rest of a stderr line too long to log (AIP_LOG_LONG_LINE) */
   uv_timer_t kill_timer;
   uv_signal_t sigterm, sigint;
   uv_signal_t sigusr1; /* reopen the audit file (log rotation), as aip serve does */
@@ -191,9 +192,10 @@ void aip_wrapper_dlp_deliver(aip_wrapper *w, const char *p, size_t n);
 /* aip_lines hooks for child lines above dlp.stream_threshold. */
 int aip_wrapper_dlp_long_line(aip_wrapper *w, const char *head, size_t n);
 int aip_wrapper_dlp_line_part(aip_wrapper *w, const char *p, size_t n, int end);
-/* Request-side DLP on a tools/call that passed the policy (`root` is the whole message; its
- * params may be replaced by redacted ones). Returns 1 when the call was answered here (blocked
- * or withheld, audited). Else `dlp_json` holds the counts for the call's audit record. */
+/* Request-side DLP on a message from the client that is to be forwarded (`root` is the whole
+ * message; its members may be replaced by redacted ones; `v` NULL for an answer to a server
+ * request). Returns 1 when it was stopped here (a request answered; audited). Else `dlp_json`
+ * holds the counts for a tools/call's audit record. */
 int aip_wrapper_dlp_request(aip_wrapper *w, cJSON *root, const aip_rpc_msg *m, aip_verdict *v,
                             aip_buf *dlp_json);
 /* Logs a non-JSON line of the child's stdout ("[subprocess stdout] ..."), redacted when the

@@ -20,7 +20,6 @@ static const char *mode_name(const aip_wrapper *w) {
 void aip_wrapper_audit_ex(aip_wrapper *w, const char *direction, const char *method,
                           const aip_decision *d, const char *decision, const char *tool,
                           const cJSON *args, const char *dlp, int64_t latency_us) {
-  cJSON *redacted = aip_dlp_redact_copy(&w->dlp_run, args); /* never a secret in the log */
   aip_audit_rec r = {
       .agent = w->agent,
       .session_id = w->session_id,
@@ -30,12 +29,12 @@ void aip_wrapper_audit_ex(aip_wrapper *w, const char *direction, const char *met
       .policy_name = w->doc->name,
       .policy_version = w->doc->version,
       .tool = tool,
-      .args = redacted ? redacted : args,
+      .args = args,
       .latency_us = latency_us,
       .dlp = dlp,
+      .dlp_run = &w->dlp_run, /* never a secret in the log: the builder redacts */
   };
   aip_audit_log_decision(w->audit, &r, d, decision);
-  cJSON_Delete(redacted);
 }
 
 void aip_wrapper_audit(aip_wrapper *w, const char *method, const aip_decision *d,
@@ -196,16 +195,23 @@ static void handle_message(aip_wrapper *w, cJSON *root) {
   } else if ((m.kind == AIP_RPC_RESPONSE || m.kind == AIP_RPC_ERROR) && is_our_answer(w, &m)) {
     aip_wrapper_ask_answer(w, &m);
   } else if (m.kind == AIP_RPC_RESPONSE || m.kind == AIP_RPC_ERROR) {
-    trace(w, &m, "forwarded (answer to a server request)");
-    aip_wrapper_forward(w, root);
+    aip_buf dlp;
+    aip_buf_init(&dlp);
+    if (aip_wrapper_dlp_request(w, root, &m, NULL, &dlp)) {
+      trace(w, &m, "dropped (DLP)");
+    } else {
+      trace(w, &m, "forwarded (answer to a server request)");
+      aip_wrapper_forward(w, root);
+    }
+    aip_buf_free(&dlp);
   } else {
     aip_verdict v;
     aip_policy_check_msg(w->policy, &m, (int64_t)uv_now(w->loop), w->rate, &v);
     aip_buf dlp;
     aip_buf_init(&dlp);
-    /* request DLP on calls the policy lets through (or asks about): a blocked one ends here,
-     * a redacted one goes on with its new arguments (the human is asked about those) */
-    if (v.tool_call && (!v.d.error_code || v.d.kind == AIP_DECISION_ASK) &&
+    /* request DLP on every message the policy lets through (or asks about): a blocked one
+     * ends here, a redacted one goes on redacted (the human is asked about that one) */
+    if ((!v.d.error_code || v.d.kind == AIP_DECISION_ASK) &&
         aip_wrapper_dlp_request(w, root, &m, &v, &dlp)) {
       trace(w, &m, "refused (DLP)");
       aip_buf_free(&dlp);

@@ -20,7 +20,6 @@
 
 #define FLOW_HIGH (4u << 20)
 #define OUT_HARD_CAP (64u << 20)
-#define MAX_STDERR_LINE 1000
 #define OUT_DRAIN_MS 5000
 
 /* ---- newline framing ------------------------------------------------------------------------ */
@@ -341,17 +340,15 @@ static void child_out_start(aip_wrapper *w) {
   uv_read_start((uv_stream_t *)&w->child_out, alloc_read, on_child_stdout);
 }
 
-static void stderr_line(const char *p, size_t n) {
+/* Logged whole: the log's DLP filter sees all of it before the log cuts it (log.h). */
+static void stderr_line(aip_wrapper *w, const char *p, size_t n) {
+  if (w->err_skip) return; /* the rest of a line too long to log */
   if (n && p[n - 1] == '\r') n--;
-  do {
-    size_t k = n > MAX_STDERR_LINE ? MAX_STDERR_LINE : n;
-    aip_info("[subprocess stderr] %.*s", (int)k, p);
-    p += k;
-    n -= k;
-  } while (n);
+  aip_info("[subprocess stderr] %.*s", (int)n, p);
 }
 
-/* The child's stderr goes to ours line by line, prefixed; a very long line is cut in pieces. */
+/* The child's stderr goes to ours line by line, prefixed; of a very long line, only its
+ * beginning (AIP_LOG_LONG_LINE). */
 void aip_wrapper_stderr_out(aip_wrapper *w, const char *p, size_t n, int eof) {
   aip_buf *l = &w->err_line;
   const char *end = p + n;
@@ -359,14 +356,15 @@ void aip_wrapper_stderr_out(aip_wrapper *w, const char *p, size_t n, int eof) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     size_t take = nl ? (size_t)(nl - p) : (size_t)(end - p);
     if (aip_buf_append(l, p, take)) l->len = 0;
-    if (nl || l->len >= MAX_STDERR_LINE) {
-      if (nl || l->len) stderr_line(l->data ? l->data : "", l->len);
+    if (nl || l->len >= AIP_LOG_LONG_LINE) {
+      if (nl || l->len) stderr_line(w, l->data ? l->data : "", l->len);
+      w->err_skip = !nl;
       l->len = 0;
     }
     p += take + (nl ? 1 : 0);
   }
-  if (eof && l->len) stderr_line(l->data, l->len);
-  if (eof) l->len = 0;
+  if (eof && l->len) stderr_line(w, l->data, l->len);
+  if (eof) l->len = 0, w->err_skip = 0;
 }
 
 /* With dlp.filter_stderr the bytes pass DLP first (wrapper_dlp.c). */

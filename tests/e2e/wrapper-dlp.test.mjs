@@ -153,7 +153,7 @@ describe('request DLP (scan_requests)', () => {
     await assert.rejects(client.callTool({ name: 'echo', arguments: { message: `leak ${KEY}` } }),
       mcpError(-32001, /Forbidden/, { reason: 'Tool not in allowed_tools list', tool: 'echo' }));
     const rec = await waitAudit(audit, (x) => x.decision === 'BLOCK');
-    assert.equal(rec.reason, 'sensitive data in arguments (DLP)');
+    assert.equal(rec.reason, 'sensitive data in request (DLP)');
     assert.deepEqual(rec.dlp, [{ rule: 'AWS Key', count: 1 }]);
     assert.equal(rec.args.message, `leak ${RED}`);
     assert.equal(textOf(await client.callTool({ name: 'echo', arguments: { message: 'clean' } })), 'clean');
@@ -206,11 +206,14 @@ describe('filter_stderr', () => {
     assert.ok(!w.stderr.includes('IOSFODNN7EXAMPLE'), 'no part of the secret leaks');
   }));
 
-  test('without filter_stderr, stderr passes as it is (responses are still redacted)', () => withSdk({
+  // issue 11 item 10: the wrapper's own log never holds a secret; filter_stderr adds the
+  // stream across writes and lines, without it each line is redacted as it is logged
+  test('without filter_stderr, each stderr line is still redacted in the wrapper\'s log', () => withSdk({
     spec: { allowed_tools: TOOLS, dlp: { patterns: [AWS] } },
   }, async (w) => {
     await w.client.callTool({ name: 'stderr', arguments: { message: say } });
-    await waitFor(() => w.stderr.includes(`[subprocess stderr] secret ${KEY} done`), 3000, 'the raw line');
+    await waitFor(() => w.stderr.includes(`[subprocess stderr] secret ${RED} done`), 3000, 'the line');
+    assert.ok(!w.stderr.includes(KEY), 'the secret is in the wrapper\'s log');
   }));
 });
 
@@ -259,4 +262,117 @@ test('--dlp-cache: the second start loads the compiled rules from the cache', ()
   assert.equal(first.status, 0, first.stderr);
   assert.match(first.stderr, /DLP: \d+ rule\(s\); /);
   assert.match(second.stderr, /DLP: \d+ rule\(s\) \(from the cache\)/);
+});
+
+// Issue 11 items 9 and 10 in the wrapper: every member of every message passes DLP both ways,
+// and neither the audit log nor the wrapper's own log holds a secret from the client or the
+// server (tool and method names, failed_arg, reasons, stderr).
+describe('every member, both ways; nothing in the audit log or our log', () => {
+  const raw = (spec, target) => RawWrapper.start({ spec, target });
+  async function run(w, body) {
+    try {
+      await w.init();
+      await body();
+    } catch (e) {
+      w.dump();
+      throw e;
+    } finally {
+      await w.stop();
+    }
+  }
+
+  test('server -> client: extra top-level members, error members, notification members', async () => {
+    const w = raw({ allowed_tools: ['raw'], dlp: { patterns: [AWS], stream_threshold: '64KiB' } }, TARGET_TEST_SERVER);
+    await run(w, async () => {
+      w.send({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'raw', _meta: { progressToken: 'p' }, arguments: {
+        before: { x: KEY }, after: { [KEY]: 1 },
+        notes: [{ jsonrpc: '2.0', method: 'notifications/progress', params: { progress: 1, extra: KEY }, top: KEY }],
+        unrelated: [{ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'd' }, extra: KEY }],
+      } } });
+      const r = await w.reply(1);
+      assert.equal(r.x, RED);
+      w.send({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'raw', arguments: {
+        error: { code: -32000, message: 'm', hint: KEY } } } });
+      const e = await w.reply(2);
+      assert.equal(e.error.code, -32000);
+      assert.equal(e.error.hint, RED);
+      // a line above stream_threshold streams: its head (before id) and tail too
+      w.send({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'raw', arguments: {
+        before: { x: KEY }, after: { y: KEY }, pad: 200000 } } });
+      const big = await w.reply(3, 10000);
+      assert.equal(big.x, RED);
+      assert.equal(big.y, RED);
+      assert.equal(big.result.content[0].text.length, 200000);
+      await w.next((m) => m.method === 'notifications/message' && m.extra === RED);
+      await w.next((m) => m.method === 'notifications/progress' && m.top === RED);
+      assert.ok(!w.lines.join('\n').includes(KEY), 'a secret reached the client');
+      noSecretIn(w.audit);
+    });
+  });
+
+  test('client -> server: _meta, extra members, notifications, answers; redact and block', async () => {
+    const spec = (mode) => ({ allowed_tools: ['echo'],
+      dlp: { scan_requests: true, on_request_match: mode, patterns: [{ ...AWS, scope: 'request' }] } });
+    const w = raw(spec('redact'));
+    await run(w, async () => {
+      w.send({ jsonrpc: '2.0', id: 1, method: 'tools/call', extra: KEY,
+               params: { name: 'echo', arguments: { message: 'm' }, _meta: { k: KEY } } });
+      const r = await w.reply(1);
+      assert.equal(r.result.echo.params._meta.k, RED);
+      assert.equal(r.result.echo.extra, RED);
+      w.send({ jsonrpc: '2.0', id: 2, method: 'tools/list', params: { _meta: { k: KEY } } });
+      assert.equal((await w.reply(2)).result.echo.params._meta.k, RED);
+      w.send({ jsonrpc: '2.0', method: 'notifications/roots/list_changed', params: { k: KEY } });
+      await w.next((m) => m.params?.data?.notified?.params?.k === RED);
+      w.send({ jsonrpc: '2.0', id: 'srv-1', result: { k: KEY } }); // the answer to the mirror's ping
+      await w.next((m) => m.params?.data?.received?.result?.k === RED);
+      assert.ok(!w.lines.join('\n').includes(KEY), 'a secret reached the server');
+    });
+    const b = raw(spec('block'));
+    await run(b, async () => {
+      b.send({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { message: 'm' }, _meta: { k: KEY } } });
+      assert.equal((await b.reply(1)).error.code, -32001);
+      b.send({ jsonrpc: '2.0', id: 2, method: 'tools/list', params: { _meta: { k: KEY } } });
+      assert.equal((await b.reply(2)).error.code, -32001);
+      b.send({ jsonrpc: '2.0', id: 3, method: 'tools/list', params: {} });
+      assert.ok((await b.reply(3)).result, 'a clean request passes');
+      assert.ok(!b.lines.join('\n').includes(KEY), 'a secret reached the server');
+      noSecretIn(b.audit);
+    });
+  });
+
+  test('no secret in the audit log or the wrapper\'s log: names, failed_arg, reasons, stderr', async () => {
+    const w = raw({
+      allowed_tools: ['echo', 'stderr'],
+      tool_rules: [{ tool: 'echo', allow_args: { message: '^ok$' }, strict_args: true }],
+      dlp: { patterns: [AWS] },
+    }, TARGET_TEST_SERVER);
+    await run(w, async () => {
+      const call = (id, name, args) => w.send({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } });
+      call(1, `t_${KEY}`, {});
+      assert.equal((await w.reply(1)).error.code, -32001);
+      w.send({ jsonrpc: '2.0', id: 2, method: `x/${KEY}`, params: {} });
+      assert.ok((await w.reply(2)).error);
+      call(3, 'echo', { message: 'ok', [`a_${KEY}`]: 1 });
+      assert.equal((await w.reply(3)).error.code, -32001);
+      call(4, 'echo', { message: KEY });
+      assert.equal((await w.reply(4)).error.code, -32001);
+      call(5, 'stderr', { message: `stderr says ${KEY}\n` });
+      await w.reply(5);
+      await waitFor(() => w.stderr.includes('[subprocess stderr] stderr says'), 3000, 'the stderr line');
+      // a secret across the old 1000-byte cut of a stderr line, and a line too long to log whole
+      call(6, 'stderr', { message: `${'y'.repeat(990)}${KEY}\n${'z'.repeat(30000)}${KEY}\nlast\n` });
+      await w.reply(6);
+      await waitFor(() => w.stderr.includes('[subprocess stderr] last'), 3000, 'the last stderr line');
+      assert.ok(!w.stderr.includes(KEY.slice(0, 8)), 'part of a secret in the wrapper\'s log');
+      await waitAudit(w.audit, (x) => x.failed_arg);
+      const audit = fs.readFileSync(w.audit, 'utf8');
+      assert.ok(!audit.includes(KEY), `the audit log holds the secret:\n${audit}`);
+      assert.ok(!w.stderr.includes(KEY), `the wrapper's log holds the secret:\n${w.stderr}`);
+      const recs = auditRecords(w.audit);
+      assert.ok(recs.some((x) => x.tool === `t_${RED}`), 'the tool name is redacted');
+      assert.ok(recs.some((x) => x.method === `x/${RED}`), 'the method is redacted');
+      assert.ok(recs.some((x) => x.failed_arg === `a_${RED}`), 'failed_arg is redacted');
+    });
+  });
 });

@@ -186,6 +186,11 @@ static bool parse_cursor(const cJSON *cursor, size_t page_size, size_t n, size_t
 }
 
 static void on_tools_list(mcp_server *s, const cJSON *id, const cJSON *params) {
+  const char *fail = getenv("AIP_TEST_LIST_ERROR"); /* DLP tests: an upstream error message */
+  if (fail && *fail) {
+    srv_reply_error(s, id, MCP_INTERNAL_ERROR, "%s", fail);
+    return;
+  }
   const cJSON *all = tool_list(s);
   size_t n = (size_t)cJSON_GetArraySize(all), page = 1;
   const cJSON *cursor = cJSON_GetObjectItemCaseSensitive(params, "cursor");

@@ -92,7 +92,7 @@ check "initialize" "$OUT" '.[] | select(.id == 1) | .result
   | .protocolVersion == "2025-11-25" and .capabilities.tools.listChanged == true
     and .serverInfo == {"name":"aip-test-server","version":"1.0.0"}'
 check "tools/list has every tool with a schema" "$OUT" '.[] | select(.id == 2) | .result
-  | ([.tools[].name] | sort) == (["add","big","crash","drop_sessions","echo","echo_structured","env","fail","headers","notify_list_changed","slow","stderr"])
+  | ([.tools[].name] | sort) == (["add","big","crash","drop_sessions","echo","echo_structured","env","fail","headers","notify_list_changed","raw","slow","stderr"])
     and all(.tools[]; .inputSchema.type == "object" and (.description | length) > 0)
     and (has("nextCursor") | not)'
 check "echo returns the message verbatim" "$OUT" \
@@ -148,7 +148,7 @@ check "unsupported version -> 2025-11-25, AIP_TEST_NAME" "$OUT2" '.[] | select(.
 check "page 1" "$OUT2" '.[] | select(.id == 2) | .result | (.tools | length) == 5 and .nextCursor == "page-2"'
 check "page 2" "$OUT2" '.[] | select(.id == 3) | .result | (.tools | length) == 5 and .nextCursor == "page-3"'
 check "page 3 is the last" "$OUT2" '.[] | select(.id == 4) | .result
-  | (.tools | length) == 4 and [.tools[2:][].name] == ["shared","other"] and (has("nextCursor") | not)'
+  | (.tools | length) == 5 and [.tools[3:][].name] == ["shared","other"] and (has("nextCursor") | not)'
 check "cursor past the end -> -32602" "$OUT2" '.[] | select(.id == 5) | .error.code == -32602'
 check "extra tool behaves like echo" "$OUT2" '.[] | select(.id == 6) | .result.content[0].text == "from extra"'
 

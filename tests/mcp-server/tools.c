@@ -377,6 +377,56 @@ void tools_drop_all(mcp_server *s) {
   while (s->pending) pending_release(s->pending);
 }
 
+/* DLP tests (issue 11): messages with members outside result/params/error.message. Sends each
+ * of `notes` (whole messages; a notifications/progress gets the caller's progressToken) as
+ * notifications of this call and each of `unrelated` as notifications of no call (the GET
+ * stream over HTTP), then the reply: jsonrpc, the members of `before`, id, `error` when given
+ * else a text result ("ok", `pad` bytes of 'x', or with `echo_params` the params as received),
+ * then the members of `after`. */
+static void add_members(cJSON *m, const cJSON *from) {
+  for (const cJSON *c = from ? from->child : NULL; c; c = c->next)
+    cJSON_AddItemToObject(m, c->string, cJSON_Duplicate(c, 1));
+}
+
+static void send_notes(mcp_server *s, const cJSON *list, const cJSON *id, const cJSON *token) {
+  for (const cJSON *n = list ? list->child : NULL; n; n = n->next) {
+    cJSON *m = cJSON_Duplicate(n, 1);
+    cJSON *np = cJSON_GetObjectItemCaseSensitive(m, "params");
+    if (token && cJSON_IsObject(np) && !cJSON_GetObjectItemCaseSensitive(np, "progressToken"))
+      cJSON_AddItemToObject(np, "progressToken", cJSON_Duplicate(token, 1));
+    srv_send(s, MCP_OUT_NOTIFICATION, id, m);
+  }
+}
+
+static void tool_raw(mcp_server *s, const cJSON *id, const cJSON *args, const cJSON *params) {
+  const cJSON *meta = cJSON_GetObjectItemCaseSensitive(params, "_meta");
+  const cJSON *token = cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, "progressToken") : NULL;
+  send_notes(s, arg(args, "notes"), id, token);
+  send_notes(s, arg(args, "unrelated"), NULL, NULL);
+  cJSON *m = cJSON_CreateObject();
+  cJSON_AddStringToObject(m, "jsonrpc", "2.0");
+  add_members(m, arg(args, "before"));
+  cJSON_AddItemToObject(m, "id", cJSON_Duplicate(id, 1));
+  const cJSON *error = arg(args, "error"), *pad = arg(args, "pad");
+  if (error) {
+    cJSON_AddItemToObject(m, "error", cJSON_Duplicate(error, 1));
+  } else {
+    size_t n = pad ? (size_t)pad->valuedouble : 0;
+    char *text = cJSON_IsTrue(arg(args, "echo_params")) ? cJSON_PrintUnformatted(params)
+                                                         : malloc(n + 3);
+    if (!text) _exit(4);
+    if (!cJSON_IsTrue(arg(args, "echo_params"))) {
+      memset(text, 'x', n);
+      text[n] = '\0';
+      if (!n) memcpy(text, "ok", 3);
+    }
+    cJSON_AddItemToObject(m, "result", srv_text_result(text, false));
+    free(text);
+  }
+  add_members(m, arg(args, "after"));
+  srv_send(s, MCP_OUT_RESPONSE, id, m);
+}
+
 /* ------------------------------------------------------------------ table */
 
 #define RO "{\"readOnlyHint\":true,\"openWorldHint\":false}"
@@ -438,6 +488,17 @@ const tool_def k_builtin_tools[] = {
      "Returns, as text, a JSON object of the HTTP request headers (lower-case names) of the "
      "request that carried this call; \"{}\" over stdio.",
      "{\"type\":\"object\",\"additionalProperties\":false}", NULL, RO, tool_headers},
+    {"raw",
+     "DLP tests: sends `notes` (this call's notifications) and `unrelated` (no call's), then "
+     "a reply with the members of `before` ahead of id, `error` or a text result (`pad` 'x's), "
+     "and the members of `after`; `echo_params`: the result's text is the params received.",
+     "{\"type\":\"object\",\"properties\":{\"notes\":{\"type\":\"array\",\"items\":"
+     "{\"type\":\"object\"}},\"unrelated\":{\"type\":\"array\",\"items\":{\"type\":"
+     "\"object\"}},\"before\":{\"type\":\"object\"},\"after\":{\"type\":\"object\"},"
+     "\"error\":{\"type\":\"object\"},\"pad\":{\"type\":\"integer\",\"minimum\":0,"
+     "\"maximum\":134217728},\"echo_params\":{\"type\":\"boolean\"}},"
+     "\"additionalProperties\":false}",
+     NULL, RO, tool_raw},
     {"drop_sessions",
      "Replies \"ok\" and forgets every HTTP session, so their next request gets 404 "
      "(no effect over stdio).",

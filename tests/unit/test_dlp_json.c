@@ -85,13 +85,13 @@ static void test_paths(void) {
          "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":\"info\","
          "\"data\":\"ssn [REDACTED:SSN]\"}}",
          1);
-  /* requests: params.arguments only */
+  /* requests: all of params, name included */
   expect(d, AIP_DLP_REQUEST,
          "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":"
          "\"a@b.io\",\"arguments\":{\"to\":\"c@d.io\"}}}",
          "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":"
-         "\"a@b.io\",\"arguments\":{\"to\":\"[REDACTED:Email]\"}}}",
-         1);
+         "\"[REDACTED:Email]\",\"arguments\":{\"to\":\"[REDACTED:Email]\"}}}",
+         2);
   /* the same request in response scope: nothing of it is scanned... params of a request are
    * scanned though (a server -> client request carries data for the agent) */
   expect(d, AIP_DLP_RESPONSE, "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{}}", NULL, 0);
@@ -104,6 +104,62 @@ static void test_paths(void) {
          "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[{\"type\":\"text\",\"text\":"
          "\"nothing here\"}]}}",
          NULL, 0);
+  aip_dlp_free(d);
+}
+
+/* Every member but the values of jsonrpc, id, method and error.code, in both directions
+ * (issue 11 item 9): extra top-level members, other error members, _meta, keys of unknown
+ * members, non-scalar protocol fields. */
+static void test_every_member(void) {
+  aip_dlp *d = load(HEAD "  dlp:\n    scan_requests: true\n" GUIDE);
+  for (int sc = AIP_DLP_RESPONSE; sc <= AIP_DLP_REQUEST; sc++) {
+    expect(d, sc,
+           "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{},\"x\":\"AKIAIOSFODNN7EXAMPLE\","
+           "\"a@b.io\":1}",
+           "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{},\"x\":\"[REDACTED:AWS Key]\","
+           "\"[REDACTED:Email]\":1}",
+           2);
+    expect(d, sc,
+           "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32000,\"message\":\"m\","
+           "\"hint\":\"AKIAIOSFODNN7EXAMPLE\"}}",
+           "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32000,\"message\":\"m\","
+           "\"hint\":\"[REDACTED:AWS Key]\"}}",
+           1);
+    /* a code that is not a number is not a code */
+    expect(d, sc, "{\"id\":1,\"error\":{\"code\":{\"k\":\"a@b.io\"}}}",
+           "{\"id\":1,\"error\":{\"code\":{\"k\":\"[REDACTED:Email]\"}}}", 1);
+    expect(d, sc,
+           "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{},"
+           "\"extra\":{\"k\":\"a@b.io\"}}",
+           "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{},"
+           "\"extra\":{\"k\":\"[REDACTED:Email]\"}}",
+           1);
+    expect(d, sc,
+           "{\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"t\",\"_meta\":"
+           "{\"k\":\"a@b.io\"}}}",
+           "{\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"t\",\"_meta\":"
+           "{\"k\":\"[REDACTED:Email]\"}}}",
+           1);
+    /* protocol scalars stay, a container in their place is scanned */
+    expect(d, sc, "{\"jsonrpc\":\"2.0\",\"id\":\"a@b.io\",\"method\":\"a@b.io\"}", NULL, 0);
+    expect(d, sc, "{\"id\":[\"a@b.io\"],\"result\":1}", "{\"id\":[\"[REDACTED:Email]\"],\"result\":1}", 1);
+    /* a case variant of a protocol member is an unknown member */
+    expect(d, sc, "{\"id\":1,\"ID\":\"a@b.io\",\"result\":1}",
+           "{\"id\":1,\"ID\":\"[REDACTED:Email]\",\"result\":1}", 1);
+    /* a batch element that is not an object */
+    expect(d, sc, "[[\"a@b.io\"]]", "[[\"[REDACTED:Email]\"]]", 1);
+  }
+  /* a rule that matches protocol names leaves them alone */
+  aip_dlp *w = load(HEAD "  dlp:\n    scan_requests: true\n    patterns:\n"
+                    "      - {name: W, regex: \"^(jsonrpc|id|method|result|error|code|message|data|params)$\"}\n");
+  for (int sc = AIP_DLP_RESPONSE; sc <= AIP_DLP_REQUEST; sc++) {
+    expect(w, sc, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"x\":1}}", NULL, 0);
+    expect(w, sc, "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":1,\"message\":\"x\",\"data\":1}}",
+           NULL, 0);
+    expect(w, sc, "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"params\":{\"data\":1}}",
+           "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"params\":{\"[REDACTED:W]\":1}}", 1);
+  }
+  aip_dlp_free(w);
   aip_dlp_free(d);
 }
 
@@ -251,6 +307,7 @@ static void test_deadline(void) {
 int main(void) {
   S = aip_dlp_scratch_new();
   test_paths();
+  test_every_member();
   test_escapes();
   test_special_at_every_offset();
   test_keys_numbers_nested();

@@ -104,9 +104,26 @@ static void test_messages(void) {
       "[{\"id\":1,\"result\":\"a@b.io\"},{\"id\":2,\"result\":123456789}]",
       "{\"id\":3,\"result\":{\"a@b.io\":1,\"c@d.io\":2}}",
       "  {\"id\":4,\"result\":\"clean\"}  ",
+      /* every member (issue 11 item 9): extra members, their keys, other error members */
+      "{\"jsonrpc\":\"2.0\",\"x\":\"AKIAIOSFODNN7EXAMPLE\",\"id\":5,\"a@b.io\":{\"k\":1},"
+      "\"result\":{}}",
+      "{\"id\":6,\"error\":{\"code\":-1,\"hint\":\"a@b.io\",\"code2\":[\"c@d.io\"]},"
+      "\"ID\":\"bob@example.com\"}",
+      "{\"id\":{\"a\":\"a@b.io\"},\"resul\\u0074\":\"a@b.io\"}",
   };
   for (size_t i = 0; i < sizeof msgs / sizeof msgs[0]; i++)
     same_as_block(d, AIP_DLP_RESPONSE, msgs[i], strlen(msgs[i]));
+  /* the extra members really are redacted in stream mode too */
+  {
+    aip_buf o;
+    aip_buf_init(&o);
+    uint64_t t;
+    size_t pk;
+    CHECK_INT(stream(d, AIP_DLP_RESPONSE, AIP_DLP_STREAM_JSON, msgs[6], strlen(msgs[6]), 1, &o,
+                     &t, &pk), 0);
+    CHECK_INT(t, 2);
+    aip_buf_free(&o);
+  }
   /* a top-level number */
   aip_dlp *n = load(HEAD "  dlp:\n    patterns:\n      - {name: N, regex: '12345'}\n");
   same_as_block(n, AIP_DLP_WHOLE, "912345", 6);

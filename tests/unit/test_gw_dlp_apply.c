@@ -70,13 +70,14 @@ static const char *arg_of(const cJSON *params) {
 /* One scan: returns the outcome; *count the AWS Key count; *redacted the new argument. */
 static aip_dlp_req_outcome scan(fixture *f, const char *message, uint64_t *total, char **redacted,
                                 aip_decision *d) {
-  cJSON *m = call(message), *params = NULL;
+  cJSON *m = call(message), *red = NULL;
   aip_dlp_counts c;
   aip_dlp_counts_init(&c, f->dlp);
-  aip_dlp_req_outcome o = aip_dlp_scan_request(&f->run, m, &c, &params, d);
+  aip_dlp_req_outcome o = aip_dlp_scan_request(&f->run, m, &c, &red, d);
+  const cJSON *params = cJSON_GetObjectItemCaseSensitive(red, "params");
   *total = c.total;
   *redacted = params && arg_of(params) ? strdup(arg_of(params)) : NULL;
-  cJSON_Delete(params);
+  cJSON_Delete(red);
   cJSON_Delete(m);
   aip_dlp_counts_free(&c);
   return o;
@@ -93,7 +94,7 @@ static void test_modes(void) {
   CHECK_INT(total, 1);
   CHECK_INT(d.error_code, AIP_ERR_FORBIDDEN);
   CHECK_INT(d.kind, AIP_DECISION_BLOCK);
-  CHECK_STR(d.reason, "sensitive data in arguments (DLP)");
+  CHECK_STR(d.reason, "sensitive data in request (DLP)");
   CHECK(red == NULL);
   CHECK_INT(scan(&f, "clean", &total, &red, &d), AIP_DLP_REQ_FORWARD);
   CHECK_INT(total, 0);
@@ -121,6 +122,27 @@ static void test_modes(void) {
   CHECK_STR(red, "leak " RED "!");
   CHECK_INT(total, 1);
   free(red);
+  /* every member is scanned (issue 11 item 9): params._meta and an extra top-level member are
+   * redacted; a secret in params.name blocks even under redact */
+  {
+    cJSON *m = call("clean"), *rm = NULL;
+    cJSON *meta = cJSON_AddObjectToObject(cJSON_GetObjectItemCaseSensitive(m, "params"), "_meta");
+    cJSON_AddStringToObject(meta, "k", KEY);
+    cJSON_AddStringToObject(m, "extra", KEY);
+    CHECK_INT(aip_dlp_scan_request(&f.run, m, NULL, &rm, &d), AIP_DLP_REQ_REDACTED);
+    char *txt = rm ? cJSON_PrintUnformatted(rm) : NULL;
+    CHECK(txt && !strstr(txt, KEY) && strstr(txt, "\"_meta\":{\"k\":\"" RED "\"}") &&
+          strstr(txt, "\"extra\":\"" RED "\""));
+    free(txt);
+    cJSON_Delete(rm);
+    rm = NULL;
+    cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(m, "params"), "name",
+                                           cJSON_CreateString("t" KEY));
+    CHECK_INT(aip_dlp_scan_request(&f.run, m, NULL, &rm, &d), AIP_DLP_REQ_BLOCKED);
+    CHECK(rm == NULL);
+    CHECK_INT(d.error_code, AIP_ERR_FORBIDDEN);
+    cJSON_Delete(m);
+  }
   unload(&f);
 
   CHECK_INT(load(&f, policy_yaml("warn", "all", 1)), 0);
