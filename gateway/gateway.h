@@ -38,8 +38,11 @@ typedef struct aip_ask_elicit aip_ask_elicit;
 typedef struct aip_tool_entry {
   char *exposed; /* the name the agent uses (maybe "<server>__<tool>") */
   char *real;    /* the upstream's name */
+  char *qualified; /* "<server>__<real>": a policy entry may name the tool so in any tool_prefix */
+  char *keys[2]; /* exposed and qualified names normalized as the policy does (collision keys) */
   size_t server; /* index into the agent's upstreams */
   int visible;   /* policy could allow it */
+  int hidden;    /* one of its names could also mean another tool: not exposed, not routed */
 } aip_tool_entry;
 
 struct aip_agent_rt {
@@ -64,7 +67,8 @@ struct aip_agent_rt {
   /* merged tool list (router.c) */
   aip_tool_entry *tools;
   size_t tools_n;
-  aip_map tool_map;  /* exposed name -> entry */
+  aip_map tool_map;  /* exposed name -> entry (hidden tools left out) */
+  aip_map tool_keys; /* keys[] of every entry -> entry, to tell "ambiguous" from "unknown" */
   cJSON *tools_json; /* visible tools, names as exposed */
   int tools_valid;
   int tools_fetching;
@@ -234,6 +238,8 @@ void aip_router_cancel_wait(aip_agent_rt *a, aip_pending *p);
 /* Upstream hooks: the list changed or the instance restarted. */
 void aip_router_tools_changed(aip_agent_rt *a);
 const aip_tool_entry *aip_router_find(aip_agent_rt *a, const char *exposed);
+/* Whether `name` is a name of a tool hidden because it could also mean another tool. */
+int aip_router_ambiguous(aip_agent_rt *a, const char *name);
 /* Adds a message's DLP counts to the agent's totals (metrics). */
 void aip_agent_count_dlp(aip_agent_rt *a, const aip_dlp_counts *c);
 /* The agent's DLP with its policy, for the shared helpers (gateway/dlp_apply.h). */

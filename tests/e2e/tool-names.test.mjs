@@ -111,7 +111,7 @@ describe('rules on the real name hold under the prefixed name', () => {
     await refused(call(client, 'alpha__echo', { message: 'three' }), -32002, /Rate limit/);
   });
 
-  t('monitor, auto: block and rate_limit still apply; denied_tools is audited as a violation', async () => {
+  t('monitor, auto: block and rate_limit still apply; the denied real name is audited as a violation', async () => {
     const { client } = await gw.connect(T.autoMon);
     await refused(call(client, 'alpha__add', { a: 1, b: 2 }), -32001, /Forbidden/);
     assert.equal(textOf(await call(client, 'alpha__echo', { message: 'm1' })), 'm1');
@@ -125,8 +125,7 @@ describe('rules on the real name hold under the prefixed name', () => {
     assert.equal(add.decision, 'BLOCK');
     const env = recs.find((r) => r.tool === 'beta__env');
     assert.equal(env.decision, 'ALLOW_MONITOR');
-    assert.equal(env.violation, true);
-    assert.match(JSON.stringify(env), /denied_tools/);
+    assert.equal(env.violation, true); // (records of forwarded calls carry no reason: docs/audit.md)
     assert.ok(recs.some((r) => r.tool === 'alpha__echo' && r.decision === 'RATE_LIMITED'));
   });
 
