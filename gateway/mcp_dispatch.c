@@ -277,13 +277,21 @@ static int scan_request(aip_pending *p, const cJSON *req) {
   return 0;
 }
 
+/* Request DLP over the request as received, then p->params = what goes upstream: its params,
+ * or their redacted copy (which scan_request put there). Returns 1 when the call was answered. */
+static int scan_and_take(aip_pending *p, cJSON *req) {
+  if (scan_request(p, req)) return 1;
+  if (!p->params) p->params = cJSON_DetachItemFromObjectCaseSensitive(req, "params");
+  return 0;
+}
+
 /* The tool list is fresh, so the tool check knows every name of the tool (its exposed, real
  * and qualified names: docs/policy-semantics.md, "Names"). p->params holds the whole request
  * until here (do_tools_call): request DLP scans the message as received. */
 static void tools_call_checked(aip_pending *p) {
   aip_agent_rt *a = p->sess->agent;
   cJSON *req = p->params;
-  p->params = cJSON_DetachItemFromObjectCaseSensitive(req, "params");
+  p->params = NULL;
   const aip_tool_entry *t = aip_router_find(a, p->tool);
   aip_tool_names names = {p->tool, t ? t->real : NULL, t ? t->qualified : NULL};
   aip_decision d;
@@ -295,7 +303,7 @@ static void tools_call_checked(aip_pending *p) {
     p->decision_kind = AIP_DECISION_ALLOW; /* if a human approves */
     /* Request DLP runs before anyone is asked: a blocked secret never reaches the queue, and
      * with on_request_match redact the redacted call is what gets approved and forwarded. */
-    if (!scan_request(p, req)) {
+    if (!scan_and_take(p, req)) {
       audit(p->sess, "tools/call", &d, "ASK", p->tool, p->args, -1);
       ask_ready(p);
     }
@@ -305,7 +313,7 @@ static void tools_call_checked(aip_pending *p) {
   } else {
     p->decision_kind = d.kind;
     p->on_final = audit_forwarded;
-    if (!scan_request(p, req)) tools_call_ready(p);
+    if (!scan_and_take(p, req)) tools_call_ready(p);
   }
   cJSON_Delete(req);
 }

@@ -202,7 +202,11 @@ static int name_all(fetch *f, const aip_map *names, const cJSON **src) {
       int rc = entry_make(a, names, s, real, e);
       if (!rc) rc = claim(a, e);
       if (rc) entry_free(e);
-      if (rc < 0) return rc;
+      if (rc < 0) { /* the map may hold a key of the freed entry: forget them all */
+        aip_map_free(&a->tool_keys);
+        aip_map_init(&a->tool_keys);
+        return rc;
+      }
       if (rc) {
         aip_warn("agent %s: server %s lists tool %s twice; using the first", a->cfg->name,
                  server_name(a, s), real);
