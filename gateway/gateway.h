@@ -187,7 +187,8 @@ struct aip_pending {
   void (*on_final)(aip_pending *p, const cJSON *answer); /* runs once, whatever the outcome */
   char *tool;                /* tools/call: the exposed name (for audit) */
   cJSON *args;               /* tools/call: arguments copy (for audit) */
-  cJSON *params;             /* tools/call: params to forward once routed */
+  cJSON *params;             /* tools/call: params to forward once routed (the whole request
+                                while it waits for the tool list: mcp_dispatch.c) */
   int decision_kind;         /* tools/call: ALLOW or ALLOW_MONITOR */
   aip_approval_wait *approval; /* tools/call: waiting for a human */
   aip_ask_elicit *elicit;    /* tools/call: waiting for the agent's user (ask_elicit.c) */
