@@ -6,7 +6,7 @@ import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 
-import { Gateway, testServer, newToken, listAllTools, names, textOf, waitFor } from './lib/harness.mjs';
+import { Gateway, testServer, newToken, sha256hex, listAllTools, names, textOf, waitFor } from './lib/harness.mjs';
 
 const T = {
   shadow: newToken('shadow'),
@@ -14,6 +14,8 @@ const T = {
   autoMon: newToken('autoMon'),
   always: newToken('always'),
   qual: newToken('qual'),
+  asker: newToken('asker'),
+  op: newToken('op'),
 };
 
 // the same rules for the enforce and the monitor agent: the tools are shared by alpha and beta,
@@ -63,7 +65,13 @@ before(async () => {
           tool_rules: [{ tool: 'alpha__echo', action: 'block' }],
         },
       },
+      {
+        // an ask rule on the real name: the prefixed call waits for a human
+        name: 'asker', token: T.asker, servers: ['alpha', 'beta'], tool_prefix: 'always',
+        policy: { allowed_tools: ['alpha__echo'], tool_rules: [{ tool: 'echo', action: 'ask' }] },
+      },
     ],
+    extra: { operators: [{ name: 'op', token_sha256: sha256hex(T.op) }] },
   });
 });
 
@@ -90,6 +98,8 @@ describe('shadowing: a name that could mean two tools is exposed under neither',
       await refused(call(client, n), -32602, /ambiguous/i);
     assert.equal(textOf(await call(client, 'mal_only', { message: 'ok' })), 'ok');
     await waitFor(() => /alpha__only_alpha/.test(gw.stderr) && /ambiguous|collid/i.test(gw.stderr), 2000, 'collision logged');
+    const { text: metrics } = await gw.admin('/metrics');
+    assert.match(metrics, /^aip_tools_hidden_total [3-9]/m); // only_alpha, mal's alpha__only_alpha, alpha__ghost
   });
 });
 
@@ -143,5 +153,24 @@ describe('rules on the real name hold under the prefixed name', () => {
     assert.deepEqual(names(await listAllTools(client)), ['only_alpha']);
     assert.equal(textOf(await call(client, 'only_alpha', { message: 'q' })), 'q');
     await refused(call(client, 'echo', { message: 'q' }), -32001, /Forbidden/);
+  });
+
+  t('always: an ask rule on echo holds for alpha__echo (the approval names the exposed tool)', async () => {
+    const { client } = await gw.connect(T.asker);
+    const pending = call(client, 'alpha__echo', { message: 'asked' });
+    pending.catch(() => {});
+    const headers = { Authorization: `Bearer ${T.op}`, 'Content-Type': 'application/json' };
+    let rec;
+    await waitFor(async () => {
+      const r = await fetch(`${gw.adminUrl}/v1/approvals?status=pending`, { headers });
+      rec = (await r.json()).approvals.find((a) => a.agent === 'asker');
+      return !!rec;
+    }, 5000, 'the pending approval');
+    assert.equal(rec.tool, 'alpha__echo');
+    assert.equal(rec.server, 'alpha');
+    await fetch(`${gw.adminUrl}/v1/approvals/${rec.id}/approve`, { method: 'POST', headers, body: '{}' });
+    assert.equal(textOf(await pending), 'asked');
+    // beta__echo: the ask rule does not authorize it (only alpha__echo is allowed)
+    await refused(call(client, 'beta__echo'), -32001, /Forbidden/);
   });
 });

@@ -168,6 +168,10 @@ static void test_collisions(aip_agent_rt *a, aip_agent_config *ac, char *buf, si
   one_case(a, ac, AIP_PREFIX_NEVER, TOOLS2("\xef\xbd\x85\xef\xbd\x83\xef\xbd\x88\xef\xbd\x8f", "x"),
            TOOLS2("echo", "y"), "x,y,", buf, n); /* fullwidth "echo" */
   agent_drop(a, ac);
+  one_case(a, ac, AIP_PREFIX_NEVER, TOOLS2("ec\u200bho", "x"), TOOLS2(" echo", "y"), "x,y,", buf,
+           n); /* a zero-width space is dropped, white space trimmed */
+  CHECK(aip_router_ambiguous(a, "echo"));
+  agent_drop(a, ac);
   /* auto: names equal after normalization are shared, so both are prefixed (not hidden) */
   one_case(a, ac, AIP_PREFIX_AUTO, TOOLS2("Echo", "x"), TOOLS2("echo", "y"),
            "alpha__Echo,x,beta__echo,y,", buf, n);
