@@ -255,6 +255,25 @@ void aip_policy_cache_stats(const aip_policy *p, uint64_t *hits, uint64_t *misse
  * ALLOW or ASK (so not denied, not blocked, and allowed or ruled). Monitor mode shows all. */
 int aip_policy_tool_visible(const aip_policy *p, const char *tool, size_t len);
 
+/* ---- a tool with several names (policy_names.c) ---- */
+
+/* How a gateway tool can be named: as the agent sees it, by its server's own name, and as
+ * "<server>__<real>"; `exposed` equals one of the other two (NUL-terminated, `qualified` may be
+ * NULL). */
+typedef struct aip_tool_names {
+  const char *exposed;
+  const char *real;
+  const char *qualified;
+} aip_tool_names;
+
+/* The tool check over all the names (docs/policy-semantics.md, "Names"): a restricting entry for
+ * any name holds and the most restrictive outcome wins; only the exposed or the qualified name
+ * authorizes. Every rate-limited name spends a token from its own bucket. */
+void aip_policy_check_tool_names(const aip_policy *p, const aip_tool_names *n, const cJSON *args,
+                                 int64_t now_ms, aip_rate_state *rs, aip_decision *out);
+/* aip_policy_tool_visible over the names, by the same rule. */
+int aip_policy_tool_visible_names(const aip_policy *p, const aip_tool_names *n);
+
 /* Renders the AIP error response for a non-proceeding decision (uses aip_rpc_error):
  * -32001 Forbidden / Argument validation failed, -32006 Method not allowed, ... with the exact
  * `data` of reference/aip.md section 4. `tool_or_method` is the raw (un-normalized) name.

@@ -38,8 +38,11 @@ typedef struct aip_ask_elicit aip_ask_elicit;
 typedef struct aip_tool_entry {
   char *exposed; /* the name the agent uses (maybe "<server>__<tool>") */
   char *real;    /* the upstream's name */
+  char *qualified; /* "<server>__<real>": a policy entry may name the tool so in any tool_prefix */
+  char *keys[2]; /* exposed and qualified names normalized as the policy does (collision keys) */
   size_t server; /* index into the agent's upstreams */
   int visible;   /* policy could allow it */
+  int hidden;    /* one of its names could also mean another tool: not exposed, not routed */
 } aip_tool_entry;
 
 struct aip_agent_rt {
@@ -64,7 +67,8 @@ struct aip_agent_rt {
   /* merged tool list (router.c) */
   aip_tool_entry *tools;
   size_t tools_n;
-  aip_map tool_map;  /* exposed name -> entry */
+  aip_map tool_map;  /* exposed name -> entry (hidden tools left out) */
+  aip_map tool_keys; /* keys[] of every entry -> entry, to tell "ambiguous" from "unknown" */
   cJSON *tools_json; /* visible tools, names as exposed */
   int tools_valid;
   int tools_fetching;
@@ -183,7 +187,8 @@ struct aip_pending {
   void (*on_final)(aip_pending *p, const cJSON *answer); /* runs once, whatever the outcome */
   char *tool;                /* tools/call: the exposed name (for audit) */
   cJSON *args;               /* tools/call: arguments copy (for audit) */
-  cJSON *params;             /* tools/call: params to forward once routed */
+  cJSON *params;             /* tools/call: params to forward once routed (the whole request
+                                while it waits for the tool list: mcp_dispatch.c) */
   int decision_kind;         /* tools/call: ALLOW or ALLOW_MONITOR */
   aip_approval_wait *approval; /* tools/call: waiting for a human */
   aip_ask_elicit *elicit;    /* tools/call: waiting for the agent's user (ask_elicit.c) */
@@ -234,6 +239,8 @@ void aip_router_cancel_wait(aip_agent_rt *a, aip_pending *p);
 /* Upstream hooks: the list changed or the instance restarted. */
 void aip_router_tools_changed(aip_agent_rt *a);
 const aip_tool_entry *aip_router_find(aip_agent_rt *a, const char *exposed);
+/* Whether `name` is a name of a tool hidden because it could also mean another tool. */
+int aip_router_ambiguous(aip_agent_rt *a, const char *name);
 /* Adds a message's DLP counts to the agent's totals (metrics). */
 void aip_agent_count_dlp(aip_agent_rt *a, const aip_dlp_counts *c);
 /* The agent's DLP with its policy, for the shared helpers (gateway/dlp_apply.h). */

@@ -55,14 +55,18 @@ static void audit(aip_session *s, const char *method, const aip_decision *d,
 
 static void count(aip_session *s, aip_decision_kind k) { s->agent->decisions[k]++; }
 
-/* Hands the tool's rate bucket (if it has one) to the store, which writes it behind. */
-static void persist_bucket(aip_agent_rt *a, const char *tool) {
+/* Hands the tool's rate buckets (those it has) to the store, which writes them behind. */
+static void persist_buckets(aip_agent_rt *a, const aip_tool_names *names) {
   if (!a->gw->store || !a->rate_limited) return; /* no rate rules: no malloc on the hot path */
-  char *n = aip_normalize_name(tool, strlen(tool));
-  aip_rate_bucket b;
-  if (n && aip_rate_bucket_get(a->rate, n, strlen(n), &b) == 0)
-    aip_store_bucket_put(a->gw->store, a->cfg->name, n, b.tokens, b.last_ms);
-  free(n);
+  const char *all[] = {names->exposed, names->real, names->qualified};
+  for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++) {
+    if (!all[i] || (i && strcmp(all[i], names->exposed) == 0)) continue;
+    char *n = aip_normalize_name(all[i], strlen(all[i]));
+    aip_rate_bucket b;
+    if (n && aip_rate_bucket_get(a->rate, n, strlen(n), &b) == 0)
+      aip_store_bucket_put(a->gw->store, a->cfg->name, n, b.tokens, b.last_ms);
+    free(n);
+  }
 }
 
 /* Answers with the AIP error of a decision that stops the request. */
@@ -152,8 +156,12 @@ static void tools_call_ready(aip_pending *p) {
     return;
   }
   if (!t) {
-    char msg[300];
-    snprintf(msg, sizeof(msg), "Unknown tool: %.256s", p->tool);
+    char msg[400];
+    if (aip_router_ambiguous(a, p->tool))
+      snprintf(msg, sizeof(msg), "Ambiguous tool name: %.256s could mean tools of several servers, "
+               "so none of them is exposed under it (see the gateway log)", p->tool);
+    else
+      snprintf(msg, sizeof(msg), "Unknown tool: %.256s", p->tool);
     aip_pending_error(p, AIP_RPC_INVALID_PARAMS, msg);
     return;
   }
@@ -262,7 +270,7 @@ static void ask_ready(aip_pending *p) {
  * the name...) is blocked (-32001, default), redacted before it goes upstream, or let through
  * with a warning, per on_request_match (gateway/dlp_apply.c). Returns 1 when the call was
  * answered here. */
-static int scan_request(aip_pending *p, aip_rpc_msg *m) {
+static int scan_request(aip_pending *p, const cJSON *req) {
   aip_agent_rt *a = p->sess->agent;
   if (!a->dlp) return 0;
   aip_dlp_run r = aip_agent_dlp_run(a);
@@ -271,7 +279,7 @@ static int scan_request(aip_pending *p, aip_rpc_msg *m) {
   cJSON *red = NULL;
   aip_decision d;
   /* the whole message, though only its params go upstream (the call is rebuilt there) */
-  aip_dlp_req_outcome o = aip_dlp_scan_request(&r, m->root, &c, &red, &d);
+  aip_dlp_req_outcome o = aip_dlp_scan_request(&r, req, &c, &red, &d);
   aip_agent_count_dlp(a, &c);
   aip_dlp_counts_json(a->dlp, &c, &p->dlp_audit);
   aip_dlp_counts_free(&c);
@@ -298,6 +306,47 @@ static int scan_request(aip_pending *p, aip_rpc_msg *m) {
   return 0;
 }
 
+/* Request DLP over the request as received, then p->params = what goes upstream: its params,
+ * or their redacted copy (which scan_request put there). Returns 1 when the call was answered. */
+static int scan_and_take(aip_pending *p, cJSON *req) {
+  if (scan_request(p, req)) return 1;
+  if (!p->params) p->params = cJSON_DetachItemFromObjectCaseSensitive(req, "params");
+  return 0;
+}
+
+/* The tool list is fresh, so the tool check knows every name of the tool (its exposed, real
+ * and qualified names: docs/policy-semantics.md, "Names"). p->params holds the whole request
+ * until here (do_tools_call): request DLP scans the message as received. */
+static void tools_call_checked(aip_pending *p) {
+  aip_agent_rt *a = p->sess->agent;
+  cJSON *req = p->params;
+  p->params = NULL;
+  const aip_tool_entry *t = aip_router_find(a, p->tool);
+  aip_tool_names names = {p->tool, t ? t->real : NULL, t ? t->qualified : NULL};
+  aip_decision d;
+  /* wall time: rate buckets are persisted and must mean the same after a restart */
+  aip_policy_check_tool_names(a->policy, &names, p->args, aip_wall_ms(), a->rate, &d);
+  persist_buckets(a, &names);
+  count(p->sess, d.kind);
+  if (d.kind == AIP_DECISION_ASK) {
+    p->decision_kind = AIP_DECISION_ALLOW; /* if a human approves */
+    /* Request DLP runs before anyone is asked: a blocked secret never reaches the queue, and
+     * with on_request_match redact the redacted call is what gets approved and forwarded. */
+    if (!scan_and_take(p, req)) {
+      audit(p->sess, "tools/call", &d, "ASK", p->tool, p->args, -1);
+      ask_ready(p);
+    }
+  } else if (d.error_code) {
+    audit(p->sess, "tools/call", &d, NULL, p->tool, p->args, -1);
+    deny(p, &d, p->tool);
+  } else {
+    p->decision_kind = d.kind;
+    p->on_final = audit_forwarded;
+    if (!scan_and_take(p, req)) tools_call_ready(p);
+  }
+  cJSON_Delete(req);
+}
+
 static void do_tools_call(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
   const cJSON *name = cJSON_IsObject(m->params)
                           ? cJSON_GetObjectItemCaseSensitive(m->params, "name") : NULL;
@@ -308,39 +357,15 @@ static void do_tools_call(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
                       "Invalid params: tools/call needs a string name and object arguments");
     return;
   }
-  aip_agent_rt *a = s->agent;
-  aip_decision d;
-  /* wall time: rate buckets are persisted and must mean the same after a restart */
-  aip_policy_check_tool(a->policy, name->valuestring, strlen(name->valuestring), args,
-                        aip_wall_ms(), a->rate, &d);
-  persist_bucket(a, name->valuestring);
-  count(s, d.kind);
   p->tool = strdup(name->valuestring);
   p->args = args ? cJSON_Duplicate(args, 1) : NULL;
-  if (d.kind == AIP_DECISION_ASK) {
-    p->decision_kind = AIP_DECISION_ALLOW; /* if a human approves */
-    p->params = cJSON_Duplicate(m->params, 1);
-    /* Request DLP runs before anyone is asked: a blocked secret never reaches the queue, and
-     * with on_request_match redact the redacted call is what gets approved and forwarded. */
-    if (scan_request(p, m)) return;
-    audit(s, "tools/call", &d, "ASK", p->tool, p->args, -1);
-    p->on_tools = ask_ready;
-    aip_router_with_tools(a, p);
+  p->params = cJSON_Duplicate(m->root, 1); /* the whole request, until tools_call_checked */
+  if (!p->tool || !p->params || (args && !p->args)) {
+    aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, "Internal error");
     return;
   }
-  if (d.error_code) {
-    audit(s, "tools/call", &d, NULL, p->tool, p->args, -1);
-  }
-  if (d.error_code) {
-    deny(p, &d, name->valuestring);
-    return;
-  }
-  p->decision_kind = d.kind;
-  p->on_final = audit_forwarded;
-  p->params = cJSON_Duplicate(m->params, 1);
-  if (scan_request(p, m)) return;
-  p->on_tools = tools_call_ready;
-  aip_router_with_tools(a, p);
+  p->on_tools = tools_call_checked;
+  aip_router_with_tools(s->agent, p);
 }
 
 /* ---- notifications ------------------------------------------------------------------------- */

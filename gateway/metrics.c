@@ -171,6 +171,7 @@ int aip_metrics_render(aip_gw *gw, aip_buf *b) {
   if (!err) err = counter(b, "aip_sessions_expired_total", "MCP sessions ended for idleness.", m->sessions_expired);
   if (!err) err = gauge(b, "aip_active_sessions", "MCP sessions open.", gw->sessions_n);
   if (!err) err = counter(b, "aip_tools_list_partial_total", "tools/list answers missing a failed server's tools.", m->tools_list_partial);
+  if (!err) err = counter(b, "aip_tools_hidden_total", "Tools left out of a merged tools/list because one of their names could mean another tool.", m->tools_hidden);
   if (!err) err = render_audit(gw, b);
   if (!err) err = render_approvals(gw, b);
   if (!err) err = render_http(gw, b);

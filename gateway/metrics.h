@@ -15,6 +15,7 @@ typedef struct aip_metrics {
   uint64_t sessions_created;
   uint64_t sessions_expired;
   uint64_t tools_list_partial;     /* tools/list answered without some server's tools */
+  uint64_t tools_hidden;           /* tools left out of a merged list: their names collided */
   uint64_t policy_load_errors;     /* a policy failed to load (start) or reload, signature included */
   uint64_t policy_reloads;         /* a changed policy came into force after start */
   uint64_t drain_refused;          /* requests refused while draining */

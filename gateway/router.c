@@ -42,12 +42,17 @@ static void tools_clear(aip_agent_rt *a) {
   for (size_t i = 0; i < a->tools_n; i++) {
     free(a->tools[i].exposed);
     free(a->tools[i].real);
+    free(a->tools[i].qualified);
+    free(a->tools[i].keys[0]);
+    free(a->tools[i].keys[1]);
   }
   free(a->tools);
   a->tools = NULL;
   a->tools_n = 0;
   aip_map_free(&a->tool_map);
   aip_map_init(&a->tool_map);
+  aip_map_free(&a->tool_keys);
+  aip_map_init(&a->tool_keys);
   cJSON_Delete(a->tools_json);
   a->tools_json = NULL;
 }
@@ -57,24 +62,35 @@ static const char *tool_name(const cJSON *tool) {
   return cJSON_IsString(n) && n->valuestring[0] ? n->valuestring : NULL;
 }
 
-/* For tool_prefix auto: how many of the agent's servers offer each name. One pass over all
- * tools with a map, so merging stays linear in the number of tools. */
+static char *norm(const char *s) { return aip_normalize_name(s, strlen(s)); }
+
+static const char *server_name(const aip_agent_rt *a, size_t server) {
+  return a->gw->cfg->servers[a->cfg->servers[server]].name;
+}
+
+/* For tool_prefix auto: how many of the agent's servers offer each name, names compared as the
+ * policy compares them (so "Exec" and "exec" on two servers are both prefixed). One pass over
+ * all tools with a map, so merging stays linear in the number of tools. */
 typedef struct name_count {
+  char *key; /* normalized name (owned) */
   size_t servers;
   size_t last_server; /* +1; a server listing a name twice counts once */
 } name_count;
 
-static int count_names(fetch *f, aip_map *names, name_count *slots) {
-  size_t used = 0;
+static int count_names(fetch *f, aip_map *names, name_count *slots, size_t *used) {
   for (size_t s = 0; s < f->a->cfg->servers_n; s++) {
     const cJSON *t;
     cJSON_ArrayForEach(t, f->lists[s]) {
       const char *n = tool_name(t);
-      if (!n) continue;
-      name_count *c = aip_map_get(names, n, strlen(n));
-      if (!c) {
-        c = &slots[used++];
-        if (aip_map_put(names, n, strlen(n), c)) return -ENOMEM;
+      char *k = n ? norm(n) : NULL;
+      if (!k) continue; /* not UTF-8: hidden in add_tool */
+      name_count *c = aip_map_get(names, k, strlen(k));
+      if (c) {
+        free(k);
+      } else {
+        c = &slots[(*used)++];
+        c->key = k;
+        if (aip_map_put(names, k, strlen(k), c)) return -ENOMEM;
       }
       if (c->last_server != s + 1) c->servers++;
       c->last_server = s + 1;
@@ -83,50 +99,122 @@ static int count_names(fetch *f, aip_map *names, name_count *slots) {
   return 0;
 }
 
-static char *exposed_name(aip_agent_rt *a, const aip_map *names, size_t server, const char *real) {
-  const char *srv = a->gw->cfg->servers[a->cfg->servers[server]].name;
-  const name_count *c = aip_map_get(names, real, strlen(real));
-  int prefix = a->cfg->tool_prefix == AIP_PREFIX_ALWAYS ||
-               (a->cfg->tool_prefix == AIP_PREFIX_AUTO && c && c->servers > 1);
-  if (!prefix) return strdup(real);
-  char *out;
-  return asprintf(&out, "%s__%s", srv, real) < 0 ? NULL : out;
+static int is_shared(const aip_map *names, const char *key) {
+  const name_count *c = key ? aip_map_get(names, key, strlen(key)) : NULL;
+  return c && c->servers > 1;
 }
 
-/* `stale`: the server failed this time and this is its last good list, kept so its tools still
- * route (and fail with "unavailable") but are not shown. */
-static int add_tool(aip_agent_rt *a, const aip_map *names, size_t server, const cJSON *tool,
-                    int stale) {
-  const char *real = tool_name(tool);
-  if (!real || a->tools_n >= MAX_TOOLS) return 0;
-  char *exposed = exposed_name(a, names, server, real);
-  if (!exposed) return -ENOMEM;
-  if (aip_map_get(&a->tool_map, exposed, strlen(exposed))) {
-    /* tool_prefix: never, and two servers share the name: the first server listed wins */
-    aip_warn("agent %s: tool %s offered by several servers; using the first", a->cfg->name, exposed);
-    free(exposed);
+/* An unprefixed name that reads as "<one of the agent's servers>__...": a policy entry for that
+ * server's tool could mean it, whether or not the server offers such a tool right now. */
+static int reads_as_prefixed(const aip_agent_rt *a, const char *key) {
+  for (size_t s = 0; s < a->cfg->servers_n; s++) {
+    char *p;
+    if (asprintf(&p, "%s__", server_name(a, s)) < 0) return 1;
+    char *np = norm(p);
+    free(p);
+    int hit = !np || strncmp(key, np, strlen(np)) == 0;
+    free(np);
+    if (hit) return 1;
+  }
+  return 0;
+}
+
+/* Names one upstream tool: exposed, real, qualified, their keys. -ENOMEM, or 0; a name that
+ * cannot be normalized (so the policy could not check it) makes the entry hidden. */
+static int entry_make(aip_agent_rt *a, const aip_map *names, size_t server, const char *real,
+                      aip_tool_entry *e) {
+  memset(e, 0, sizeof(*e));
+  e->server = server;
+  e->real = strdup(real);
+  if (asprintf(&e->qualified, "%s__%s", server_name(a, server), real) < 0) e->qualified = NULL;
+  if (!e->real || !e->qualified) return -ENOMEM;
+  char *nreal = norm(real);
+  int prefix = a->cfg->tool_prefix == AIP_PREFIX_ALWAYS ||
+               (a->cfg->tool_prefix == AIP_PREFIX_AUTO && is_shared(names, nreal));
+  free(nreal);
+  e->exposed = strdup(prefix ? e->qualified : real);
+  if (!e->exposed) return -ENOMEM;
+  e->keys[0] = norm(e->exposed);
+  e->keys[1] = norm(e->qualified);
+  e->hidden = !e->keys[0] || !e->keys[1] || (!prefix && reads_as_prefixed(a, e->keys[0]));
+  return 0;
+}
+
+static void entry_free(aip_tool_entry *e) {
+  free(e->exposed);
+  free(e->real);
+  free(e->qualified);
+  free(e->keys[0]);
+  free(e->keys[1]);
+}
+
+/* Claims the entry's names. Another tool with the same key: both are hidden (never "the first
+ * wins": either could be the one a policy entry meant). Returns 1 for a server listing the same
+ * tool twice (the entry is dropped), 0, or -ENOMEM. */
+static int claim(aip_agent_rt *a, aip_tool_entry *e) {
+  for (int k = 0; k < 2; k++) {
+    if (!e->keys[k] || (k == 1 && strcmp(e->keys[0], e->keys[1]) == 0)) continue;
+    aip_tool_entry *o = aip_map_get(&a->tool_keys, e->keys[k], strlen(e->keys[k]));
+    if (o == e) continue;
+    if (o && o->server == e->server && strcmp(o->real, e->real) == 0) return 1;
+    if (o) {
+      o->hidden = e->hidden = 1;
+    } else if (aip_map_put(&a->tool_keys, e->keys[k], strlen(e->keys[k]), e)) {
+      return -ENOMEM;
+    }
+  }
+  return 0;
+}
+
+/* Exposes one named, unambiguous tool: routable, and listed when visible and not `stale` (its
+ * server failed this time and this is its last good list, kept so its tools still route and
+ * fail with "unavailable"). */
+static int expose(aip_agent_rt *a, aip_tool_entry *e, const cJSON *tool, int stale) {
+  if (e->hidden) {
+    int two = strcmp(e->exposed, e->qualified) != 0;
+    aip_warn("agent %s: tool %s of server %s hidden: its name %s%s%s could also mean another "
+             "tool (ambiguous)", a->cfg->name, e->real, server_name(a, e->server), e->exposed,
+             two ? " or " : "", two ? e->qualified : "");
+    a->gw->metrics.tools_hidden++;
     return 0;
   }
-  aip_tool_entry *e = &a->tools[a->tools_n];
-  e->exposed = exposed;
-  e->real = strdup(real);
-  e->server = server;
-  e->visible = aip_policy_tool_visible(a->policy, exposed, strlen(exposed));
-  if (!e->real) {
-    free(exposed);
-    return -ENOMEM;
-  }
+  aip_tool_names n = {e->exposed, e->real, e->qualified};
+  e->visible = aip_policy_tool_visible_names(a->policy, &n);
   /* a->tools was sized for every tool up front and never moves, so the map may point into it */
-  if (aip_map_put(&a->tool_map, e->exposed, strlen(e->exposed), e)) {
-    free(e->exposed);
-    free(e->real);
-    return -ENOMEM;
-  }
-  a->tools_n++;
+  if (aip_map_put(&a->tool_map, e->exposed, strlen(e->exposed), e)) return -ENOMEM;
   if (e->visible && !stale) {
     cJSON *copy = cJSON_Duplicate(tool, 1);
-    cJSON_ReplaceItemInObjectCaseSensitive(copy, "name", cJSON_CreateString(exposed));
+    cJSON_ReplaceItemInObjectCaseSensitive(copy, "name", cJSON_CreateString(e->exposed));
     cJSON_AddItemToArray(a->tools_json, copy);
+  }
+  return 0;
+}
+
+/* Names and claims every tool; `src[i]` is the JSON of a->tools[i]. */
+static int name_all(fetch *f, const aip_map *names, const cJSON **src) {
+  aip_agent_rt *a = f->a;
+  for (size_t s = 0; s < a->cfg->servers_n; s++) {
+    const cJSON *t;
+    cJSON_ArrayForEach(t, f->lists[s]) {
+      const char *real = tool_name(t);
+      if (!real || a->tools_n >= MAX_TOOLS) continue;
+      aip_tool_entry *e = &a->tools[a->tools_n];
+      int rc = entry_make(a, names, s, real, e);
+      if (!rc) rc = claim(a, e);
+      if (rc) entry_free(e);
+      if (rc < 0) { /* the map may hold a key of the freed entry: forget them all */
+        aip_map_free(&a->tool_keys);
+        aip_map_init(&a->tool_keys);
+        return rc;
+      }
+      if (rc) {
+        aip_warn("agent %s: server %s lists tool %s twice; using the first", a->cfg->name,
+                 server_name(a, s), real);
+        continue;
+      }
+      src[a->tools_n] = t;
+      a->tools_n++;
+    }
   }
   return 0;
 }
@@ -134,28 +222,29 @@ static int add_tool(aip_agent_rt *a, const aip_map *names, size_t server, const 
 static void merge(fetch *f) {
   aip_agent_rt *a = f->a;
   tools_clear(a);
-  size_t total = 0;
-  for (size_t s = 0; s < a->cfg->servers_n; s++) total += (size_t)cJSON_GetArraySize(f->lists[s]);
-  if (total > MAX_TOOLS) total = MAX_TOOLS;
   size_t all = 0;
   for (size_t s = 0; s < a->cfg->servers_n; s++) all += (size_t)cJSON_GetArraySize(f->lists[s]);
+  size_t total = all > MAX_TOOLS ? MAX_TOOLS : all;
   a->tools = calloc(total ? total : 1, sizeof(*a->tools));
   a->tools_json = cJSON_CreateArray();
   aip_map names;
   aip_map_init(&names);
   name_count *slots = calloc(all ? all : 1, sizeof(*slots));
-  int ok = a->tools && a->tools_json && slots && count_names(f, &names, slots) == 0;
+  const cJSON **src = calloc(total ? total : 1, sizeof(*src));
+  size_t used = 0;
+  int ok = a->tools && a->tools_json && slots && src && count_names(f, &names, slots, &used) == 0 &&
+           name_all(f, &names, src) == 0;
   int complete = ok;
-  for (size_t s = 0; s < a->cfg->servers_n; s++) a->server_failed[s] = (char)f->failed[s];
-  for (size_t s = 0; ok && s < a->cfg->servers_n; s++) {
+  for (size_t s = 0; s < a->cfg->servers_n; s++) {
+    a->server_failed[s] = (char)f->failed[s];
     complete &= !f->failed[s]; /* a failed server has an empty list; the others still count */
-    const cJSON *t;
-    cJSON_ArrayForEach(t, f->lists[s]) {
-      if (add_tool(a, &names, s, t, f->failed[s])) ok = complete = 0;
-    }
   }
+  for (size_t i = 0; ok && i < a->tools_n; i++)
+    if (expose(a, &a->tools[i], src[i], f->failed[a->tools[i].server])) ok = complete = 0;
   aip_map_free(&names);
+  for (size_t i = 0; i < used; i++) free(slots[i].key);
   free(slots);
+  free(src);
   if (!complete) a->gw->metrics.tools_list_partial++;
   a->tools_valid = complete && !a->tools_stale;
 }
@@ -328,6 +417,13 @@ const aip_tool_entry *aip_router_find(aip_agent_rt *a, const char *exposed) {
   return aip_map_get(&a->tool_map, exposed, strlen(exposed));
 }
 
+int aip_router_ambiguous(aip_agent_rt *a, const char *name) {
+  char *k = norm(name);
+  const aip_tool_entry *e = k ? aip_map_get(&a->tool_keys, k, strlen(k)) : NULL;
+  free(k);
+  return e && e->hidden;
+}
+
 void aip_router_tools_changed(aip_agent_rt *a) {
   if (a->tools_fetching) a->tools_stale = 1;
   a->tools_valid = 0;
@@ -361,6 +457,7 @@ int aip_agent_init(aip_gw *gw, aip_agent_rt *a, const aip_agent_config *cfg, aip
   a->gw = gw;
   a->cfg = cfg;
   aip_map_init(&a->tool_map);
+  aip_map_init(&a->tool_keys);
   /* the policy itself comes from policy_load.c; buckets outlive policy versions */
   a->rate = aip_rate_state_new(NULL);
   if (!a->rate) return aip_error_set(err, -ENOMEM, "out of memory");
@@ -406,6 +503,7 @@ void aip_agent_free(aip_agent_rt *a) {
   free(a->dlp_redactions);
   tools_clear(a);
   aip_map_free(&a->tool_map);
+  aip_map_free(&a->tool_keys);
   free(a->waiters);
   free(a->ups);
   free(a->server_failed);

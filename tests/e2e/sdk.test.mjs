@@ -364,11 +364,18 @@ describe('tool_prefix with two servers sharing tool names', () => {
     assert.equal(textOf(r), 'ob');
   });
 
-  t('never: bare names only, each listed once, a shared name goes to the first server', async () => {
+  t('never: bare names only; a name two servers share is exposed by neither', async () => {
     const { client } = await gw.connect(T.pnever);
     const tools = await listAllTools(client);
-    assert.deepEqual(names(tools), ['env', 'only_alpha', 'only_beta', 'shared']);
-    assert.equal(await tag(client, 'env'), 'alpha-tag');
+    assert.deepEqual(names(tools), ['only_alpha', 'only_beta']);
+    // env and shared could mean alpha's or beta's tool: neither is reachable, with a clear error
+    for (const n of ['env', 'shared']) {
+      await assert.rejects(client.callTool({ name: n, arguments: { name: 'SERVER_TAG' } }), (e) => {
+        assert.equal(e.code, -32602);
+        assert.match(e.message, /Ambiguous tool name/);
+        return true;
+      });
+    }
     const r = await client.callTool({ name: 'only_beta', arguments: { message: 'nb' } });
     assert.equal(textOf(r), 'nb');
     await waitFor(() => /upstream pnever\/beta stderr:.*"nb"/.test(gw.stderr), 2000, 'only_beta routed to beta');
