@@ -1,7 +1,12 @@
 /* http_server.c -- HTTP/1.1 server: libuv for the sockets, llhttp for the parsing.
  *
  * A connection reads into one growing input buffer (llhttp parses it in place) and copies what a
- * request needs (url, headers, body) into the request, so the input buffer can move. When a
+ * request needs (url, headers, body) into the request, so the input buffer can move. The
+ * request's own header buffer `hdr` is frozen once the headers are complete: the handler's
+ * `path` and `query` point into it, so nothing may grow it afterwards. Trailer fields of a
+ * chunked body (the only header bytes that come later) are counted against max_header_bytes
+ * and dropped, never stored: they can neither move `hdr` nor pass for a header the handler
+ * checks (a trailing Authorization). Header entries hold offsets, not pointers. When a
  * request is complete the parser is paused (HPE_PAUSED) and the handler runs; bytes of any
  * pipelined next request wait in the buffer until the response is finished. That is the whole
  * pipelining story: in-order answers without a response queue.
@@ -61,6 +66,8 @@ struct aip_http_conn {
   int handles_open;
   size_t writes_pending;
   int header_value_open; /* the last header callback was a value */
+  int in_trailers;       /* the headers are complete: header callbacks now carry trailers */
+  size_t trailer_bytes;  /* trailer bytes seen (they count against max_header_bytes) */
 };
 
 static void conn_close(aip_http_conn *c);
@@ -284,6 +291,21 @@ const char *aip_http_header_get(const aip_http_req *req, const char *lname, size
   return NULL;
 }
 
+void aip_http_peer(const aip_http_req *req, char *out, size_t n) {
+  struct sockaddr_storage sa;
+  int len = sizeof(sa);
+  char ip[64];
+  snprintf(out, n, "?");
+  if (uv_tcp_getpeername(&req->conn->tcp, (struct sockaddr *)&sa, &len) != 0) return;
+  if (sa.ss_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&sa;
+    if (uv_ip6_name(a, ip, sizeof(ip)) == 0) snprintf(out, n, "[%s]:%d", ip, ntohs(a->sin6_port));
+  } else if (sa.ss_family == AF_INET) {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)&sa;
+    if (uv_ip4_name(a, ip, sizeof(ip)) == 0) snprintf(out, n, "%s:%d", ip, ntohs(a->sin_port));
+  }
+}
+
 /* ---- parsing callbacks ------------------------------------------------------------------ */
 
 static aip_http_conn *conn_of(llhttp_t *p) { return p->data; }
@@ -291,6 +313,10 @@ static aip_http_conn *conn_of(llhttp_t *p) { return p->data; }
 /* Every byte of url and headers counts against max_header_bytes. */
 static int hdr_append(aip_http_conn *c, const char *at, size_t len, int lower) {
   aip_http_req *r = c->req;
+  if (c->in_trailers) { /* frozen: path and query point into it (see the top of the file) */
+    c->err_status = 500;
+    return -1;
+  }
   if (r->hdr.len + len > c->srv->limits.max_header_bytes) {
     c->err_status = 431;
     return -1;
@@ -315,6 +341,8 @@ static int on_message_begin(llhttp_t *p) {
   aip_buf_init(&c->req->body);
   c->state = CONN_READING;
   c->header_value_open = 0;
+  c->in_trailers = 0;
+  c->trailer_bytes = 0;
   timer_arm(c, c->srv->limits.header_timeout_ms);
   return 0;
 }
@@ -325,9 +353,20 @@ static int on_url(llhttp_t *p, const char *at, size_t len) {
 
 static int on_url_complete(llhttp_t *p) { return hdr_append(conn_of(p), "", 1, 0); }
 
+/* A trailer byte: counted, never stored. */
+static int trailer_count(aip_http_conn *c, size_t len) {
+  c->trailer_bytes += len;
+  if (c->req->hdr.len + c->trailer_bytes > c->srv->limits.max_header_bytes) {
+    c->err_status = 431;
+    return -1;
+  }
+  return 0;
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t len) {
   aip_http_conn *c = conn_of(p);
   aip_http_req *r = c->req;
+  if (c->in_trailers) return trailer_count(c, len);
   if (c->header_value_open || r->headers_n == 0 ||
       r->headers[r->headers_n - 1].value_off != 0) {
     if (r->headers_n == AIP_HTTP_MAX_HEADERS) {
@@ -344,6 +383,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len) {
 
 static int on_header_field_complete(llhttp_t *p) {
   aip_http_conn *c = conn_of(p);
+  if (c->in_trailers) return 0;
   aip_http_header *h = &c->req->headers[c->req->headers_n - 1];
   h->name_len = (uint32_t)(c->req->hdr.len - h->name_off);
   if (hdr_append(c, "", 1, 0)) return -1;
@@ -353,12 +393,14 @@ static int on_header_field_complete(llhttp_t *p) {
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len) {
   aip_http_conn *c = conn_of(p);
+  if (c->in_trailers) return trailer_count(c, len);
   c->header_value_open = 1;
   return hdr_append(c, at, len, 0);
 }
 
 static int on_header_value_complete(llhttp_t *p) {
   aip_http_conn *c = conn_of(p);
+  if (c->in_trailers) return 0;
   aip_http_header *h = &c->req->headers[c->req->headers_n - 1];
   h->value_len = (uint32_t)(c->req->hdr.len - h->value_off);
   /* trailing optional white space is not part of the value */
@@ -384,6 +426,7 @@ static int on_headers_complete(llhttp_t *p) {
   }
   r->path_len = strlen(r->path);
   r->start_ns = uv_hrtime();
+  c->in_trailers = 1; /* from here on `hdr` must not move */
   c->http10 = p->http_major == 1 && p->http_minor == 0;
   if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->limits.max_body) {
     c->err_status = 413;

@@ -106,4 +106,8 @@ void aip_http_stream_abort(aip_http_req *req);
 
 const char *aip_http_status_text(int status);
 
+/* The client's address as text ("127.0.0.1:5123", "[::1]:5123"), for log lines; "?" when
+ * unknown. */
+void aip_http_peer(const aip_http_req *req, char *out, size_t n);
+
 #endif
