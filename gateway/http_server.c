@@ -34,6 +34,7 @@ struct aip_http_server {
   uv_loop_t *loop;
   uv_tcp_t listener;
   int listening;
+  int draining; /* stopped listening: every response ends its connection */
   int closing;
   aip_http_limits limits;
   aip_http_handler handler;
@@ -153,6 +154,9 @@ static int head_printf(aip_buf *b, aip_http_conn *c, int status, const char *cty
   int err = aip_buf_printf(b, "HTTP/1.1 %d %s\r\n", status, aip_http_status_text(status));
   if (!err && ctype) err = aip_buf_printf(b, "Content-Type: %s\r\n", ctype);
   if (!err && extra) err = aip_buf_puts(b, extra);
+  /* Draining: the answer ends the connection, unless requests already wait behind it (they are
+   * answered too, by the handler's refusal, and the last of them closes). */
+  if (c->srv->draining && c->in_pos >= c->in.len) c->keep_alive = 0;
   if (!err && !c->keep_alive) err = aip_buf_puts(b, "Connection: close\r\n");
   return err;
 }
@@ -659,20 +663,37 @@ static void on_listener_closed(uv_handle_t *h) {
   if (s->closing && s->conns_alive == 0) free(s);
 }
 
+/* Idle connections stay open: a request may already be on its way (or in the socket buffer,
+ * unread because the signal was handled first), and it deserves the handler's answer with
+ * Connection: close rather than a reset. They end with that answer, their idle timeout, or
+ * aip_http_server_close. */
 void aip_http_server_stop_listening(aip_http_server *s) {
+  s->draining = 1;
   if (s->listening && !uv_is_closing((uv_handle_t *)&s->listener))
     uv_close((uv_handle_t *)&s->listener, on_listener_closed);
-  for (aip_http_conn *c = s->conns, *n; c; c = n) {
-    n = c->next;
-    if (c->state == CONN_IDLE && c->in.len == c->in_pos) conn_close(c);
-  }
 }
 
+/* A last answer still being written gets this long to reach the client. */
+#define CLOSE_FLUSH_MS 1000
+
 void aip_http_server_close(aip_http_server *s) {
-  s->closing = 1;
+  s->closing = s->draining = 1;
   int was_listening = s->listening;
   aip_http_server_stop_listening(s);
-  while (s->conns) conn_close(s->conns);
+  for (aip_http_conn *c = s->conns, *n; c; c = n) {
+    n = c->next;
+    /* A complete answer still in the socket's queue (a -32000 of the drain) is flushed, then
+     * the connection closes (on_write_done), or at the latest when the timer fires. */
+    if (!c->req && c->writes_pending) {
+      c->close_after_write = 1;
+      if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp);
+      c->reading = 0;
+      c->deferred = 0;
+      timer_arm(c, CLOSE_FLUSH_MS);
+      continue;
+    }
+    conn_close(c);
+  }
   /* Otherwise the listener's or the last connection's close callback frees it. */
   if (!was_listening && s->conns_alive == 0) free(s);
 }
