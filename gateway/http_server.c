@@ -44,6 +44,8 @@ struct aip_http_server {
   size_t conns_alive;   /* connections not yet freed (closing ones included) */
   aip_http_stats stats;
   int port;
+  int refused_logged;
+  uint64_t refused_warn_ms;
 };
 
 struct aip_http_conn {
@@ -577,9 +579,41 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   conn_process(c);
 }
 
+/* At most one warning a second about refused connections, with the count since the last. */
+static void refused_warn(aip_http_server *s, const char *why) {
+  s->stats.connections_refused++;
+  uint64_t now = uv_now(s->loop);
+  if (s->refused_logged && now - s->refused_warn_ms < 1000) return;
+  aip_warn("http %d: refusing connections: %s (%llu refused so far)", s->port, why,
+           (unsigned long long)s->stats.connections_refused);
+  s->refused_logged = 1;
+  s->refused_warn_ms = now;
+}
+
+/* Over the cap: a short 503 so the client knows why, then close. The connection never reads,
+ * so it holds its descriptor only as long as that write takes. */
+static void refuse_over_cap(aip_http_conn *c) {
+  static const char msg[] = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
+                            "Retry-After: 1\r\nContent-Length: 0\r\n\r\n";
+  refused_warn(c->srv, "max_connections reached");
+  c->state = CONN_HANDLING;
+  c->close_after_write = 1;
+  char *data = strdup(msg);
+  if (!data || conn_write(c, data, sizeof(msg) - 1) != 0) {
+    conn_close(c);
+    return;
+  }
+  timer_arm(c, 1000); /* a client that never reads does not keep it */
+}
+
 static void on_connection(uv_stream_t *ls, int status) {
   aip_http_server *s = ls->data;
-  if (status < 0) return;
+  if (status < 0) {
+    /* EMFILE/ENFILE: libuv has already accepted and closed the waiting connections with its
+     * reserved descriptor (no busy loop); the cap below normally keeps us from getting here. */
+    refused_warn(s, uv_strerror(status));
+    return;
+  }
   aip_http_conn *c = calloc(1, sizeof(*c));
   if (!c) return;
   c->srv = s;
@@ -594,9 +628,12 @@ static void on_connection(uv_stream_t *ls, int status) {
   s->conns = c;
   s->stats.connections_open++;
   s->stats.connections_total++;
-  if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0 ||
-      (s->limits.max_connections && s->stats.connections_open > s->limits.max_connections)) {
+  if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
     conn_close(c);
+    return;
+  }
+  if (s->limits.max_connections && s->stats.connections_open > s->limits.max_connections) {
+    refuse_over_cap(c);
     return;
   }
   uv_tcp_nodelay(&c->tcp, 1);

@@ -57,12 +57,13 @@ typedef struct aip_http_limits {
   uint64_t max_body;
   uint64_t header_timeout_ms;
   uint64_t idle_timeout_ms;
-  uint32_t max_connections;
+  uint32_t max_connections; /* 0: no cap; above it a connection gets 503 and is closed */
 } aip_http_limits;
 
 typedef struct aip_http_stats {
   uint64_t connections_total;
   uint64_t connections_open;
+  uint64_t connections_refused; /* over max_connections, or accept failed (EMFILE) */
   uint64_t requests_total;
   uint64_t responses_by_class[6]; /* index status/100 */
 } aip_http_stats;
