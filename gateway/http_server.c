@@ -35,6 +35,7 @@ struct aip_http_server {
   uv_tcp_t listener;
   int listening;
   int draining; /* stopped listening: every response ends its connection */
+  int paused;   /* backpressure: read nothing, start no request (aip_http_server_pause) */
   int closing;
   aip_http_limits limits;
   aip_http_handler handler;
@@ -493,6 +494,11 @@ static void conn_close(aip_http_conn *c) {
 
 static void on_timeout(uv_timer_t *t) {
   aip_http_conn *c = t->data;
+  if (c->srv->paused && c->state != CONN_HANDLING) {
+    /* no request runs and no idle/header time counts while paused: resuming re-arms it */
+    c->deferred = 0;
+    return;
+  }
   if (c->deferred) {
     c->deferred = 0;
     timer_arm(c, c->srv->limits.idle_timeout_ms);
@@ -537,11 +543,24 @@ static void protocol_error(aip_http_conn *c) {
   aip_http_respond(c->req, status, "text/plain", NULL, body, (size_t)n);
 }
 
+/* Reads while there is room for pipelined bytes and the server is not paused. */
+static void conn_update_reading(aip_http_conn *c) {
+  if (c->closing || c->close_after_write) return;
+  int want = !c->srv->paused && c->in.len - c->in_pos < MAX_PIPELINED_BYTES;
+  if (want && !c->reading) {
+    c->reading = 1;
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  } else if (!want && c->reading) {
+    c->reading = 0;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+  }
+}
+
 /* Parses buffered input and runs handlers until the input is exhausted or a handler keeps its
  * request pending. Handlers that answer at once make this loop go on to pipelined requests. */
 static void conn_process(aip_http_conn *c) {
   c->in_process = 1;
-  while (!c->closing && c->state != CONN_HANDLING && c->in_pos < c->in.len) {
+  while (!c->closing && !c->srv->paused && c->state != CONN_HANDLING && c->in_pos < c->in.len) {
     const char *start = c->in.data + c->in_pos;
     llhttp_errno_t e = llhttp_execute(&c->parser, start, c->in.len - c->in_pos);
     if (e == HPE_OK) {
@@ -555,16 +574,7 @@ static void conn_process(aip_http_conn *c) {
     }
   }
   if (!c->closing && c->in_pos == c->in.len) c->in_pos = c->in.len = 0;
-  if (!c->closing) {
-    int want = c->in.len - c->in_pos < MAX_PIPELINED_BYTES;
-    if (want && !c->reading) {
-      c->reading = 1;
-      uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-    } else if (!want && c->reading) {
-      c->reading = 0;
-      uv_read_stop((uv_stream_t *)&c->tcp);
-    }
-  }
+  conn_update_reading(c);
   c->in_process = 0;
 }
 
@@ -640,9 +650,27 @@ static void on_connection(uv_stream_t *ls, int status) {
   llhttp_init(&c->parser, HTTP_REQUEST, &s->settings);
   c->parser.data = c;
   c->state = CONN_IDLE;
-  timer_arm(c, s->limits.header_timeout_ms);
-  c->reading = 1;
-  uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  if (!s->paused) timer_arm(c, s->limits.header_timeout_ms);
+  conn_update_reading(c);
+}
+
+void aip_http_server_pause(aip_http_server *s, int paused) {
+  if (s->paused == !!paused) return;
+  s->paused = !!paused;
+  for (aip_http_conn *c = s->conns; c; c = c->next) {
+    if (c->closing || c->close_after_write) continue;
+    conn_update_reading(c);
+    if (c->state == CONN_HANDLING) continue; /* its request goes on; its timer is its own */
+    if (paused) {
+      if (!c->deferred) uv_timer_stop(&c->timer);
+    } else if (c->in_pos < c->in.len) {
+      c->deferred = 1; /* buffered requests: parse them on the next turn (not reentrantly) */
+      timer_arm(c, 0);
+    } else {
+      timer_arm(c, c->state == CONN_READING ? c->srv->limits.header_timeout_ms
+                                            : c->srv->limits.idle_timeout_ms);
+    }
+  }
 }
 
 /* ---- server ----------------------------------------------------------------------------- */

@@ -76,6 +76,11 @@ int aip_http_server_start(uv_loop_t *loop, const char *host, int port,
 void aip_http_server_stop_listening(aip_http_server *s);
 /* Closes every connection (aborting requests) and frees the server once all handles closed. */
 void aip_http_server_close(aip_http_server *s);
+/* Backpressure (the audit queue is full): paused, no connection reads or starts a request
+ * (bytes already read wait in their buffer, the kernel's socket buffers and then TCP hold the
+ * rest); requests already being handled go on. Resuming goes on where each connection was.
+ * Header and idle timeouts do not run while paused: the pause is the server's doing. */
+void aip_http_server_pause(aip_http_server *s, int paused);
 const aip_http_stats *aip_http_server_stats(const aip_http_server *s);
 int aip_http_server_port(const aip_http_server *s); /* the bound port (useful with port 0) */
 

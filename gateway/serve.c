@@ -224,6 +224,13 @@ static int listen_all(aip_gw *gw) {
   return 0;
 }
 
+/* The audit queue is full: stop taking agents' requests until the writer catches up (audit.h).
+ * The admin listener goes on (health, metrics, approvals). */
+static void on_audit_pressure(void *ctx, int full) {
+  aip_gw *gw = ctx;
+  if (gw->mcp) aip_http_server_pause(gw->mcp, full);
+}
+
 static void cleanup(aip_gw *gw) {
   for (size_t i = 0; i < gw->agents_n; i++) aip_agent_free(&gw->agents[i]);
   free(gw->agents);
@@ -263,6 +270,8 @@ int aip_serve(const char *config_path, int allow_writable_config) {
   }
   if (!rc) rc = open_state(&gw);
   if (!rc) rc = listen_all(&gw);
+  if (!rc)
+    rc = aip_audit_on_pressure(gw.audit, gw.cfg->limits.request_timeout_ms, on_audit_pressure, &gw);
   if (!rc) {
     uv_timer_start(&gw.housekeeping, on_housekeeping, HOUSEKEEPING_MS, HOUSEKEEPING_MS);
     uv_timer_start(&gw.approval_keepalive, on_approval_keepalive, gw.cfg->approvals_keepalive_ms,

@@ -261,6 +261,31 @@ static void test_pending_then_pipelined(void) {
   aip_buf_free(&c.got);
 }
 
+/* Backpressure: a paused server reads no request (and no timeout closes a connection while
+ * paused, although the pause outlasts the 1 s idle and header timeouts); resuming answers the
+ * waiting requests in order. */
+static void on_resume(uv_timer_t *t) {
+  aip_http_server_pause(srv, 0);
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+static void test_pause_resume(void) {
+  uv_timer_t rel;
+  uv_timer_init(loop, &rel);
+  aip_http_server_pause(srv, 1);
+  uv_timer_start(&rel, on_resume, 1500, 0);
+  client c;
+  uint64_t t0 = uv_now(loop);
+  exchange(&c,
+           "GET /p1 HTTP/1.1\r\nHost: x\r\n\r\nGET /p2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+           4000);
+  const char *a = strstr(c.got.data, "path:/p1"), *b = strstr(c.got.data, "path:/p2");
+  CHECK(a && b && a < b);
+  CHECK(uv_now(loop) - t0 >= 1400); /* nothing was answered while paused */
+  CHECK(c.closed);
+  aip_buf_free(&c.got);
+}
+
 /* The client disconnects while its request is held: the abort callback runs. */
 static int aborted;
 static void on_abort(aip_http_req *req, void *data) { aborted = 1; held = NULL; }
@@ -297,6 +322,7 @@ int main(void) {
   test_pending_then_pipelined();
   test_trailers();
   test_long_and_folded_headers();
+  test_pause_resume();
   test_abort();
   aip_http_server_close(srv);
   uv_run(loop, UV_RUN_DEFAULT);
