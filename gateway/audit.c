@@ -11,7 +11,7 @@
  *   down to half, so the queue exceeds the bound by at most the records of calls already
  *   running, and nothing is refused for it. Only a writer that fails (or does not move for the
  *   pause's bound) makes block refuse new calls, and allow drop records beyond buffer_size.
- *   Without a pressure callback (the stdio wrapper), allow drops beyond buffer_size.
+ *   Without a pressure callback, allow drops beyond buffer_size.
  * - A failed write keeps the sealed lines and retries (50 ms doubling to 1 s): the chain stays
  *   continuous in the file and a transient failure loses nothing. Bytes of a failed attempt that
  *   reached the file are cut off again (ftruncate) so no half line is left behind.
@@ -522,7 +522,7 @@ void aip_audit_log(aip_audit *a, const aip_audit_rec *r) {
   if (!a) return;
   if (a->opts.on_error_allow && a->opts.buffer_size &&
       atomic_load(&a->depth) >= a->opts.buffer_size &&
-      (!a->pressure_cb || atomic_load(&a->failing))) {
+      (!a->pressure_cb || atomic_load(&a->failing) || a->pstate == PRESSURE_OVERLOADED)) {
     /* allow: the call goes on without its record; the count is the evidence that one is
      * missing (aip_audit_dropped_total) */
     uint64_t n = atomic_fetch_add(&a->dropped, 1) + 1;
