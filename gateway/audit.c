@@ -506,9 +506,11 @@ int aip_audit_on_pressure(aip_audit *a, uint64_t max_pause_ms, aip_audit_pressur
   uv_timer_init(loop, &a->pressure_timer);
   a->pressure_wake.data = a->pressure_timer.data = a;
   uv_unref((uv_handle_t *)&a->pressure_wake); /* it must not keep the loop alive */
-  a->pressure_cb = cb;
   a->pressure_ctx = ctx;
   a->max_pause_ms = max_pause_ms;
+  pthread_mutex_lock(&a->mu); /* the writer reads pressure_cb under mu */
+  a->pressure_cb = cb;
+  pthread_mutex_unlock(&a->mu);
   return 0;
 }
 
