@@ -494,7 +494,7 @@ static void conn_close(aip_http_conn *c) {
 
 static void on_timeout(uv_timer_t *t) {
   aip_http_conn *c = t->data;
-  if (c->srv->paused && c->state != CONN_HANDLING) {
+  if (c->srv->paused && c->state != CONN_HANDLING && !c->close_after_write) {
     /* no request runs and no idle/header time counts while paused: resuming re-arms it */
     c->deferred = 0;
     return;
@@ -743,6 +743,7 @@ void aip_http_server_stop_listening(aip_http_server *s) {
 
 void aip_http_server_close(aip_http_server *s) {
   s->closing = s->draining = 1;
+  s->paused = 0; /* the last answers are flushed and their connections closed on time */
   int was_listening = s->listening;
   aip_http_server_stop_listening(s);
   for (aip_http_conn *c = s->conns, *n; c; c = n) {
