@@ -418,10 +418,31 @@ static int on_header_value_complete(llhttp_t *p) {
   return hdr_append(c, "", 1, 0);
 }
 
+/* Headers that name one thing: a second copy is refused (RFC 9112 3.2 for Host), since a proxy
+ * in front may read the other copy than the one we check (aip_http_header_get takes the first). */
+static int has_duplicate_singleton(const aip_http_req *r) {
+  static const char *const single[] = {"host", "authorization", "origin", "mcp-session-id",
+                                       "mcp-protocol-version", "content-type"};
+  for (size_t k = 0; k < sizeof(single) / sizeof(single[0]); k++) {
+    size_t nl = strlen(single[k]);
+    int seen = 0;
+    for (int i = 0; i < r->headers_n; i++) {
+      const aip_http_header *h = &r->headers[i];
+      if (h->name_len == nl && memcmp(r->hdr.data + h->name_off, single[k], nl) == 0 && seen++)
+        return 1;
+    }
+  }
+  return 0;
+}
+
 static int on_headers_complete(llhttp_t *p) {
   aip_http_conn *c = conn_of(p);
   aip_http_req *r = c->req;
   if (r->hdr.len == 0) return -1; /* no url: cannot happen with a valid request line */
+  if (has_duplicate_singleton(r)) {
+    c->err_status = 400;
+    return -1;
+  }
   r->method = p->method;
   r->path = r->hdr.data;
   char *q = strchr(r->path, '?');

@@ -241,6 +241,27 @@ static void test_long_and_folded_headers(void) {
   aip_buf_free(&c.got);
 }
 
+/* A second Host (or Authorization, Origin, ...) is refused: a proxy could read the other one. */
+static void test_duplicate_singletons(void) {
+  const char *reqs[] = {
+      "GET /d HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+      "GET /d HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer x\r\nauthorization: Bearer y\r\n\r\n",
+      "GET /d HTTP/1.1\r\nHost: a\r\nOrigin: http://127.0.0.1\r\nOrigin: http://evil\r\n\r\n",
+      "GET /d HTTP/1.1\r\nHost: a\r\nMcp-Session-Id: 1\r\nMcp-Session-Id: 2\r\n\r\n",
+  };
+  for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+    client c;
+    exchange(&c, reqs[i], 2000);
+    CHECK(strncmp(c.got.data, "HTTP/1.1 400 ", 13) == 0);
+    CHECK(c.closed);
+    aip_buf_free(&c.got);
+  }
+  client c; /* repeatable list headers are fine */
+  exchange(&c, "GET /d HTTP/1.1\r\nHost: a\r\nAccept: a\r\nAccept: b\r\nConnection: close\r\n\r\n", 2000);
+  CHECK(strstr(c.got.data, "path:/d") != NULL);
+  aip_buf_free(&c.got);
+}
+
 /* A pipelined request behind a pending one waits, then is answered after it. */
 static void on_release(uv_timer_t *t) {
   if (held) aip_http_respond(held, 200, "text/plain", NULL, "released", 8);
@@ -323,6 +344,7 @@ int main(void) {
   test_trailers();
   test_long_and_folded_headers();
   test_pause_resume();
+  test_duplicate_singletons();
   test_abort();
   aip_http_server_close(srv);
   uv_run(loop, UV_RUN_DEFAULT);
