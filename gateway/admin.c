@@ -23,7 +23,7 @@ static int ready(aip_gw *gw) {
 void aip_admin_handle(aip_http_req *req, aip_gw *gw) {
   /* Before any path: /metrics and the approval queue are as worth reading for a DNS-rebinding
    * page as /mcp is (http_guard.c). */
-  const char *bad = aip_http_guard(gw->cfg, req);
+  const char *bad = aip_http_guard(gw->cfg, gw->cfg->admin_listen.host, req);
   if (bad) {
     char msg[64];
     int n = snprintf(msg, sizeof(msg), "forbidden: invalid %s header\n", bad);

@@ -6,7 +6,9 @@
  * GET of /metrics carries). So both are checked, on every path of both listeners:
  *   Origin: absent (non-browser clients), a loopback origin, or one listed in allowed_origins;
  *   Host:   absent (HTTP/1.0), an IP literal (a rebinding attack needs a DNS name), localhost,
- *           a host the gateway listens on by name, or the host of an allowed_origins entry.
+ *           a host the gateway listens on by name, or the host of an allowed_origins entry;
+ *           checked on listeners bound to a loopback address only: one bound to 0.0.0.0 or a
+ *           LAN address is reached under names the gateway cannot know (a Kubernetes Service).
  */
 #include <string.h>
 #include <strings.h>
@@ -80,11 +82,21 @@ static int host_ok(const aip_gateway_config *cfg, const char *h, size_t n) {
   return 0;
 }
 
-const char *aip_http_guard(const aip_gateway_config *cfg, const aip_http_req *req) {
+/* 127.0.0.0/8, ::1 or localhost: only the machine itself (and a rebinding page) gets there. */
+static int is_loopback(const char *bind) {
+  unsigned char a[16];
+  if (strcasecmp(bind, "localhost") == 0) return 1;
+  if (uv_inet_pton(AF_INET, bind, a) == 0) return a[0] == 127;
+  static const unsigned char v6[16] = {[15] = 1};
+  return uv_inet_pton(AF_INET6, bind, a) == 0 && memcmp(a, v6, 16) == 0;
+}
+
+const char *aip_http_guard(const aip_gateway_config *cfg, const char *bind,
+                           const aip_http_req *req) {
   size_t n;
   const char *o = aip_http_header_get(req, "origin", &n);
   if (o && !origin_ok(cfg, o, n)) return "Origin";
   const char *h = aip_http_header_get(req, "host", &n);
-  if (h && !host_ok(cfg, h, n)) return "Host";
+  if (h && is_loopback(bind) && !host_ok(cfg, h, n)) return "Host";
   return NULL;
 }

@@ -782,7 +782,7 @@ void aip_mcp_handle(aip_http_req *req, aip_gw *gw) {
     aip_http_respond(req, 404, "text/plain", NULL, "not found\n", 10);
     return;
   }
-  const char *bad = aip_http_guard(gw->cfg, req);
+  const char *bad = aip_http_guard(gw->cfg, gw->cfg->listen.host, req);
   if (bad) {
     char msg[64];
     snprintf(msg, sizeof(msg), "Forbidden: invalid %s header", bad);
