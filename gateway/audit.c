@@ -63,6 +63,7 @@ struct aip_audit {
   uv_async_t pressure_wake; /* the writer: depth fell to low water, or writing failed */
   uv_timer_t pressure_timer;
   atomic_int pressure; /* the loop waits for low water: the writer wakes it */
+  uint64_t pauses;
   /* read on the loop without a lock */
   atomic_uint_fast64_t depth, written, write_errors, dropped, refused;
   atomic_int failing;
@@ -489,6 +490,7 @@ static void pressure_check(aip_audit *a) {
   if (!a->pressure_cb || a->pstate != PRESSURE_NORMAL || !a->attached) return;
   if (atomic_load(&a->depth) < a->opts.buffer_size || atomic_load(&a->failing)) return;
   a->pstate = PRESSURE_PAUSED;
+  a->pauses++;
   uv_timer_start(&a->pressure_timer, on_pressure_timeout, a->max_pause_ms, 0);
   a->pressure_cb(a->pressure_ctx, 1);
   /* Armed after the state is set; the writer may have drained in between and seen nothing to
@@ -582,7 +584,9 @@ void aip_audit_stats_get(aip_audit *a, aip_audit_stats *s) {
   s->write_errors = atomic_load(&a->write_errors);
   s->dropped = atomic_load(&a->dropped);
   s->refused = atomic_load(&a->refused);
+  s->pauses = a->pauses;
   s->failing = atomic_load(&a->failing);
+  s->paused = a->pstate == PRESSURE_PAUSED;
 }
 
 void aip_audit_close(aip_audit *a) {

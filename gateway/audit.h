@@ -54,7 +54,9 @@ typedef struct aip_audit_stats {
   uint64_t write_errors; /* failed write/open attempts */
   uint64_t dropped;      /* records lost (allow: queue full; any mode: unwritable at close) */
   uint64_t refused;      /* calls aip_audit_admit refused */
+  uint64_t pauses;       /* times the queue reached buffer_size and intake paused */
   int failing;           /* the last write attempt failed */
+  int paused;            /* intake is paused for the queue now */
 } aip_audit_stats;
 
 /* Opens `path` for appending (creating folders is the caller's job), reads the hash of its

@@ -472,6 +472,7 @@ test('backpressure: audit buffer_size 1 and 120 concurrent calls: zero refusals,
       res.forEach((r, i) => assert.equal(textOf(r.value), `c${i}`));
       assert.equal(await g.metric('aip_audit_refused_calls_total'), 0);
       assert.equal(await g.metric('aip_audit_dropped_total'), 0);
+      assert.ok(await g.metric('aip_audit_backpressure_pauses_total') > 0, 'the queue did fill');
       const f = path.join(g.dir, 'audit.jsonl');
       await waitFor(() => readLines(f).filter((l) => JSON.parse(l).method === 'tools/call').length === 120, 5000, '120 tools/call records');
       assert.equal((await g.admin('/readyz')).status, 200);

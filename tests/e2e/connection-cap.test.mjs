@@ -63,6 +63,7 @@ describe('limits.max_connections', () => {
     }
     await adminWorks(gw);
     await waitFor(() => /refusing connections: max_connections reached/.test(gw.stderr), 3000, 'warning');
+    assert.equal(await gw.metric('aip_http_connections_refused_total'), 3);
     // room again once some close
     for (const s of socks.splice(0, 5)) s.sock.destroy();
     await sleep(200);
