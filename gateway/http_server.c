@@ -621,20 +621,17 @@ static void refused_warn(aip_http_server *s, const char *why) {
   s->refused_warn_ms = now;
 }
 
-/* Over the cap: a short 503 so the client knows why, then close. The connection never reads,
- * so it holds its descriptor only as long as that write takes. */
+/* Over the cap: a short 503 so the client knows why, then close at once. The write is a
+ * non-blocking attempt (a fresh socket's buffer takes it): libuv accepts a whole backlog in one
+ * go, and a refused connection that kept its descriptor until a write callback would run the
+ * process out of them (EMFILE), locking out the admin listener the cap is there to protect. */
 static void refuse_over_cap(aip_http_conn *c) {
   static const char msg[] = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
                             "Retry-After: 1\r\nContent-Length: 0\r\n\r\n";
   refused_warn(c->srv, "max_connections reached");
-  c->state = CONN_HANDLING;
-  c->close_after_write = 1;
-  char *data = strdup(msg);
-  if (!data || conn_write(c, data, sizeof(msg) - 1) != 0) {
-    conn_close(c);
-    return;
-  }
-  timer_arm(c, 1000); /* a client that never reads does not keep it */
+  uv_buf_t b = uv_buf_init((char *)msg, sizeof(msg) - 1);
+  (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+  conn_close(c);
 }
 
 static void on_connection(uv_stream_t *ls, int status) {

@@ -110,3 +110,39 @@ describe('unset max_connections: derived from RLIMIT_NOFILE', () => {
     assert.equal(r.status, 200, r.text);
   })(ctx));
 });
+
+// The issue's case: more idle connections than the open-file limit allows. The gateway starts
+// with a soft RLIMIT_NOFILE of 300 (inherited: the test lowers its own soft limit around the
+// start), so its derived cap is 150; 400 idle connections must leave /readyz, /metrics and the
+// approval API answering.
+describe('more idle connections than ulimit -n', { skip: spawnSync('prlimit', ['--version']).status !== 0 }, () => {
+  let gw;
+  const socks = [];
+  before(async () => {
+    const own = fs.readFileSync(`/proc/${process.pid}/limits`, 'utf8').match(/Max open files\s+(\d+)/)[1];
+    assert.equal(spawnSync('prlimit', [`--pid=${process.pid}`, '--nofile=300:']).status, 0);
+    try {
+      gw = await Gateway.start({
+        limits: { header_timeout: '30s', idle_timeout: '30s' },
+        servers: { tools: testServer() },
+        agents: [{ name: 'cap', token: TOKEN, servers: ['tools'], policy: { allowed_tools: ['echo'] } }],
+        extra: { operators: [{ name: 'op', token_sha256: sha256hex(OP) }] },
+      });
+    } finally {
+      spawnSync('prlimit', [`--pid=${process.pid}`, `--nofile=${own}:`]);
+    }
+  });
+  after(async () => { for (const s of socks) s.sock.destroy(); if (gw) await gw.stop(); });
+
+  test('400 idle /mcp connections at a limit of 300: the admin listener keeps answering', (ctx) => gw.wrap(async () => {
+    assert.match(gw.stderr, /\(max 150 connections\)/);
+    for (let i = 0; i < 400; i++) socks.push(await open(gw.port));
+    await sleep(500);
+    await adminWorks(gw);
+    assert.ok(await gw.metric('aip_http_connections_refused_total') >= 250);
+    for (const s of socks.splice(0)) s.sock.destroy();
+    await sleep(300);
+    const r = await gw.post({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }, { token: TOKEN });
+    assert.equal(r.status, 200, r.text);
+  })(ctx));
+});
