@@ -307,6 +307,30 @@ static void test_pause_resume(void) {
   aip_buf_free(&c.got);
 }
 
+/* A held request answered while paused: the pipelined one behind it waits for the resume, and
+ * no idle timeout closes the connection in between (the pause outlasts it). */
+static void on_release_paused(uv_timer_t *t) {
+  aip_http_server_pause(srv, 1);
+  if (held) aip_http_respond(held, 200, "text/plain", NULL, "released", 8);
+  held = NULL;
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+static void test_answer_while_paused(void) {
+  uv_timer_t rel, res;
+  uv_timer_init(loop, &rel);
+  uv_timer_init(loop, &res);
+  uv_timer_start(&rel, on_release_paused, 200, 0);
+  uv_timer_start(&res, on_resume, 1700, 0);
+  client c;
+  exchange(&c,
+           "GET /hold HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+           4000);
+  const char *r = strstr(c.got.data, "released"), *a = strstr(c.got.data, "path:/after");
+  CHECK(r && a && r < a);
+  aip_buf_free(&c.got);
+}
+
 /* The client disconnects while its request is held: the abort callback runs. */
 static int aborted;
 static void on_abort(aip_http_req *req, void *data) { aborted = 1; held = NULL; }
@@ -344,6 +368,7 @@ int main(void) {
   test_trailers();
   test_long_and_folded_headers();
   test_pause_resume();
+  test_answer_while_paused();
   test_duplicate_singletons();
   test_abort();
   aip_http_server_close(srv);
