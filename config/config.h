@@ -235,6 +235,8 @@ typedef struct aip_limits {
   uint64_t max_upstream_message;    /* "16MiB": one JSON-RPC line from a stdio upstream */
   uint64_t max_streamed_message;    /* "1GiB": one answer streamed through DLP (above the
                                      * agent's dlp.stream_threshold), which is never held */
+  uint32_t max_connections;         /* open /mcp connections; 0 (unset): derived from
+                                     * RLIMIT_NOFILE at start (serve.c) */
 } aip_limits;
 
 typedef struct aip_gateway_config {

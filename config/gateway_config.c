@@ -125,10 +125,10 @@ static int parse_limits(gwctx *c, const aip_ynode *n) {
   static const char *const keys[] = {"max_body",        "max_header_bytes", "max_sessions",
                                      "request_timeout", "header_timeout",   "idle_timeout",
                                      "session_idle_timeout", "max_upstream_message",
-                                     "max_streamed_message", NULL};
-  const aip_ynode *v[9];
+                                     "max_streamed_message", "max_connections", NULL};
+  const aip_ynode *v[10];
   aip_limits *l = &c->cfg->limits;
-  long long sessions = l->max_sessions;
+  long long sessions = l->max_sessions, conns = l->max_connections;
   int rc = aip_y_fields(c->y, n, "limits", keys, v, c->err);
   if (!rc) rc = read_positive_size(c, v[0], "limits.max_body", &l->max_body);
   if (!rc) rc = read_positive_size(c, v[1], "limits.max_header_bytes", &l->max_header_bytes);
@@ -145,6 +145,9 @@ static int parse_limits(gwctx *c, const aip_ynode *n) {
     rc = read_positive_size(c, v[7], "limits.max_upstream_message", &l->max_upstream_message);
   if (!rc)
     rc = read_positive_size(c, v[8], "limits.max_streamed_message", &l->max_streamed_message);
+  if (!rc)
+    rc = aip_y_int(c->y, v[9], "limits.max_connections", 1, 10000000, &conns, c->err);
+  l->max_connections = (uint32_t)conns;
   return rc;
 }
 

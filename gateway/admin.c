@@ -1,6 +1,7 @@
 /* admin.c -- the admin listener: /healthz, /readyz and /metrics (INTERFACES.md section 5).
  * It is a separate listener so that load balancers and Prometheus never share a port (or a
  * token) with agents. */
+#include <stdio.h>
 #include <string.h>
 
 #include <llhttp.h>
@@ -20,6 +21,15 @@ static int ready(aip_gw *gw) {
 }
 
 void aip_admin_handle(aip_http_req *req, aip_gw *gw) {
+  /* Before any path: /metrics and the approval queue are as worth reading for a DNS-rebinding
+   * page as /mcp is (http_guard.c). */
+  const char *bad = aip_http_guard(gw->cfg, gw->cfg->admin_listen.host, req);
+  if (bad) {
+    char msg[64];
+    int n = snprintf(msg, sizeof(msg), "forbidden: invalid %s header\n", bad);
+    aip_http_respond(req, 403, "text/plain", NULL, msg, (size_t)n);
+    return;
+  }
   if (aip_approvals_api_handle(req, gw)) return;
   if (aip_approvals_page_handle(req)) return;
   if (req->method != HTTP_GET && req->method != HTTP_HEAD) {

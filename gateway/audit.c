@@ -6,10 +6,12 @@
  * loop) and writes the batch with as few write(2) calls as it takes.
  *
  * Bounds and failures (docs/audit.md):
- * - `depth` counts records logged and not yet written. With on_error allow, a record logged
- *   while depth >= buffer_size is dropped (and counted); with block nothing is ever dropped,
- *   and aip_audit_admit refuses new calls instead, so the queue exceeds the bound by at most the
- *   records of calls already running.
+ * - `depth` counts records logged and not yet written. Reaching buffer_size is backpressure:
+ *   the gateway stops reading requests (aip_audit_on_pressure) until the writer brings depth
+ *   down to half, so the queue exceeds the bound by at most the records of calls already
+ *   running, and nothing is refused for it. Only a writer that fails (or does not move for the
+ *   pause's bound) makes block refuse new calls, and allow drop records beyond buffer_size.
+ *   Without a pressure callback, allow drops beyond buffer_size.
  * - A failed write keeps the sealed lines and retries (50 ms doubling to 1 s): the chain stays
  *   continuous in the file and a transient failure loses nothing. Bytes of a failed attempt that
  *   reached the file are cut off again (ftruncate) so no half line is left behind.
@@ -54,6 +56,15 @@ struct aip_audit {
   line *local_head, *local_tail;
   uv_check_t handoff;
   int attached;
+  /* backpressure (loop side): NORMAL, PAUSED (intake stopped), OVERLOADED (paused too long) */
+  enum { PRESSURE_NORMAL, PRESSURE_PAUSED, PRESSURE_OVERLOADED } pstate;
+  aip_audit_pressure_cb pressure_cb;
+  void *pressure_ctx;
+  uint64_t max_pause_ms;
+  uv_async_t pressure_wake; /* the writer: depth fell to low water, or writing failed */
+  uv_timer_t pressure_timer;
+  atomic_int pressure; /* the loop waits for low water: the writer wakes it */
+  uint64_t pauses;
   /* read on the loop without a lock */
   atomic_uint_fast64_t depth, written, write_errors, dropped, refused;
   atomic_int failing;
@@ -63,6 +74,7 @@ struct aip_audit {
   pthread_cond_t cv;
   line *head, *tail;
   int stop, reopen;
+  int wake_closed; /* pressure_wake is closed: the writer must not send it */
   /* writer thread only (and open/close, before and after it runs) */
   int fd;
   dev_t dev;
@@ -326,6 +338,12 @@ static void *audit_main(void *arg) {
     }
 
     pthread_mutex_lock(&a->mu);
+    /* under mu: aip_audit_detach closes the handle under it */
+    if (a->pressure_cb && !a->wake_closed && atomic_load(&a->pressure) &&
+        (err || atomic_load(&a->depth) <= a->opts.buffer_size / 2)) {
+      atomic_store(&a->pressure, 0);
+      uv_async_send(&a->pressure_wake);
+    }
     if (stop && !a->head) break;
   }
   pthread_mutex_unlock(&a->mu);
@@ -407,6 +425,14 @@ void aip_audit_detach(aip_audit *a) {
   hand_over(a);
   a->attached = 0;
   uv_close((uv_handle_t *)&a->handoff, NULL);
+  if (a->pressure_cb) {
+    a->pstate = PRESSURE_NORMAL;
+    pthread_mutex_lock(&a->mu);
+    a->wake_closed = 1;
+    pthread_mutex_unlock(&a->mu);
+    uv_close((uv_handle_t *)&a->pressure_wake, NULL);
+    uv_close((uv_handle_t *)&a->pressure_timer, NULL);
+  }
 }
 
 void aip_audit_reopen(aip_audit *a) {
@@ -421,7 +447,73 @@ void aip_audit_reopen(aip_audit *a) {
 int aip_audit_blocking(aip_audit *a) {
   if (!a || a->opts.on_error_allow) return 0;
   if (atomic_load(&a->failing)) return -EIO;
-  if (a->opts.buffer_size && atomic_load(&a->depth) >= a->opts.buffer_size) return -ENOBUFS;
+  if (a->pstate == PRESSURE_OVERLOADED) return -ENOBUFS;
+  /* without backpressure (no callback) a full queue is all there is to refuse on */
+  if (!a->pressure_cb && a->opts.buffer_size && atomic_load(&a->depth) >= a->opts.buffer_size)
+    return -ENOBUFS;
+  return 0;
+}
+
+/* ---- backpressure (loop thread) -------------------------------------------------------------- */
+
+static void pressure_end(aip_audit *a, int tell) {
+  int was = a->pstate;
+  a->pstate = PRESSURE_NORMAL;
+  atomic_store(&a->pressure, 0);
+  uv_timer_stop(&a->pressure_timer);
+  if (was == PRESSURE_PAUSED && tell) a->pressure_cb(a->pressure_ctx, 0);
+}
+
+/* The writer reached low water or failed (or a wake from a state that is already over). */
+static void on_pressure_wake(uv_async_t *h) {
+  aip_audit *a = h->data;
+  if (a->pstate == PRESSURE_NORMAL) return;
+  if (atomic_load(&a->depth) <= a->opts.buffer_size / 2 || atomic_load(&a->failing)) {
+    pressure_end(a, 1);
+    return;
+  }
+  atomic_store(&a->pressure, 1); /* not yet: wait for the next flush */
+  if (atomic_load(&a->depth) <= a->opts.buffer_size / 2) pressure_end(a, 1);
+}
+
+static void on_pressure_timeout(uv_timer_t *t) {
+  aip_audit *a = t->data;
+  if (a->pstate != PRESSURE_PAUSED) return;
+  aip_warn("audit: the writer has not caught up for %llu ms (%llu records queued): intake "
+           "resumes, and calls are refused until it does",
+           (unsigned long long)a->max_pause_ms, (unsigned long long)atomic_load(&a->depth));
+  a->pstate = PRESSURE_OVERLOADED;
+  a->pressure_cb(a->pressure_ctx, 0);
+}
+
+/* A record was queued: at high water, pause intake. */
+static void pressure_check(aip_audit *a) {
+  if (!a->pressure_cb || a->pstate != PRESSURE_NORMAL || !a->attached) return;
+  if (atomic_load(&a->depth) < a->opts.buffer_size || atomic_load(&a->failing)) return;
+  a->pstate = PRESSURE_PAUSED;
+  a->pauses++;
+  uv_timer_start(&a->pressure_timer, on_pressure_timeout, a->max_pause_ms, 0);
+  a->pressure_cb(a->pressure_ctx, 1);
+  /* Armed after the state is set; the writer may have drained in between and seen nothing to
+   * wake: look again (one of the two sees the other's store). */
+  atomic_store(&a->pressure, 1);
+  if (atomic_load(&a->depth) <= a->opts.buffer_size / 2) pressure_end(a, 1);
+}
+
+int aip_audit_on_pressure(aip_audit *a, uint64_t max_pause_ms, aip_audit_pressure_cb cb,
+                          void *ctx) {
+  if (!a->attached || a->pressure_cb || !a->opts.buffer_size) return -EINVAL;
+  uv_loop_t *loop = a->handoff.loop;
+  int err = uv_async_init(loop, &a->pressure_wake, on_pressure_wake);
+  if (err) return err;
+  uv_timer_init(loop, &a->pressure_timer);
+  a->pressure_wake.data = a->pressure_timer.data = a;
+  uv_unref((uv_handle_t *)&a->pressure_wake); /* it must not keep the loop alive */
+  a->pressure_ctx = ctx;
+  a->max_pause_ms = max_pause_ms;
+  pthread_mutex_lock(&a->mu); /* the writer reads pressure_cb under mu */
+  a->pressure_cb = cb;
+  pthread_mutex_unlock(&a->mu);
   return 0;
 }
 
@@ -470,7 +562,8 @@ void aip_audit_log(aip_audit *a, const aip_audit_rec *r) {
 
 static void log_rec(aip_audit *a, const aip_audit_rec *r) {
   if (a->opts.on_error_allow && a->opts.buffer_size &&
-      atomic_load(&a->depth) >= a->opts.buffer_size) {
+      atomic_load(&a->depth) >= a->opts.buffer_size &&
+      (!a->pressure_cb || atomic_load(&a->failing) || a->pstate == PRESSURE_OVERLOADED)) {
     /* allow: the call goes on without its record; the count is the evidence that one is
      * missing (aip_audit_dropped_total) */
     uint64_t n = atomic_fetch_add(&a->dropped, 1) + 1;
@@ -505,6 +598,7 @@ static void log_rec(aip_audit *a, const aip_audit_rec *r) {
   a->local_tail = l;
   if (!a->attached) hand_over(a);
   else if (!uv_is_active((uv_handle_t *)&a->handoff)) uv_check_start(&a->handoff, on_handoff);
+  pressure_check(a);
 }
 
 void aip_audit_log_decision(aip_audit *a, aip_audit_rec *r, const aip_decision *d,
@@ -527,7 +621,9 @@ void aip_audit_stats_get(aip_audit *a, aip_audit_stats *s) {
   s->write_errors = atomic_load(&a->write_errors);
   s->dropped = atomic_load(&a->dropped);
   s->refused = atomic_load(&a->refused);
+  s->pauses = a->pauses;
   s->failing = atomic_load(&a->failing);
+  s->paused = a->pstate == PRESSURE_PAUSED;
 }
 
 void aip_audit_close(aip_audit *a) {

@@ -3,7 +3,8 @@
  * Records are formatted on the loop thread (cheap, no I/O) and handed to the audit thread,
  * which chains them (prev/hash, audit_chain.c) and appends them in batches. Nothing on the
  * request path waits for the disk. The queue between the two is bounded by `buffer_size`; what
- * happens when it is full or the disk fails is `on_error` (block or allow, see aip_audit_admit).
+ * happens when the disk fails is `on_error` (block or allow, see aip_audit_admit). A full queue
+ * is backpressure, not a failure (aip_audit_on_pressure): intake slows, nothing is refused.
  */
 #ifndef AIP_AUDIT_H
 #define AIP_AUDIT_H
@@ -56,7 +57,9 @@ typedef struct aip_audit_stats {
   uint64_t write_errors; /* failed write/open attempts */
   uint64_t dropped;      /* records lost (allow: queue full; any mode: unwritable at close) */
   uint64_t refused;      /* calls aip_audit_admit refused */
+  uint64_t pauses;       /* times the queue reached buffer_size and intake paused */
   int failing;           /* the last write attempt failed */
+  int paused;            /* intake is paused for the queue now */
 } aip_audit_stats;
 
 /* Opens `path` for appending (creating folders is the caller's job), reads the hash of its
@@ -70,9 +73,19 @@ int aip_audit_open_ex(uv_loop_t *loop, const char *path, const aip_audit_opts *o
  * when `path` is gone or is another file (checked about once a second). */
 void aip_audit_reopen(aip_audit *a);
 /* Whether a new call may start: 0, or -EIO (on_error block and the file cannot be written) or
- * -ENOBUFS (block and the queue is full), in which case the refusal is counted. Always 0 with
- * on_error allow. */
+ * -ENOBUFS (block, and intake was paused for the queue longer than its bound: the writer does
+ * not move), in which case the refusal is counted. A queue that is merely full refuses nothing.
+ * Always 0 with on_error allow. */
 int aip_audit_admit(aip_audit *a);
+/* Backpressure (the gateway; loop thread). `cb(ctx, 1)` when the queue reaches buffer_size
+ * (high water): stop taking new requests. `cb(ctx, 0)` when the writer has brought it down to
+ * buffer_size / 2 (low water), or when the writer fails (calls are then refused or their
+ * records dropped, per on_error, and waiting would not help), or after `max_pause_ms` of
+ * pause: from then on, until low water, aip_audit_admit refuses (block) so requests get an
+ * answer instead of waiting forever. Records logged meanwhile (calls in flight) are always
+ * queued: the queue exceeds buffer_size by at most what the requests already taken produce. */
+typedef void (*aip_audit_pressure_cb)(void *ctx, int full);
+int aip_audit_on_pressure(aip_audit *a, uint64_t max_pause_ms, aip_audit_pressure_cb cb, void *ctx);
 /* Same test without counting (readiness). */
 int aip_audit_blocking(aip_audit *a);
 void aip_audit_stats_get(aip_audit *a, aip_audit_stats *s);

@@ -136,6 +136,12 @@ int aip_cmd_audit(int argc, char **argv);
 int aip_cmd_sign_policy(int argc, char **argv);
 int aip_cmd_verify_policy(int argc, char **argv);
 
+/* http_guard.c: the Origin and Host rules of both listeners (DNS rebinding); `bind` is the
+ * listener's configured host. NULL when the request may go on, else the name of the header
+ * that fails ("Origin", "Host"): answer 403. */
+const char *aip_http_guard(const aip_gateway_config *cfg, const char *bind,
+                           const aip_http_req *req);
+
 /* admin.c */
 void aip_admin_handle(aip_http_req *req, aip_gw *gw);
 /* approvals_api.c: returns 1 when the path was an approval API path (and was answered) */

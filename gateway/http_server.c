@@ -1,7 +1,12 @@
 /* http_server.c -- HTTP/1.1 server: libuv for the sockets, llhttp for the parsing.
  *
  * A connection reads into one growing input buffer (llhttp parses it in place) and copies what a
- * request needs (url, headers, body) into the request, so the input buffer can move. When a
+ * request needs (url, headers, body) into the request, so the input buffer can move. The
+ * request's own header buffer `hdr` is frozen once the headers are complete: the handler's
+ * `path` and `query` point into it, so nothing may grow it afterwards. Trailer fields of a
+ * chunked body (the only header bytes that come later) are counted against max_header_bytes
+ * and dropped, never stored: they can neither move `hdr` nor pass for a header the handler
+ * checks (a trailing Authorization). Header entries hold offsets, not pointers. When a
  * request is complete the parser is paused (HPE_PAUSED) and the handler runs; bytes of any
  * pipelined next request wait in the buffer until the response is finished. That is the whole
  * pipelining story: in-order answers without a response queue.
@@ -29,6 +34,8 @@ struct aip_http_server {
   uv_loop_t *loop;
   uv_tcp_t listener;
   int listening;
+  int draining; /* stopped listening: every response ends its connection */
+  int paused;   /* backpressure: read nothing, start no request (aip_http_server_pause) */
   int closing;
   aip_http_limits limits;
   aip_http_handler handler;
@@ -38,6 +45,8 @@ struct aip_http_server {
   size_t conns_alive;   /* connections not yet freed (closing ones included) */
   aip_http_stats stats;
   int port;
+  int refused_logged;
+  uint64_t refused_warn_ms;
 };
 
 struct aip_http_conn {
@@ -61,6 +70,8 @@ struct aip_http_conn {
   int handles_open;
   size_t writes_pending;
   int header_value_open; /* the last header callback was a value */
+  int in_trailers;       /* the headers are complete: header callbacks now carry trailers */
+  size_t trailer_bytes;  /* trailer bytes seen (they count against max_header_bytes) */
 };
 
 static void conn_close(aip_http_conn *c);
@@ -146,6 +157,9 @@ static int head_printf(aip_buf *b, aip_http_conn *c, int status, const char *cty
   int err = aip_buf_printf(b, "HTTP/1.1 %d %s\r\n", status, aip_http_status_text(status));
   if (!err && ctype) err = aip_buf_printf(b, "Content-Type: %s\r\n", ctype);
   if (!err && extra) err = aip_buf_puts(b, extra);
+  /* Draining: the answer ends the connection, unless requests already wait behind it (they are
+   * answered too, by the handler's refusal, and the last of them closes). */
+  if (c->srv->draining && c->in_pos >= c->in.len) c->keep_alive = 0;
   if (!err && !c->keep_alive) err = aip_buf_puts(b, "Connection: close\r\n");
   return err;
 }
@@ -284,6 +298,21 @@ const char *aip_http_header_get(const aip_http_req *req, const char *lname, size
   return NULL;
 }
 
+void aip_http_peer(const aip_http_req *req, char *out, size_t n) {
+  struct sockaddr_storage sa;
+  int len = sizeof(sa);
+  char ip[64];
+  snprintf(out, n, "?");
+  if (uv_tcp_getpeername(&req->conn->tcp, (struct sockaddr *)&sa, &len) != 0) return;
+  if (sa.ss_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&sa;
+    if (uv_ip6_name(a, ip, sizeof(ip)) == 0) snprintf(out, n, "[%s]:%d", ip, ntohs(a->sin6_port));
+  } else if (sa.ss_family == AF_INET) {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)&sa;
+    if (uv_ip4_name(a, ip, sizeof(ip)) == 0) snprintf(out, n, "%s:%d", ip, ntohs(a->sin_port));
+  }
+}
+
 /* ---- parsing callbacks ------------------------------------------------------------------ */
 
 static aip_http_conn *conn_of(llhttp_t *p) { return p->data; }
@@ -291,6 +320,10 @@ static aip_http_conn *conn_of(llhttp_t *p) { return p->data; }
 /* Every byte of url and headers counts against max_header_bytes. */
 static int hdr_append(aip_http_conn *c, const char *at, size_t len, int lower) {
   aip_http_req *r = c->req;
+  if (c->in_trailers) { /* frozen: path and query point into it (see the top of the file) */
+    c->err_status = 500;
+    return -1;
+  }
   if (r->hdr.len + len > c->srv->limits.max_header_bytes) {
     c->err_status = 431;
     return -1;
@@ -315,6 +348,8 @@ static int on_message_begin(llhttp_t *p) {
   aip_buf_init(&c->req->body);
   c->state = CONN_READING;
   c->header_value_open = 0;
+  c->in_trailers = 0;
+  c->trailer_bytes = 0;
   timer_arm(c, c->srv->limits.header_timeout_ms);
   return 0;
 }
@@ -325,9 +360,20 @@ static int on_url(llhttp_t *p, const char *at, size_t len) {
 
 static int on_url_complete(llhttp_t *p) { return hdr_append(conn_of(p), "", 1, 0); }
 
+/* A trailer byte: counted, never stored. */
+static int trailer_count(aip_http_conn *c, size_t len) {
+  c->trailer_bytes += len;
+  if (c->req->hdr.len + c->trailer_bytes > c->srv->limits.max_header_bytes) {
+    c->err_status = 431;
+    return -1;
+  }
+  return 0;
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t len) {
   aip_http_conn *c = conn_of(p);
   aip_http_req *r = c->req;
+  if (c->in_trailers) return trailer_count(c, len);
   if (c->header_value_open || r->headers_n == 0 ||
       r->headers[r->headers_n - 1].value_off != 0) {
     if (r->headers_n == AIP_HTTP_MAX_HEADERS) {
@@ -344,6 +390,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len) {
 
 static int on_header_field_complete(llhttp_t *p) {
   aip_http_conn *c = conn_of(p);
+  if (c->in_trailers) return 0;
   aip_http_header *h = &c->req->headers[c->req->headers_n - 1];
   h->name_len = (uint32_t)(c->req->hdr.len - h->name_off);
   if (hdr_append(c, "", 1, 0)) return -1;
@@ -353,12 +400,14 @@ static int on_header_field_complete(llhttp_t *p) {
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len) {
   aip_http_conn *c = conn_of(p);
+  if (c->in_trailers) return trailer_count(c, len);
   c->header_value_open = 1;
   return hdr_append(c, at, len, 0);
 }
 
 static int on_header_value_complete(llhttp_t *p) {
   aip_http_conn *c = conn_of(p);
+  if (c->in_trailers) return 0;
   aip_http_header *h = &c->req->headers[c->req->headers_n - 1];
   h->value_len = (uint32_t)(c->req->hdr.len - h->value_off);
   /* trailing optional white space is not part of the value */
@@ -369,10 +418,31 @@ static int on_header_value_complete(llhttp_t *p) {
   return hdr_append(c, "", 1, 0);
 }
 
+/* Headers that name one thing: a second copy is refused (RFC 9112 3.2 for Host), since a proxy
+ * in front may read the other copy than the one we check (aip_http_header_get takes the first). */
+static int has_duplicate_singleton(const aip_http_req *r) {
+  static const char *const single[] = {"host", "authorization", "origin", "mcp-session-id",
+                                       "mcp-protocol-version", "content-type"};
+  for (size_t k = 0; k < sizeof(single) / sizeof(single[0]); k++) {
+    size_t nl = strlen(single[k]);
+    int seen = 0;
+    for (int i = 0; i < r->headers_n; i++) {
+      const aip_http_header *h = &r->headers[i];
+      if (h->name_len == nl && memcmp(r->hdr.data + h->name_off, single[k], nl) == 0 && seen++)
+        return 1;
+    }
+  }
+  return 0;
+}
+
 static int on_headers_complete(llhttp_t *p) {
   aip_http_conn *c = conn_of(p);
   aip_http_req *r = c->req;
   if (r->hdr.len == 0) return -1; /* no url: cannot happen with a valid request line */
+  if (has_duplicate_singleton(r)) {
+    c->err_status = 400;
+    return -1;
+  }
   r->method = p->method;
   r->path = r->hdr.data;
   char *q = strchr(r->path, '?');
@@ -384,6 +454,7 @@ static int on_headers_complete(llhttp_t *p) {
   }
   r->path_len = strlen(r->path);
   r->start_ns = uv_hrtime();
+  c->in_trailers = 1; /* from here on `hdr` must not move */
   c->http10 = p->http_major == 1 && p->http_minor == 0;
   if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->limits.max_body) {
     c->err_status = 413;
@@ -444,6 +515,11 @@ static void conn_close(aip_http_conn *c) {
 
 static void on_timeout(uv_timer_t *t) {
   aip_http_conn *c = t->data;
+  if (c->srv->paused && c->state != CONN_HANDLING && !c->close_after_write) {
+    /* no request runs and no idle/header time counts while paused: resuming re-arms it */
+    c->deferred = 0;
+    return;
+  }
   if (c->deferred) {
     c->deferred = 0;
     timer_arm(c, c->srv->limits.idle_timeout_ms);
@@ -488,11 +564,24 @@ static void protocol_error(aip_http_conn *c) {
   aip_http_respond(c->req, status, "text/plain", NULL, body, (size_t)n);
 }
 
+/* Reads while there is room for pipelined bytes and the server is not paused. */
+static void conn_update_reading(aip_http_conn *c) {
+  if (c->closing || c->close_after_write) return;
+  int want = !c->srv->paused && c->in.len - c->in_pos < MAX_PIPELINED_BYTES;
+  if (want && !c->reading) {
+    c->reading = 1;
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  } else if (!want && c->reading) {
+    c->reading = 0;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+  }
+}
+
 /* Parses buffered input and runs handlers until the input is exhausted or a handler keeps its
  * request pending. Handlers that answer at once make this loop go on to pipelined requests. */
 static void conn_process(aip_http_conn *c) {
   c->in_process = 1;
-  while (!c->closing && c->state != CONN_HANDLING && c->in_pos < c->in.len) {
+  while (!c->closing && !c->srv->paused && c->state != CONN_HANDLING && c->in_pos < c->in.len) {
     const char *start = c->in.data + c->in_pos;
     llhttp_errno_t e = llhttp_execute(&c->parser, start, c->in.len - c->in_pos);
     if (e == HPE_OK) {
@@ -506,16 +595,7 @@ static void conn_process(aip_http_conn *c) {
     }
   }
   if (!c->closing && c->in_pos == c->in.len) c->in_pos = c->in.len = 0;
-  if (!c->closing) {
-    int want = c->in.len - c->in_pos < MAX_PIPELINED_BYTES;
-    if (want && !c->reading) {
-      c->reading = 1;
-      uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-    } else if (!want && c->reading) {
-      c->reading = 0;
-      uv_read_stop((uv_stream_t *)&c->tcp);
-    }
-  }
+  conn_update_reading(c);
   c->in_process = 0;
 }
 
@@ -530,9 +610,38 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   conn_process(c);
 }
 
+/* At most one warning a second about refused connections, with the count since the last. */
+static void refused_warn(aip_http_server *s, const char *why) {
+  s->stats.connections_refused++;
+  uint64_t now = uv_now(s->loop);
+  if (s->refused_logged && now - s->refused_warn_ms < 1000) return;
+  aip_warn("http %d: refusing connections: %s (%llu refused so far)", s->port, why,
+           (unsigned long long)s->stats.connections_refused);
+  s->refused_logged = 1;
+  s->refused_warn_ms = now;
+}
+
+/* Over the cap: a short 503 so the client knows why, then close at once. The write is a
+ * non-blocking attempt (a fresh socket's buffer takes it): libuv accepts a whole backlog in one
+ * go, and a refused connection that kept its descriptor until a write callback would run the
+ * process out of them (EMFILE), locking out the admin listener the cap is there to protect. */
+static void refuse_over_cap(aip_http_conn *c) {
+  static const char msg[] = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
+                            "Retry-After: 1\r\nContent-Length: 0\r\n\r\n";
+  refused_warn(c->srv, "max_connections reached");
+  uv_buf_t b = uv_buf_init((char *)msg, sizeof(msg) - 1);
+  (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+  conn_close(c);
+}
+
 static void on_connection(uv_stream_t *ls, int status) {
   aip_http_server *s = ls->data;
-  if (status < 0) return;
+  if (status < 0) {
+    /* EMFILE/ENFILE: libuv has already accepted and closed the waiting connections with its
+     * reserved descriptor (no busy loop); the cap below normally keeps us from getting here. */
+    refused_warn(s, uv_strerror(status));
+    return;
+  }
   aip_http_conn *c = calloc(1, sizeof(*c));
   if (!c) return;
   c->srv = s;
@@ -547,18 +656,39 @@ static void on_connection(uv_stream_t *ls, int status) {
   s->conns = c;
   s->stats.connections_open++;
   s->stats.connections_total++;
-  if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0 ||
-      (s->limits.max_connections && s->stats.connections_open > s->limits.max_connections)) {
+  if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
     conn_close(c);
+    return;
+  }
+  if (s->limits.max_connections && s->stats.connections_open > s->limits.max_connections) {
+    refuse_over_cap(c);
     return;
   }
   uv_tcp_nodelay(&c->tcp, 1);
   llhttp_init(&c->parser, HTTP_REQUEST, &s->settings);
   c->parser.data = c;
   c->state = CONN_IDLE;
-  timer_arm(c, s->limits.header_timeout_ms);
-  c->reading = 1;
-  uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  if (!s->paused) timer_arm(c, s->limits.header_timeout_ms);
+  conn_update_reading(c);
+}
+
+void aip_http_server_pause(aip_http_server *s, int paused) {
+  if (s->paused == !!paused) return;
+  s->paused = !!paused;
+  for (aip_http_conn *c = s->conns; c; c = c->next) {
+    if (c->closing || c->close_after_write) continue;
+    conn_update_reading(c);
+    if (c->state == CONN_HANDLING) continue; /* its request goes on; its timer is its own */
+    if (paused) {
+      if (!c->deferred) uv_timer_stop(&c->timer);
+    } else if (c->in_pos < c->in.len) {
+      c->deferred = 1; /* buffered requests: parse them on the next turn (not reentrantly) */
+      timer_arm(c, 0);
+    } else {
+      timer_arm(c, c->state == CONN_READING ? c->srv->limits.header_timeout_ms
+                                            : c->srv->limits.idle_timeout_ms);
+    }
+  }
 }
 
 /* ---- server ----------------------------------------------------------------------------- */
@@ -616,20 +746,38 @@ static void on_listener_closed(uv_handle_t *h) {
   if (s->closing && s->conns_alive == 0) free(s);
 }
 
+/* Idle connections stay open: a request may already be on its way (or in the socket buffer,
+ * unread because the signal was handled first), and it deserves the handler's answer with
+ * Connection: close rather than a reset. They end with that answer, their idle timeout, or
+ * aip_http_server_close. */
 void aip_http_server_stop_listening(aip_http_server *s) {
+  s->draining = 1;
   if (s->listening && !uv_is_closing((uv_handle_t *)&s->listener))
     uv_close((uv_handle_t *)&s->listener, on_listener_closed);
-  for (aip_http_conn *c = s->conns, *n; c; c = n) {
-    n = c->next;
-    if (c->state == CONN_IDLE && c->in.len == c->in_pos) conn_close(c);
-  }
 }
 
+/* A last answer still being written gets this long to reach the client. */
+#define CLOSE_FLUSH_MS 1000
+
 void aip_http_server_close(aip_http_server *s) {
-  s->closing = 1;
+  s->closing = s->draining = 1;
+  s->paused = 0; /* the last answers are flushed and their connections closed on time */
   int was_listening = s->listening;
   aip_http_server_stop_listening(s);
-  while (s->conns) conn_close(s->conns);
+  for (aip_http_conn *c = s->conns, *n; c; c = n) {
+    n = c->next;
+    /* A complete answer still in the socket's queue (a -32000 of the drain) is flushed, then
+     * the connection closes (on_write_done), or at the latest when the timer fires. */
+    if (!c->req && c->writes_pending) {
+      c->close_after_write = 1;
+      if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp);
+      c->reading = 0;
+      c->deferred = 0;
+      timer_arm(c, CLOSE_FLUSH_MS);
+      continue;
+    }
+    conn_close(c);
+  }
   /* Otherwise the listener's or the last connection's close callback frees it. */
   if (!was_listening && s->conns_alive == 0) free(s);
 }

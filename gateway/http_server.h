@@ -57,12 +57,13 @@ typedef struct aip_http_limits {
   uint64_t max_body;
   uint64_t header_timeout_ms;
   uint64_t idle_timeout_ms;
-  uint32_t max_connections;
+  uint32_t max_connections; /* 0: no cap; above it a connection gets 503 and is closed */
 } aip_http_limits;
 
 typedef struct aip_http_stats {
   uint64_t connections_total;
   uint64_t connections_open;
+  uint64_t connections_refused; /* over max_connections, or accept failed (EMFILE) */
   uint64_t requests_total;
   uint64_t responses_by_class[6]; /* index status/100 */
 } aip_http_stats;
@@ -75,6 +76,11 @@ int aip_http_server_start(uv_loop_t *loop, const char *host, int port,
 void aip_http_server_stop_listening(aip_http_server *s);
 /* Closes every connection (aborting requests) and frees the server once all handles closed. */
 void aip_http_server_close(aip_http_server *s);
+/* Backpressure (the audit queue is full): paused, no connection reads or starts a request
+ * (bytes already read wait in their buffer, the kernel's socket buffers and then TCP hold the
+ * rest); requests already being handled go on. Resuming goes on where each connection was.
+ * Header and idle timeouts do not run while paused: the pause is the server's doing. */
+void aip_http_server_pause(aip_http_server *s, int paused);
 const aip_http_stats *aip_http_server_stats(const aip_http_server *s);
 int aip_http_server_port(const aip_http_server *s); /* the bound port (useful with port 0) */
 
@@ -105,5 +111,9 @@ void aip_http_on_drain(aip_http_req *req, size_t low, void (*cb)(aip_http_req *r
 void aip_http_stream_abort(aip_http_req *req);
 
 const char *aip_http_status_text(int status);
+
+/* The client's address as text ("127.0.0.1:5123", "[::1]:5123"), for log lines; "?" when
+ * unknown. */
+void aip_http_peer(const aip_http_req *req, char *out, size_t n);
 
 #endif

@@ -1,7 +1,7 @@
 /* mcp_http.c -- the agent-facing Streamable HTTP endpoint (/mcp), MCP 2025-03-26..2025-11-25.
  *
  * Order of checks for every request, each with its exact status (reference/mcp.md section 2):
- *   path (404) -> Origin (403) -> bearer token (401) -> HTTP method (405) -> headers
+ *   path (404) -> Origin, Host (403, http_guard.c) -> bearer token (401) -> HTTP method (405) -> headers
  *   (415, 406, 400 bad MCP-Protocol-Version) -> session (400 missing, 404 unknown or another
  *   agent's) -> body (400 -32700 / -32600) -> dispatch.
  * A POST that carries requests becomes an "exchange": it is answered as application/json when
@@ -73,44 +73,54 @@ static int accepts(const aip_http_req *req, const char *type) {
   return v && (header_has_media(v, n, type) || header_has_media(v, n, "*/*"));
 }
 
-/* Origin: absent (non-browser clients) is fine; present must be a loopback origin or one the
- * operator listed, since a browser on an attacker's page is exactly what DNS rebinding uses. */
-static int origin_ok(aip_gw *gw, const aip_http_req *req) {
-  size_t n;
-  const char *o = aip_http_header_get(req, "origin", &n);
-  if (!o) return 1;
-  const aip_strlist *allowed = &gw->cfg->allowed_origins;
-  for (size_t i = 0; i < allowed->n; i++)
-    if (strlen(allowed->items[i]) == n && memcmp(allowed->items[i], o, n) == 0) return 1;
-  static const char *const local[] = {"http://localhost", "http://127.0.0.1", "http://[::1]",
-                                      "https://localhost", "https://127.0.0.1", "https://[::1]"};
-  for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++) {
-    size_t l = strlen(local[i]);
-    if (n >= l && memcmp(o, local[i], l) == 0 && (n == l || o[l] == ':')) {
-      size_t j = l + (n > l);
-      while (j < n && o[j] >= '0' && o[j] <= '9') j++;
-      if (j == n) return 1;
-    }
-  }
-  return 0;
-}
+/* Why a request got 401. RFC 6750 section 3.1: a request that sent no bearer credentials
+ * gets a bare challenge, one whose token was refused gets error="invalid_token". No OAuth
+ * discovery hints (resource_metadata): the gateway has no authorization server. */
+enum auth_fail { AUTH_MISSING, AUTH_INVALID, AUTH_FAIL_N };
+static const char *const auth_fail_reason[AUTH_FAIL_N] = {"missing_token", "invalid_token"};
+static const char *const auth_fail_challenge[AUTH_FAIL_N] = {
+    "WWW-Authenticate: Bearer\r\n", "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n"};
 
 /* Bearer token -> agent. The lookup is by SHA-256 of the presented token, then a constant-time
  * compare of the full digest: timing can only depend on the digest of the attacker's own guess,
  * never on a stored secret. */
-static aip_agent_rt *authenticate(aip_gw *gw, const aip_http_req *req) {
+static aip_agent_rt *authenticate(aip_gw *gw, const aip_http_req *req, enum auth_fail *why) {
   size_t n;
   const char *v = aip_http_header_get(req, "authorization", &n);
-  if (!v || n < 8 || strncasecmp(v, "Bearer ", 7) != 0) return NULL;
+  *why = AUTH_MISSING;
+  if (!v || n < 7 || strncasecmp(v, "Bearer ", 7) != 0) return NULL;
   const char *tok = v + 7;
   size_t tl = n - 7;
   while (tl && *tok == ' ') tok++, tl--;
-  if (tl == 0 || tl > 4096) return NULL;
+  if (tl == 0) return NULL;
+  *why = AUTH_INVALID;
+  if (tl > 4096) return NULL;
   uint8_t h[crypto_hash_sha256_BYTES];
   crypto_hash_sha256(h, (const unsigned char *)tok, tl);
   aip_agent_rt *a = aip_map_get(&gw->agents_by_token, h, sizeof(h));
   if (!a || sodium_memcmp(a->cfg->token_sha256, h, sizeof(h)) != 0) return NULL;
   return a;
+}
+
+/* One log line per reason per second at most, with the count of the lines held back since,
+ * so a token-guessing client cannot flood the log. Reason and address only: never the token
+ * or its digest. */
+static void auth_fail_log(aip_gw *gw, const aip_http_req *req, enum auth_fail why) {
+  static uint64_t last_ms[AUTH_FAIL_N], suppressed[AUTH_FAIL_N];
+  static int logged[AUTH_FAIL_N];
+  uint64_t now = uv_now(gw->loop);
+  if (logged[why] && now - last_ms[why] < 1000) {
+    suppressed[why]++;
+    return;
+  }
+  char peer[80], more[48] = "";
+  aip_http_peer(req, peer, sizeof(peer));
+  if (suppressed[why])
+    snprintf(more, sizeof(more), " (%llu more suppressed)", (unsigned long long)suppressed[why]);
+  aip_warn("auth: refused /mcp request: %s from %s%s", auth_fail_reason[why], peer, more);
+  logged[why] = 1;
+  last_ms[why] = now;
+  suppressed[why] = 0;
 }
 
 /* ---- sessions ---------------------------------------------------------------------------- */
@@ -772,14 +782,19 @@ void aip_mcp_handle(aip_http_req *req, aip_gw *gw) {
     aip_http_respond(req, 404, "text/plain", NULL, "not found\n", 10);
     return;
   }
-  if (!origin_ok(gw, req)) {
-    http_rpc_error(req, 403, -32000, "Forbidden: invalid Origin header", NULL);
+  const char *bad = aip_http_guard(gw->cfg, gw->cfg->listen.host, req);
+  if (bad) {
+    char msg[64];
+    snprintf(msg, sizeof(msg), "Forbidden: invalid %s header", bad);
+    http_rpc_error(req, 403, -32000, msg, NULL);
     return;
   }
-  aip_agent_rt *a = authenticate(gw, req);
+  enum auth_fail why;
+  aip_agent_rt *a = authenticate(gw, req, &why);
   if (!a) {
     gw->metrics.auth_failures++;
-    http_rpc_error(req, 401, -32000, "Unauthorized", "WWW-Authenticate: Bearer\r\n");
+    auth_fail_log(gw, req, why);
+    http_rpc_error(req, 401, -32000, "Unauthorized", auth_fail_challenge[why]);
     return;
   }
   size_t n;

@@ -109,6 +109,9 @@ static int render_http(aip_gw *gw, aip_buf *b) {
                          (unsigned long long)st->responses_by_class[c]);
   if (!err) err = gauge(b, "aip_http_connections", "Open connections on the MCP listener.",
                         st->connections_open);
+  if (!err) err = counter(b, "aip_http_connections_refused_total",
+                          "MCP listener connections refused (limits.max_connections, or out of descriptors).",
+                          st->connections_refused);
   return err;
 }
 
@@ -125,6 +128,11 @@ static int render_audit(aip_gw *gw, aip_buf *b) {
                           "Calls refused because the audit log could not take them (on_error block).",
                           st.refused);
   if (!err) err = gauge(b, "aip_audit_failing", "1 while the audit file cannot be written.", st.failing);
+  if (!err) err = counter(b, "aip_audit_backpressure_pauses_total",
+                          "Times the audit queue reached buffer_size and agents' requests waited.",
+                          st.pauses);
+  if (!err) err = gauge(b, "aip_audit_backpressure", "1 while agents' requests wait for the audit writer.",
+                        st.paused);
   return err;
 }
 

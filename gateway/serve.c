@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "gateway/clock.h"
@@ -180,17 +181,38 @@ static int open_state(aip_gw *gw) {
   return 0;
 }
 
+/* The admin listener's own connections, and descriptors kept for everything else (the
+ * store, the audit file, upstream children's pipes and HTTP connections, policy watches). */
+#define ADMIN_MAX_CONNECTIONS 128
+#define FD_RESERVE (ADMIN_MAX_CONNECTIONS + 128)
+
+/* limits.max_connections, or when unset what RLIMIT_NOFILE leaves after the reserve: agents
+ * at the cap never starve /healthz, /readyz, /metrics or the approval API of descriptors. */
+static uint32_t mcp_max_connections(const aip_limits *l) {
+  struct rlimit rl;
+  uint64_t nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+                        ? (uint64_t)rl.rlim_cur : 1u << 20;
+  uint64_t fit = nofile > 2 * FD_RESERVE ? nofile - FD_RESERVE : nofile / 2;
+  if (fit == 0) fit = 1;
+  if (!l->max_connections) return fit > 10000000 ? 10000000 : (uint32_t)fit;
+  if (l->max_connections > fit)
+    aip_warn("limits.max_connections %u is more than the open-file limit leaves (%llu of "
+             "RLIMIT_NOFILE %llu): raise `ulimit -n`, or agents' connections can starve the admin "
+             "listener", l->max_connections, (unsigned long long)fit, (unsigned long long)nofile);
+  return l->max_connections;
+}
+
 static int listen_all(aip_gw *gw) {
   const aip_limits *l = &gw->cfg->limits;
   aip_http_limits hl = {l->max_header_bytes, l->max_body, l->header_timeout_ms, l->idle_timeout_ms,
-                        0};
+                        mcp_max_connections(l)};
   int rc = aip_http_server_start(gw->loop, gw->cfg->listen.host, gw->cfg->listen.port, &hl,
                                  on_http, gw, &gw->mcp);
   if (rc) {
     aip_error("cannot listen on %s:%d: %s", gw->cfg->listen.host, gw->cfg->listen.port, uv_strerror(rc));
     return rc;
   }
-  aip_http_limits al = {16384, 65536, 10000, 60000, 256};
+  aip_http_limits al = {16384, 65536, 10000, 60000, ADMIN_MAX_CONNECTIONS};
   rc = aip_http_server_start(gw->loop, gw->cfg->admin_listen.host, gw->cfg->admin_listen.port, &al,
                              on_admin, gw, &gw->admin);
   if (rc) {
@@ -198,10 +220,18 @@ static int listen_all(aip_gw *gw) {
               gw->cfg->admin_listen.port, uv_strerror(rc));
     return rc;
   }
-  aip_info("aip-gateway %s: MCP on http://%s:%d/mcp, admin on http://%s:%d, %zu agent(s)",
-           AIP_VERSION, gw->cfg->listen.host, aip_http_server_port(gw->mcp),
-           gw->cfg->admin_listen.host, aip_http_server_port(gw->admin), gw->agents_n);
+  aip_info("aip-gateway %s: MCP on http://%s:%d/mcp (max %u connections), admin on http://%s:%d, "
+           "%zu agent(s)", AIP_VERSION, gw->cfg->listen.host, aip_http_server_port(gw->mcp),
+           hl.max_connections, gw->cfg->admin_listen.host, aip_http_server_port(gw->admin),
+           gw->agents_n);
   return 0;
+}
+
+/* The audit queue is full: stop taking agents' requests until the writer catches up (audit.h).
+ * The admin listener goes on (health, metrics, approvals). */
+static void on_audit_pressure(void *ctx, int full) {
+  aip_gw *gw = ctx;
+  if (gw->mcp) aip_http_server_pause(gw->mcp, full);
 }
 
 static void cleanup(aip_gw *gw) {
@@ -243,6 +273,8 @@ int aip_serve(const char *config_path, int allow_writable_config) {
   }
   if (!rc) rc = open_state(&gw);
   if (!rc) rc = listen_all(&gw);
+  if (!rc)
+    rc = aip_audit_on_pressure(gw.audit, gw.cfg->limits.request_timeout_ms, on_audit_pressure, &gw);
   if (!rc) {
     uv_timer_start(&gw.housekeeping, on_housekeeping, HOUSEKEEPING_MS, HOUSEKEEPING_MS);
     uv_timer_start(&gw.approval_keepalive, on_approval_keepalive, gw.cfg->approvals_keepalive_ms,

@@ -464,6 +464,15 @@ static void new_ids(aip_wrapper *w) {
 }
 
 /* Everything up to the running loop; returns 0 or an exit code. */
+/* The audit queue is full: read no more requests from the agent until the writer catches up
+ * (audit.h), rather than lose their records. */
+#define AUDIT_MAX_PAUSE_MS 60000
+static void on_audit_pressure(void *ctx, int full) {
+  aip_wrapper *w = ctx;
+  w->audit_full = full;
+  aip_wrapper_flow(w);
+}
+
 static int start(aip_wrapper *w) {
   if (!audit_path_ok(w->audit_path)) {
     fprintf(stderr, "aip: refusing audit log %s: it is our stdout, which carries JSON-RPC\n",
@@ -477,6 +486,7 @@ static int start(aip_wrapper *w) {
     return 1;
   }
   int err = aip_audit_open(w->loop, w->audit_path, &w->audit);
+  if (!err) err = aip_audit_on_pressure(w->audit, AUDIT_MAX_PAUSE_MS, on_audit_pressure, w);
   if (err) {
     aip_error("cannot open audit log %s: %s", w->audit_path, strerror(-err));
     free(program);

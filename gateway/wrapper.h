@@ -83,6 +83,7 @@ struct aip_wrapper {
   uv_fs_t in_req;
   aip_lines in_lines;
   int in_open, in_reading, in_eof, in_file_busy;
+  int audit_full; /* the audit queue is at high water: read no more requests (audit.h) */
   int out_open, out_broken;
   uv_shutdown_t out_shutdown;
   uv_timer_t out_drain; /* bounds the final flush of stdout */

@@ -446,3 +446,40 @@ test('on_error allow: calls go on, write errors and dropped records are counted,
     await g.stop();
   }
 });
+
+// ---- backpressure (issue 11) -----------------------------------------------------------------
+
+// A full queue slows intake (the gateway stops reading agents' connections until the writer
+// catches up) instead of refusing calls: with buffer_size 1 every record fills it, and many
+// concurrent calls must all succeed, every one audited, none refused.
+test('backpressure: audit buffer_size 1 and 120 concurrent calls: zero refusals, every call audited', async (ctx) => {
+  const tok = newToken('bp');
+  const g = new Gateway({
+    servers: { t: testServer() },
+    agents: [{ name: 'bp', token: tok, servers: ['t'], policy: { allowed_tools: ['echo'] } }],
+    extra: { audit: { path: 'audit.jsonl', buffer_size: 1, on_error: 'block' } },
+  });
+  await g._start();
+  try {
+    await g.wrap(async () => {
+      const clients = await Promise.all(Array.from({ length: 6 }, () => g.connect(tok)));
+      const calls = [];
+      for (const { client } of clients)
+        for (let i = 0; i < 20; i++) calls.push(client.callTool({ name: 'echo', arguments: { message: `c${calls.length}` } }));
+      const res = await Promise.allSettled(calls);
+      const failed = res.filter((r) => r.status === 'rejected').map((r) => String(r.reason?.message));
+      assert.deepEqual(failed, [], 'no call refused');
+      res.forEach((r, i) => assert.equal(textOf(r.value), `c${i}`));
+      assert.equal(await g.metric('aip_audit_refused_calls_total'), 0);
+      assert.equal(await g.metric('aip_audit_dropped_total'), 0);
+      assert.ok(await g.metric('aip_audit_backpressure_pauses_total') > 0, 'the queue did fill');
+      const f = path.join(g.dir, 'audit.jsonl');
+      await waitFor(() => readLines(f).filter((l) => JSON.parse(l).method === 'tools/call').length === 120, 5000, '120 tools/call records');
+      assert.equal((await g.admin('/readyz')).status, 200);
+      const v = aip('audit', 'verify', f);
+      assert.equal(v.status, 0, v.stderr);
+    })(ctx);
+  } finally {
+    await g.stop();
+  }
+});

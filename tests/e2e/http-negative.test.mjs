@@ -4,7 +4,7 @@ import { before, after, test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 
-import { Gateway, testServer, newToken, sseMessages, sleep } from './lib/harness.mjs';
+import { Gateway, testServer, newToken, sseMessages, sleep, waitFor, sha256hex } from './lib/harness.mjs';
 
 const A = newToken('alice');
 const B = newToken('bob');
@@ -61,6 +61,36 @@ describe('authentication, origin, path, method', () => {
       assert.equal(r.status, 401, `Authorization: ${auth}`);
       assert.match(r.headers.get('www-authenticate') || '', /^Bearer\b/);
     }
+  });
+
+  t('401 header: no token -> Bearer with no error code; wrong token -> error="invalid_token"', async () => {
+    const none = await gw.raw({ headers: JSON_HDRS, body: JSON.stringify(init()) });
+    assert.equal(none.status, 401);
+    assert.equal(none.headers.get('www-authenticate'), 'Bearer'); // RFC 6750 3.1: no credentials, no error code
+    const secret = 'wrong-secret-token-' + 'z'.repeat(20);
+    for (const auth of [`Bearer ${secret}`, `Bearer ${A}x`]) {
+      const r = await gw.raw({ headers: { ...JSON_HDRS, Authorization: auth }, body: JSON.stringify(init()) });
+      assert.equal(r.status, 401);
+      assert.equal(r.headers.get('www-authenticate'), 'Bearer error="invalid_token"');
+    }
+    const basic = await gw.raw({ headers: { ...JSON_HDRS, Authorization: 'Basic YTpi' }, body: JSON.stringify(init()) });
+    assert.equal(basic.headers.get('www-authenticate'), 'Bearer'); // no Bearer credentials sent
+    await waitFor(() => /auth: refused .*invalid_token.*127\.0\.0\.1/.test(gw.stderr), 3000, 'auth log line');
+    assert.match(gw.stderr, /auth: refused .*missing_token.*127\.0\.0\.1/);
+    assert.ok(!gw.stderr.includes(secret), 'the refused token is never logged');
+    assert.ok(!gw.stderr.includes(A), 'no token is logged');
+    assert.ok(!gw.stderr.includes(sha256hex(secret)), 'nor its hash');
+  });
+
+  t('refused-token log lines are rate-limited, with a count of the suppressed ones', async () => {
+    await sleep(1100); // a fresh one-second window
+    const before = (gw.stderr.match(/auth: refused .*invalid_token/g) || []).length;
+    await Promise.all(Array.from({ length: 20 }, () => gw.raw({ headers: { ...JSON_HDRS, Authorization: 'Bearer nope' }, body: JSON.stringify(init()) })));
+    const during = (gw.stderr.match(/auth: refused .*invalid_token/g) || []).length - before;
+    assert.ok(during <= 2, `at most one line per second per reason, got ${during}`);
+    await sleep(1100);
+    await gw.raw({ headers: { ...JSON_HDRS, Authorization: 'Bearer nope' }, body: JSON.stringify(init()) });
+    await waitFor(() => /auth: refused .*invalid_token.*\(\d+ more suppressed\)/.test(gw.stderr), 3000, 'suppressed count');
   });
 
   t('403 for a foreign Origin; a loopback Origin is fine', async () => {
@@ -317,3 +347,41 @@ function rawHttp(port, text, count, timeoutMs = 5000) {
     sock.write(text);
   });
 }
+
+// issue 11: trailer fields of a chunked request grew the header buffer the request's path and
+// query pointed into (use-after-free before authentication; a release build answered 404).
+describe('trailers, pipelining and long headers on both listeners', () => {
+  const chunked = (host, path, trailer, extra = '') =>
+    `POST ${path} HTTP/1.1\r\nHost: ${host}\r\nTransfer-Encoding: chunked\r\n${extra}` +
+    `Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\r\n` +
+    `2\r\n{}\r\n0\r\n${trailer}\r\n`;
+  const bigTrailer = `X-Trailer: ${'t'.repeat(3000)}\r\nAuthorization: Bearer ${A}\r\n`;
+
+  t('/mcp: a trailer moves nothing and authenticates nothing (401, then the pipelined request)', async () => {
+    const next = `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n` +
+      `Authorization: Bearer ${A}\r\nMcp-Session-Id: ${sid}\r\nMCP-Protocol-Version: ${V}\r\nContent-Length: ${JSON.stringify(ping(71)).length}\r\n\r\n${JSON.stringify(ping(71))}`;
+    const res = await rawHttp(gw.port, chunked('127.0.0.1', '/mcp', bigTrailer) + next, 2);
+    assert.equal(res[0].status, 401, res[0].body);
+    assert.equal(res[1].status, 200, res[1].body);
+    assert.deepEqual(JSON.parse(res[1].body), { jsonrpc: '2.0', id: 71, result: {} });
+  });
+
+  t('/mcp: many small trailer fields', async () => {
+    const many = Array.from({ length: 100 }, (_, i) => `X-T${i}: ${'v'.repeat(40)}\r\n`).join('');
+    const res = await rawHttp(gw.port, chunked('127.0.0.1', '/mcp', many, 'Connection: close\r\n'), 1);
+    assert.equal(res[0].status, 401, res[0].body);
+  });
+
+  t('admin listener: a request with trailers is answered for its own path', async () => {
+    const get = (p) => `GET ${p} HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n${bigTrailer}\r\n`;
+    const res = await rawHttp(gw.adminPort, get('/healthz') + get('/readyz') + `GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`, 3);
+    assert.deepEqual(res.map((r) => r.status), [200, 200, 200]);
+    assert.equal(res[0].body, 'ok\n');
+    assert.equal(res[1].body, 'ready\n');
+  });
+
+  t('a long header value before Host keeps path and query intact', async () => {
+    const r = await rawHttp(gw.adminPort, `GET /healthz?x=1 HTTP/1.1\r\nX-Long: ${'l'.repeat(6000)}\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`, 1);
+    assert.equal(r[0].status, 200);
+  });
+});

@@ -7,6 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import http from 'node:http';
 import { Gateway, metricValue, newToken, sha256hex, testServer, textOf, waitFor } from './lib/harness.mjs';
 
 let gw;
@@ -220,3 +221,66 @@ test('aip_approvals_pending counts records left by an earlier run', async () => 
     await g.stop();
   }
 });
+
+// issue 11: a DNS-rebinding page (evil.example resolving to 127.0.0.1) reads the admin
+// listener as same-origin: its GET carries no Origin, only Host: evil.example. Both headers are
+// checked on every admin path, with the rules of /mcp (http_guard.c).
+function adminReq(path, headers, method = 'GET') {
+  return new Promise((resolve, reject) => {
+    const r = http.request({ host: '127.0.0.1', port: gw.adminPort, path, method, headers, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    });
+    r.on('error', reject);
+    r.end();
+  });
+}
+
+test('admin listener: a foreign Host or Origin gets 403 on every path; curl/Prometheus/CLI/page headers pass', () => gw.wrap(async () => {
+  const paths = ['/healthz', '/readyz', '/metrics', '/v1/approvals', '/approvals', '/v1/approvals/x/approve'];
+  const auth = { Authorization: `Bearer ${opToken}` };
+  for (const p of paths) {
+    const method = p.endsWith('/approve') ? 'POST' : 'GET';
+    const host = await adminReq(p, { ...auth, Host: `evil.example:${gw.adminPort}` }, method);
+    assert.equal(host.status, 403, `${p} with a foreign Host: ${host.body}`);
+    assert.match(host.body, /Host/);
+    const origin = await adminReq(p, { ...auth, Origin: 'http://evil.example', Host: `127.0.0.1:${gw.adminPort}` }, method);
+    assert.equal(origin.status, 403, `${p} with a foreign Origin`);
+    assert.match(origin.body, /Origin/);
+    const rebound = await adminReq(p, { ...auth, Host: 'evil.example' }, method);
+    assert.equal(rebound.status, 403, `${p} with Host evil.example (no port)`);
+  }
+  // what Prometheus and curl send (no Origin, Host 127.0.0.1:port), localhost, and the page
+  // in a browser (same-origin: Origin http://127.0.0.1:port)
+  for (const headers of [{ Host: `127.0.0.1:${gw.adminPort}` }, { Host: `localhost:${gw.adminPort}` },
+    { Host: `127.0.0.1:${gw.adminPort}`, Origin: `http://127.0.0.1:${gw.adminPort}` },
+    { Host: `[::1]:${gw.adminPort}` }]) {
+    const m = await adminReq('/metrics', headers);
+    assert.equal(m.status, 200, JSON.stringify(headers));
+    const q = await adminReq('/v1/approvals', { ...auth, ...headers });
+    assert.equal(q.status, 200, JSON.stringify(headers));
+  }
+  const page = await adminReq('/approvals', { Host: `127.0.0.1:${gw.adminPort}`, Origin: `http://127.0.0.1:${gw.adminPort}` });
+  assert.equal(page.status, 200);
+  // malformed Host values are refused too
+  for (const h of ['127.0.0.1:80x', '[::1', 'evil.example.:1']) {
+    const r = await adminReq('/healthz', { Host: h });
+    assert.equal(r.status, 403, h);
+  }
+})());
+
+test('/mcp: the same Host rule (403 for a rebinding name, before authentication)', () => gw.wrap(async () => {
+  const r = await new Promise((resolve, reject) => {
+    const q = http.request({ host: '127.0.0.1', port: gw.port, path: '/mcp', method: 'POST', agent: false,
+      headers: { Host: `evil.example:${gw.port}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' } }, (res) => {
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    });
+    q.on('error', reject);
+    q.end('{"jsonrpc":"2.0","id":1,"method":"ping"}');
+  });
+  assert.equal(r.status, 403, r.body);
+  assert.equal(JSON.parse(r.body).error.code, -32000);
+})());

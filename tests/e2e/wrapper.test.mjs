@@ -536,3 +536,57 @@ describe('server-everything over stdio behind the wrapper', () => {
     await assert.rejects(client.callTool({ name: 'get-env', arguments: {} }), mcpError(-32001));
   }));
 });
+
+// issue 11: a full audit queue (the writer cannot keep up) made the wrapper drop records beyond
+// its 1000; now it stops reading the agent's requests until the writer catches up. The audit
+// file is a FIFO the test stops reading: the writer blocks, the queue fills, and not one of
+// 3000 calls' records may be lost.
+describe('audit backpressure', () => {
+  test('a stalled audit writer slows the agent down; no record is dropped', async () => {
+    const d = wrapperDir({ allowed_tools: ['echo'] });
+    const fifo = path.join(d.dir, 'audit.fifo');
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+    const rfd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const { spawn } = await import('node:child_process');
+    const p = spawn(AIP_BIN, ['--target', TARGET_TEST_SERVER, '--policy', d.policy, '--audit', fifo], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '', err = '', auditText = '';
+    p.stdout.on('data', (x) => { out += x; });
+    p.stderr.on('data', (x) => { err += x; });
+    const N = 3000;
+    try {
+      const lines = [JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bp', version: '1' } } }),
+        JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' })];
+      for (let i = 1; i <= N; i++) lines.push(JSON.stringify({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'echo', arguments: { message: `m${i}` } } }));
+      p.stdin.write(lines.join('\n') + '\n');
+      await sleep(1500); // the writer is stuck on the full FIFO meanwhile
+      const answered = (out.match(/"id":/g) || []).length;
+      assert.ok(answered < N, `the wrapper held the agent back (${answered} answers while the log was stuck)`);
+      // drain the FIFO until every answer is there
+      const buf = Buffer.alloc(1 << 16);
+      const deadline = Date.now() + 40000;
+      while ((out.match(/"id":/g) || []).length < N + 1 && Date.now() < deadline) {
+        try {
+          for (let n; (n = fs.readSync(rfd, buf, 0, buf.length, null)) > 0;) auditText += buf.subarray(0, n).toString();
+        } catch (e) { if (e.code !== 'EAGAIN') throw e; }
+        await sleep(5);
+      }
+      assert.equal((out.match(/"id":/g) || []).length, N + 1, 'every call answered');
+      p.stdin.end();
+      const closed = new Promise((r) => p.on('exit', r));
+      while (p.exitCode === null) {
+        try {
+          for (let n; (n = fs.readSync(rfd, buf, 0, buf.length, null)) > 0;) auditText += buf.subarray(0, n).toString();
+        } catch (e) { if (e.code !== 'EAGAIN') throw e; }
+        await Promise.race([closed, sleep(5)]);
+      }
+      try { for (let n; (n = fs.readSync(rfd, buf, 0, buf.length, null)) > 0;) auditText += buf.subarray(0, n).toString(); } catch { /* EAGAIN */ }
+      assert.doesNotMatch(err, /dropped/, err);
+      const calls = auditText.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.method === 'tools/call');
+      assert.equal(calls.length, N, 'one record per call');
+    } finally {
+      if (p.exitCode === null) p.kill('SIGKILL');
+      fs.closeSync(rfd);
+      cleanup(d.dir);
+    }
+  });
+});

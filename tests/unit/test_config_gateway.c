@@ -153,6 +153,7 @@ static void test_defaults(void) {
   CHECK_INT(c->limits.session_idle_timeout_ms, 30 * 60 * 1000);
   CHECK_INT(c->limits.max_upstream_message, 16 * 1024 * 1024);
   CHECK_INT(c->limits.max_streamed_message, 1024ll * 1024 * 1024);
+  CHECK_INT(c->limits.max_connections, 0); /* unset: derived from RLIMIT_NOFILE at start */
   CHECK_INT(c->allowed_origins.n, 0);
   CHECK_INT(c->servers_n, 1);
   CHECK_INT(c->operators_n, 0);
@@ -184,6 +185,10 @@ static void test_errors(void) {
   /* wrong types name the expected type */
   expect_error("limits:\n  max_sessions: many\n",
                "2:17: limits.max_sessions: expected an integer, got \"many\"");
+  expect_error("limits:\n  max_connections: 0\n",
+               "2:20: limits.max_connections: 0 is out of range (1 to 10000000)");
+  expect_error("limits:\n  max_connections: lots\n",
+               "2:20: limits.max_connections: expected an integer, got \"lots\"");
   expect_error("limits:\n  max_sessions: 0\n",
                "2:17: limits.max_sessions: 0 is out of range (1 to 10000000)");
   expect_error("limits:\n  max_streamed_message: 0\n",
