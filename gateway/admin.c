@@ -6,14 +6,17 @@
 #include <llhttp.h>
 
 #include "gateway/gateway.h"
+#include "store/store.h"
 
 /* Ready: every agent's policy is loaded (one that failed at start leaves its agent blocked),
- * the store is open, and the gateway is not draining. A failed reload keeps the last good
+ * the store is open and its last write committed, and the gateway is not draining. A failed reload keeps the last good
  * policy and so does not make the gateway unready. */
 static int ready(aip_gw *gw) {
   if (gw->stopping || gw->draining || !gw->store || gw->agents_n == 0) return 0;
   /* audit.on_error block refuses calls while the audit file cannot be written */
   if (aip_audit_blocking(gw->audit)) return 0;
+  /* the store cannot write: rate-limited calls are refused until it can again */
+  if (aip_store_failing(gw->store) || aip_rate_durable_failing(gw)) return 0;
   for (size_t i = 0; i < gw->agents_n; i++)
     if (!gw->agents[i].policy) return 0;
   return 1;

@@ -33,6 +33,8 @@ typedef struct aip_pending aip_pending;
 typedef struct aip_policy_gen aip_policy_gen;
 typedef struct aip_policy_watch aip_policy_watch;
 typedef struct aip_ask_elicit aip_ask_elicit;
+typedef struct aip_rate_wait aip_rate_wait;
+typedef struct aip_rate_durable aip_rate_durable;
 
 /* One tool as the agent sees it. */
 typedef struct aip_tool_entry {
@@ -100,6 +102,7 @@ struct aip_gw {
   aip_http_server *admin;
   aip_audit *audit;
   aip_store *store;
+  aip_rate_durable *rated; /* rate-limit tokens saved before they are granted (rate_durable.c) */
   aip_approvals *approvals;
   aip_map operators_by_token; /* sha256(token) -> operator */
   struct event_stream *event_streams; /* open /v1/approvals/events streams (approvals_api.c) */
@@ -153,6 +156,22 @@ const char *aip_mcp_negotiate(const char *requested);
 
 /* mcp_dispatch.c: one JSON-RPC message of a session */
 void aip_dispatch(aip_exchange *ex, aip_session *s, aip_rpc_msg *m);
+/* A tools/call that waited for its rate-limit token (rate_durable.c) is checked again from the
+ * start; `root` (its message) is taken. */
+void aip_dispatch_tools_call_again(aip_pending *p, cJSON *root);
+
+/* rate_durable.c (see there). init puts every agent's rate state in durable mode. */
+int aip_rate_durable_init(aip_gw *gw);
+void aip_rate_durable_close(aip_gw *gw);
+/* After a tools/call check: tops up the tool's reserve of saved tokens in the background. */
+void aip_rate_durable_after_check(aip_agent_rt *a, const char *tool);
+/* The check said rate_wait: `p` waits for the save of its tool's next tokens, then its message
+ * `root` (taken on success) is checked again. -EIO when no save can be started (fail closed). */
+int aip_rate_durable_wait(aip_pending *p, const char *tool, cJSON *root);
+void aip_rate_durable_forget(aip_pending *p); /* p is freed before its save is done */
+/* Fails the call closed: -32603, {"tool": tool} (its token could not be saved as spent). */
+void aip_rate_durable_refuse(aip_pending *p, const char *tool);
+int aip_rate_durable_failing(aip_gw *gw);     /* a bucket's save failed and is being retried */
 /* A human's answer to an `ask` that came from elsewhere than the queue (ask_elicit.c): audited
  * and acted on exactly as an operator's decision (APPROVED forwards the call, DENIED -32004,
  * EXPIRED -32005). `by` names the approver, `reason` the refusal (either may be NULL). */
@@ -187,6 +206,7 @@ struct aip_pending {
   int decision_kind;         /* tools/call: ALLOW or ALLOW_MONITOR */
   aip_approval_wait *approval; /* tools/call: waiting for a human */
   aip_ask_elicit *elicit;    /* tools/call: waiting for the agent's user (ask_elicit.c) */
+  aip_rate_wait *rate_wait;  /* tools/call: waiting for its rate-limit token to be saved */
   aip_buf dlp_audit;         /* tools/call: `[{"rule":..,"count":..}]` of its answer, or empty */
   struct aip_pending_stream *stream; /* its answer is streaming (mcp_http.c) */
   aip_pending *prev, *next;  /* in sess->pending */

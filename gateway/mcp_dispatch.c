@@ -55,16 +55,6 @@ static void audit(aip_session *s, const char *method, const aip_decision *d,
 
 static void count(aip_session *s, aip_decision_kind k) { s->agent->decisions[k]++; }
 
-/* Hands the tool's rate bucket (if it has one) to the store, which writes it behind. */
-static void persist_bucket(aip_agent_rt *a, const char *tool) {
-  if (!a->gw->store || !a->rate_limited) return; /* no rate rules: no malloc on the hot path */
-  char *n = aip_normalize_name(tool, strlen(tool));
-  aip_rate_bucket b;
-  if (n && aip_rate_bucket_get(a->rate, n, strlen(n), &b) == 0)
-    aip_store_bucket_put(a->gw->store, a->cfg->name, n, b.tokens, b.last_ms);
-  free(n);
-}
-
 /* Answers with the AIP error of a decision that stops the request. */
 static void deny(aip_pending *p, const aip_decision *d, const char *tool_or_method) {
   aip_buf b;
@@ -284,7 +274,15 @@ static void do_tools_call(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
   /* wall time: rate buckets are persisted and must mean the same after a restart */
   aip_policy_check_tool(a->policy, name->valuestring, strlen(name->valuestring), args,
                         aip_wall_ms(), a->rate, &d);
-  persist_bucket(a, name->valuestring);
+  if (d.rate_wait) {
+    /* a token is left but not yet saved as spent: wait for the save, then check again */
+    cJSON *root = cJSON_Duplicate(m->root, 1);
+    if (root && aip_rate_durable_wait(p, name->valuestring, root) == 0) return;
+    cJSON_Delete(root);
+    aip_rate_durable_refuse(p, name->valuestring);
+    return;
+  }
+  aip_rate_durable_after_check(a, name->valuestring);
   count(s, d.kind);
   p->tool = strdup(name->valuestring);
   p->args = args ? cJSON_Duplicate(args, 1) : NULL;
@@ -312,6 +310,13 @@ static void do_tools_call(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
   if (scan_request(p, m)) return;
   p->on_tools = tools_call_ready;
   aip_router_with_tools(a, p);
+}
+
+void aip_dispatch_tools_call_again(aip_pending *p, cJSON *root) {
+  aip_rpc_msg m;
+  if (aip_rpc_classify(root, &m) == AIP_RPC_REQUEST) do_tools_call(p, p->sess, &m);
+  else aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, "Internal error"); /* it was a request */
+  cJSON_Delete(root);
 }
 
 /* ---- notifications ------------------------------------------------------------------------- */

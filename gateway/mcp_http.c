@@ -352,6 +352,7 @@ static void pending_free(aip_pending *p) {
   if (p->stream) stream_drop(p, -ECANCELED);
   s->agent->gw->inflight--;
   if (p->waiting_tools) aip_router_cancel_wait(s->agent, p);
+  if (p->rate_wait) aip_rate_durable_forget(p);
   /* the approval record stays for the operators; this call just stops waiting for it */
   if (p->approval) aip_approvals_forget(s->agent->gw->approvals, p->approval);
   if (p->call) aip_upstream_call_cancel(p->call, "session ended");

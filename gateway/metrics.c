@@ -154,6 +154,12 @@ static int render_approvals(aip_gw *gw, aip_buf *b) {
   if (!err) err = histogram(b, "aip_store_batch_seconds",
                             "Duration of the store thread's transactions (one per batch of requests).",
                             &batches);
+  if (!err) err = counter(b, "aip_store_write_errors_total",
+                          "Store writes that failed (I/O error, a transaction that could not begin or commit).",
+                          gw->store ? aip_store_write_errors(gw->store) : 0);
+  if (!err) err = gauge(b, "aip_store_failing",
+                        "1 while the store's writes fail (rate-limited calls that need a new token are refused).",
+                        (gw->store && aip_store_failing(gw->store)) || aip_rate_durable_failing(gw));
   return err;
 }
 
