@@ -87,8 +87,17 @@ static void do_initialize(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
 
 /* ---- tools/list ---------------------------------------------------------------------------- */
 
+static void upstream_unavailable(aip_pending *p, const aip_upstream *u);
+
 static void tools_list_ready(aip_pending *p) {
   aip_agent_rt *a = p->sess->agent;
+  /* every server failed: an empty list would read as "no tools"; say which one is down */
+  size_t failed = 0;
+  for (size_t i = 0; i < a->cfg->servers_n; i++) failed += a->server_failed[i] != 0;
+  if (a->cfg->servers_n && failed == a->cfg->servers_n && !a->tools_n) {
+    upstream_unavailable(p, a->ups[0]);
+    return;
+  }
   cJSON *r = cJSON_CreateObject();
   cJSON_AddItemToObject(r, "tools", a->tools_json ? cJSON_Duplicate(a->tools_json, 1)
                                                   : cJSON_CreateArray());
@@ -124,11 +133,30 @@ static void call_answered(aip_upstream_call *call, cJSON *msg, int final, void *
   aip_pending_emit(p, msg, final);
 }
 
+/* -32603 "upstream <agent>/<server> unavailable: <why>", data {"reason", "server"}: the
+ * server is down, backing off, or could not be started. */
 static void upstream_unavailable(aip_pending *p, const aip_upstream *u) {
   char msg[300];
-  snprintf(msg, sizeof(msg), "upstream %s unavailable: %s", u->label,
-           u->last_error[0] ? u->last_error : "not running");
-  aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, msg);
+  const char *why = u->last_error[0] ? u->last_error : "not running";
+  snprintf(msg, sizeof(msg), "upstream %s unavailable: %s", u->label, why);
+  const char *data[] = {"reason", why, "server", u->server->name, NULL};
+  aip_buf b;
+  aip_buf_init(&b);
+  aip_rpc_error(&b, p->client_id, AIP_RPC_INTERNAL_ERROR, msg, data);
+  aip_pending_error_raw(p, &b);
+  aip_buf_free(&b);
+}
+
+/* A name no listed tool has: which failed server might own it. A "<server>__" prefix names
+ * it; an unprefixed name (tool_prefix auto or never) could belong to any server whose list
+ * could not be fetched (one that cannot start has never listed anything), so the agent hears
+ * that a server is down rather than "Unknown tool". */
+static const aip_upstream *owner_down(aip_agent_rt *a, const char *tool) {
+  const aip_upstream *u = aip_router_failed_server(a, tool);
+  if (u || a->cfg->tool_prefix == AIP_PREFIX_ALWAYS) return u;
+  for (size_t s = 0; s < a->cfg->servers_n; s++)
+    if (a->server_failed[s]) return a->ups[s];
+  return NULL;
 }
 
 static void tools_call_ready(aip_pending *p) {
@@ -136,7 +164,7 @@ static void tools_call_ready(aip_pending *p) {
   const aip_tool_entry *t = aip_router_find(a, p->tool);
   /* "<server>__tool" of a server whose tool list could not be fetched: the tool may well exist,
    * the server is what is missing. Saying "unknown tool" would mislead the agent. */
-  const aip_upstream *down = t ? NULL : aip_router_failed_server(a, p->tool);
+  const aip_upstream *down = t ? NULL : owner_down(a, p->tool);
   if (down) {
     upstream_unavailable(p, down);
     return;

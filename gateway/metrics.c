@@ -95,6 +95,15 @@ static int render_upstreams(aip_gw *gw, aip_buf *b) {
       }
     }
   }
+  if (!err) err = head(b, "aip_upstream_unavailable", "gauge",
+                       "1 while the upstream cannot be started (its last start failed).");
+  for (size_t i = 0; !err && i < gw->agents_n; i++) {
+    aip_agent_rt *a = &gw->agents[i];
+    for (size_t s = 0; !err && s < a->cfg->servers_n; s++)
+      err = sample(b, "aip_upstream_unavailable", "agent", a->cfg->name, "server",
+                   gw->cfg->servers[a->cfg->servers[s]].name,
+                   (uint64_t)aip_upstream_cannot_start(a->ups[s]));
+  }
   return err;
 }
 
