@@ -125,10 +125,12 @@ static int parse_limits(gwctx *c, const aip_ynode *n) {
   static const char *const keys[] = {"max_body",        "max_header_bytes", "max_sessions",
                                      "request_timeout", "header_timeout",   "idle_timeout",
                                      "session_idle_timeout", "max_upstream_message",
-                                     "max_streamed_message", NULL};
-  const aip_ynode *v[9];
+                                     "max_streamed_message", "max_sessions_per_agent",
+                                     "max_inflight_per_agent", "max_stream_buffer", NULL};
+  const aip_ynode *v[12];
   aip_limits *l = &c->cfg->limits;
-  long long sessions = l->max_sessions;
+  long long sessions = l->max_sessions, per_agent = l->max_sessions_per_agent,
+            inflight = l->max_inflight_per_agent;
   int rc = aip_y_fields(c->y, n, "limits", keys, v, c->err);
   if (!rc) rc = read_positive_size(c, v[0], "limits.max_body", &l->max_body);
   if (!rc) rc = read_positive_size(c, v[1], "limits.max_header_bytes", &l->max_header_bytes);
@@ -145,6 +147,14 @@ static int parse_limits(gwctx *c, const aip_ynode *n) {
     rc = read_positive_size(c, v[7], "limits.max_upstream_message", &l->max_upstream_message);
   if (!rc)
     rc = read_positive_size(c, v[8], "limits.max_streamed_message", &l->max_streamed_message);
+  if (!rc)
+    rc = aip_y_int(c->y, v[9], "limits.max_sessions_per_agent", 1, 10000000, &per_agent, c->err);
+  l->max_sessions_per_agent = (uint32_t)per_agent;
+  if (!rc)
+    rc = aip_y_int(c->y, v[10], "limits.max_inflight_per_agent", 1, 10000000, &inflight, c->err);
+  l->max_inflight_per_agent = (uint32_t)inflight;
+  if (!rc)
+    rc = read_positive_size(c, v[11], "limits.max_stream_buffer", &l->max_stream_buffer);
   return rc;
 }
 
@@ -557,6 +567,9 @@ static int set_defaults(aip_gateway_config *cfg, const char *path, aip_error *er
       .max_body = 4 * 1024 * 1024,
       .max_header_bytes = 16 * 1024,
       .max_sessions = 10000,
+      .max_sessions_per_agent = 1000,
+      .max_inflight_per_agent = 1000,
+      .max_stream_buffer = 4 * 1024 * 1024,
       .request_timeout_ms = 60 * 1000,
       .header_timeout_ms = 10 * 1000,
       .idle_timeout_ms = 60 * 1000,

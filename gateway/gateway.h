@@ -75,6 +75,8 @@ struct aip_agent_rt {
   size_t waiters_n, waiters_cap;
   void *fetch;       /* the fan-out in progress (router.c) */
   aip_session *sessions; /* this agent's sessions */
+  size_t sessions_n;     /* against limits.max_sessions_per_agent */
+  uint64_t inflight;     /* its requests not yet answered (limits.max_inflight_per_agent) */
   uint64_t decisions[6]; /* by aip_decision_kind */
 };
 

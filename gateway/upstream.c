@@ -510,8 +510,15 @@ int aip_upstream_call_start(aip_upstream *u, const char *method, cJSON *params,
   if (out) *out = c;
   if (u->state == AIP_UPSTREAM_READY) call_send(c);
   else if (u->state == AIP_UPSTREAM_DOWN) start_instance(u);
+  /* An answer paused for a client that does not read would hold this call's answer up behind
+   * it: read on; its sink now holds a bounded amount and then drops it (shares_reader). */
+  if (u->streaming && u->streaming != c && u->shared_reader && u->ops->resume) u->ops->resume(u);
   if (u->head == c) timer_rearm(u);
   return 0;
+}
+
+int aip_upstream_call_shares_reader(const aip_upstream_call *c) {
+  return c->u->shared_reader && (c->u->head != c || c->next);
 }
 
 int aip_upstream_cannot_start(const aip_upstream *u) {

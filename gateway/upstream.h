@@ -96,6 +96,8 @@ struct aip_upstream {
   uint64_t restart_at_ms; /* end of the current backoff */
   int was_ready;          /* the instance that went down had finished its handshake */
   int start_failed;       /* the last start failed and none came up since */
+  int shared_reader;      /* one reader for every call (stdio: the child's stdout): pausing
+                           * it for one call's sink pauses them all */
   char last_error[160];   /* why it went down */
   uint64_t ready_since_ms;
   uint64_t start_deadline_ms; /* the handshake must be done by then */
@@ -130,6 +132,11 @@ int aip_upstream_call_start(aip_upstream *u, const char *method, cJSON *params,
 void aip_upstream_call_cancel(aip_upstream_call *call, const char *reason);
 /* Lets the call's answer stream to `sink` when it is large (see aip_upstream_sink). */
 void aip_upstream_call_set_sink(aip_upstream_call *call, const aip_upstream_sink *sink);
+/* 1 when pausing this call's answer would also hold up other calls: its transport reads every
+ * answer through one pipe (stdio) and other calls are queued or in flight. The sink should
+ * then not pause (chunk returning 1) but hold a bounded amount, and abort beyond it. A call
+ * started while an answer is paused resumes the reader (see aip_upstream_call_start). */
+int aip_upstream_call_shares_reader(const aip_upstream_call *call);
 /* The sink paused the reader (chunk returned 1) and can take more now. */
 void aip_upstream_call_resume(aip_upstream_call *call);
 /* Forwards a notification (e.g. a client's notifications/progress); `params` owned. */

@@ -442,6 +442,7 @@ aip_upstream *aip_upstream_stdio_new(uv_loop_t *loop, const aip_server_config *s
   if (!(t->env = build_env(&server->env))) goto fail;
   if (server->cwd && !(t->cwd = strdup(server->cwd))) goto fail;
   if (aip_upstream_init(u, &stdio_ops, t, loop, server, label, limits, hooks)) goto fail;
+  u->shared_reader = 1; /* every answer comes through the child's stdout */
   return u;
 fail:
   if (t) {

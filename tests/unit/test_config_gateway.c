@@ -149,6 +149,9 @@ static void test_defaults(void) {
   CHECK_INT(c->limits.session_idle_timeout_ms, 30 * 60 * 1000);
   CHECK_INT(c->limits.max_upstream_message, 16 * 1024 * 1024);
   CHECK_INT(c->limits.max_streamed_message, 1024ll * 1024 * 1024);
+  CHECK_INT(c->limits.max_sessions_per_agent, 1000);
+  CHECK_INT(c->limits.max_inflight_per_agent, 1000);
+  CHECK_INT(c->limits.max_stream_buffer, 4 * 1024 * 1024);
   CHECK_INT(c->allowed_origins.n, 0);
   CHECK_INT(c->servers_n, 1);
   CHECK_INT(c->operators_n, 0);
@@ -182,6 +185,12 @@ static void test_errors(void) {
                "2:17: limits.max_sessions: expected an integer, got \"many\"");
   expect_error("limits:\n  max_sessions: 0\n",
                "2:17: limits.max_sessions: 0 is out of range (1 to 10000000)");
+  expect_error("limits:\n  max_sessions_per_agent: 0\n",
+               "2:27: limits.max_sessions_per_agent: 0 is out of range (1 to 10000000)");
+  expect_error("limits:\n  max_inflight_per_agent: lots\n",
+               "2:27: limits.max_inflight_per_agent: expected an integer, got \"lots\"");
+  expect_error("limits:\n  max_stream_buffer: 0\n",
+               "2:22: limits.max_stream_buffer: must be greater than 0");
   expect_error("limits:\n  max_streamed_message: 0\n",
                "2:25: limits.max_streamed_message: must be greater than 0");
   expect_error("servers: [a]\n", "1:10: servers: expected a mapping of name -> server");
