@@ -518,7 +518,9 @@ int aip_upstream_call_start(aip_upstream *u, const char *method, cJSON *params,
 }
 
 int aip_upstream_call_shares_reader(const aip_upstream_call *c) {
-  return c->u->shared_reader && (c->u->head != c || c->next);
+  /* a streaming call has left the list (its deadline is the stream's): any call there is another */
+  const aip_upstream_call *h = c->u->head;
+  return c->u->shared_reader && h && (h != c || c->next);
 }
 
 int aip_upstream_cannot_start(const aip_upstream *u) {
