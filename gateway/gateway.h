@@ -161,6 +161,9 @@ void aip_dispatch(aip_exchange *ex, aip_session *s, aip_rpc_msg *m);
 /* A tools/call that waited for its rate-limit token (rate_durable.c) is checked again from the
  * start; `root` (its message) is taken. */
 void aip_dispatch_tools_call_again(aip_pending *p, cJSON *root);
+/* Fails the tools/call (its `params`) closed: its rate-limit token could not be saved as spent.
+ * Audited (RATE_LIMITED, with the reason), answered -32603 with {"tool": name}. */
+void aip_dispatch_rate_unsaved(aip_pending *p, const cJSON *params);
 
 /* rate_durable.c (see there). init puts every agent's rate state in durable mode. */
 int aip_rate_durable_init(aip_gw *gw);
@@ -171,8 +174,7 @@ void aip_rate_durable_after_check(aip_agent_rt *a, const char *tool);
  * `root` (taken on success) is checked again. -EIO when no save can be started (fail closed). */
 int aip_rate_durable_wait(aip_pending *p, const char *tool, cJSON *root);
 void aip_rate_durable_forget(aip_pending *p); /* p is freed before its save is done */
-/* Fails the call closed: -32603, {"tool": tool} (its token could not be saved as spent). */
-void aip_rate_durable_refuse(aip_pending *p, const char *tool);
+
 int aip_rate_durable_failing(aip_gw *gw);     /* a bucket's save failed and is being retried */
 /* A human's answer to an `ask` that came from elsewhere than the queue (ask_elicit.c): audited
  * and acted on exactly as an operator's decision (APPROVED forwards the call, DENIED -32004,

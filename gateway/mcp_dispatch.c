@@ -307,7 +307,7 @@ static void do_tools_call(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
     cJSON *root = cJSON_Duplicate(m->root, 1);
     if (root && aip_rate_durable_wait(p, name->valuestring, root) == 0) return;
     cJSON_Delete(root);
-    aip_rate_durable_refuse(p, name->valuestring);
+    aip_dispatch_rate_unsaved(p, m->params);
     return;
   }
   aip_rate_durable_after_check(a, name->valuestring);
@@ -338,6 +338,28 @@ static void do_tools_call(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
   if (scan_request(p, m)) return;
   p->on_tools = tools_call_ready;
   aip_router_with_tools(a, p);
+}
+
+/* Fail closed: the call's rate-limit token could not be saved as spent (rate_durable.c).
+ * Audited as RATE_LIMITED with the reason, answered -32603 with the tool in data. */
+void aip_dispatch_rate_unsaved(aip_pending *p, const cJSON *params) {
+  const cJSON *name = cJSON_GetObjectItemCaseSensitive(params, "name");
+  const cJSON *args = cJSON_GetObjectItemCaseSensitive(params, "arguments");
+  const char *tool = cJSON_IsString(name) ? name->valuestring : "";
+  aip_decision d = {.kind = AIP_DECISION_RATE_LIMITED,
+                    .violation = 1,
+                    .error_code = AIP_RPC_INTERNAL_ERROR,
+                    .error_message = "Rate limit state cannot be saved"};
+  snprintf(d.reason, sizeof(d.reason), "rate limit state cannot be saved (store write failed)");
+  count(p->sess, d.kind);
+  audit(p->sess, "tools/call", &d, NULL, tool, cJSON_IsObject(args) ? args : NULL, -1);
+  const char *data[] = {"tool", tool, NULL};
+  aip_buf b;
+  aip_buf_init(&b);
+  aip_rpc_error(&b, p->client_id, AIP_RPC_INTERNAL_ERROR,
+                "Rate limit state cannot be saved: the call is refused", data);
+  aip_pending_error_raw(p, &b);
+  aip_buf_free(&b);
 }
 
 void aip_dispatch_tools_call_again(aip_pending *p, cJSON *root) {

@@ -9,7 +9,7 @@
  * is lost (at most a block), never given twice.
  *
  * A save that fails gives its tokens back (nothing was granted), fails the calls that waited
- * for it closed (-32603, the tool in data), is logged and counted by the store
+ * for it closed (-32603, the tool in data; audited as RATE_LIMITED), is logged and counted by the store
  * (aip_store_write_errors_total), makes /readyz 503, and is retried with backoff (the bucket
  * as it stands, which is never more than what the disk may hold) until the store writes
  * again. */
@@ -128,16 +128,6 @@ static void wait_free(aip_rate_wait *w) {
   free(w);
 }
 
-void aip_rate_durable_refuse(aip_pending *p, const char *tool) {
-  const char *data[] = {"tool", tool, NULL};
-  aip_buf b;
-  aip_buf_init(&b);
-  aip_rpc_error(&b, p->client_id, AIP_RPC_INTERNAL_ERROR,
-                "Rate limit state cannot be saved: the call is refused", data);
-  aip_pending_error_raw(p, &b);
-  aip_buf_free(&b);
-}
-
 /* The calls that waited for this bucket's save: checked again (ok), or refused (failed). */
 static void wake(aip_rate_durable *r, aip_agent_rt *a, const char *tool, int ok) {
   aip_rate_wait *list = NULL;
@@ -154,7 +144,7 @@ static void wake(aip_rate_durable *r, aip_agent_rt *a, const char *tool, int ok)
       aip_dispatch_tools_call_again(w->p, w->root);
       w->root = NULL;
     } else {
-      aip_rate_durable_refuse(w->p, w->tool);
+      aip_dispatch_rate_unsaved(w->p, cJSON_GetObjectItemCaseSensitive(w->root, "params"));
     }
     wait_free(w);
   }

@@ -111,7 +111,11 @@ test('a store that cannot write: rate-limited calls fail closed, /readyz 503, co
       });
       assert.equal((await g.admin('/readyz')).status, 503);
       assert.ok((await g.metric('aip_store_write_errors_total')) >= 1);
-      assert.match(g.stderr, /store/i);
+      assert.match(g.stderr, /cannot save the rate-limit bucket of ro\/echo/);
+      const fs = await import('node:fs');
+      const recs = fs.readFileSync(g.auditPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      assert.ok(recs.some((r) => r.tool === 'echo' && r.decision === 'RATE_LIMITED' &&
+        /cannot be saved/.test(r.reason)), 'the refusal is audited');
       locker.stdin.end('ROLLBACK;\n');
       await new Promise((r) => locker.on('exit', r));
       locker = null;
