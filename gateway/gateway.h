@@ -168,6 +168,8 @@ void aip_dispatch_rate_unsaved(aip_pending *p, const cJSON *params);
 /* rate_durable.c (see there). init puts every agent's rate state in durable mode. */
 int aip_rate_durable_init(aip_gw *gw);
 void aip_rate_durable_close(aip_gw *gw);
+/* Clean shutdown, before the store closes: writes back tokens reserved and never granted. */
+void aip_rate_durable_give_back(aip_gw *gw);
 /* After a tools/call check: tops up the tool's reserve of saved tokens in the background. */
 void aip_rate_durable_after_check(aip_agent_rt *a, const char *tool);
 /* The check said rate_wait: `p` waits for the save of its tool's next tokens, then its message

@@ -236,6 +236,29 @@ int aip_rate_durable_init(aip_gw *gw) {
   return 0;
 }
 
+/* A clean stop gives back what was reserved and not granted: after a restart the limit is
+ * exact, not short by a block. (A crash cannot do this; it only ever errs on the safe side.) */
+static void give_back(aip_agent_rt *a) {
+  const char *tool;
+  size_t len;
+  aip_rate_bucket b;
+  for (size_t it = 0; aip_rate_bucket_next(a->rate, &it, &tool, &len, &b);) {
+    if (!b.reserved || b.pending) continue;
+    if (aip_store_bucket_write(a->gw->store, a->cfg->name, tool, b.tokens + b.reserved, b.last_ms,
+                               NULL, NULL))
+      continue;
+    b.tokens += b.reserved;
+    b.reserved = 0; /* nothing is granted after this (the agents are shut down) */
+    aip_rate_bucket_set(a->rate, tool, len, &b);
+  }
+}
+
+void aip_rate_durable_give_back(aip_gw *gw) {
+  if (!gw->rated || !gw->store) return;
+  for (size_t i = 0; i < gw->agents_n; i++)
+    if (gw->agents[i].rate) give_back(&gw->agents[i]);
+}
+
 static void on_timer_closed(uv_handle_t *h) {
   aip_rate_durable *r = h->data;
   for (size_t i = 0; i < r->retry_n; i++) free(r->retry[i].tool);

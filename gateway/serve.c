@@ -35,6 +35,7 @@ static void gw_stop(aip_gw *gw) {
   aip_policy_watch_stop(gw);
   uv_close((uv_handle_t *)&gw->approval_keepalive, NULL);
   aip_audit_detach(gw->audit);
+  aip_rate_durable_give_back(gw);
   /* the store runs its last batch and completions before the approvals they refer to go */
   aip_store_close(gw->store);
   gw->store = NULL;

@@ -135,3 +135,24 @@ test('a store that cannot write: rate-limited calls fail closed, /readyz 503, co
     await g.stop();
   }
 });
+
+test('a clean restart gives back the reserved, ungranted tokens: 20/hour is exactly 20', async () => {
+  const tok = newToken('exact');
+  const g = await Gateway.start({
+    servers: { t: testServer() },
+    agents: [{ name: 'exact', token: tok, policy: { tool_rules: [{ tool: 'echo', rate_limit: '20/hour' }] }, servers: ['t'] }],
+  });
+  try {
+    await g.wrap(async () => {
+      let ok = 0;
+      const c = (await g.connect(tok)).client;
+      for (let i = 0; i < 5; i++) { await echo(c, `a${i}`); ok++; }
+      await g.restart();
+      const d = (await g.connect(tok)).client;
+      for (let i = 0; i < 20; i++) {
+        try { await echo(d, `b${i}`); ok++; } catch (e) { assert.equal(e.code, -32002, String(e)); }
+      }
+      assert.equal(ok, 20);
+    })();
+  } finally { await g.stop(); }
+});
