@@ -217,6 +217,8 @@ typedef struct aip_agent_config {
   size_t servers_n;
   aip_tool_prefix tool_prefix;
   aip_ask_via ask_via;
+  uint32_t max_sessions; /* its own quotas; 0: limits.max_sessions_per_agent, */
+  uint32_t max_inflight; /* limits.max_inflight_per_agent */
 } aip_agent_config;
 
 typedef struct aip_operator_config {

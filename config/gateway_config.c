@@ -448,10 +448,25 @@ static int parse_agent_servers(gwctx *c, const aip_ynode *n, const char *what,
   return rc;
 }
 
+/* The agent's own quotas; 0 (absent) means the limits.*_per_agent default. */
+static int parse_agent_quotas(gwctx *c, const aip_ynode *sessions, const aip_ynode *inflight,
+                              const char *what, aip_agent_config *a) {
+  char sub[WHAT_MAX];
+  long long v = 0;
+  snprintf(sub, sizeof sub, "%s.max_sessions", what);
+  int rc = aip_y_int(c->y, sessions, sub, 1, 10000000, &v, c->err);
+  a->max_sessions = (uint32_t)v;
+  v = 0;
+  snprintf(sub, sizeof sub, "%s.max_inflight", what);
+  if (!rc) rc = aip_y_int(c->y, inflight, sub, 1, 10000000, &v, c->err);
+  a->max_inflight = (uint32_t)v;
+  return rc;
+}
+
 static int parse_agent(gwctx *c, const aip_ynode *n, size_t idx, aip_agent_config *a) {
   static const char *const keys[] = {"name", "token_sha256", "policy", "servers", "tool_prefix",
-                                     "ask_via", NULL};
-  const aip_ynode *v[6];
+                                     "ask_via", "max_sessions", "max_inflight", NULL};
+  const aip_ynode *v[8];
   char what[PARENT_MAX], sub[WHAT_MAX], q[AIP_Y_QUOTE_MAX];
   snprintf(what, sizeof what, "agents[%zu]", idx);
   a->pos = n->pos;
@@ -491,6 +506,7 @@ static int parse_agent(gwctx *c, const aip_ynode *n, size_t idx, aip_agent_confi
                       sub, aip_y_quote(q, sizeof q, p));
     free(p);
   }
+  if (!rc) rc = parse_agent_quotas(c, v[6], v[7], what, a);
   snprintf(sub, sizeof sub, "%s.policy", what);
   if (!rc) rc = read_path(c, v[2], sub, &a->policy_path);
   if (!rc && !a->policy_path) rc = aip_y_errf(c->y, n, c->err, "%s: missing required field", sub);

@@ -615,11 +615,15 @@ void aip_pending_error(aip_pending *p, int code, const char *message) {
 /* limits.max_inflight_per_agent: the agent has that many requests unanswered already (calls
  * running, held for approval, streaming): this one is refused, not queued, so one agent's
  * backlog holds no memory or server capacity of the others. */
+static uint64_t max_inflight(const aip_agent_rt *a) {
+  return a->cfg->max_inflight ? a->cfg->max_inflight : a->gw->cfg->limits.max_inflight_per_agent;
+}
+
 static void refuse_inflight(aip_exchange *ex, aip_session *s, aip_rpc_msg *m) {
   aip_pending *p = aip_pending_new(ex, s, m->id);
   if (!p) return;
   char msg[320];
-  snprintf(msg, sizeof(msg), "Too many calls in flight for agent %.200s (limits.max_inflight_per_agent)",
+  snprintf(msg, sizeof(msg), "Too many calls in flight for agent %.200s (its max_inflight quota)",
            s->agent->cfg->name);
   aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, msg);
 }
@@ -684,7 +688,7 @@ static void post_messages(aip_gw *gw, aip_http_req *req, aip_session *s, cJSON *
   for (size_t i = 0; i < n; i++) {
     gw->metrics.rpc_messages++;
     requests += msgs[i].kind == AIP_RPC_REQUEST;
-    if (msgs[i].kind == AIP_RPC_REQUEST && s->agent->inflight >= gw->cfg->limits.max_inflight_per_agent)
+    if (msgs[i].kind == AIP_RPC_REQUEST && s->agent->inflight >= max_inflight(s->agent))
       refuse_inflight(ex, s, &msgs[i]);
     else
       aip_dispatch(ex, s, &msgs[i]);
@@ -735,10 +739,11 @@ static void mcp_post(aip_gw *gw, aip_agent_rt *a, aip_http_req *req) {
       http_rpc_error(req, 503, AIP_RPC_INTERNAL_ERROR, "Too many sessions", NULL);
       goto done;
     }
-    if (a->sessions_n >= gw->cfg->limits.max_sessions_per_agent) {
+    if (a->sessions_n >= (a->cfg->max_sessions ? a->cfg->max_sessions
+                                                : gw->cfg->limits.max_sessions_per_agent)) {
       /* one agent cannot take every slot: the others still get theirs */
       char msg[320];
-      snprintf(msg, sizeof(msg), "Too many sessions for agent %.200s (limits.max_sessions_per_agent)",
+      snprintf(msg, sizeof(msg), "Too many sessions for agent %.200s (its max_sessions quota)",
                a->cfg->name);
       http_rpc_error(req, 503, AIP_RPC_INTERNAL_ERROR, msg, NULL);
       goto done;

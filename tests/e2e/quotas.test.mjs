@@ -30,7 +30,7 @@ test('limits.max_sessions_per_agent: agent A fills its quota, agent B still open
   const g = await Gateway.start({
     servers: { t: testServer() },
     limits: { max_sessions: 10, max_sessions_per_agent: 2 },
-    agents: [{ name: 'qa', token: ta, policy, servers: ['t'] }, { name: 'qb', token: tb, policy, servers: ['t'] }],
+    agents: [{ name: 'qa', token: ta, policy, servers: ['t'] }, { name: 'qb', token: tb, policy, servers: ['t'], max_sessions: 3 }],
   });
   try {
     await g.wrap(async () => {
@@ -43,6 +43,10 @@ test('limits.max_sessions_per_agent: agent A fills its quota, agent B still open
       await g.rawSession(tb); // another agent is not affected
       const { client } = await g.connect(tb);
       assert.equal(textOf(await client.callTool({ name: 'echo', arguments: { message: 'b' } })), 'b');
+      await g.rawSession(tb); // its own quota (agents[].max_sessions: 3) overrides the default 2
+      const r2 = await g.post(initBody(), { token: tb });
+      assert.equal(r2.status, 503, r2.text);
+      assert.match(r2.json?.error?.message, /Too many sessions for agent qb/);
     })();
   } finally { await g.stop(); }
 });

@@ -115,7 +115,11 @@ static void test_full_fixture(void) {
   CHECK_INT(a->servers[0], 0);
   CHECK_INT(a->servers[1], 1);
   CHECK_INT(a->tool_prefix, AIP_PREFIX_ALWAYS);
+  CHECK_INT(a->max_sessions, 0); /* limits.*_per_agent */
+  CHECK_INT(a->max_inflight, 0);
   a = &c->agents[1];
+  CHECK_INT(a->max_sessions, 5);
+  CHECK_INT(a->max_inflight, 7);
   CHECK_STR(a->name, "reader.v2");
   CHECK_INT(a->servers_n, 1);
   CHECK_INT(a->servers[0], 1);
@@ -270,6 +274,12 @@ static void test_errors(void) {
                "\"zz11111111111111111111111111111111111111111111111111111111111111\"\n",
                "3:19: agents[0].token_sha256: expected 64 hex characters (the SHA-256 of the "
                "bearer token; `aip token new` prints one)");
+  expect_error(AGENT "    max_sessions: 0\n",
+               "5:19: agents[0].max_sessions: 0 is out of range (1 to 10000000)");
+  expect_error(AGENT "    max_inflight: -3\n",
+               "5:19: agents[0].max_inflight: -3 is out of range (1 to 10000000)");
+  expect_error(AGENT "    max_inflight: some\n",
+               "5:19: agents[0].max_inflight: expected an integer, got \"some\"");
   expect_error(AGENT "    servers: [files]\n",
                "5:15: agents[0].servers: unknown server \"files\" (not defined under `servers`)");
   expect_error(SERVERS AGENT "    servers: [files, files]\n",
