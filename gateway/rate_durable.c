@@ -55,6 +55,7 @@ typedef struct save_ctx {
 } save_ctx;
 
 static void on_saved(void *data, int err);
+static void schedule_retry(aip_rate_durable *r);
 
 static int save(aip_agent_rt *a, const char *tool, const aip_rate_bucket *b, int retry) {
   size_t n = strlen(tool);
@@ -104,6 +105,7 @@ static void on_retry(uv_timer_t *t) {
     if (aip_rate_bucket_get(r->retry[i].a->rate, tool, strlen(tool), &b)) continue;
     if (!save(r->retry[i].a, tool, &b, 1)) r->retrying++;
   }
+  if (!r->retrying && r->retry_n) schedule_retry(r); /* nothing could be queued: later */
 }
 
 static void schedule_retry(aip_rate_durable *r) {
