@@ -44,6 +44,15 @@ typedef struct aip_tool_entry {
   int visible;   /* policy could allow it */
 } aip_tool_entry;
 
+/* Requests refused for a quota or a fault rather than by the policy (aip_refused_total). */
+typedef enum aip_refused_reason {
+  AIP_REFUSED_SESSIONS = 0, /* the agent's session quota */
+  AIP_REFUSED_INFLIGHT,     /* its in-flight quota */
+  AIP_REFUSED_STREAM_BUFFER, /* a streamed answer its client did not read (max_stream_buffer) */
+  AIP_REFUSED_RATE_UNSAVED, /* a rate-limit token that could not be saved as spent */
+  AIP_REFUSED_N
+} aip_refused_reason;
+
 struct aip_agent_rt {
   aip_gw *gw;
   const aip_agent_config *cfg;
@@ -77,6 +86,7 @@ struct aip_agent_rt {
   aip_session *sessions; /* this agent's sessions */
   size_t sessions_n;     /* against limits.max_sessions_per_agent */
   uint64_t inflight;     /* its requests not yet answered (limits.max_inflight_per_agent) */
+  uint64_t refused[AIP_REFUSED_N]; /* aip_refused_total, by aip_refused_reason */
   uint64_t decisions[6]; /* by aip_decision_kind */
 };
 

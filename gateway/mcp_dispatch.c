@@ -351,7 +351,8 @@ void aip_dispatch_rate_unsaved(aip_pending *p, const cJSON *params) {
                     .error_code = AIP_RPC_INTERNAL_ERROR,
                     .error_message = "Rate limit state cannot be saved"};
   snprintf(d.reason, sizeof(d.reason), "rate limit state cannot be saved (store write failed)");
-  count(p->sess, d.kind);
+  /* not a -32002 refusal: aip_refused_total counts it, not the decision counter */
+  p->sess->agent->refused[AIP_REFUSED_RATE_UNSAVED]++;
   audit(p->sess, "tools/call", &d, NULL, tool, cJSON_IsObject(args) ? args : NULL, -1);
   const char *data[] = {"tool", tool, NULL};
   aip_buf b;

@@ -553,6 +553,7 @@ static int sink_chunk(void *data, const char *bytes, size_t n) {
     if (queued <= p->sess->agent->gw->cfg->limits.max_stream_buffer) return 0;
     aip_warn("agent %s: a client does not read its answer (%zu bytes queued) while other calls "
              "wait on the same server", p->sess->agent->cfg->name, queued);
+    p->sess->agent->refused[AIP_REFUSED_STREAM_BUFFER]++;
     return -ENOBUFS;
   }
   aip_http_on_drain(req, STREAM_LOW_WATER, stream_drained, p);
@@ -625,6 +626,7 @@ static void refuse_inflight(aip_exchange *ex, aip_session *s, aip_rpc_msg *m) {
   char msg[320];
   snprintf(msg, sizeof(msg), "Too many calls in flight for agent %.200s (its max_inflight quota)",
            s->agent->cfg->name);
+  s->agent->refused[AIP_REFUSED_INFLIGHT]++;
   aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, msg);
 }
 
@@ -745,6 +747,7 @@ static void mcp_post(aip_gw *gw, aip_agent_rt *a, aip_http_req *req) {
       char msg[320];
       snprintf(msg, sizeof(msg), "Too many sessions for agent %.200s (its max_sessions quota)",
                a->cfg->name);
+      a->refused[AIP_REFUSED_SESSIONS]++;
       http_rpc_error(req, 503, AIP_RPC_INTERNAL_ERROR, msg, NULL);
       goto done;
     }

@@ -62,6 +62,14 @@ static int render_decisions(aip_gw *gw, aip_buf *b) {
   for (size_t i = 0; !err && i < gw->agents_n; i++)
     err = sample(b, "aip_rate_limited_total", "agent", gw->agents[i].cfg->name, NULL, NULL,
                  gw->agents[i].decisions[AIP_DECISION_RATE_LIMITED]);
+  static const char *const refused[AIP_REFUSED_N] = {"sessions_quota", "inflight_quota",
+                                                     "stream_buffer", "rate_unsaved"};
+  if (!err) err = head(b, "aip_refused_total", "counter",
+                       "Requests refused for a per-agent quota or a fault, not by policy, by agent and reason.");
+  for (size_t i = 0; !err && i < gw->agents_n; i++)
+    for (int k = 0; !err && k < AIP_REFUSED_N; k++)
+      err = sample(b, "aip_refused_total", "agent", gw->agents[i].cfg->name, "reason", refused[k],
+                   gw->agents[i].refused[k]);
   return err;
 }
 

@@ -47,6 +47,8 @@ test('limits.max_sessions_per_agent: agent A fills its quota, agent B still open
       const r2 = await g.post(initBody(), { token: tb });
       assert.equal(r2.status, 503, r2.text);
       assert.match(r2.json?.error?.message, /Too many sessions for agent qb/);
+      assert.equal(await g.metric('aip_refused_total{agent="qa",reason="sessions_quota"}'), 1);
+      assert.equal(await g.metric('aip_refused_total{agent="qb",reason="sessions_quota"}'), 1);
     })();
   } finally { await g.stop(); }
 });
@@ -71,6 +73,8 @@ test('limits.max_inflight_per_agent: calls beyond it are refused, other agents u
       });
       const { client: b } = await g.connect(tb);
       assert.equal(textOf(await b.callTool({ name: 'echo', arguments: { message: 'b' } })), 'b');
+      assert.equal(await g.metric('aip_refused_total{agent="ia",reason="inflight_quota"}'), 1);
+      assert.equal(await g.metric('aip_refused_total{agent="ib",reason="inflight_quota"}'), 0);
       await Promise.all(slow);
       assert.equal(textOf(await a.callTool({ name: 'echo', arguments: { message: 'again' } })), 'again');
     })();
@@ -98,6 +102,7 @@ test('a session that stops reading a big answer does not stall another session o
       assert.ok(r.ms < 3000, `the other session's echo took ${r.ms.toFixed(0)} ms`);
       ac.abort();
       assert.match(g.stderr, /slowrd: streamed answer aborted/);
+      assert.equal(await g.metric('aip_refused_total{agent="slowrd",reason="stream_buffer"}'), 1);
     })();
   } finally { await g.stop(); }
 });

@@ -116,6 +116,8 @@ test('a store that cannot write: rate-limited calls fail closed, /readyz 503, co
       const recs = fs.readFileSync(g.auditPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
       assert.ok(recs.some((r) => r.tool === 'echo' && r.decision === 'RATE_LIMITED' &&
         /cannot be saved/.test(r.reason)), 'the refusal is audited');
+      assert.equal(await g.metric('aip_refused_total{agent="ro",reason="rate_unsaved"}'), 1);
+      assert.equal(await g.metric('aip_rate_limited_total{agent="ro"}'), 0, 'not a -32002 refusal');
       locker.stdin.end('ROLLBACK;\n');
       await new Promise((r) => locker.on('exit', r));
       locker = null;
