@@ -106,7 +106,15 @@ int aip_exec_shim_main(int argc, char **argv) {
   }
   if ((long)getppid() != strtol(argv[0], NULL, 10)) return 127; /* the gateway is already gone */
 #endif
-  execv(argv[1], argv + 2);
-  fprintf(stderr, "aip: cannot run %s: %s\n", argv[1], strerror(errno));
+  char *prog = argv[1];
+  execv(prog, argv + 2);
+  if (errno == ENOEXEC) {
+    /* a script without a #! line: sh runs it, as execvp (and so uv_spawn) would */
+    static char sh[] = "/bin/sh";
+    argv[1] = sh;
+    argv[2] = prog;
+    execv(sh, argv + 1);
+  }
+  fprintf(stderr, "aip: cannot run %s: %s\n", prog, strerror(errno));
   return 127;
 }
