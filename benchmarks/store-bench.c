@@ -9,7 +9,7 @@
  * The probe is a thread that every 1 ms stamps the time and calls uv_async_send; the loop's
  * callback records now - stamp: how long the loop takes to notice an event (what a socket read
  * would wait). Then it times the gateway's per-call rate-limit bookkeeping on a limited tool
- * (normalize the name, read the bucket, aip_store_bucket_put).
+ * (normalize the name, see whether the reserve of durably spent tokens needs topping up).
  *
  *   store-bench [--rate N] [--seconds S] [--dir DIR]
  * Prints one `key=value` line per phase (for run scripts) and a readable summary.
@@ -220,7 +220,8 @@ static double hist_pct(const aip_histogram *h, double p) {
 
 /* ---- rate-limit bookkeeping ------------------------------------------------------------------- */
 
-/* What mcp_dispatch.c's persist_bucket does after each check of a rate-limited tool. */
+/* What gateway/rate_durable.c does after each check of a rate-limited tool while its reserve is
+ * full (the normal case: no store request). */
 static double time_bucket_persist(void) {
   const char *yaml = "apiVersion: aip.io/v1alpha1\nkind: AgentPolicy\nmetadata:\n  name: b\n"
                      "spec:\n  tool_rules:\n    - tool: write_file\n      rate_limit: 1000000000/second\n";
@@ -233,16 +234,18 @@ static double time_bucket_persist(void) {
     exit(1);
   }
   aip_rate_state *rs = aip_rate_state_new(pol);
+  aip_rate_state_set_durable(rs, 1);
   aip_decision d;
   aip_policy_check_tool(pol, "write_file", 10, NULL, 1, rs, &d);
+  aip_rate_bucket save;
+  if (aip_rate_reserve(rs, "write_file", 10, 1, &save)) aip_rate_settle(rs, "write_file", 10, 1);
   double best = 1e18;
   for (int r = 0; r < 9; r++) {
     uint64_t t0 = uv_hrtime();
     for (int i = 0; i < 100000; i++) {
       char *n = aip_normalize_name("write_file", 10);
-      aip_rate_bucket b;
-      if (n && aip_rate_bucket_get(rs, n, strlen(n), &b) == 0)
-        aip_store_bucket_put(store, "bench-agent", n, b.tokens, b.last_ms);
+      if (n && aip_rate_reserve(rs, n, strlen(n), 1, &save))
+        aip_store_bucket_write(store, "bench-agent", n, save.tokens, save.last_ms, NULL, NULL);
       free(n);
     }
     double ns = (double)(uv_hrtime() - t0) / 100000;

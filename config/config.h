@@ -217,6 +217,8 @@ typedef struct aip_agent_config {
   size_t servers_n;
   aip_tool_prefix tool_prefix;
   aip_ask_via ask_via;
+  uint32_t max_sessions; /* its own quotas; 0: limits.max_sessions_per_agent, */
+  uint32_t max_inflight; /* limits.max_inflight_per_agent */
 } aip_agent_config;
 
 typedef struct aip_operator_config {
@@ -228,6 +230,10 @@ typedef struct aip_limits {
   uint64_t max_body;                /* "4MiB": larger POST bodies get 413 */
   uint64_t max_header_bytes;        /* "16KiB": request line + headers */
   uint32_t max_sessions;            /* 10000 */
+  uint32_t max_sessions_per_agent;  /* 1000: one agent cannot take every session slot */
+  uint32_t max_inflight_per_agent;  /* 1000: requests of one agent not yet answered */
+  uint64_t max_stream_buffer;       /* "4MiB": a streamed answer held for a client that does not
+                                     * read while its server's pipe serves other calls too */
   uint64_t request_timeout_ms;      /* "60s": an upstream call that takes longer fails */
   uint64_t header_timeout_ms;       /* "10s": headers must arrive within this */
   uint64_t idle_timeout_ms;         /* "60s": an idle keep-alive connection is closed */

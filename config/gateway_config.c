@@ -125,10 +125,13 @@ static int parse_limits(gwctx *c, const aip_ynode *n) {
   static const char *const keys[] = {"max_body",        "max_header_bytes", "max_sessions",
                                      "request_timeout", "header_timeout",   "idle_timeout",
                                      "session_idle_timeout", "max_upstream_message",
-                                     "max_streamed_message", "max_connections", NULL};
-  const aip_ynode *v[10];
+                                     "max_streamed_message", "max_connections",
+                                     "max_sessions_per_agent", "max_inflight_per_agent",
+                                     "max_stream_buffer", NULL};
+  const aip_ynode *v[13];
   aip_limits *l = &c->cfg->limits;
-  long long sessions = l->max_sessions, conns = l->max_connections;
+  long long sessions = l->max_sessions, conns = l->max_connections,
+            per_agent = l->max_sessions_per_agent, inflight = l->max_inflight_per_agent;
   int rc = aip_y_fields(c->y, n, "limits", keys, v, c->err);
   if (!rc) rc = read_positive_size(c, v[0], "limits.max_body", &l->max_body);
   if (!rc) rc = read_positive_size(c, v[1], "limits.max_header_bytes", &l->max_header_bytes);
@@ -148,6 +151,14 @@ static int parse_limits(gwctx *c, const aip_ynode *n) {
   if (!rc)
     rc = aip_y_int(c->y, v[9], "limits.max_connections", 1, 10000000, &conns, c->err);
   l->max_connections = (uint32_t)conns;
+  if (!rc)
+    rc = aip_y_int(c->y, v[10], "limits.max_sessions_per_agent", 1, 10000000, &per_agent, c->err);
+  l->max_sessions_per_agent = (uint32_t)per_agent;
+  if (!rc)
+    rc = aip_y_int(c->y, v[11], "limits.max_inflight_per_agent", 1, 10000000, &inflight, c->err);
+  l->max_inflight_per_agent = (uint32_t)inflight;
+  if (!rc)
+    rc = read_positive_size(c, v[12], "limits.max_stream_buffer", &l->max_stream_buffer);
   return rc;
 }
 
@@ -451,10 +462,25 @@ static int parse_agent_servers(gwctx *c, const aip_ynode *n, const char *what,
   return rc;
 }
 
+/* The agent's own quotas; 0 (absent) means the limits.*_per_agent default. */
+static int parse_agent_quotas(gwctx *c, const aip_ynode *sessions, const aip_ynode *inflight,
+                              const char *what, aip_agent_config *a) {
+  char sub[WHAT_MAX];
+  long long v = 0;
+  snprintf(sub, sizeof sub, "%s.max_sessions", what);
+  int rc = aip_y_int(c->y, sessions, sub, 1, 10000000, &v, c->err);
+  a->max_sessions = (uint32_t)v;
+  v = 0;
+  snprintf(sub, sizeof sub, "%s.max_inflight", what);
+  if (!rc) rc = aip_y_int(c->y, inflight, sub, 1, 10000000, &v, c->err);
+  a->max_inflight = (uint32_t)v;
+  return rc;
+}
+
 static int parse_agent(gwctx *c, const aip_ynode *n, size_t idx, aip_agent_config *a) {
   static const char *const keys[] = {"name", "token_sha256", "policy", "servers", "tool_prefix",
-                                     "ask_via", NULL};
-  const aip_ynode *v[6];
+                                     "ask_via", "max_sessions", "max_inflight", NULL};
+  const aip_ynode *v[8];
   char what[PARENT_MAX], sub[WHAT_MAX], q[AIP_Y_QUOTE_MAX];
   snprintf(what, sizeof what, "agents[%zu]", idx);
   a->pos = n->pos;
@@ -494,6 +520,7 @@ static int parse_agent(gwctx *c, const aip_ynode *n, size_t idx, aip_agent_confi
                       sub, aip_y_quote(q, sizeof q, p));
     free(p);
   }
+  if (!rc) rc = parse_agent_quotas(c, v[6], v[7], what, a);
   snprintf(sub, sizeof sub, "%s.policy", what);
   if (!rc) rc = read_path(c, v[2], sub, &a->policy_path);
   if (!rc && !a->policy_path) rc = aip_y_errf(c->y, n, c->err, "%s: missing required field", sub);
@@ -572,6 +599,9 @@ static int set_defaults(aip_gateway_config *cfg, const char *path, aip_error *er
       .max_body = 4 * 1024 * 1024,
       .max_header_bytes = 16 * 1024,
       .max_sessions = 10000,
+      .max_sessions_per_agent = 1000,
+      .max_inflight_per_agent = 1000,
+      .max_stream_buffer = 4 * 1024 * 1024,
       .request_timeout_ms = 60 * 1000,
       .header_timeout_ms = 10 * 1000,
       .idle_timeout_ms = 60 * 1000,

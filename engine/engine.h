@@ -173,6 +173,8 @@ typedef struct aip_decision {
   const char *protected_path;  /* PROTECTED_PATH: the protected entry hit (for the audit log
                                   only: never put in the error reply), else NULL */
   int cached;                  /* 1 when the decision came from the decision cache */
+  int rate_wait;               /* RATE_LIMITED only because no token is durably reserved yet
+                                  (aip_rate_state_set_durable): reserve, save, check again */
 } aip_decision;
 
 const char *aip_decision_name(aip_decision_kind k); /* "ALLOW", "BLOCK", ... as in the audit log */
@@ -191,8 +193,10 @@ void aip_policy_check_method(const aip_policy *p, const char *method, size_t len
 typedef struct aip_rate_state aip_rate_state;
 
 typedef struct aip_rate_bucket {
-  double tokens;   /* tokens left at last_ms */
-  int64_t last_ms; /* caller's clock at the last refill */
+  double tokens;     /* tokens left at last_ms (reserved and pending ones not included) */
+  int64_t last_ms;   /* caller's clock at the last refill */
+  uint32_t reserved; /* durable mode: taken from the bucket, durably saved, not yet granted */
+  uint32_t pending;  /* durable mode: taken from the bucket, being saved (aip_rate_reserve) */
 } aip_rate_bucket;
 
 aip_rate_state *aip_rate_state_new(const aip_policy *p); /* p may be NULL; NULL on no memory */
@@ -203,6 +207,24 @@ int aip_rate_bucket_get(const aip_rate_state *rs, const char *tool, size_t len,
 /* Restores a bucket (e.g. read back from the store). 0 or -ENOMEM. */
 int aip_rate_bucket_set(aip_rate_state *rs, const char *tool, size_t len,
                         const aip_rate_bucket *b);
+/* Durable mode (the gateway, whose buckets outlive the process): a call is granted only a token
+ * already saved as spent, so a crash at any instant never grants more than the limit. The
+ * caller reserves tokens ahead in small blocks (aip_rate_reserve), saves the bucket it is given
+ * and settles the reservation when the save committed or failed (aip_rate_settle). A call that
+ * finds no reserved token but a token in the bucket is refused with `rate_wait` set: reserve,
+ * wait for the save, check it again. Tokens reserved and never granted (a crash) are lost: the
+ * error is always on the side of granting fewer. Off by default (the stdio wrapper). */
+void aip_rate_state_set_durable(aip_rate_state *rs, int on);
+int aip_rate_state_durable(const aip_rate_state *rs);
+/* Takes up to a block of tokens (a tenth of the limit, at least 1) less those already reserved
+ * from the bucket into `pending`; *save is the bucket to write, as it must read after a crash.
+ * Returns how many were taken: 0 when a reservation is in flight, enough are reserved, the
+ * bucket is empty or unknown. */
+uint32_t aip_rate_reserve(aip_rate_state *rs, const char *tool, size_t len, int64_t now_ms,
+                          aip_rate_bucket *save);
+/* The save of the bucket's pending tokens committed (ok 1: they become grantable) or failed
+ * (ok 0: they go back into the bucket). */
+void aip_rate_settle(aip_rate_state *rs, const char *tool, size_t len, int ok);
 /* Iteration: for (size_t i = 0; aip_rate_bucket_next(rs, &i, &name, &len, &b);) { ... } */
 int aip_rate_bucket_next(const aip_rate_state *rs, size_t *iter, const char **tool,
                          size_t *len, aip_rate_bucket *out);

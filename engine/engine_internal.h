@@ -65,7 +65,8 @@ size_t aip_path_clean(const char *p, size_t n, char *dst);
 /* ---- rate limiting (ratelimit.c) ---- */
 
 /* Takes one token from the bucket of normalized tool `t` (burst `count`, refilled `count` per
- * `period_s`). Returns 1 when allowed, 0 when limited, -ENOMEM. */
+ * `period_s`). Returns 1 when allowed, 0 when limited, -EAGAIN in durable mode when a token is
+ * left but none is reserved yet, -ENOMEM. */
 int aip_rate_take(aip_rate_state *rs, const char *t, size_t tlen, uint32_t count,
                   uint32_t period_s, int64_t now_ms);
 

@@ -239,7 +239,8 @@ static int rate_limited(const aip_rule_c *r, const char *t, size_t tlen, int64_t
   go_quote(quoted, sizeof(quoted), t, tlen);
   snprintf(reason, sizeof(reason), "rate limit exceeded for tool %s", quoted);
   refuse(out, AIP_DECISION_RATE_LIMITED, AIP_ERR_RATE_LIMITED, "Rate limit exceeded",
-         rc < 0 ? "out of memory in the rate limiter" : reason);
+         rc == -ENOMEM ? "out of memory in the rate limiter" : reason);
+  out->rate_wait = rc == -EAGAIN;
   return 1;
 }
 

@@ -33,6 +33,8 @@ typedef struct aip_pending aip_pending;
 typedef struct aip_policy_gen aip_policy_gen;
 typedef struct aip_policy_watch aip_policy_watch;
 typedef struct aip_ask_elicit aip_ask_elicit;
+typedef struct aip_rate_wait aip_rate_wait;
+typedef struct aip_rate_durable aip_rate_durable;
 
 /* One tool as the agent sees it. */
 typedef struct aip_tool_entry {
@@ -44,6 +46,15 @@ typedef struct aip_tool_entry {
   int visible;   /* policy could allow it */
   int hidden;    /* one of its names could also mean another tool: not exposed, not routed */
 } aip_tool_entry;
+
+/* Requests refused for a quota or a fault rather than by the policy (aip_refused_total). */
+typedef enum aip_refused_reason {
+  AIP_REFUSED_SESSIONS = 0, /* the agent's session quota */
+  AIP_REFUSED_INFLIGHT,     /* its in-flight quota */
+  AIP_REFUSED_STREAM_BUFFER, /* a streamed answer its client did not read (max_stream_buffer) */
+  AIP_REFUSED_RATE_UNSAVED, /* a rate-limit token that could not be saved as spent */
+  AIP_REFUSED_N
+} aip_refused_reason;
 
 struct aip_agent_rt {
   aip_gw *gw;
@@ -77,6 +88,9 @@ struct aip_agent_rt {
   size_t waiters_n, waiters_cap;
   void *fetch;       /* the fan-out in progress (router.c) */
   aip_session *sessions; /* this agent's sessions */
+  size_t sessions_n;     /* against limits.max_sessions_per_agent */
+  uint64_t inflight;     /* its requests not yet answered (limits.max_inflight_per_agent) */
+  uint64_t refused[AIP_REFUSED_N]; /* aip_refused_total, by aip_refused_reason */
   uint64_t decisions[6]; /* by aip_decision_kind */
 };
 
@@ -104,6 +118,7 @@ struct aip_gw {
   aip_http_server *admin;
   aip_audit *audit;
   aip_store *store;
+  aip_rate_durable *rated; /* rate-limit tokens saved before they are granted (rate_durable.c) */
   aip_approvals *approvals;
   aip_map operators_by_token; /* sha256(token) -> operator */
   struct event_stream *event_streams; /* open /v1/approvals/events streams (approvals_api.c) */
@@ -163,6 +178,28 @@ const char *aip_mcp_negotiate(const char *requested);
 
 /* mcp_dispatch.c: one JSON-RPC message of a session */
 void aip_dispatch(aip_exchange *ex, aip_session *s, aip_rpc_msg *m);
+/* A tools/call that waited for its rate-limit token (rate_durable.c) is checked again from the
+ * start; `root` (its message) is taken. */
+void aip_dispatch_tools_call_again(aip_pending *p, cJSON *root);
+/* Fails the tools/call (its `params`) closed: its rate-limit token could not be saved as spent.
+ * Audited (RATE_LIMITED, with the reason), answered -32603 with {"tool": name}. */
+void aip_dispatch_rate_unsaved(aip_pending *p, const cJSON *params);
+
+/* rate_durable.c (see there). init puts every agent's rate state in durable mode. */
+int aip_rate_durable_init(aip_gw *gw);
+void aip_rate_durable_close(aip_gw *gw);
+/* Clean shutdown, before the store closes: writes back tokens reserved and never granted. */
+void aip_rate_durable_give_back(aip_gw *gw);
+/* After a tools/call check: tops up, in the background, the reserve of saved tokens of every
+ * bucket the check may have spent from (one per name of the tool: engine/policy_names.c). */
+void aip_rate_durable_after_check(aip_agent_rt *a, const aip_tool_names *names);
+/* The check said rate_wait: `p` waits for the save of the next tokens of a bucket of the tool's
+ * names, then its message `root` (taken on success) is checked again. -EIO when no save can be
+ * started (fail closed). */
+int aip_rate_durable_wait(aip_pending *p, const aip_tool_names *names, cJSON *root);
+void aip_rate_durable_forget(aip_pending *p); /* p is freed before its save is done */
+
+int aip_rate_durable_failing(aip_gw *gw);     /* a bucket's save failed and is being retried */
 /* A human's answer to an `ask` that came from elsewhere than the queue (ask_elicit.c): audited
  * and acted on exactly as an operator's decision (APPROVED forwards the call, DENIED -32004,
  * EXPIRED -32005). `by` names the approver, `reason` the refusal (either may be NULL). */
@@ -198,6 +235,7 @@ struct aip_pending {
   int decision_kind;         /* tools/call: ALLOW or ALLOW_MONITOR */
   aip_approval_wait *approval; /* tools/call: waiting for a human */
   aip_ask_elicit *elicit;    /* tools/call: waiting for the agent's user (ask_elicit.c) */
+  aip_rate_wait *rate_wait;  /* tools/call: waiting for its rate-limit token to be saved */
   aip_buf dlp_audit;         /* tools/call: `[{"rule":..,"count":..}]` of its answer, or empty */
   struct aip_pending_stream *stream; /* its answer is streaming (mcp_http.c) */
   aip_pending *prev, *next;  /* in sess->pending */

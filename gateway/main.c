@@ -147,6 +147,9 @@ static int cmd_serve(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+  /* first: it runs between fork and the upstream server's exec (exec_shim.c) */
+  if (argc > 1 && strcmp(argv[1], AIP_EXEC_SHIM_CMD) == 0)
+    return aip_exec_shim_main(argc - 2, argv + 2);
   if (sodium_init() < 0) {
     fprintf(stderr, "aip: libsodium failed to initialize\n");
     return 1;

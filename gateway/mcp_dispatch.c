@@ -55,20 +55,6 @@ static void audit(aip_session *s, const char *method, const aip_decision *d,
 
 static void count(aip_session *s, aip_decision_kind k) { s->agent->decisions[k]++; }
 
-/* Hands the tool's rate buckets (those it has) to the store, which writes them behind. */
-static void persist_buckets(aip_agent_rt *a, const aip_tool_names *names) {
-  if (!a->gw->store || !a->rate_limited) return; /* no rate rules: no malloc on the hot path */
-  const char *all[] = {names->exposed, names->real, names->qualified};
-  for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++) {
-    if (!all[i] || (i && strcmp(all[i], names->exposed) == 0)) continue;
-    char *n = aip_normalize_name(all[i], strlen(all[i]));
-    aip_rate_bucket b;
-    if (n && aip_rate_bucket_get(a->rate, n, strlen(n), &b) == 0)
-      aip_store_bucket_put(a->gw->store, a->cfg->name, n, b.tokens, b.last_ms);
-    free(n);
-  }
-}
-
 /* Answers with the AIP error of a decision that stops the request. */
 static void deny(aip_pending *p, const aip_decision *d, const char *tool_or_method) {
   aip_buf b;
@@ -101,8 +87,17 @@ static void do_initialize(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
 
 /* ---- tools/list ---------------------------------------------------------------------------- */
 
+static void upstream_unavailable(aip_pending *p, const aip_upstream *u);
+
 static void tools_list_ready(aip_pending *p) {
   aip_agent_rt *a = p->sess->agent;
+  /* every server failed: an empty list would read as "no tools"; say which one is down */
+  size_t failed = 0;
+  for (size_t i = 0; i < a->cfg->servers_n; i++) failed += a->server_failed[i] != 0;
+  if (a->cfg->servers_n && failed == a->cfg->servers_n && !a->tools_n) {
+    upstream_unavailable(p, a->ups[0]);
+    return;
+  }
   cJSON *r = cJSON_CreateObject();
   cJSON_AddItemToObject(r, "tools", a->tools_json ? cJSON_Duplicate(a->tools_json, 1)
                                                   : cJSON_CreateArray());
@@ -138,11 +133,30 @@ static void call_answered(aip_upstream_call *call, cJSON *msg, int final, void *
   aip_pending_emit(p, msg, final);
 }
 
+/* -32603 "upstream <agent>/<server> unavailable: <why>", data {"reason", "server"}: the
+ * server is down, backing off, or could not be started. */
 static void upstream_unavailable(aip_pending *p, const aip_upstream *u) {
   char msg[300];
-  snprintf(msg, sizeof(msg), "upstream %s unavailable: %s", u->label,
-           u->last_error[0] ? u->last_error : "not running");
-  aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, msg);
+  const char *why = u->last_error[0] ? u->last_error : "not running";
+  snprintf(msg, sizeof(msg), "upstream %s unavailable: %s", u->label, why);
+  const char *data[] = {"reason", why, "server", u->server->name, NULL};
+  aip_buf b;
+  aip_buf_init(&b);
+  aip_rpc_error(&b, p->client_id, AIP_RPC_INTERNAL_ERROR, msg, data);
+  aip_pending_error_raw(p, &b);
+  aip_buf_free(&b);
+}
+
+/* A name no listed tool has: which failed server might own it. A "<server>__" prefix names
+ * it; an unprefixed name (tool_prefix auto or never) could belong to any server whose list
+ * could not be fetched (one that cannot start has never listed anything), so the agent hears
+ * that a server is down rather than "Unknown tool". */
+static const aip_upstream *owner_down(aip_agent_rt *a, const char *tool) {
+  const aip_upstream *u = aip_router_failed_server(a, tool);
+  if (u || a->cfg->tool_prefix == AIP_PREFIX_ALWAYS) return u;
+  for (size_t s = 0; s < a->cfg->servers_n; s++)
+    if (a->server_failed[s]) return a->ups[s];
+  return NULL;
 }
 
 static void tools_call_ready(aip_pending *p) {
@@ -150,7 +164,7 @@ static void tools_call_ready(aip_pending *p) {
   const aip_tool_entry *t = aip_router_find(a, p->tool);
   /* "<server>__tool" of a server whose tool list could not be fetched: the tool may well exist,
    * the server is what is missing. Saying "unknown tool" would mislead the agent. */
-  const aip_upstream *down = t ? NULL : aip_router_failed_server(a, p->tool);
+  const aip_upstream *down = t ? NULL : owner_down(a, p->tool);
   if (down) {
     upstream_unavailable(p, down);
     return;
@@ -326,7 +340,14 @@ static void tools_call_checked(aip_pending *p) {
   aip_decision d;
   /* wall time: rate buckets are persisted and must mean the same after a restart */
   aip_policy_check_tool_names(a->policy, &names, p->args, aip_wall_ms(), a->rate, &d);
-  persist_buckets(a, &names);
+  if (d.rate_wait) {
+    /* a token is left but not yet saved as spent: wait for the save, then check again */
+    if (aip_rate_durable_wait(p, &names, req) == 0) return; /* the wait owns req now */
+    aip_dispatch_rate_unsaved(p, cJSON_GetObjectItemCaseSensitive(req, "params"));
+    cJSON_Delete(req);
+    return;
+  }
+  aip_rate_durable_after_check(a, &names);
   count(p->sess, d.kind);
   if (d.kind == AIP_DECISION_ASK) {
     p->decision_kind = AIP_DECISION_ALLOW; /* if a human approves */
@@ -366,6 +387,41 @@ static void do_tools_call(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
   }
   p->on_tools = tools_call_checked;
   aip_router_with_tools(s->agent, p);
+}
+
+/* Fail closed: the call's rate-limit token could not be saved as spent (rate_durable.c).
+ * Audited as RATE_LIMITED with the reason, answered -32603 with the tool in data. */
+void aip_dispatch_rate_unsaved(aip_pending *p, const cJSON *params) {
+  const cJSON *name = cJSON_GetObjectItemCaseSensitive(params, "name");
+  const cJSON *args = cJSON_GetObjectItemCaseSensitive(params, "arguments");
+  const char *tool = cJSON_IsString(name) ? name->valuestring : "";
+  aip_decision d = {.kind = AIP_DECISION_RATE_LIMITED,
+                    .violation = 1,
+                    .error_code = AIP_RPC_INTERNAL_ERROR,
+                    .error_message = "Rate limit state cannot be saved"};
+  snprintf(d.reason, sizeof(d.reason), "rate limit state cannot be saved (store write failed)");
+  /* not a -32002 refusal: aip_refused_total counts it, not the decision counter */
+  p->sess->agent->refused[AIP_REFUSED_RATE_UNSAVED]++;
+  audit(p->sess, "tools/call", &d, NULL, tool, cJSON_IsObject(args) ? args : NULL, -1);
+  const char *data[] = {"tool", tool, NULL};
+  aip_buf b;
+  aip_buf_init(&b);
+  aip_rpc_error(&b, p->client_id, AIP_RPC_INTERNAL_ERROR,
+                "Rate limit state cannot be saved: the call is refused", data);
+  aip_pending_error_raw(p, &b);
+  aip_buf_free(&b);
+}
+
+void aip_dispatch_tools_call_again(aip_pending *p, cJSON *root) {
+  aip_rpc_msg m;
+  /* the first pass set these; do_tools_call sets them again from the same message */
+  free(p->tool);
+  p->tool = NULL;
+  cJSON_Delete(p->args);
+  p->args = NULL;
+  if (aip_rpc_classify(root, &m) == AIP_RPC_REQUEST) do_tools_call(p, p->sess, &m);
+  else aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, "Internal error"); /* it was a request */
+  cJSON_Delete(root);
 }
 
 /* ---- notifications ------------------------------------------------------------------------- */

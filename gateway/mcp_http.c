@@ -138,6 +138,7 @@ static aip_session *session_new(aip_gw *gw, aip_agent_rt *a) {
     return NULL;
   }
   gw->sessions_n++;
+  a->sessions_n++;
   gw->metrics.sessions_created++;
   s->next = a->sessions;
   if (a->sessions) a->sessions->prev = s;
@@ -161,6 +162,7 @@ void aip_session_end(aip_gw *gw, aip_session *s) {
   aip_map_del(&gw->sessions, s->id, AIP_SESSION_ID_LEN);
   gw->sessions_n--;
   aip_agent_rt *a = s->agent;
+  a->sessions_n--;
   if (s->prev) s->prev->next = s->next;
   else a->sessions = s->next;
   if (s->next) s->next->prev = s->prev;
@@ -352,6 +354,7 @@ aip_pending *aip_pending_new(aip_exchange *ex, aip_session *s, const cJSON *id) 
   s->pending = p;
   ex->pending++;
   s->agent->gw->inflight++;
+  s->agent->inflight++;
   return p;
 }
 
@@ -361,7 +364,9 @@ static void pending_free(aip_pending *p) {
   aip_session *s = p->sess;
   if (p->stream) stream_drop(p, -ECANCELED);
   s->agent->gw->inflight--;
+  s->agent->inflight--;
   if (p->waiting_tools) aip_router_cancel_wait(s->agent, p);
+  if (p->rate_wait) aip_rate_durable_forget(p);
   /* the approval record stays for the operators; this call just stops waiting for it */
   if (p->approval) aip_approvals_forget(s->agent->gw->approvals, p->approval);
   if (p->call) aip_upstream_call_cancel(p->call, "session ended");
@@ -550,7 +555,17 @@ static int sink_chunk(void *data, const char *bytes, size_t n) {
   if (!st->err) st->err = stream_flush(p);
   if (st->err) return st->err;
   aip_http_req *req = p->ex->req;
-  if (aip_http_queued(req) <= STREAM_HIGH_WATER) return 0;
+  size_t queued = aip_http_queued(req);
+  if (queued <= STREAM_HIGH_WATER) return 0;
+  if (p->call && aip_upstream_call_shares_reader(p->call)) {
+    /* Pausing would pause the server's pipe for every other session of the agent: this
+     * client's answer is held up to limits.max_stream_buffer, then cut off (its call fails). */
+    if (queued <= p->sess->agent->gw->cfg->limits.max_stream_buffer) return 0;
+    aip_warn("agent %s: a client does not read its answer (%zu bytes queued) while other calls "
+             "wait on the same server", p->sess->agent->cfg->name, queued);
+    p->sess->agent->refused[AIP_REFUSED_STREAM_BUFFER]++;
+    return -ENOBUFS;
+  }
   aip_http_on_drain(req, STREAM_LOW_WATER, stream_drained, p);
   return 1;
 }
@@ -606,6 +621,23 @@ void aip_pending_error_raw(aip_pending *p, aip_buf *err_json) {
 
 void aip_pending_error(aip_pending *p, int code, const char *message) {
   aip_pending_emit(p, aip_upstream_error_msg(code, message), 1);
+}
+
+/* limits.max_inflight_per_agent: the agent has that many requests unanswered already (calls
+ * running, held for approval, streaming): this one is refused, not queued, so one agent's
+ * backlog holds no memory or server capacity of the others. */
+static uint64_t max_inflight(const aip_agent_rt *a) {
+  return a->cfg->max_inflight ? a->cfg->max_inflight : a->gw->cfg->limits.max_inflight_per_agent;
+}
+
+static void refuse_inflight(aip_exchange *ex, aip_session *s, aip_rpc_msg *m) {
+  aip_pending *p = aip_pending_new(ex, s, m->id);
+  if (!p) return;
+  char msg[320];
+  snprintf(msg, sizeof(msg), "Too many calls in flight for agent %.200s (its max_inflight quota)",
+           s->agent->cfg->name);
+  s->agent->refused[AIP_REFUSED_INFLIGHT]++;
+  aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, msg);
 }
 
 /* ---- POST ---------------------------------------------------------------------------------- */
@@ -668,7 +700,10 @@ static void post_messages(aip_gw *gw, aip_http_req *req, aip_session *s, cJSON *
   for (size_t i = 0; i < n; i++) {
     gw->metrics.rpc_messages++;
     requests += msgs[i].kind == AIP_RPC_REQUEST;
-    aip_dispatch(ex, s, &msgs[i]);
+    if (msgs[i].kind == AIP_RPC_REQUEST && s->agent->inflight >= max_inflight(s->agent))
+      refuse_inflight(ex, s, &msgs[i]);
+    else
+      aip_dispatch(ex, s, &msgs[i]);
   }
   if (requests == 0 && ex->req) {
     aip_http_set_abort(req, NULL, NULL);
@@ -714,6 +749,16 @@ static void mcp_post(aip_gw *gw, aip_agent_rt *a, aip_http_req *req) {
     }
     if (gw->sessions_n >= gw->cfg->limits.max_sessions) {
       http_rpc_error(req, 503, AIP_RPC_INTERNAL_ERROR, "Too many sessions", NULL);
+      goto done;
+    }
+    if (a->sessions_n >= (a->cfg->max_sessions ? a->cfg->max_sessions
+                                                : gw->cfg->limits.max_sessions_per_agent)) {
+      /* one agent cannot take every slot: the others still get theirs */
+      char msg[320];
+      snprintf(msg, sizeof(msg), "Too many sessions for agent %.200s (its max_sessions quota)",
+               a->cfg->name);
+      a->refused[AIP_REFUSED_SESSIONS]++;
+      http_rpc_error(req, 503, AIP_RPC_INTERNAL_ERROR, msg, NULL);
       goto done;
     }
     if (!(s = session_new(gw, a))) {

@@ -62,6 +62,14 @@ static int render_decisions(aip_gw *gw, aip_buf *b) {
   for (size_t i = 0; !err && i < gw->agents_n; i++)
     err = sample(b, "aip_rate_limited_total", "agent", gw->agents[i].cfg->name, NULL, NULL,
                  gw->agents[i].decisions[AIP_DECISION_RATE_LIMITED]);
+  static const char *const refused[AIP_REFUSED_N] = {"sessions_quota", "inflight_quota",
+                                                     "stream_buffer", "rate_unsaved"};
+  if (!err) err = head(b, "aip_refused_total", "counter",
+                       "Requests refused for a per-agent quota or a fault, not by policy, by agent and reason.");
+  for (size_t i = 0; !err && i < gw->agents_n; i++)
+    for (int k = 0; !err && k < AIP_REFUSED_N; k++)
+      err = sample(b, "aip_refused_total", "agent", gw->agents[i].cfg->name, "reason", refused[k],
+                   gw->agents[i].refused[k]);
   return err;
 }
 
@@ -94,6 +102,15 @@ static int render_upstreams(aip_gw *gw, aip_buf *b) {
                      gw->cfg->servers[a->cfg->servers[s]].name, v);
       }
     }
+  }
+  if (!err) err = head(b, "aip_upstream_unavailable", "gauge",
+                       "1 while the upstream cannot be started (its last start failed).");
+  for (size_t i = 0; !err && i < gw->agents_n; i++) {
+    aip_agent_rt *a = &gw->agents[i];
+    for (size_t s = 0; !err && s < a->cfg->servers_n; s++)
+      err = sample(b, "aip_upstream_unavailable", "agent", a->cfg->name, "server",
+                   gw->cfg->servers[a->cfg->servers[s]].name,
+                   (uint64_t)aip_upstream_cannot_start(a->ups[s]));
   }
   return err;
 }
@@ -162,6 +179,12 @@ static int render_approvals(aip_gw *gw, aip_buf *b) {
   if (!err) err = histogram(b, "aip_store_batch_seconds",
                             "Duration of the store thread's transactions (one per batch of requests).",
                             &batches);
+  if (!err) err = counter(b, "aip_store_write_errors_total",
+                          "Store writes that failed (I/O error, a transaction that could not begin or commit).",
+                          gw->store ? aip_store_write_errors(gw->store) : 0);
+  if (!err) err = gauge(b, "aip_store_failing",
+                        "1 while the store's writes fail (rate-limited calls that need a new token are refused).",
+                        (gw->store && aip_store_failing(gw->store)) || aip_rate_durable_failing(gw));
   return err;
 }
 

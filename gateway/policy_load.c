@@ -148,6 +148,7 @@ static uint64_t *carry_dlp_counts(const aip_agent_rt *a, const aip_dlp *next) {
  * editing a policy (or flipping it to monitor and back) does not refill anybody's bucket. */
 static aip_rate_state *carry_buckets(const aip_rate_state *old, const aip_policy *next) {
   aip_rate_state *rs = aip_rate_state_new(next);
+  if (rs && old) aip_rate_state_set_durable(rs, aip_rate_state_durable(old));
   const char *tool;
   size_t len;
   aip_rate_bucket b;

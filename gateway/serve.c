@@ -36,9 +36,11 @@ static void gw_stop(aip_gw *gw) {
   aip_policy_watch_stop(gw);
   uv_close((uv_handle_t *)&gw->approval_keepalive, NULL);
   aip_audit_detach(gw->audit);
+  aip_rate_durable_give_back(gw);
   /* the store runs its last batch and completions before the approvals they refer to go */
   aip_store_close(gw->store);
   gw->store = NULL;
+  aip_rate_durable_close(gw);
   aip_approvals_free(gw->approvals);
   gw->approvals = NULL;
   uv_close((uv_handle_t *)&gw->sigterm, NULL);
@@ -149,7 +151,7 @@ static void restore_bucket(void *data, const char *agent, const char *tool, doub
   aip_gw *gw = data;
   for (size_t i = 0; i < gw->agents_n; i++) {
     if (strcmp(gw->agents[i].cfg->name, agent) != 0) continue;
-    aip_rate_bucket b = {tokens, last_ms};
+    aip_rate_bucket b = {tokens, last_ms, 0, 0};
     aip_rate_bucket_set(gw->agents[i].rate, tool, strlen(tool), &b);
   }
 }
@@ -168,6 +170,7 @@ static int open_state(aip_gw *gw) {
     aip_error("%s: cannot read rate-limit buckets", gw->cfg->store_path);
     return rc;
   }
+  if ((rc = aip_rate_durable_init(gw))) return rc;
   gw->approvals = aip_approvals_new(gw->loop, gw->store, gw->cfg->approvals_timeout_ms,
                                     gw->cfg->approvals_timeout_ms);
   if (!gw->approvals) return -ENOMEM;

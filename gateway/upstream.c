@@ -21,6 +21,9 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 30000
 #define STABLE_AFTER_MS 10000
+/* A call that finds the server backing off waits for the restart only if it is this close;
+ * else it fails at once ("unavailable"), so a crash loop never holds calls for its backoff. */
+#define BACKOFF_WAIT_MAX_MS 500
 
 struct aip_upstream_call {
   aip_upstream *u;
@@ -179,6 +182,7 @@ static void handshake_done(aip_upstream *u, cJSON *msg) {
     return;
   }
   u->state = AIP_UPSTREAM_READY;
+  u->start_failed = 0;
   if (u->ops->ready) u->ops->ready(u);
   u->ready_since_ms = now_ms(u);
   aip_info("upstream %s: ready", u->label);
@@ -214,6 +218,7 @@ void aip_upstream_transport_down(aip_upstream *u, const char *why) {
   u->state = AIP_UPSTREAM_BACKOFF;
   u->restart_at_ms = now_ms(u) + u->backoff_ms;
   u->was_ready = was_ready;
+  u->start_failed = !was_ready;
   snprintf(u->last_error, sizeof(u->last_error), "%s", why);
   u->handshake_id = 0;
   if (u->hooks.on_reset) u->hooks.on_reset(u, u->hooks.data);
@@ -469,10 +474,11 @@ int aip_upstream_call_start(aip_upstream *u, const char *method, cJSON *params,
     cJSON_Delete(params);
     return -ESHUTDOWN;
   }
-  if (u->state == AIP_UPSTREAM_BACKOFF && !u->was_ready) {
-    /* The server never came up last time: refuse now (the caller reports u->last_error)
-     * rather than park the call for the rest of the backoff. The first call after the
-     * backoff tries again. */
+  if (u->state == AIP_UPSTREAM_BACKOFF &&
+      (!u->was_ready || u->restart_at_ms > now_ms(u) + BACKOFF_WAIT_MAX_MS)) {
+    /* The server never came up last time, or its restart is still far off (a crash loop):
+     * refuse now (the caller reports u->last_error) rather than park the call for the rest
+     * of the backoff. The first call after the backoff tries again. */
     cJSON_Delete(params);
     return -EHOSTDOWN;
   }
@@ -504,8 +510,21 @@ int aip_upstream_call_start(aip_upstream *u, const char *method, cJSON *params,
   if (out) *out = c;
   if (u->state == AIP_UPSTREAM_READY) call_send(c);
   else if (u->state == AIP_UPSTREAM_DOWN) start_instance(u);
+  /* An answer paused for a client that does not read would hold this call's answer up behind
+   * it: read on; its sink now holds a bounded amount and then drops it (shares_reader). */
+  if (u->streaming && u->streaming != c && u->shared_reader && u->ops->resume) u->ops->resume(u);
   if (u->head == c) timer_rearm(u);
   return 0;
+}
+
+int aip_upstream_call_shares_reader(const aip_upstream_call *c) {
+  /* a streaming call has left the list (its deadline is the stream's): any call there is another */
+  const aip_upstream_call *h = c->u->head;
+  return c->u->shared_reader && h && (h != c || c->next);
+}
+
+int aip_upstream_cannot_start(const aip_upstream *u) {
+  return !u->closing && u->start_failed && u->state != AIP_UPSTREAM_READY;
 }
 
 void aip_upstream_call_cancel(aip_upstream_call *c, const char *reason) {

@@ -95,6 +95,9 @@ struct aip_upstream {
   uint64_t backoff_ms;
   uint64_t restart_at_ms; /* end of the current backoff */
   int was_ready;          /* the instance that went down had finished its handshake */
+  int start_failed;       /* the last start failed and none came up since */
+  int shared_reader;      /* one reader for every call (stdio: the child's stdout): pausing
+                           * it for one call's sink pauses them all */
   char last_error[160];   /* why it went down */
   uint64_t ready_since_ms;
   uint64_t start_deadline_ms; /* the handshake must be done by then */
@@ -119,7 +122,9 @@ aip_upstream *aip_upstream_http_new(uv_loop_t *loop, const aip_server_config *se
 
 /* Sends `method` with `params` (owned; NULL for none). The call is queued while the instance
  * starts. The callback is never invoked before this function returns. Fails with -EHOSTDOWN
- * (see u->last_error) while backing off from an instance that never came up. */
+ * (see u->last_error) while backing off from an instance that never came up, or while the
+ * restart is more than a moment away (a crash loop): the caller answers "unavailable" at once
+ * rather than hold the call for up to 30 s of backoff. */
 int aip_upstream_call_start(aip_upstream *u, const char *method, cJSON *params,
                             aip_upstream_call_cb cb, void *data, aip_upstream_call **out);
 /* Forgets the call (its callback is never invoked again) and tells the server with
@@ -127,6 +132,11 @@ int aip_upstream_call_start(aip_upstream *u, const char *method, cJSON *params,
 void aip_upstream_call_cancel(aip_upstream_call *call, const char *reason);
 /* Lets the call's answer stream to `sink` when it is large (see aip_upstream_sink). */
 void aip_upstream_call_set_sink(aip_upstream_call *call, const aip_upstream_sink *sink);
+/* 1 when pausing this call's answer would also hold up other calls: its transport reads every
+ * answer through one pipe (stdio) and other calls are queued or in flight. The sink should
+ * then not pause (chunk returning 1) but hold a bounded amount, and abort beyond it. A call
+ * started while an answer is paused resumes the reader (see aip_upstream_call_start). */
+int aip_upstream_call_shares_reader(const aip_upstream_call *call);
 /* The sink paused the reader (chunk returned 1) and can take more now. */
 void aip_upstream_call_resume(aip_upstream_call *call);
 /* Forwards a notification (e.g. a client's notifications/progress); `params` owned. */
@@ -165,6 +175,21 @@ uint64_t aip_upstream_stream_seq(const aip_upstream *u);
 int aip_upstream_transport_stream_begin(aip_upstream *u, const char *p, size_t n);
 int aip_upstream_transport_stream_feed(aip_upstream *u, const char *p, size_t n);
 void aip_upstream_transport_stream_end(aip_upstream *u, int err);
+/* 1 when the last attempt to start the instance failed (spawn, connect or handshake) and no
+ * instance has come up since: /readyz, aip_upstream_unavailable and the agent's errors. */
+int aip_upstream_cannot_start(const aip_upstream *u);
+
+/* ---- exec_shim.c: stdio children die with the gateway (PR_SET_PDEATHSIG) ---- */
+#define AIP_EXEC_SHIM_CMD "__exec-upstream"
+/* `cmd` as execvp would find it in `env`'s PATH (or as given when it has a '/'): 0 and a
+ * malloc'd path, -ENOENT, -EACCES, -ENOMEM. */
+int aip_exec_resolve(const char *cmd, char *const *env, char **out);
+/* The argv that runs `program` with `argv` through the shim; NULL where there is none (not
+ * Linux) or no memory: spawn the program directly. */
+char **aip_exec_shim_argv(const char *program, char *const *argv);
+/* `aip __exec-upstream PID PROGRAM ARGV...` (main.c): returns only on failure. */
+int aip_exec_shim_main(int argc, char **argv);
+
 /* The protocol version the instance negotiated, or NULL before the handshake. */
 const char *aip_upstream_protocol_version(const aip_upstream *u);
 

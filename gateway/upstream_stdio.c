@@ -269,10 +269,25 @@ static void on_stderr(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   ch->eline.len -= start;
 }
 
+static void free_strv(char **v);
+
 static int stdio_start(aip_upstream *u) {
   stdio_transport *t = u->transport;
+  /* through the shim, so the child dies with the gateway (exec_shim.c); the program is looked
+   * up first so that a missing one is reported as such */
+  char *program = NULL, **shim = NULL;
+  int err = aip_exec_resolve(t->argv[0], t->env, &program);
+  if (err) {
+    aip_error("upstream %s: cannot start %s: %s", u->label, t->argv[0], uv_strerror(err));
+    return err;
+  }
+  shim = aip_exec_shim_argv(program, t->argv);
   child *ch = calloc(1, sizeof(*ch));
-  if (!ch) return -ENOMEM;
+  if (!ch) {
+    free(program);
+    free_strv(shim);
+    return -ENOMEM;
+  }
   ch->u = u;
   aip_buf_init(&ch->line);
   aip_buf_init(&ch->eline);
@@ -295,14 +310,16 @@ static int stdio_start(aip_upstream *u) {
   stdio[2].data.stream = (uv_stream_t *)&ch->err;
   uv_process_options_t opt;
   memset(&opt, 0, sizeof(opt));
-  opt.file = t->argv[0];
-  opt.args = t->argv;
+  opt.file = shim ? shim[0] : program;
+  opt.args = shim ? shim : t->argv;
   opt.env = t->env;
   opt.cwd = t->cwd;
   opt.stdio = stdio;
   opt.stdio_count = 3;
   opt.exit_cb = on_exit_cb;
-  int err = uv_spawn(u->loop, &ch->proc, &opt);
+  err = uv_spawn(u->loop, &ch->proc, &opt);
+  free(program);
+  free_strv(shim);
   if (err) {
     aip_error("upstream %s: cannot start %s: %s", u->label, t->argv[0], uv_strerror(err));
     ch->u = NULL;
@@ -428,6 +445,7 @@ aip_upstream *aip_upstream_stdio_new(uv_loop_t *loop, const aip_server_config *s
   if (!(t->env = build_env(&server->env))) goto fail;
   if (server->cwd && !(t->cwd = strdup(server->cwd))) goto fail;
   if (aip_upstream_init(u, &stdio_ops, t, loop, server, label, limits, hooks)) goto fail;
+  u->shared_reader = 1; /* every answer comes through the child's stdout */
   return u;
 fail:
   if (t) {

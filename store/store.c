@@ -2,9 +2,9 @@
  *
  * Each request runs inside a SAVEPOINT so a failing request is rolled back alone and the rest of
  * its batch still commits. Completions travel back in a second list and are run by the loop's
- * uv_async callback. The write-behind bucket table (store_buckets.c) is flushed at the start of
- * every batch, and the thread wakes at least once a second while buckets are dirty, so a
- * bucket reaches the disk within a second.
+ * uv_async callback. A failed write is never silent: it is counted (aip_store_write_errors)
+ * and the store reports itself failing until a transaction commits again; the request's
+ * `done` gets the error, and it is up to its owner to retry or fail closed.
  */
 #include "store/store.h"
 
@@ -117,45 +117,59 @@ static void run_batch(aip_store *s, aip_store_req *batch) {
   pthread_mutex_lock(&s->db_mu);
   batch_store = s;
   int tx = exec_sql(s->db, "BEGIN IMMEDIATE") == 0;
-  aip_store__buckets_flush(s);
-  for (aip_store_req *r = batch; r; r = r->next) {
+  uint64_t errors = 0;
+  for (aip_store_req *r = batch; tx && r; r = r->next) {
     exec_sql(s->db, "SAVEPOINT req");
     r->err = r->exec ? r->exec(s->db, r) : 0;
+    errors += r->err == -EIO; /* -ENOENT, -EALREADY ... are answers, not failed writes */
     exec_sql(s->db, r->err ? "ROLLBACK TO req" : "RELEASE req");
   }
   if (tx && exec_sql(s->db, "COMMIT") != 0) {
-    /* the whole batch is lost: say so to every request */
     exec_sql(s->db, "ROLLBACK");
-    for (aip_store_req *r = batch; r; r = r->next)
-      if (!r->err) r->err = -EIO;
+    tx = 0;
   }
-  if (!tx)
+  if (!tx) {
+    /* the whole batch is lost (BEGIN or COMMIT failed): say so to every request */
+    errors = 0;
     for (aip_store_req *r = batch; r; r = r->next)
-      if (!r->err) r->err = -EIO;
+      if (!r->err || r->err == -EIO) {
+        r->err = -EIO;
+        errors++;
+      }
+    if (!errors) errors = 1;
+  }
   batch_store = NULL;
   pthread_mutex_unlock(&s->db_mu);
   uint64_t us = mono_us() - t0;
   pthread_mutex_lock(&s->mu);
   s->last_batch_us = us;
+  s->write_errors += errors;
+  s->failing = errors > 0;
   aip_histogram_observe(&s->batches, (double)us / 1e6);
   pthread_mutex_unlock(&s->mu);
+}
+
+uint64_t aip_store_write_errors(aip_store *s) {
+  pthread_mutex_lock(&s->mu);
+  uint64_t v = s->write_errors;
+  pthread_mutex_unlock(&s->mu);
+  return v;
+}
+
+int aip_store_failing(aip_store *s) {
+  pthread_mutex_lock(&s->mu);
+  int v = s->failing;
+  pthread_mutex_unlock(&s->mu);
+  return v;
 }
 
 static void *store_main(void *arg) {
   aip_store *s = arg;
   pthread_mutex_lock(&s->mu);
   for (;;) {
-    while (!s->in_head && !s->stop && !s->buckets_dirty) {
+    while (!s->in_head && !s->stop) {
       s->sleeping = 1;
       pthread_cond_wait(&s->cv, &s->mu);
-    }
-    if (!s->in_head && !s->stop && s->buckets_dirty) {
-      /* only dirty buckets: give requests a moment to join, but never more than a second */
-      struct timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
-      ts.tv_sec += 1;
-      s->sleeping = 1;
-      pthread_cond_timedwait(&s->cv, &s->mu, &ts);
     }
     s->sleeping = 0;
     aip_store_req *batch = s->in_head;
@@ -163,7 +177,7 @@ static void *store_main(void *arg) {
     s->depth = 0;
     int stop = s->stop;
     pthread_mutex_unlock(&s->mu);
-    if (batch || aip_store__buckets_pending(s)) run_batch(s, batch);
+    if (batch) run_batch(s, batch);
     pthread_mutex_lock(&s->mu);
     for (aip_store_req *r = batch, *n; r; r = n) {
       n = r->next;
@@ -235,7 +249,6 @@ int aip_store_open(uv_loop_t *loop, const char *path, aip_store **out, aip_error
   pthread_mutex_init(&s->mu, NULL);
   pthread_mutex_init(&s->db_mu, NULL);
   pthread_cond_init(&s->cv, NULL);
-  aip_store__buckets_init(s);
   uv_async_init(loop, &s->async, run_completions);
   s->async.data = s;
   if (pthread_create(&s->thread, NULL, store_main, s) != 0) {
@@ -257,10 +270,7 @@ void aip_store_close(aip_store *s) {
   pthread_cond_signal(&s->cv);
   pthread_mutex_unlock(&s->mu);
   pthread_join(s->thread, NULL);
-  /* the last bucket values, written after the thread stopped */
-  if (aip_store__buckets_pending(s)) run_batch(s, NULL);
   run_completions(&s->async);
-  aip_store__buckets_free(s);
   for (size_t i = 0; i < s->stmts_n; i++) sqlite3_finalize(s->stmts[i].st);
   sqlite3_close(s->db);
   pthread_mutex_destroy(&s->mu);

@@ -7,7 +7,7 @@
  * transaction committed (or failed).
  *
  * What is stored (schema in store_schema.c, versioned with PRAGMA user_version):
- *   - rate-limit buckets per (agent, normalized tool), written behind;
+ *   - rate-limit buckets per (agent, normalized tool);
  *   - the approval queue.
  */
 #ifndef AIP_STORE_H
@@ -51,6 +51,12 @@ uint64_t aip_store_last_batch_us(aip_store *s);
 /* Copies the histogram of every batch's duration so far (transaction included). */
 void aip_store_batch_histogram(aip_store *s, aip_histogram *out);
 
+/* Writes that failed (a request's I/O error, a transaction that could not begin or commit:
+ * full disk, a lock held too long, a read-only file), since start. */
+uint64_t aip_store_write_errors(aip_store *s);
+/* 1 while the last transaction that wrote failed (until one commits again). */
+int aip_store_failing(aip_store *s);
+
 /* Runs `fn` on the calling thread with the database, for start-up loads (before the loop runs
  * requests). Returns what fn returns. */
 int aip_store_sync(aip_store *s, int (*fn)(sqlite3 *db, void *data), void *data);
@@ -61,10 +67,11 @@ int aip_store_migrate(sqlite3 *db, aip_error *err);
 
 /* ---- rate-limit buckets (store_buckets.c) ------------------------------------------------ */
 
-/* Writes behind: the latest value per (agent, tool) is kept in memory and written with the next
- * batch; several updates of one bucket between batches cost one row write. */
-void aip_store_bucket_put(aip_store *s, const char *agent, const char *tool, double tokens,
-                          int64_t last_ms);
+/* Writes one bucket; `done` (may be NULL) runs on the loop once it committed (err 0) or failed
+ * (-EIO: the row on disk is what it was). 0 or -ENOMEM (nothing queued). */
+typedef void (*aip_store_bucket_done)(void *data, int err);
+int aip_store_bucket_write(aip_store *s, const char *agent, const char *tool, double tokens,
+                           int64_t last_ms, aip_store_bucket_done done, void *data);
 typedef void (*aip_store_bucket_cb)(void *data, const char *agent, const char *tool,
                                     double tokens, int64_t last_ms);
 /* Start-up: calls cb for every stored bucket. */

@@ -1,93 +1,60 @@
-/* store_buckets.c -- rate-limit buckets, written behind.
+/* store_buckets.c -- rate-limit buckets.
  *
- * The loop thread owns the live buckets (in the engine's rate state); it only tells the store
- * the latest value. Values wait here, one per (agent, tool), and the next batch writes them all
- * in its transaction: N updates of a hot bucket between two batches cost one row write. */
+ * A bucket is written as a request of its own and its caller waits for the commit: the gateway
+ * grants only tokens whose spending is already on disk (engine.h, aip_rate_reserve), so the
+ * write must be known to have committed, or to have failed, before anything is granted. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "store/store_internal.h"
 
-typedef struct bucket_row {
-  size_t key_len; /* agent, NUL, tool */
+typedef struct bucket_req {
+  aip_store_req req;
+  aip_store_bucket_done done;
+  void *data;
   double tokens;
   int64_t last_ms;
-  char key[];
-} bucket_row;
+  size_t agent_len, tool_len;
+  char key[]; /* agent, NUL, tool, NUL */
+} bucket_req;
 
-void aip_store__buckets_init(aip_store *s) { aip_map_init(&s->buckets); }
-
-static void free_rows(aip_map *m) {
-  size_t it = 0;
-  const aip_map_entry *e;
-  while (aip_map_next(m, &it, &e)) free(e->value);
-  aip_map_free(m);
-}
-
-void aip_store__buckets_free(aip_store *s) { free_rows(&s->buckets); }
-
-int aip_store__buckets_pending(aip_store *s) {
-  pthread_mutex_lock(&s->mu);
-  int n = s->buckets.used > 0;
-  pthread_mutex_unlock(&s->mu);
-  return n;
-}
-
-void aip_store_bucket_put(aip_store *s, const char *agent, const char *tool, double tokens,
-                          int64_t last_ms) {
-  size_t la = strlen(agent), lt = strlen(tool), n = la + 1 + lt;
-  char stack[256], *key = n <= sizeof(stack) ? stack : malloc(n);
-  if (!key) return;
-  memcpy(key, agent, la + 1);
-  memcpy(key + la + 1, tool, lt);
-  pthread_mutex_lock(&s->mu);
-  bucket_row *r = aip_map_get(&s->buckets, key, n);
-  if (!r && (r = malloc(sizeof(*r) + n))) {
-    r->key_len = n;
-    memcpy(r->key, key, n);
-    if (aip_map_put(&s->buckets, r->key, n, r)) {
-      free(r);
-      r = NULL;
-    }
-  }
-  if (r) {
-    r->tokens = tokens;
-    r->last_ms = last_ms;
-    if (!s->buckets_dirty) pthread_cond_signal(&s->cv);
-    s->buckets_dirty = 1;
-  }
-  pthread_mutex_unlock(&s->mu);
-  if (key != stack) free(key);
-}
-
-void aip_store__buckets_flush(aip_store *s) {
-  pthread_mutex_lock(&s->mu);
-  aip_map rows = s->buckets;
-  aip_map_init(&s->buckets);
-  s->buckets_dirty = 0;
-  pthread_mutex_unlock(&s->mu);
-  if (!rows.used) {
-    aip_map_free(&rows);
-    return;
-  }
-  sqlite3_stmt *st = NULL;
-  st = aip_store__prepare(s->db, "INSERT OR REPLACE INTO rate_buckets (agent, tool, tokens, "
-                                 "last_ms) VALUES (?, ?, ?, ?)");
-  size_t it = 0;
-  const aip_map_entry *e;
-  while (st && aip_map_next(&rows, &it, &e)) {
-    const bucket_row *r = e->value;
-    size_t la = strlen(r->key);
-    sqlite3_bind_text(st, 1, r->key, (int)la, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, r->key + la + 1, (int)(r->key_len - la - 1), SQLITE_STATIC);
-    sqlite3_bind_double(st, 3, r->tokens);
-    sqlite3_bind_int64(st, 4, r->last_ms);
-    sqlite3_step(st);
-    sqlite3_reset(st);
-  }
+static int exec_write(sqlite3 *db, aip_store_req *r) {
+  bucket_req *b = (bucket_req *)r;
+  sqlite3_stmt *st = aip_store__prepare(db, "INSERT OR REPLACE INTO rate_buckets (agent, tool, "
+                                            "tokens, last_ms) VALUES (?, ?, ?, ?)");
+  if (!st) return -EIO;
+  sqlite3_bind_text(st, 1, b->key, (int)b->agent_len, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, b->key + b->agent_len + 1, (int)b->tool_len, SQLITE_STATIC);
+  sqlite3_bind_double(st, 3, b->tokens);
+  sqlite3_bind_int64(st, 4, b->last_ms);
+  int rc = sqlite3_step(st);
   aip_store__release(st);
-  free_rows(&rows);
+  return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+static void done_write(aip_store_req *r, int err) {
+  bucket_req *b = (bucket_req *)r;
+  if (b->done) b->done(b->data, err);
+  free(b);
+}
+
+int aip_store_bucket_write(aip_store *s, const char *agent, const char *tool, double tokens,
+                           int64_t last_ms, aip_store_bucket_done done, void *data) {
+  size_t la = strlen(agent), lt = strlen(tool);
+  bucket_req *b = malloc(sizeof(*b) + la + lt + 2);
+  if (!b) return -ENOMEM;
+  *b = (bucket_req){.req = {.exec = exec_write, .done = done_write},
+                    .done = done,
+                    .data = data,
+                    .tokens = tokens,
+                    .last_ms = last_ms,
+                    .agent_len = la,
+                    .tool_len = lt};
+  memcpy(b->key, agent, la + 1);
+  memcpy(b->key + la + 1, tool, lt + 1);
+  aip_store_submit(s, &b->req);
+  return 0;
 }
 
 typedef struct load_ctx {

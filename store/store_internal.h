@@ -31,17 +31,10 @@ struct aip_store {
   aip_histogram batches; /* every batch's duration (aip_store_batch_seconds) */
   int stop;
   int sleeping;          /* the thread waits on cv: a submission must signal it */
-  int buckets_dirty;     /* buckets waiting for the next batch */
-  aip_map buckets;       /* "agent\0tool" -> bucket row (latest value) */
+  uint64_t write_errors; /* aip_store_write_errors */
+  int failing;           /* aip_store_failing */
   uv_async_t async;
 };
-
-/* store_buckets.c */
-void aip_store__buckets_init(aip_store *s);
-void aip_store__buckets_free(aip_store *s);
-int aip_store__buckets_pending(aip_store *s);
-/* Store thread, inside a batch transaction. */
-void aip_store__buckets_flush(aip_store *s);
 
 /* Statements for requests (store.c). Inside a batch, `sql` (a string literal) is prepared once
  * per store and reused: parsing costs more than most of the statements it prepares. Outside a

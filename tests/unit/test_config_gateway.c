@@ -117,7 +117,11 @@ static void test_full_fixture(void) {
   CHECK_INT(a->servers[0], 0);
   CHECK_INT(a->servers[1], 1);
   CHECK_INT(a->tool_prefix, AIP_PREFIX_ALWAYS);
+  CHECK_INT(a->max_sessions, 0); /* limits.*_per_agent */
+  CHECK_INT(a->max_inflight, 0);
   a = &c->agents[1];
+  CHECK_INT(a->max_sessions, 5);
+  CHECK_INT(a->max_inflight, 7);
   CHECK_STR(a->name, "reader.v2");
   CHECK_INT(a->servers_n, 1);
   CHECK_INT(a->servers[0], 1);
@@ -154,6 +158,9 @@ static void test_defaults(void) {
   CHECK_INT(c->limits.max_upstream_message, 16 * 1024 * 1024);
   CHECK_INT(c->limits.max_streamed_message, 1024ll * 1024 * 1024);
   CHECK_INT(c->limits.max_connections, 0); /* unset: derived from RLIMIT_NOFILE at start */
+  CHECK_INT(c->limits.max_sessions_per_agent, 1000);
+  CHECK_INT(c->limits.max_inflight_per_agent, 1000);
+  CHECK_INT(c->limits.max_stream_buffer, 4 * 1024 * 1024);
   CHECK_INT(c->allowed_origins.n, 0);
   CHECK_INT(c->servers_n, 1);
   CHECK_INT(c->operators_n, 0);
@@ -191,6 +198,12 @@ static void test_errors(void) {
                "2:20: limits.max_connections: expected an integer, got \"lots\"");
   expect_error("limits:\n  max_sessions: 0\n",
                "2:17: limits.max_sessions: 0 is out of range (1 to 10000000)");
+  expect_error("limits:\n  max_sessions_per_agent: 0\n",
+               "2:27: limits.max_sessions_per_agent: 0 is out of range (1 to 10000000)");
+  expect_error("limits:\n  max_inflight_per_agent: lots\n",
+               "2:27: limits.max_inflight_per_agent: expected an integer, got \"lots\"");
+  expect_error("limits:\n  max_stream_buffer: 0\n",
+               "2:22: limits.max_stream_buffer: must be greater than 0");
   expect_error("limits:\n  max_streamed_message: 0\n",
                "2:25: limits.max_streamed_message: must be greater than 0");
   expect_error("servers: [a]\n", "1:10: servers: expected a mapping of name -> server");
@@ -287,6 +300,12 @@ static void test_errors(void) {
                "\"zz11111111111111111111111111111111111111111111111111111111111111\"\n",
                "3:19: agents[0].token_sha256: expected 64 hex characters (the SHA-256 of the "
                "bearer token; `aip token new` prints one)");
+  expect_error(AGENT "    max_sessions: 0\n",
+               "5:19: agents[0].max_sessions: 0 is out of range (1 to 10000000)");
+  expect_error(AGENT "    max_inflight: -3\n",
+               "5:19: agents[0].max_inflight: -3 is out of range (1 to 10000000)");
+  expect_error(AGENT "    max_inflight: some\n",
+               "5:19: agents[0].max_inflight: expected an integer, got \"some\"");
   expect_error(AGENT "    servers: [files]\n",
                "5:15: agents[0].servers: unknown server \"files\" (not defined under `servers`)");
   expect_error(SERVERS AGENT "    servers: [files, files]\n",

@@ -132,6 +132,62 @@ static void test_persistence(void) {
   fx_free(&f);
 }
 
+/* Durable mode: only tokens reserved (and saved) ahead are granted; what a crash forgets
+ * (reserved, never granted) is spent; a failed save gives the tokens back. */
+static void test_durable(void) {
+  fx_policy f;
+  aip_rate_state *rs;
+  aip_rate_bucket save, b;
+  aip_decision d;
+  CHECK_INT(fx_load(&f, "  tool_rules:\n    - {tool: t, rate_limit: 30/hour}\n"), 0);
+  rs = aip_rate_state_new(f.p);
+  aip_rate_state_set_durable(rs, 1);
+  CHECK_INT(aip_rate_reserve(rs, "t", 1, 0, &save), 0); /* unknown bucket */
+  d = fx_tool(f.p, rs, 0, "t", NULL);
+  CHECK_INT(d.kind, LIMITED);
+  CHECK_INT(d.rate_wait, 1); /* a token is there, but not saved as spent yet */
+  CHECK_INT(aip_rate_reserve(rs, "t", 1, 0, &save), 3); /* a tenth of 30 */
+  CHECK(save.tokens > 26.999 && save.tokens < 27.001); /* what a crash finds */
+  CHECK_INT(save.reserved + save.pending, 0);
+  CHECK_INT(aip_rate_reserve(rs, "t", 1, 0, &save), 0); /* one save at a time */
+  CHECK_INT(fx_tool(f.p, rs, 0, "t", NULL).rate_wait, 1);
+  aip_rate_settle(rs, "t", 1, 1);
+  for (int i = 0; i < 3; i++)
+    CHECK_INT(KIND(&f, rs, 0, "t", NULL), OK);
+  CHECK_INT(fx_tool(f.p, rs, 0, "t", NULL).rate_wait, 1);
+  /* a failed save: the tokens go back, nothing is granted */
+  CHECK_INT(aip_rate_reserve(rs, "t", 1, 0, &save), 3);
+  aip_rate_settle(rs, "t", 1, 0);
+  CHECK_INT(aip_rate_bucket_get(rs, "t", 1, &b), 0);
+  CHECK(b.tokens > 26.999 && b.tokens < 27.001);
+  CHECK_INT(b.reserved + b.pending, 0);
+  /* drain: 27 more, then limited without rate_wait */
+  int granted = 0;
+  for (int i = 0; i < 40; i++) {
+    d = fx_tool(f.p, rs, 0, "t", NULL);
+    if (d.kind == OK) granted++;
+    else if (d.rate_wait && aip_rate_reserve(rs, "t", 1, 0, &save)) aip_rate_settle(rs, "t", 1, 1);
+  }
+  CHECK_INT(granted, 27);
+  d = fx_tool(f.p, rs, 0, "t", NULL);
+  CHECK_INT(d.kind, LIMITED);
+  CHECK_INT(d.rate_wait, 0);
+  CHECK_INT(aip_rate_reserve(rs, "t", 1, 0, &save), 0);
+  /* reserved tokens count against the burst: a long pause refills only to 30 in all */
+  CHECK_INT(aip_rate_reserve(rs, "t", 1, 120000, &save), 1); /* 1 refilled in 2 min */
+  aip_rate_settle(rs, "t", 1, 1);
+  CHECK_INT(aip_rate_reserve(rs, "t", 1, 100000000, &save), 2);
+  aip_rate_settle(rs, "t", 1, 1);
+  CHECK_INT(aip_rate_bucket_get(rs, "t", 1, &b), 0);
+  CHECK_INT(b.reserved, 3);
+  CHECK(b.tokens > 26.999 && b.tokens < 27.001);
+  /* a state that is not durable (the wrapper) ignores all this */
+  aip_rate_state_set_durable(rs, 0);
+  CHECK_INT(KIND(&f, rs, 100000000, "t", NULL), OK);
+  aip_rate_state_free(rs);
+  fx_free(&f);
+}
+
 /* A reload keeps the buckets and applies the new limits (a lower burst cuts the bucket). */
 static void test_reload(void) {
   fx_policy v1, v2;
@@ -197,6 +253,7 @@ int main(void) {
   test_order();
   test_per_agent();
   test_persistence();
+  test_durable();
   test_reload();
   test_error_bytes();
   TEST_MAIN_END();

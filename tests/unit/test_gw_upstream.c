@@ -301,6 +301,63 @@ int main(void) {
     }
   }
 
+  /* 8. a crash loop: a restart backed off by more than 500 ms is not waited for, the call fails
+   * at once (-EHOSTDOWN: "unavailable"); a nearer one is. A server that was ready has not
+   * "failed to start". */
+  {
+    got g6 = {0}, g7 = {0};
+    aip_upstream_transport_down(u, "crash 1"); /* backoff 200 ms (it was up < 10 s) */
+    CHECK_INT(aip_upstream_cannot_start(u), 0);
+    reset_sent();
+    CHECK_INT(aip_upstream_call_start(u, "ping", NULL, on_msg, &g6, NULL), 0); /* waits */
+    run_ms(300);
+    handshake(u);
+    aip_upstream_transport_down(u, "crash 2"); /* 400 ms */
+    CHECK(g6.final && cJSON_GetObjectItem(g6.final, "error"));
+    reset_sent();
+    CHECK_INT(aip_upstream_call_start(u, "ping", NULL, on_msg, &g7, NULL), 0);
+    run_ms(500);
+    handshake(u);
+    aip_upstream_transport_down(u, "crash 3"); /* 800 ms: too far */
+    CHECK_INT(aip_upstream_call_start(u, "ping", NULL, on_msg, NULL, NULL), -EHOSTDOWN);
+    CHECK_STR(u->last_error, "crash 3");
+    CHECK_INT(aip_upstream_cannot_start(u), 0);
+    run_ms(900); /* the backoff ends with nothing queued: down, started on demand */
+    CHECK_INT(u->state, AIP_UPSTREAM_DOWN);
+    /* the next start fails before its handshake: the server cannot start */
+    reset_sent();
+    got g8 = {0};
+    CHECK_INT(aip_upstream_call_start(u, "ping", NULL, on_msg, &g8, NULL), 0);
+    aip_upstream_transport_down(u, "exited with status 1");
+    CHECK(g8.final && cJSON_GetObjectItem(g8.final, "error")); /* fails at once, not queued */
+    CHECK_INT(aip_upstream_cannot_start(u), 1);
+    CHECK_INT(aip_upstream_call_start(u, "ping", NULL, on_msg, NULL, NULL), -EHOSTDOWN);
+    run_ms(1700);
+    reset_sent();
+    got g9 = {0};
+    CHECK_INT(aip_upstream_call_start(u, "ping", NULL, on_msg, &g9, NULL), 0);
+    handshake(u);
+    CHECK_INT(aip_upstream_cannot_start(u), 0); /* up again */
+    /* shares_reader: only for a transport with one reader, and only beside other calls */
+    CHECK_INT(sent_n, 3);
+    aip_upstream_call *c10;
+    got g10 = {0};
+    CHECK_INT(aip_upstream_call_start(u, "tools/call", cJSON_Parse("{\"name\":\"x\"}"), on_msg, &g10, &c10), 0);
+    CHECK_INT(aip_upstream_call_shares_reader(c10), 0);
+    u->shared_reader = 1;
+    CHECK_INT(aip_upstream_call_shares_reader(c10), 1); /* the ping g9 is still open */
+    snprintf(buf, sizeof(buf), "{\"jsonrpc\":\"2.0\",\"id\":%.0f,\"result\":{}}", sent_id(2));
+    server_says(u, buf);
+    CHECK(g9.final != NULL);
+    CHECK_INT(aip_upstream_call_shares_reader(c10), 0); /* alone now */
+    u->shared_reader = 0;
+    aip_upstream_call_cancel(c10, "done");
+    cJSON_Delete(g6.final);
+    cJSON_Delete(g7.final);
+    cJSON_Delete(g8.final);
+    cJSON_Delete(g9.final);
+  }
+
   aip_upstream_close(u);
   CHECK_INT(stops, 1);
   uv_run(loop, UV_RUN_DEFAULT);

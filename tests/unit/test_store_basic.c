@@ -1,6 +1,6 @@
 /* test_store_basic.c -- the SQLite store: migrations from empty and from schema 1, a newer
  * schema refused, approvals (create, decide once, 409-style -EALREADY, unknown id, list and
- * filters, expiry, claim once), buckets written behind and reloaded after a reopen, and many
+ * filters, expiry, claim once), buckets written (done after the commit) and reloaded after a reopen, and many
  * concurrent requests completing on the loop thread. */
 #include <errno.h>
 #include <sqlite3.h>
@@ -192,6 +192,8 @@ static void load_bucket(void *data, const char *agent, const char *tool, double 
     (*found)++;
 }
 
+static void on_wrote(void *data, int err) { *(int *)data = err; }
+
 static void test_concurrency(aip_store *s) {
   /* many requests submitted at once complete, each exactly once */
   enum { N = 500 };
@@ -252,8 +254,12 @@ int main(void) {
   test_approvals(s);
   test_approval_limits(s);
   test_concurrency(s);
-  aip_store_bucket_put(s, "bot", "deploy", 3, 10);
-  aip_store_bucket_put(s, "bot", "deploy", 1.5, 77); /* the latest value wins */
+  int wrote[2] = {1, 1};
+  CHECK_INT(aip_store_bucket_write(s, "bot", "deploy", 3, 10, on_wrote, &wrote[0]), 0);
+  CHECK_INT(aip_store_bucket_write(s, "bot", "deploy", 1.5, 77, on_wrote, &wrote[1]), 0);
+  while (wrote[0] == 1 || wrote[1] == 1) uv_run(loop, UV_RUN_ONCE);
+  CHECK_INT(wrote[0], 0); /* committed when `done` ran */
+  CHECK_INT(wrote[1], 0); /* the latest value wins */
   aip_store_close(s);
   uv_run(loop, UV_RUN_DEFAULT);
   /* reopen: approvals and buckets survived */

@@ -231,6 +231,8 @@ export class Gateway {
         servers: a.servers,
         tool_prefix: a.tool_prefix,
         ask_via: a.ask_via,
+        max_sessions: a.max_sessions,
+        max_inflight: a.max_inflight,
       };
     });
     this.auditPath = path.join(this.dir, 'audit.jsonl');
