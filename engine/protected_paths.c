@@ -15,18 +15,19 @@
  *      when "/etc/passwd" is protected -- an over-block we keep, it errs on the safe side);
  *   4. base(e) == base(p), v contains base(p), and v has a '/' or '\' or starts with '.'
  *      ("cfg/.env", "./backup/id_rsa").
- * Where the reference under-blocks we block more (docs/policy-semantics.md):
- *   - every shell-like word of v (split at white space, quotes, = ; | & ( ) < > , and `) is also
- *     checked with rules 1, 2 and 4, so "cat ~/.ssh/id_rsa", "cat .env" and
- *     "less ./a/../.ssh/id_rsa" are caught (the reference expands `~` and cleans `..` only when
- *     they start the whole string);
+ * Where the reference under-blocks we block more (docs/policy-semantics.md, "Protected paths"):
+ *   - every word of v (split at white space, quotes, = ; | & ( ) < > , ` : and @) is checked
+ *     with rules 1, 2 and 4 after normalization (resolve: ~, //, /./, .., /proc/<pid>/root and
+ *     /cwd), also without a "//authority", under $HOME after "host:", and percent-decoded;
+ *   - v is checked again as a shell or JSON decoder reads it (quotes and backslashes undone);
+ *   - a word a shell would expand ($HOME, ${X}, ~user, globs, braces) is a pattern, refused when
+ *     some expansion could name a protected path (pattern_hit);
  *   - object member names are checked like values (a tool taking {"<path>": "<content>"}
  *     would otherwise write any file);
  *   - `~` expansion of an entry needs a home folder: with none the policy is refused instead of
  *     protecting the literal text "~/.ssh".
- * Not covered (documented): symlinks and hard links (no I/O here), percent-encoded or otherwise
- * transformed paths, paths relative to an upstream server's own working directory when it
- * differs from the gateway's.
+ * Not covered (documented): symlinks and hard links (no I/O here), other encodings, paths
+ * relative to an upstream server's own working directory when it differs from the gateway's.
  */
 #include <errno.h>
 #include <stdlib.h>
