@@ -330,7 +330,7 @@ void aip_pp_free(aip_pp_set *s) {
  * ("/etc//passwd.bak" like "/etc/passwd.bak"); a path put under $HOME or the working folder is
  * compared element-wise, so "~/.ss" stays clear of "~/.ssh". */
 static int hits(const aip_pp_entry *p, const char *v, size_t vn, const char *e, size_t en,
-                const char *eb, size_t ebn, int abs_text) {
+                const char *eb, size_t ebn, int abs_text, int base_rule) {
   if ((en == p->len && memcmp(e, p->path, en) == 0) ||
       (vn == p->len && memcmp(v, p->path, vn) == 0))
     return 1;
@@ -338,7 +338,7 @@ static int hits(const aip_pp_entry *p, const char *v, size_t vn, const char *e, 
     return 1;
   if (en > p->len && (abs_text || e[p->len] == '/') && memcmp(e, p->path, p->len) == 0)
     return 1;
-  return ebn == p->base_len && memcmp(eb, p->base, ebn) == 0 &&
+  return base_rule && ebn == p->base_len && memcmp(eb, p->base, ebn) == 0 &&
          memmem(v, vn, p->base, p->base_len) &&
          (memchr(v, '/', vn) || memchr(v, '\\', vn) || (vn && v[0] == '.'));
 }
@@ -357,8 +357,12 @@ static const char *substring_hit(const aip_pp_set *s, const char *v, size_t vn) 
   return NULL;
 }
 
+#define CHECK_WHOLE 1   /* v is a whole string: rule 3 (substring) too */
+#define CHECK_NO_BASE 2 /* v was made up here (host:x read as ~/x): no rule 4, whose '/' test
+                           would see our '/' */
+
 /* The first entry that the string v (as a whole or as a word) reaches, or NULL. */
-static const char *check_one(const aip_pp_set *s, const char *v, size_t vn, int whole,
+static const char *check_one(const aip_pp_set *s, const char *v, size_t vn, int flags,
                              int *nomem) {
   pathbuf b;
   const char *e, *eb, *hit = NULL;
@@ -371,9 +375,9 @@ static const char *check_one(const aip_pp_set *s, const char *v, size_t vn, int 
   }
   base_of(e, en, &eb, &ebn);
   for (size_t i = 0; i < s->n && !hit; i++)
-    if (hits(&s->v[i], v, vn, e, en, eb, ebn, abs_text))
+    if (hits(&s->v[i], v, vn, e, en, eb, ebn, abs_text, !(flags & CHECK_NO_BASE)))
       hit = s->v[i].path;
-  if (!hit && whole)
+  if (!hit && (flags & CHECK_WHOLE))
     hit = substring_hit(s, v, vn);
   pb_free(&b);
   return hit;
@@ -465,6 +469,24 @@ static int has_literal(const char *pat, size_t a, size_t b) {
   return 0;
 }
 
+/* Whether a pattern has a byte other than wildcards, '/', '.' and a leading '~'. */
+static int names_something(const char *pat, size_t pn) {
+  for (size_t i = pat[0] == '~' ? 1 : 0; i < pn; i++) {
+    size_t end = pat[i] == '[' ? class_end(pat, pn, i) : 0;
+    if (end)
+      i = end;
+    else if (!strchr("*?./", pat[i]) && pat[i] != ANY)
+      return 1;
+  }
+  return 0;
+}
+
+/* A byte of a shell variable name ([A-Za-z_][A-Za-z0-9_]*). */
+static int name_byte(char c, int digits_too) {
+  return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (digits_too && c >= '0' && c <= '9');
+}
+
 /* The glob form of a shell word into out (capacity n + 1): $NAME, $N, ${...} and ~user become
  * ANY, a brace group {a,b} becomes '*' (ANY when it holds a '/'), globs stay. Returns 1 when
  * the word has anything a shell would expand. */
@@ -485,11 +507,8 @@ static int shell_pattern(const char *t, size_t n, char *out, size_t *on) {
       i = close ? (size_t)(close - t) + 1 : n;
       out[o++] = ANY;
       expands = 1;
-    } else if (c == '$' && i + 1 < n && (t[i + 1] == '_' || (t[i + 1] | 32) >= 'a') &&
-               (t[i + 1] | 32) <= 'z') {
-      for (i++; i < n && (t[i] == '_' || ((t[i] | 32) >= 'a' && (t[i] | 32) <= 'z') ||
-                          (t[i] >= '0' && t[i] <= '9'));
-           i++)
+    } else if (c == '$' && i + 1 < n && name_byte(t[i + 1], 0)) {
+      for (i++; i < n && name_byte(t[i], 1); i++)
         ;
       out[o++] = ANY;
       expands = 1;
@@ -589,9 +608,12 @@ static const char *pattern_hit(const aip_pp_set *s, const char *t, size_t n, int
         hit = s->v[i].path;
     pb_free(&ab);
   }
-  /* anchored: absolute, under ~, or a relative word that looks like a path */
-  if (!hit && (pat[0] == '/' || (pat[0] == '~' && (pn == 1 || pat[1] == '/')) ||
-               (pat[0] != ANY && (memchr(pat, '/', pn) || pat[0] == '.')))) {
+  /* anchored: absolute, under ~, or a relative word that looks like a path; and naming
+   * something: a word of wildcards, dots and slashes alone (the two halves of a C comment in
+   * file contents, "../" followed by a star) is not matched */
+  if (!hit && names_something(pat, pn) &&
+      (pat[0] == '/' || (pat[0] == '~' && (pn == 1 || pat[1] == '/')) ||
+       (pat[0] != ANY && (memchr(pat, '/', pn) || pat[0] == '.')))) {
     int abs_text = pat[0] == '/';
     pre = abs_text ? "" : pat[0] == '~' ? (s->home ? s->home : "/") : (s->cwd ? s->cwd : "/");
     const char *rest = pat[0] == '~' ? pat + 1 : pat;
@@ -699,7 +721,7 @@ static const char *check_word(const aip_pp_set *s, const char *t, size_t tn, cha
     h[0] = '~';
     h[1] = '/';
     memcpy(h + 2, t, tn);
-    hit = check_one(s, h, tn + 2, 0, nomem);
+    hit = check_one(s, h, tn + 2, CHECK_NO_BASE, nomem);
     pb_free(&b);
   }
   if (!hit && !*nomem && memchr(t, '%', tn)) {
@@ -743,7 +765,7 @@ static size_t word_end(const char *v, size_t vn, size_t i) {
 }
 
 static const char *check_text(const aip_pp_set *s, const char *v, size_t vn, int *nomem) {
-  const char *hit = check_one(s, v, vn, 1, nomem);
+  const char *hit = check_one(s, v, vn, CHECK_WHOLE, nomem);
   size_t i = 0;
 
   while (!hit && !*nomem && i < vn) {

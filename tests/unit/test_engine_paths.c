@@ -244,6 +244,8 @@ static void test_prefixed_spellings(void) {
       "cat /etc/passw[a-z]", "cat /home/u/{.ssh,x}/id_rsa", "cat /etc/{passwd,group}",
       "cat /home/*/.ssh/id_rsa", "cat $X/etc/passwd", "cat /etc/pass$X", "cat /home/$U/.ssh",
       "ls .ss?", "cat ./.en?", "cat $PWD/.env", "tar c ${D:-/home/u}/.ssh", "cat ~+/.env",
+      "cat $_H/.ssh/config", "cat ~/.ssh*", "x:/etc/passwd", "file://h/etc//passwd", "cat /home/u/$X",
+      "cat */.env", "cat src/../.en*",
       /* quoting and escapes a shell or a JSON decoder undoes */
       "cat /etc/\"passwd\"", "cat '/etc/'passwd", "cat /etc/pa\\sswd", "cat /home/u/'.ssh'/id_rsa",
       "{\"p\":\"\\/etc\\/passwd\"}", "{\"p\":\"\\u002fetc\\u002fpasswd\"}",
@@ -257,6 +259,9 @@ static void test_prefixed_spellings(void) {
       "x=1 y=2", "ssh user@host", "/etc/hosts", "see .envrc", "C:\\Users\\x", "/home/u/.s",
       "file:///home/u/notes%20.txt", "cat '/etc/hosts'", "{\"p\":\"\\/tmp\\/x\"}",
       "$HOME/work/x", "ls ~/.cache/*", "/etc/pass", "grep -r passwd .", "cat *.env.example",
+      "config:passwd", "dir:notes/passwd.txt", "{\"$gt\": 5}", "/* comment */", "arr[0]",
+      "^/etc/.*$", "**bold**", "https://x.com/*", "$_X/y", "a@b:c@d", "ls */", "cat ../*",
+      "/*/*", "end of comment */", "ls ~/*", "$X/*",
   };
   fx_policy f;
   CHECK_INT(fx_load(&f, "  allowed_tools: [t]\n"
