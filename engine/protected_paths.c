@@ -385,7 +385,11 @@ static const char *check_one(const aip_pp_set *s, const char *v, size_t vn, int 
 
 /* ---- check: shell words that expand ------------------------------------------------------ */
 
-#define ANY '\x01' /* in a pattern: any text, '/' included ($HOME, ${X}, ~user) */
+#define ANY '\x01'   /* in a pattern: a variable or ~user ($HOME, ${X}): any text */
+#define STAR2 '\x02' /* "**" or a brace group holding a '/': any text, '/' included */
+/* Longest brace group or bracket expression taken as one: longer ones are read as literal
+ * text, which keeps adversarial strings ("{{{{...") linear. */
+#define GROUP_MAX 256
 
 static int hexval(char c) {
   return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
@@ -399,7 +403,7 @@ static size_t class_end(const char *pat, size_t pn, size_t i) {
     k++;
   if (k < pn && pat[k] == ']')
     k++;
-  while (k < pn && pat[k] != ']' && pat[k] != '/')
+  while (k < pn && k - i < GROUP_MAX && pat[k] != ']' && pat[k] != '/')
     k++;
   return k < pn && pat[k] == ']' ? k : 0;
 }
@@ -436,8 +440,8 @@ static int glob_reaches(const char *pat, size_t pn, const char *txt, size_t tn, 
     size_t end = c == '[' ? class_end(pat, pn, i) : 0;
     memset(nxt, 0, tn + 1);
     for (size_t j = 0; j <= tn; j++) {
-      if (c == '*' || c == ANY) {
-        nxt[j] = cur[j] || (j > 0 && nxt[j - 1] && (c == ANY || txt[j - 1] != '/'));
+      if (c == '*' || c == ANY || c == STAR2) {
+        nxt[j] = cur[j] || (j > 0 && nxt[j - 1] && (c != '*' || txt[j - 1] != '/'));
       } else if (j < tn && cur[j]) {
         if (c == '?')
           nxt[j + 1] |= txt[j] != '/';
@@ -463,7 +467,7 @@ static int has_literal(const char *pat, size_t a, size_t b) {
     size_t end = pat[i] == '[' ? class_end(pat, b, i) : 0;
     if (end)
       i = end;
-    else if (pat[i] != '*' && pat[i] != '?' && pat[i] != ANY)
+    else if (pat[i] != '*' && pat[i] != '?' && pat[i] != ANY && pat[i] != STAR2)
       return 1;
   }
   return 0;
@@ -475,7 +479,7 @@ static int names_something(const char *pat, size_t pn) {
     size_t end = pat[i] == '[' ? class_end(pat, pn, i) : 0;
     if (end)
       i = end;
-    else if (!strchr("*?./", pat[i]) && pat[i] != ANY)
+    else if (!strchr("*?./", pat[i]) && pat[i] != ANY && pat[i] != STAR2)
       return 1;
   }
   return 0;
@@ -488,7 +492,8 @@ static int name_byte(char c, int digits_too) {
 }
 
 /* The glob form of a shell word into out (capacity n + 1): $NAME, $N, ${...} and ~user become
- * ANY, a brace group {a,b} becomes '*' (ANY when it holds a '/'), globs stay. Returns 1 when
+ * ANY, a brace group {a,b} becomes '*' (STAR2 when it holds a '/'), "**" becomes STAR2
+ * (bash's globstar), other globs stay. Returns 1 when
  * the word has anything a shell would expand. */
 static int shell_pattern(const char *t, size_t n, char *out, size_t *on) {
   size_t i = 0, o = 0;
@@ -518,23 +523,28 @@ static int shell_pattern(const char *t, size_t n, char *out, size_t *on) {
       expands = 1;
     } else if (c == '{') {
       size_t depth = 0, k = i, slash = 0, comma = 0;
-      for (; k < n; k++) {
+      for (; k < n && k - i < GROUP_MAX; k++) {
         depth += t[k] == '{';
         slash |= t[k] == '/';
         comma |= t[k] == ',' || (t[k] == '.' && k + 1 < n && t[k + 1] == '.');
         if (t[k] == '}' && --depth == 0)
           break;
       }
-      if (k < n && comma) {
-        out[o++] = slash ? ANY : '*';
+      if (k < n && k - i < GROUP_MAX && comma) {
+        out[o++] = slash ? STAR2 : '*';
         expands = 1;
         i = k + 1;
       } else {
         out[o++] = t[i++];
       }
     } else {
-      expands |= c == '*' || c == '?' || (c == '[' && memchr(t + i, ']', n - i));
-      out[o++] = t[i++];
+      expands |= c == '*' || c == '?' || (c == '[' && class_end(t, n, i));
+      if (c == '*' && o && (out[o - 1] == '*' || out[o - 1] == STAR2)) { /* globstar ** */
+        out[o - 1] = STAR2;
+        i++;
+      } else {
+        out[o++] = t[i++];
+      }
     }
   }
   out[o] = '\0';
@@ -625,7 +635,9 @@ static const char *pattern_hit(const aip_pp_set *s, const char *t, size_t n, int
     }
     memcpy(r, pre, pre_n);
     r[pre_n] = '/';
-    memcpy(r + pre_n + 1, rest, pn - (size_t)(rest - pat));
+    /* here a variable stands for one element: "/home/$USER/src" is not "/home/u/.ssh/src" */
+    for (size_t i = 0; i < pn - (size_t)(rest - pat); i++)
+      r[pre_n + 1 + i] = rest[i] == ANY ? '*' : rest[i];
     rn = aip_path_clean(r, pre_n + 1 + pn - (size_t)(rest - pat), r);
     const char *lb = r + rn;
     while (lb > r && lb[-1] != '/')
@@ -750,13 +762,14 @@ static size_t word_end(const char *v, size_t vn, size_t i) {
   while (i < vn && !is_sep(v[i])) {
     if (v[i] == '{') {
       size_t k = i, depth = 0;
-      for (; k < vn && !(v[k] == ' ' || v[k] == '\t' || v[k] == '\n'); k++) {
+      for (; k < vn && k - i < GROUP_MAX && !(v[k] == ' ' || v[k] == '\t' || v[k] == '\n');
+           k++) {
         if (v[k] == '{')
           depth++;
         else if (v[k] == '}' && --depth == 0)
           break;
       }
-      if (k < vn && v[k] == '}')
+      if (k < vn && k - i < GROUP_MAX && v[k] == '}')
         i = k;
     }
     i++;

@@ -1,6 +1,8 @@
 /* test_engine_paths.c -- protected_paths (reference/aip.md section 3.6): compile-time
  * resolution, the reference's four rules, our stricter word and member-name rules, the
  * always-protected policy file and gateway config, monitor mode and the error bytes. */
+#include <time.h>
+
 #include "test.h"
 #include "engine_fixture.h"
 #include "engine/engine_internal.h"
@@ -245,7 +247,8 @@ static void test_prefixed_spellings(void) {
       "cat /home/*/.ssh/id_rsa", "cat $X/etc/passwd", "cat /etc/pass$X", "cat /home/$U/.ssh",
       "ls .ss?", "cat ./.en?", "cat $PWD/.env", "tar c ${D:-/home/u}/.ssh", "cat ~+/.env",
       "cat $_H/.ssh/config", "cat ~/.ssh*", "x:/etc/passwd", "file://h/etc//passwd", "cat /home/u/$X",
-      "cat */.env", "cat src/../.en*",
+      "cat */.env", "cat src/../.en*", "cat /home/**/id_rsa", "cat /home/u/**/.ssh", "cat /home/{x,u/.ssh}/id_rsa",
+      "cat /home/u/$X",
       /* quoting and escapes a shell or a JSON decoder undoes */
       "cat /etc/\"passwd\"", "cat '/etc/'passwd", "cat /etc/pa\\sswd", "cat /home/u/'.ssh'/id_rsa",
       "{\"p\":\"\\/etc\\/passwd\"}", "{\"p\":\"\\u002fetc\\u002fpasswd\"}",
@@ -261,7 +264,8 @@ static void test_prefixed_spellings(void) {
       "$HOME/work/x", "ls ~/.cache/*", "/etc/pass", "grep -r passwd .", "cat *.env.example",
       "config:passwd", "dir:notes/passwd.txt", "{\"$gt\": 5}", "/* comment */", "arr[0]",
       "^/etc/.*$", "**bold**", "https://x.com/*", "$_X/y", "a@b:c@d", "ls */", "cat ../*",
-      "/*/*", "end of comment */", "ls ~/*", "$X/*",
+      "/*/*", "end of comment */", "ls ~/*", "$X/*", "cd /home/$USER/project",
+      "ls /home/${USER}", "cat /tmp/{a,b/c}/x",
   };
   fx_policy f;
   CHECK_INT(fx_load(&f, "  allowed_tools: [t]\n"
@@ -290,6 +294,37 @@ static void test_prefixed_spellings(void) {
   fx_free(&f);
 }
 
+/* Adversarial long strings stay linear: every unclosed brace, bracket and star run. */
+static void test_long_patterns(void) {
+  static const char *const unit[] = {"{", "[", "*", "$a/", "{a,", "/proc/self/root/", "*?",
+                                     "~x/", "%2", "\\\"", "a:", "//"};
+  fx_policy f;
+  size_t n = 200000;
+  char *big = malloc(n + 1);
+  CHECK_INT(fx_load(&f, "  allowed_tools: [t]\n  protected_paths: [~/.ssh, .env, /etc/passwd]\n"),
+            0);
+  for (size_t u = 0; u < sizeof(unit) / sizeof(unit[0]); u++) {
+    size_t ul = strlen(unit[u]), o = 0;
+    while (o + ul <= n) {
+      memcpy(big + o, unit[u], ul);
+      o += ul;
+    }
+    big[o] = '\0';
+    cJSON *args = cJSON_CreateObject();
+    cJSON_AddStringToObject(args, "c", big);
+    aip_decision d;
+    clock_t t0 = clock();
+    aip_policy_check_tool(f.p, "t", 1, args, 0, NULL, &d);
+    double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
+    if (secs > 1.0)
+      fprintf(stderr, "unit \"%s\": %.2f s\n", unit[u], secs);
+    CHECK(secs < 1.0);
+    cJSON_Delete(args);
+  }
+  free(big);
+  fx_free(&f);
+}
+
 int main(void) {
   test_clean();
   test_compile();
@@ -300,5 +335,6 @@ int main(void) {
   test_error_bytes();
   test_long_values();
   test_prefixed_spellings();
+  test_long_patterns();
   TEST_MAIN_END();
 }
