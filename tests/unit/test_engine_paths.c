@@ -316,9 +316,11 @@ static void test_long_patterns(void) {
     clock_t t0 = clock();
     aip_policy_check_tool(f.p, "t", 1, args, 0, NULL, &d);
     double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
-    if (secs > 1.0)
+    /* a quadratic walk takes tens of seconds here; linear ones well under a second in a
+     * release build, a few under ASan */
+    if (secs > 5.0)
       fprintf(stderr, "unit \"%s\": %.2f s\n", unit[u], secs);
-    CHECK(secs < 1.0);
+    CHECK(secs < 5.0);
     cJSON_Delete(args);
   }
   free(big);
