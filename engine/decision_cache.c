@@ -12,7 +12,7 @@
  *
  * The key is an exact, unambiguous encoding of the arguments in message order (order matters:
  * strict_args reports the first undeclared argument): strings and member names are length-
- * prefixed bytes, numbers are their IEEE-754 bits, so two argument trees share a key only if
+ * prefixed bytes, parsed numbers their original bytes (others their IEEE-754 bits), so two argument trees share a key only if
  * the engine could not tell them apart.
  */
 #include <errno.h>
@@ -89,6 +89,8 @@ static int put_value(aip_dcache_key *k, const cJSON *v) {
 
   if (cJSON_IsString(v))
     return put_bytes(k, 's', v->valuestring, strlen(v->valuestring));
+  if (cJSON_IsNumber(v) && v->valuestring) /* its bytes: 9007199254740993 is not ...992 */
+    return put_bytes(k, 'N', v->valuestring, strlen(v->valuestring));
   if (cJSON_IsNumber(v)) { /* the IEEE-754 bits: exact, and no formatting cost */
     char b[1 + sizeof(double)] = {'n'};
     memcpy(b + 1, &v->valuedouble, sizeof(double));

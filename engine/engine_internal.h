@@ -24,6 +24,14 @@ int aip_json_format_float_f(aip_buf *b, double v);
  * (map[string]any / []any / float64): compact, object keys sorted bytewise, strings
  * HTML-escaped, numbers in Go's float64 format. */
 int aip_json_print_go(aip_buf *b, const cJSON *item);
+/* 1 when every number in `item` (recursively) is exactly the number its Go rendering says: its
+ * original bytes (kept by aip_json_parse) denote the same decimal value as the shortest
+ * round-trip digits of the double, so no decoder, float64 or exact, can read another value.
+ * Numbers without original bytes (made by the gateway) count as exact. */
+int aip_json_numbers_exact(const cJSON *item);
+/* 1 when some object in `item` (at any depth) has two member names equal under simple Unicode
+ * case folding ("cmd"/"CMD", "task"/"ta\u017fk", "key"/"\u212aey"), 0 when none, -ENOMEM. */
+int aip_json_fold_collision(const cJSON *item);
 
 /* ---- name normalization (normalize.c) ---- */
 

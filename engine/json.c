@@ -10,15 +10,25 @@
  *      pairs, UTF-8, control characters, nesting depth);
  *   2. cJSON builds the tree (it cannot fail on scanned input except for memory);
  *   3. walk: duplicate keys (after escape decoding, so "a" and "\u0061" collide) and numbers
- *      that overflow a double.
+ *      that overflow a double; each number node gets its original bytes (its lexeme) in
+ *      `valuestring`, which cJSON ignores for numbers but frees (cJSON_Delete) and copies
+ *      (cJSON_Duplicate) like any other valuestring.
+ * aip_json_print, the one printer of everything forwarded, prints a number from its lexeme, so
+ * the bytes a server decodes are the bytes the policy looked at (cJSON's printer re-renders
+ * with 15 significant digits: 0.9999999999999999 became 1). Nothing may change the value of a
+ * parsed number node in place (cJSON_SetNumberValue would leave a stale lexeme): replace the
+ * node instead.
  * The cost is a second pass over the bytes; the scan is a tight loop and far cheaper than
  * cJSON's allocation-heavy tree build.
  */
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <utf8proc.h>
 
 #include "engine/engine.h"
 #include "engine/engine_internal.h"
@@ -272,6 +282,56 @@ static aip_json_status walk(const cJSON *item) {
   return AIP_JSON_OK;
 }
 
+/* ---- number lexemes ---- */
+
+/* The next number token at or after *p in validated JSON: strings (keys included) are skipped,
+ * and true/false/null hold no digit or '-'. */
+static const char *next_number(const char **p, const char *end, size_t *n) {
+  const char *c = *p, *start;
+
+  while (c < end) {
+    if (*c == '"') {
+      for (c++; *c != '"'; c++)
+        if (*c == '\\')
+          c++;
+      c++;
+    } else if (*c == '-' || (*c >= '0' && *c <= '9')) {
+      start = c;
+      while (c < end && (*c == '-' || *c == '+' || *c == '.' || *c == 'e' || *c == 'E' ||
+                         (*c >= '0' && *c <= '9')))
+        c++;
+      *p = c;
+      *n = (size_t)(c - start);
+      return start;
+    } else {
+      c++;
+    }
+  }
+  *p = c;
+  return NULL;
+}
+
+/* Gives every number node its lexeme, in document order (cJSON keeps members in order). */
+static aip_json_status attach_lexemes(cJSON *item, const char **p, const char *end) {
+  aip_json_status st;
+  const char *lex;
+  size_t n;
+
+  if (cJSON_IsNumber(item)) {
+    if (!(lex = next_number(p, end, &n)))
+      return AIP_JSON_SYNTAX; /* cannot happen: the scan saw this number */
+    if (!(item->valuestring = malloc(n + 1)))
+      return AIP_JSON_NOMEM;
+    memcpy(item->valuestring, lex, n);
+    item->valuestring[n] = '\0';
+    return AIP_JSON_OK;
+  }
+  for (cJSON *c = item->child; c; c = c->next)
+    if ((st = attach_lexemes(c, p, end)) != AIP_JSON_OK)
+      return st;
+  return AIP_JSON_OK;
+}
+
 aip_json_status aip_json_parse(const char *buf, size_t len, cJSON **out) {
   const char *end = NULL;
   aip_json_status st;
@@ -297,6 +357,10 @@ aip_json_status aip_json_parse(const char *buf, size_t len, cJSON **out) {
     return AIP_JSON_SYNTAX;
   }
   st = walk(root);
+  if (st == AIP_JSON_OK) {
+    const char *cursor = buf;
+    st = attach_lexemes(root, &cursor, buf + len);
+  }
   if (st != AIP_JSON_OK) {
     cJSON_Delete(root);
     return st;
@@ -317,13 +381,97 @@ const char *aip_json_status_str(aip_json_status st) {
   return "unknown JSON error";
 }
 
+/* ---- printing ---- */
+
+/* cJSON's string escaping, byte for byte: " \ \b \f \n \r \t, other bytes below 0x20 as
+ * \u00xx, everything else (UTF-8 included) as is. */
+static int print_string(aip_buf *b, const char *s) {
+  static const char hex[] = "0123456789abcdef";
+  const unsigned char *p = (const unsigned char *)s;
+  int err = aip_buf_append(b, "\"", 1);
+
+  while (!err && *p) {
+    size_t run = 0;
+    while (p[run] >= 0x20 && p[run] != '"' && p[run] != '\\')
+      run++;
+    if (run) {
+      err = aip_buf_append(b, p, run);
+      p += run;
+      continue;
+    }
+    char e[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
+    const char *short_form = strchr("\"\\\b\f\n\r\t", *p);
+    if (short_form) {
+      e[1] = "\"\\bfnrt"[short_form - "\"\\\b\f\n\r\t"];
+      err = aip_buf_append(b, e, 2);
+    } else {
+      err = aip_buf_append(b, e, 6);
+    }
+    p++;
+  }
+  return err ? err : aip_buf_append(b, "\"", 1);
+}
+
+/* A number the gateway made (no lexeme): as cJSON prints it (integers in int range with %d,
+ * else %1.15g), except that 16 or 17 digits are used whenever 15 do not read back as exactly
+ * the same double (cJSON accepted a 15-digit form within an epsilon). */
+static int print_made_number(aip_buf *b, const cJSON *item) {
+  double d = item->valuedouble;
+  char tmp[32];
+
+  if (!isfinite(d))
+    return aip_buf_puts(b, "null");
+  if (d == (double)item->valueint)
+    return aip_buf_printf(b, "%d", item->valueint);
+  for (int prec = 15; prec <= 17; prec++) {
+    snprintf(tmp, sizeof(tmp), "%1.*g", prec, d);
+    if (strtod(tmp, NULL) == d)
+      break;
+  }
+  return aip_buf_puts(b, tmp);
+}
+
+static int print_value(aip_buf *b, const cJSON *item) {
+  int err = 0;
+
+  switch (item->type & 0xFF) {
+  case cJSON_NULL: return aip_buf_puts(b, "null");
+  case cJSON_False: return aip_buf_puts(b, "false");
+  case cJSON_True: return aip_buf_puts(b, "true");
+  case cJSON_Number:
+    return item->valuestring ? aip_buf_puts(b, item->valuestring) : print_made_number(b, item);
+  case cJSON_String: return print_string(b, item->valuestring ? item->valuestring : "");
+  case cJSON_Raw: return item->valuestring ? aip_buf_puts(b, item->valuestring) : -EINVAL;
+  case cJSON_Array:
+  case cJSON_Object: {
+    int obj = (item->type & 0xFF) == cJSON_Object;
+    err = aip_buf_append(b, obj ? "{" : "[", 1);
+    for (const cJSON *c = item->child; c && !err; c = c->next) {
+      if (c != item->child)
+        err = aip_buf_append(b, ",", 1);
+      if (!err && obj)
+        err = print_string(b, c->string ? c->string : "");
+      if (!err && obj)
+        err = aip_buf_append(b, ":", 1);
+      if (!err)
+        err = print_value(b, c);
+    }
+    return err ? err : aip_buf_append(b, obj ? "}" : "]", 1);
+  }
+  }
+  return -EINVAL;
+}
+
+/* Compact JSON as cJSON_PrintUnformatted writes it, numbers from their lexemes. On failure
+ * the buffer is left as it was. */
 int aip_json_print(aip_buf *b, const cJSON *item) {
-  char *s = cJSON_PrintUnformatted(item);
-  int err;
-  if (!s)
-    return -ENOMEM;
-  err = aip_buf_puts(b, s);
-  cJSON_free(s);
+  size_t start = b->len;
+  int err = item ? print_value(b, item) : -EINVAL;
+
+  if (err && b->data) {
+    b->len = start;
+    b->data[start] = '\0';
+  }
   return err;
 }
 
@@ -450,4 +598,156 @@ int aip_json_print_go(aip_buf *b, const cJSON *item) {
     return err ? err : aip_buf_append(b, "]", 1);
   }
   return aip_buf_puts(b, "null");
+}
+
+/* ---- exactness of parsed numbers ---- */
+
+/* The lexeme's significant digits (leading and trailing zeros dropped) and the decimal exponent
+ * of the first one, as shortest_digits gives them for a double. Returns 0 for a zero value. */
+static int lexeme_digits(const char *s, char *digits, size_t cap, long *exp10) {
+  long point = 0, e = 0, lead = -1;
+  size_t nd = 0, last = 0;
+  int seen_point = 0, eneg = 0;
+
+  if (*s == '-')
+    s++;
+  for (long i = 0; *s && *s != 'e' && *s != 'E'; s++) {
+    if (*s == '.') {
+      seen_point = 1;
+      continue;
+    }
+    if (!seen_point)
+      point++;
+    if (*s != '0' && lead < 0)
+      lead = i;
+    if (lead >= 0) {
+      if (nd < cap - 1)
+        digits[nd] = *s;
+      nd++;
+      if (*s != '0')
+        last = nd;
+    }
+    i++;
+  }
+  if (*s == 'e' || *s == 'E') {
+    s++;
+    eneg = *s == '-';
+    if (*s == '-' || *s == '+')
+      s++;
+    for (; *s; s++)
+      e = e < 100000 ? e * 10 + (*s - '0') : e; /* saturates: far outside a double anyway */
+  }
+  if (lead < 0)
+    return 0;
+  if (last >= cap) /* more significant digits than any double has: not exact */
+    last = cap - 1, digits[0] = 'x';
+  digits[last] = '\0';
+  *exp10 = point - 1 - lead + (eneg ? -e : e);
+  return 1;
+}
+
+static int number_exact(const cJSON *n) {
+  char want[20], got[40];
+  int exp10;
+  long lexp;
+
+  if (!n->valuestring)
+    return 1;
+  if (n->valuedouble == 0)
+    return !lexeme_digits(n->valuestring, got, sizeof(got), &lexp); /* 1e-400 is not 0 */
+  if (!lexeme_digits(n->valuestring, got, sizeof(got), &lexp))
+    return 0;
+  shortest_digits(fabs(n->valuedouble), want, &exp10);
+  return lexp == exp10 && strcmp(got, want) == 0;
+}
+
+int aip_json_numbers_exact(const cJSON *item) {
+  if (cJSON_IsNumber(item))
+    return number_exact(item);
+  if (cJSON_IsArray(item) || cJSON_IsObject(item))
+    for (const cJSON *c = item->child; c; c = c->next)
+      if (!aip_json_numbers_exact(c))
+        return 0;
+  return 1;
+}
+
+/* ---- member names equal under case folding ---- */
+
+/* One member name folded: every code point through simple upper then simple lower case, so a
+ * whole case orbit lands on one code point (s, S and U+017F long s on s; k, K and U+212A Kelvin
+ * on k; sigma, final sigma and capital sigma on sigma), which is what Go's EqualFold compares.
+ * It also joins a few pairs EqualFold keeps apart (U+0130 with i): refusing those errs on the
+ * safe side. Bytes that are not UTF-8 (a tree the gateway built) are kept as they are. */
+static int fold_name(aip_buf *b, const char *s) {
+  const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
+  utf8proc_ssize_t n = (utf8proc_ssize_t)strlen(s);
+  int err = 0;
+
+  while (n > 0 && !err) {
+    utf8proc_int32_t c;
+    utf8proc_uint8_t enc[4];
+    utf8proc_ssize_t k = *p < 0x80 ? 1 : utf8proc_iterate(p, n, &c);
+    if (*p < 0x80) {
+      enc[0] = (utf8proc_uint8_t)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+      err = aip_buf_append(b, enc, 1);
+    } else if (k < 1) {
+      k = 1;
+      err = aip_buf_append(b, p, 1);
+    } else {
+      c = utf8proc_tolower(utf8proc_toupper(c));
+      err = aip_buf_append(b, enc, (size_t)utf8proc_encode_char(c, enc));
+    }
+    p += k;
+    n -= k;
+  }
+  return err ? err : aip_buf_append(b, "", 1); /* keep the NUL: names are NUL-separated */
+}
+
+static int name_cmp(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* 1 when two members of `obj` fold to the same name, 0 when not, -ENOMEM. The folded names
+ * go NUL-separated into one buffer; their pointers are sorted once it stops growing. */
+static int object_folds_twice(const cJSON *obj) {
+  const char *stackv[32], **v;
+  size_t n = 0, i = 0;
+  aip_buf names;
+  int rc = 0;
+
+  for (const cJSON *c = obj->child; c; c = c->next)
+    n++;
+  if (n < 2)
+    return 0;
+  v = n <= 32 ? stackv : malloc(n * sizeof(*v));
+  if (!v)
+    return -ENOMEM;
+  aip_buf_init(&names);
+  for (const cJSON *c = obj->child; c && !rc; c = c->next) {
+    v[i++] = (const char *)(uintptr_t)names.len; /* an offset until the buffer is final */
+    rc = fold_name(&names, c->string ? c->string : "");
+  }
+  if (!rc) {
+    for (i = 0; i < n; i++)
+      v[i] = names.data + (uintptr_t)v[i];
+    qsort(v, n, sizeof(*v), name_cmp);
+    for (i = 1; i < n && !rc; i++)
+      rc = strcmp(v[i - 1], v[i]) == 0;
+  }
+  aip_buf_free(&names);
+  if (v != stackv)
+    free(v);
+  return rc;
+}
+
+int aip_json_fold_collision(const cJSON *item) {
+  int rc;
+
+  if (cJSON_IsObject(item) && (rc = object_folds_twice(item)))
+    return rc;
+  if (cJSON_IsObject(item) || cJSON_IsArray(item))
+    for (const cJSON *c = item->child; c; c = c->next)
+      if ((rc = aip_json_fold_collision(c)))
+        return rc;
+  return 0;
 }

@@ -138,12 +138,15 @@ aip_rpc_kind aip_rpc_classify(cJSON *root, aip_rpc_msg *out) {
 
 /* ---- error responses ---- */
 
-/* Go echoes the id as raw JSON through json.Marshal, which HTML-escapes it. Numbers are
- * printed in full ('f' format, never an exponent): cJSON would print 1e15 as "1e+15", which
- * int64-typed clients (Go's among them) refuse to decode. */
+/* Go echoes the id as raw JSON through json.Marshal, which HTML-escapes it. A parsed number
+ * id is echoed with its own bytes (aip_json_parse keeps them), so a 17-digit id comes back
+ * unchanged. One the gateway made is printed in full ('f' format, never an exponent): cJSON
+ * would print 1e15 as "1e+15", which int64-typed clients (Go's among them) refuse to decode. */
 static int put_id(aip_buf *b, const cJSON *id) {
   if (cJSON_IsString(id))
     return aip_buf_json_string(b, id->valuestring, strlen(id->valuestring), 1);
+  if (cJSON_IsNumber(id) && id->valuestring)
+    return aip_buf_puts(b, id->valuestring);
   if (cJSON_IsNumber(id) && isfinite(id->valuedouble))
     return aip_json_format_float_f(b, id->valuedouble);
   return aip_buf_puts(b, "null");

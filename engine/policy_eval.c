@@ -344,6 +344,16 @@ static void check_call(const aip_policy *p, const aip_rpc_msg *m, int64_t now_ms
               "tools/call without a string name or with non-object arguments");
     return;
   }
+  /* {"cmd":"ls","CMD":"rm -rf /"}: the rules read "cmd", a case-insensitive decoder (Go's
+   * encoding/json into a struct) may take "CMD". Such arguments are ambiguous at any depth
+   * (an object argument is checked as a whole), so they are refused always, in monitor mode
+   * too, like the other malformed calls. */
+  if (args && aip_json_fold_collision(args)) {
+    malformed(v, AIP_RPC_INVALID_PARAMS,
+              "Invalid params: arguments hold member names equal under case folding",
+              "tools/call arguments with member names equal under case folding");
+    return;
+  }
   v->tool_call = 1;
   v->tool = v->subject = name->valuestring;
   v->args = args;

@@ -169,7 +169,12 @@ static int on_match(unsigned id, unsigned long long from, unsigned long long to,
   return 1; /* stop scanning */
 }
 
-/* Scan errors and strings Hyperscan cannot take (not UTF-8, > 4 GiB) count as no match. */
+/* Scan errors and strings Hyperscan cannot take (not UTF-8, > 4 GiB) count as no match.
+ * Numbers are searched in Go's rendering (what the reference and the conformance vectors
+ * check), which is the number a float64 decoder reads; a number whose forwarded bytes say
+ * something else (more digits than a double holds: 9007199254740993, 0.99999999999999999999)
+ * would be read differently by an exact decoder, so it never matches (docs/policy-semantics.md,
+ * "Numbers"). */
 int aip_re_arg_matches(const aip_policy *p, const aip_rule_c *r, size_t idx, const cJSON *v) {
   const char *s = "";
   size_t n = 0;
@@ -177,6 +182,8 @@ int aip_re_arg_matches(const aip_policy *p, const aip_rule_c *r, size_t idx, con
   hs_error_t rc;
   int hit = 0;
 
+  if (!aip_json_numbers_exact(v))
+    return 0;
   aip_buf_init(&tmp);
   if (cJSON_IsString(v)) {
     s = v->valuestring;

@@ -16,6 +16,8 @@ static fx_policy pol;
 
 #define REFUSED(json) CHECK(!fx_forwarded((fx_result[]){fx_send(pol.p, NULL, 0, json)}))
 #define FORWARDED(json) CHECK(fx_forwarded((fx_result[]){fx_send(pol.p, NULL, 0, json)}))
+#define REFUSED_F(f, json) CHECK(!fx_forwarded((fx_result[]){fx_send((f).p, NULL, 0, json)}))
+#define FORWARDED_F(f, json) CHECK(fx_forwarded((fx_result[]){fx_send((f).p, NULL, 0, json)}))
 
 /* Naive: Go's encoding/json matches keys case-insensitively, last one wins. A gateway that
  * reads "method" exactly sees ping (allowed) while a Go server runs tools/call. */
@@ -274,6 +276,116 @@ static void test_rate_limit_spellings(void) {
   fx_free(&f);
 }
 
+/* Naive: a number checked in one rendering and forwarded in another. cJSON printed
+ * 0.9999999999999999 as 1; a number whose bytes hold more precision than a double reads as one
+ * value to the regex and another to an exact decoder (int64, big decimal). */
+static void test_number_spellings(void) {
+  fx_policy f;
+  char buf[512];
+  fx_result r;
+  CHECK_INT(fx_load(&f, "  tool_rules:\n    - tool: p\n      allow_args:\n"
+                        "        x: \"^0\\\\.[0-9]+$\"\n"
+                        "    - tool: id\n      allow_args:\n        n: \"^[0-9]{1,16}$\"\n"
+                        "    - tool: one\n      allow_args:\n        n: \"^1$\"\n"
+                        "    - tool: big\n      allow_args:\n        n: \"^9007199254740992$\"\n"
+                        "    - tool: arr\n      allow_args:\n        l: \"^\\\\[[0-9,]+\\\\]$\"\n"),
+            0);
+  /* what is checked is what is forwarded: the bytes, not cJSON's 15 digits */
+  const char *msg = fx_call(buf, sizeof(buf), "\"p\"", "{\"x\":0.9999999999999999}");
+  cJSON *root = NULL;
+  aip_buf out;
+  aip_buf_init(&out);
+  CHECK_INT(aip_json_parse(msg, strlen(msg), &root), AIP_JSON_OK);
+  CHECK_INT(aip_json_print(&out, root), 0);
+  CHECK(out.data && strstr(out.data, "\"x\":0.9999999999999999}") != NULL);
+  aip_buf_free(&out);
+  cJSON_Delete(root);
+  CHECK(fx_forwarded((fx_result[]){fx_send(f.p, NULL, 0, msg)}));
+  /* numerically equal spellings pass: the server decodes the same number */
+  static const char *const same[] = {"1", "1.0", "1E0", "10e-1", "1.000"};
+  for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+    char a[64];
+    snprintf(a, sizeof(a), "{\"n\":%s}", same[i]);
+    r = fx_send(f.p, NULL, 0, fx_call(buf, sizeof(buf), "\"one\"", a));
+    if (!fx_forwarded(&r))
+      fprintf(stderr, "%s refused: %s\n", same[i], r.v.d.reason);
+    CHECK(fx_forwarded(&r));
+  }
+  /* more digits than a double holds: the Go rendering (9007199254740992) would pass the regex,
+   * an int64 or big-number decoder reads ...993 */
+  FORWARDED_F(f, fx_call(buf, sizeof(buf), "\"big\"", "{\"n\":9007199254740992}"));
+  r = fx_send(f.p, NULL, 0, fx_call(buf, sizeof(buf), "\"big\"", "{\"n\":9007199254740993}"));
+  CHECK_INT(r.v.d.error_code, AIP_ERR_FORBIDDEN);
+  CHECK_STR(r.v.d.reason, "argument failed regex validation");
+  CHECK_STR(r.v.d.failed_arg, "n");
+  /* the decision cache must not take ...993 for the ...992 it has seen (same double) */
+  FORWARDED_F(f, fx_call(buf, sizeof(buf), "\"big\"", "{\"n\":9007199254740992}"));
+  REFUSED_F(f, fx_call(buf, sizeof(buf), "\"big\"", "{\"n\":9007199254740993}"));
+  REFUSED_F(f, fx_call(buf, sizeof(buf), "\"id\"", "{\"n\":12345678901234567890}"));
+  REFUSED_F(f, fx_call(buf, sizeof(buf), "\"p\"", "{\"x\":0.99999999999999999999}"));
+  REFUSED_F(f, fx_call(buf, sizeof(buf), "\"one\"", "{\"n\":1.0000000000000000001}"));
+  /* inside an array or object argument too */
+  FORWARDED_F(f, fx_call(buf, sizeof(buf), "\"arr\"", "{\"l\":[1,2,9007199254740992]}"));
+  REFUSED_F(f, fx_call(buf, sizeof(buf), "\"arr\"", "{\"l\":[1,2,9007199254740993]}"));
+  fx_free(&f);
+}
+
+/* Naive: allow_args reads "cmd" exactly while a case-insensitive decoder (Go's encoding/json
+ * into a struct, .NET, ...) takes "CMD". Any arguments object, at any depth, with two member
+ * names equal under case folding is refused with -32602. */
+static void test_case_variant_args(void) {
+  fx_policy f;
+  char buf[512];
+  fx_result r;
+  CHECK_INT(fx_load(&f, "  allowed_tools: [free]\n"
+                        "  tool_rules:\n    - tool: run\n      allow_args:\n        cmd: \"^ls$\"\n"),
+            0);
+  r = fx_send(f.p, NULL, 0, fx_call(buf, sizeof(buf), "\"run\"", "{\"cmd\":\"ls\",\"CMD\":\"rm -rf /\"}"));
+  CHECK_INT(r.v.d.error_code, AIP_RPC_INVALID_PARAMS);
+  CHECK(r.v.reply);
+  CHECK_STR(r.reply, "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32602,\"message\":"
+                     "\"Invalid params: arguments hold member names equal under case folding\"}}");
+  static const char *const refused[] = {
+      "{\"CMD\":\"rm -rf /\",\"cmd\":\"ls\"}",
+      "{\"cmd\":\"ls\",\"Cmd\":\"x\"}",
+      "{\"cmd\":\"ls\",\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,\"h\":8,\"i\":9,\"cMd\":0}",
+      "{\"cmd\":\"ls\",\"ta\xc5\xbfk\":1,\"task\":2}",        /* U+017F long s folds to s */
+      "{\"cmd\":\"ls\",\"\\u017fort\":1,\"SORT\":2}",
+      "{\"cmd\":\"ls\",\"\xe2\x84\xaa" "ey\":1,\"key\":2}",     /* U+212A Kelvin sign folds to k */
+      "{\"cmd\":\"ls\",\"\\u212aey\":1,\"KEY\":2}",
+      "{\"cmd\":\"ls\",\"\xcf\x83\":1,\"\xcf\x82\":2}",       /* sigma and final sigma */
+      "{\"cmd\":\"ls\",\"\xc3\xa9t\xc3\xa9\":1,\"\xc3\x89T\xc3\x89\":2}", /* e-acute */
+      "{\"cmd\":\"ls\",\"opt\":{\"path\":\"/tmp\",\"PATH\":\"/etc\"}}", /* nested */
+      "{\"cmd\":\"ls\",\"l\":[1,[{\"x\":1,\"X\":2}]]}",
+  };
+  for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+    r = fx_send(f.p, NULL, 0, fx_call(buf, sizeof(buf), "\"run\"", refused[i]));
+    if (r.v.d.error_code != AIP_RPC_INVALID_PARAMS)
+      fprintf(stderr, "case variant not refused: %s\n", refused[i]);
+    CHECK_INT(r.v.d.error_code, AIP_RPC_INVALID_PARAMS);
+  }
+  /* always, not only where a rule reads the arguments */
+  r = fx_send(f.p, NULL, 0, fx_call(buf, sizeof(buf), "\"free\"", "{\"a\":1,\"A\":2}"));
+  CHECK_INT(r.v.d.error_code, AIP_RPC_INVALID_PARAMS);
+  static const char *const fine[] = {
+      "{\"cmd\":\"ls\",\"cmds\":1,\"md\":2}", "{\"cmd\":\"ls\",\"s\":1,\"ss\":2,\"k\":3}",
+      "{\"cmd\":\"ls\",\"e\":1,\"\xc3\xa9\":2}", "{\"cmd\":\"ls\",\"x\":{\"X\":1}}",
+      "{\"cmd\":\"ls\",\"a\":{\"b\":1},\"B\":{\"b\":2}}", "{\"cmd\":\"ls\",\"l\":[{\"x\":1},{\"X\":2}]}",
+  };
+  for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++) {
+    r = fx_send(f.p, NULL, 0, fx_call(buf, sizeof(buf), "\"run\"", fine[i]));
+    if (!fx_forwarded(&r))
+      fprintf(stderr, "refused: %s (%s)\n", fine[i], r.v.d.reason);
+    CHECK(fx_forwarded(&r));
+  }
+  fx_free(&f);
+  /* monitor mode does not soften it: the message is ambiguous, not a violation */
+  CHECK_INT(fx_load(&f, "  mode: monitor\n  allowed_tools: [run]\n"), 0);
+  r = fx_send(f.p, NULL, 0, fx_call(buf, sizeof(buf), "\"run\"", "{\"cmd\":\"ls\",\"CMD\":\"rm\"}"));
+  CHECK_INT(r.v.d.error_code, AIP_RPC_INVALID_PARAMS);
+  fx_free(&f);
+}
+
 int main(void) {
   if (fx_load(&pol, POLICY)) {
     CHECK(0);
@@ -291,6 +403,8 @@ int main(void) {
   test_protected_path_spellings();
   test_message_kinds();
   test_rate_limit_spellings();
+  test_number_spellings();
+  test_case_variant_args();
   fx_free(&pol);
   TEST_MAIN_END();
 }

@@ -201,11 +201,110 @@ static void test_go_rendering(void) {
   aip_buf_free(&b);
 }
 
+/* Parsed numbers keep their bytes: what the policy checked is what the server receives. */
+static char *reprint(const char *json) {
+  cJSON *v = NULL;
+  aip_buf b;
+  aip_buf_init(&b);
+  if (aip_json_parse(json, strlen(json), &v) != AIP_JSON_OK)
+    return NULL;
+  if (aip_json_print(&b, v))
+    aip_buf_free(&b);
+  cJSON_Delete(v);
+  return aip_buf_steal(&b, NULL);
+}
+
+static char *print_made(cJSON *v) {
+  aip_buf b;
+  aip_buf_init(&b);
+  if (aip_json_print(&b, v))
+    aip_buf_free(&b);
+  cJSON_Delete(v);
+  return aip_buf_steal(&b, NULL);
+}
+
+static void test_number_lexemes(void) {
+  static const char *const same[] = {
+      "0.9999999999999999", "-0", "12345678901234567890", "1.0", "1E2", "1e-7", "-0.0",
+      "12345678901234567", "99999999999999999", "9007199254740993", "0.1", "1e308", "5e-324",
+      "1e-400", "100000000000000000000000", "1.5E+3", "-12.50",
+      "[0.30000000000000004,1.000000000000000000001,2]",
+      "{\"a\":{\"b\":[1.10,-0,{\"c\":1E+2}]},\"id\":12345678901234567}",
+  };
+  for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++)
+    CHECK_OWNED(reprint(same[i]), same[i]);
+  CHECK_OWNED(reprint("{ \"a\" : [ 1.0 , 2 ] }"), "{\"a\":[1.0,2]}");
+  CHECK_INT(P("1e400"), AIP_JSON_SYNTAX); /* not finite: refused, as before */
+  /* a copy keeps the bytes too (the gateway duplicates ids and arguments) */
+  cJSON *v = NULL;
+  CHECK_INT(aip_json_parse("[12345678901234567891]", 22, &v), AIP_JSON_OK);
+  CHECK_OWNED(print_made(cJSON_Duplicate(v, 1)), "[12345678901234567891]");
+  cJSON_Delete(v);
+  /* numbers the gateway makes print as cJSON printed them, except that the value never
+   * changes (cJSON's 15 digits made 0.9999999999999999 into 1) */
+  CHECK_OWNED(print_made(cJSON_CreateNumber(3)), "3");
+  CHECK_OWNED(print_made(cJSON_CreateNumber(-7)), "-7");
+  CHECK_OWNED(print_made(cJSON_CreateNumber(0.1)), "0.1");
+  CHECK_OWNED(print_made(cJSON_CreateNumber(1e15)), "1e+15");
+  CHECK_OWNED(print_made(cJSON_CreateNumber(0.9999999999999999)), "0.9999999999999999");
+  CHECK_OWNED(print_made(cJSON_CreateNumber(9007199254740993.0)), "9007199254740992");
+  /* strings, literals and containers print exactly as cJSON prints them */
+  static const char *const docs[] = {
+      "{\"s\":\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\\u0001\\u001f\\u007f\\u2028 \\u00e9 \\ud83d\\ude00\"}",
+      "[true,false,null,[],{},\"\",[[1]]]", "{\"k\\n\":{\"\\u00e9\":\"x\"}}",
+  };
+  for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+    cJSON *t = NULL;
+    CHECK_INT(aip_json_parse(docs[i], strlen(docs[i]), &t), AIP_JSON_OK);
+    char *want = cJSON_PrintUnformatted(t);
+    CHECK_OWNED(reprint(docs[i]), want);
+    cJSON_free(want);
+    cJSON_Delete(t);
+  }
+}
+
+/* Which numbers allow_args may judge by their Go rendering: those whose bytes denote that
+ * very number, so no decoder (float64, int64, big decimal) can see another value. */
+static int exact(const char *json) {
+  cJSON *v = NULL;
+  int r;
+  if (aip_json_parse(json, strlen(json), &v) != AIP_JSON_OK)
+    return -1;
+  r = aip_json_numbers_exact(v);
+  cJSON_Delete(v);
+  return r;
+}
+
+static void test_numbers_exact(void) {
+  static const char *const yes[] = {"0", "-0", "-0.0", "1", "1.0", "1E2", "1e+2", "100.000",
+                                    "0.1", "0.9999999999999999", "9007199254740992",
+                                    "12345678901234568", "1e21", "1.5e-10", "5e-324", "-2.5",
+                                    "[1,{\"a\":2.50}]", "\"9007199254740993\""};
+  static const char *const no[] = {"9007199254740993", "12345678901234567890", "12345678901234567",
+                                   "0.99999999999999999999", "1.0000000000000000001", "1e-400",
+                                   "3.14159265358979323846", "[1,{\"a\":9007199254740993}]"};
+  for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+    if (exact(yes[i]) != 1)
+      fprintf(stderr, "not exact: %s\n", yes[i]);
+    CHECK_INT(exact(yes[i]), 1);
+  }
+  for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+    if (exact(no[i]) != 0)
+      fprintf(stderr, "exact: %s\n", no[i]);
+    CHECK_INT(exact(no[i]), 0);
+  }
+  cJSON *made = cJSON_CreateNumber(9007199254740993.0); /* no bytes: its value is what it is */
+  CHECK_INT(aip_json_numbers_exact(made), 1);
+  cJSON_Delete(made);
+}
+
 int main(void) {
   test_accepts();
   test_syntax();
   test_utf8();
   test_duplicates_and_depth();
   test_go_rendering();
+  test_number_lexemes();
+  test_numbers_exact();
   TEST_MAIN_END();
 }

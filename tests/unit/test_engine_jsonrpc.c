@@ -178,6 +178,25 @@ static void test_rpc_error(void) {
   CHECK_OWNED(render_error("1000000000000000", 1, "m", NULL),
               "{\"jsonrpc\":\"2.0\",\"id\":1000000000000000,\"error\":{\"code\":1,\"message\":"
               "\"m\"}}");
+  /* a parsed id comes back with its own bytes (the reference echoes raw JSON): 17+ digits
+   * and exponents are not re-rounded through a double */
+  CHECK_OWNED(render_error("12345678901234567890", 1, "m", NULL),
+              "{\"jsonrpc\":\"2.0\",\"id\":12345678901234567890,\"error\":{\"code\":1,"
+              "\"message\":\"m\"}}");
+  CHECK_OWNED(render_error("12345678901234567", 1, "m", NULL),
+              "{\"jsonrpc\":\"2.0\",\"id\":12345678901234567,\"error\":{\"code\":1,"
+              "\"message\":\"m\"}}");
+  CHECK_OWNED(render_error("1E2", 1, "m", NULL),
+              "{\"jsonrpc\":\"2.0\",\"id\":1E2,\"error\":{\"code\":1,\"message\":\"m\"}}");
+  /* an id the gateway made itself has no bytes: printed in full, never with an exponent */
+  cJSON *made = cJSON_CreateNumber(1e15);
+  aip_buf b;
+  aip_buf_init(&b);
+  CHECK_INT(aip_rpc_error(&b, made, 1, "m", NULL), 0);
+  CHECK_STR(b.data, "{\"jsonrpc\":\"2.0\",\"id\":1000000000000000,\"error\":{\"code\":1,"
+                    "\"message\":\"m\"}}");
+  aip_buf_free(&b);
+  cJSON_Delete(made);
   CHECK_OWNED(render_error("-2.5", 1, "m", NULL),
               "{\"jsonrpc\":\"2.0\",\"id\":-2.5,\"error\":{\"code\":1,\"message\":\"m\"}}");
 }
