@@ -1,13 +1,13 @@
-/* sse.c -- incremental event-stream parser (see sse.h). Only the first five bytes of a line are
- * looked at to classify it ("data:" or exactly "data"); the bytes of a data value go straight to
- * the event's data (held) or to the stream callbacks (streaming), so no line is ever held and a
- * piece boundary can fall anywhere without changing what comes out. */
+/* sse.c -- incremental event-stream parser (see sse.h). Only the first six bytes of a line are
+ * looked at to classify it ("data:", "event:", or exactly "data" / "event"); the bytes of a data
+ * value go straight to the event's data (held) or to the stream callbacks (streaming), so no
+ * line is ever held and a piece boundary can fall anywhere without changing what comes out. */
 #include "gateway/sse.h"
 
 #include <errno.h>
 #include <string.h>
 
-enum { LINE_START, LINE_DATA, LINE_IGNORE };
+enum { LINE_START, LINE_DATA, LINE_EVENT, LINE_IGNORE };
 
 static const char bom[3] = {'\xEF', '\xBB', '\xBF'};
 
@@ -26,6 +26,7 @@ void aip_sse_stream(aip_sse_parser *s, const aip_sse_stream_cbs *cbs, size_t aft
 
 /* Bytes of the event's data: held, or passed on once the event has outgrown stream_after. */
 static int data_bytes(aip_sse_parser *s, const char *p, size_t n, void *data) {
+  if (s->ev_other) return 0; /* an event no MCP client reads: nothing is held */
   if (s->streaming) return n ? s->stream->chunk(data, p, n) : 0;
   int may_stream = s->stream && !s->declined;
   /* a streamable event may pass max_event by this piece: it is handed over right below */
@@ -55,35 +56,69 @@ static int dispatch(aip_sse_parser *s, aip_sse_event_cb cb, void *data) {
   int rc = 0;
   if (s->streaming)
     rc = s->stream->end(data);
-  else if (s->has_data && s->data.len) /* empty data: a priming event, nothing to pass */
+  else if (s->has_data && s->data.len && !s->ev_other) /* empty: a priming event */
     rc = cb(data, s->data.data, s->data.len);
-  s->streaming = s->declined = s->has_data = 0;
+  s->streaming = s->declined = s->has_data = s->ev_other = 0;
   aip_buf_reset(&s->data);
   return rc;
 }
 
+/* An `event` field ended. The MCP SDK's client reads only events of type "message" (the
+ * default): others are skipped whole, as it does. The type must be known before the data is
+ * passed on, so an `event` line after a data line that changes which kind the event is, is a
+ * protocol error however the stream was cut. */
+static int event_type(aip_sse_parser *s) {
+  int other = s->ev_long || !(s->ev_n == 0 || (s->ev_n == 7 && memcmp(s->ev, "message", 7) == 0));
+  if (s->has_data && other != s->ev_other) return -EPROTO;
+  s->ev_other = other;
+  return 0;
+}
+
 static int line_end(aip_sse_parser *s, aip_sse_event_cb cb, void *data) {
-  int state = s->line, pfx = s->pfx;
+  int state = s->line, n = s->head_n;
   s->line = LINE_START;
-  s->pfx = 0;
+  s->head_n = 0;
+  if (state == LINE_EVENT) return event_type(s);
   if (state != LINE_START) return 0;
-  if (pfx == 0) return dispatch(s, cb, data);
-  return pfx == 4 ? data_line(s, data) : 0; /* "data" alone: a data field, empty value */
+  if (n == 0) return dispatch(s, cb, data);
+  if (n == 4 && memcmp(s->head, "data", 4) == 0) return data_line(s, data); /* empty value */
+  if (n == 5 && memcmp(s->head, "event", 5) == 0) {
+    s->ev_n = s->ev_long = 0;
+    return event_type(s);
+  }
+  return 0;
 }
 
 /* One ordinary byte of a line still being classified. */
 static int classify(aip_sse_parser *s, char ch, void *data) {
-  if (s->pfx < 4 && ch == "data"[s->pfx]) {
-    s->pfx++;
+  static const char dname[] = "data:", ename[] = "event:";
+  int n = s->head_n;
+  int d = n < 5 && memcmp(s->head, dname, (size_t)n) == 0 && ch == dname[n];
+  int e = n < 6 && memcmp(s->head, ename, (size_t)n) == 0 && ch == ename[n];
+  if (!d && !e) {
+    s->line = LINE_IGNORE; /* a comment or another field */
     return 0;
   }
-  if (s->pfx == 4 && ch == ':') {
+  s->head[s->head_n++] = ch;
+  if (d && n == 4) {
     s->line = LINE_DATA;
     s->strip_space = 1;
     return data_line(s, data);
   }
-  s->line = LINE_IGNORE; /* a comment or another field */
+  if (e && n == 5) {
+    s->line = LINE_EVENT;
+    s->strip_space = 1;
+    s->ev_n = s->ev_long = 0;
+  }
   return 0;
+}
+
+/* Bytes of an `event` value: only whether it is "message" matters. */
+static void event_bytes(aip_sse_parser *s, const char *p, size_t n) {
+  if (s->strip_space && n && *p == ' ') p++, n--;
+  s->strip_space = 0;
+  if (n > sizeof(s->ev) - (size_t)s->ev_n) s->ev_long = 1;
+  else memcpy(s->ev + s->ev_n, p, n), s->ev_n += (int)n;
 }
 
 static int feed_lines(aip_sse_parser *s, const char *p, size_t n, aip_sse_event_cb cb,
@@ -107,6 +142,8 @@ static int feed_lines(aip_sse_parser *s, const char *p, size_t n, aip_sse_event_
         if (s->strip_space && p[i] == ' ') i++;
         s->strip_space = 0;
         rc = data_bytes(s, p + i, j - i, data);
+      } else if (s->line == LINE_EVENT) {
+        event_bytes(s, p + i, j - i);
       }
       i = j - 1;
     }

@@ -138,6 +138,8 @@ static const aip_sse_stream_cbs rcbs = {r_begin, r_chunk, r_end};
 
 /* Events of `in` fed in two pieces at `cut` (or byte by byte when cut is -1), streamed past
  * `after` bytes when after >= 0. */
+static int last_rc;
+
 static char *events_of(const char *in, size_t n, long cut, long after) {
   aip_sse_parser s;
   aip_sse_init(&s, 1024);
@@ -149,7 +151,7 @@ static char *events_of(const char *in, size_t n, long cut, long after) {
   else if (!(rc = aip_sse_feed(&s, in, (size_t)cut, r_event, NULL)))
     rc = aip_sse_feed(&s, in + cut, n - (size_t)cut, r_event, NULL);
   aip_sse_free(&s);
-  CHECK_INT(rc, 0);
+  last_rc = rc;
   aip_buf_append(&rec, "", 1);
   return strdup(rec.data);
 }
@@ -161,12 +163,29 @@ static void check_same(const char *in, const char *want) {
   for (long after = -1; after <= (long)n && !bad; after++)
     for (long cut = -1; cut <= (long)n && !bad; cut++) {
       char *got_ = events_of(in, n, cut, after);
-      if (strcmp(got_, want) != 0) {
+      if (strcmp(got_, want) != 0 || last_rc != 0) {
+        CHECK_INT(last_rc, 0);
         fprintf(stderr, "stream %s: split %ld, threshold %ld\n", in, cut, after);
         CHECK_STR(got_, want);
         bad = 1;
       }
       free(got_);
+    }
+  CHECK(!bad);
+}
+
+/* Every split and threshold fails with `err`. */
+static void check_fails(const char *in, int err) {
+  size_t n = strlen(in);
+  int bad = 0;
+  for (long after = -1; after <= (long)n && !bad; after++)
+    for (long cut = -1; cut <= (long)n && !bad; cut++) {
+      free(events_of(in, n, cut, after));
+      if (last_rc != err) {
+        fprintf(stderr, "stream %s: split %ld, threshold %ld\n", in, cut, after);
+        CHECK_INT(last_rc, err);
+        bad = 1;
+      }
     }
   CHECK(!bad);
 }
@@ -197,6 +216,17 @@ static void test_whatwg(void) {
   check_same("\xEF\xBB\xBF" "data: a\n\n\xEF\xBB\xBF" "data: b\n\n", "[a]");
   check_same("\xEF\xBB" "data: a\n\ndata: b\n\n", "[b]");
   check_same("\xEF" "data: a\n\n", "");
+  /* the event type: MCP clients read "message" (the default) only and skip the rest whole */
+  check_same("event: ping\ndata: x\n\ndata: y\n\n", "[y]");
+  check_same("event: message\ndata: a\n\nevent:message\ndata: b\n\nevent\ndata: c\n\n", "[a][b][c]");
+  check_same("event: messages\ndata: a\n\nevent:  message\ndata: b\n\n", "");
+  check_same("event: a-very-long-type-name-that-is-not-message\ndata: a\n\n", "");
+  check_same("event: x\nevent: message\ndata: a\n\nevent: x\n\ndata: b\n\n", "[a][b]");
+  check_same("data: a\nevent: message\n\neventx: y\ndata: c\n\n", "[a][c]");
+  /* an event line after the data that changes whether the event is read: refused */
+  check_fails("data: a\nevent: x\n\n", -EPROTO);
+  check_fails("event: x\ndata: a\nevent: message\n\n", -EPROTO);
+  check_fails("event: x\ndata: a\nevent\n\n", -EPROTO);
   aip_buf_free(&rec);
 }
 
