@@ -25,6 +25,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 mkdir -p "$dir/artifacts"
 failed=()
+knownhit=()
 declare -A known=()
 while read -r kt kfile kwhat; do
   [[ -z "$kt" || "$kt" == \#* ]] && continue
@@ -59,7 +60,7 @@ for t in "${targets[@]}"; do
        "$work" "tests/fuzz/corpus/$t" >"$log" 2>&1; then
     echo "ok ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$') runs)"
   else
-    if [ -n "${known[$t]:-}" ]; then echo "KNOWN finding (log: $log)"; else echo "FAILED (log: $log)"; fi
+    if [ -n "${known[$t]:-}" ]; then echo "KNOWN finding (log: $log)"; knownhit+=("$t"); else echo "FAILED (log: $log)"; fi
     grep -E '^(==[0-9]+==ERROR|SUMMARY|.*runtime error)|Test unit written to' "$log" | head -5 || true
     [ -n "${known[$t]:-}" ] || failed+=("$t")
   fi
@@ -68,4 +69,8 @@ if [ ${#failed[@]} -gt 0 ]; then
   echo "fuzz: failed: ${failed[*]}" >&2
   exit 1
 fi
-echo "fuzz: all ${#targets[@]} targets ran ${secs}s without a finding"
+if [ ${#knownhit[@]} -gt 0 ]; then
+  echo "fuzz: ${#targets[@]} targets ran ${secs}s; findings only in targets with a known bug not fixed here yet: ${knownhit[*]} (tests/fuzz/known-failures.txt)"
+else
+  echo "fuzz: all ${#targets[@]} targets ran ${secs}s without a finding"
+fi
