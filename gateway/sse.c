@@ -29,10 +29,11 @@ static int data_bytes(aip_sse_parser *s, const char *p, size_t n, void *data) {
   if (s->ev_other) return 0; /* an event no MCP client reads: nothing is held */
   if (s->streaming) return n ? s->stream->chunk(data, p, n) : 0;
   int may_stream = s->stream && !s->declined;
-  /* a streamable event may pass max_event by this piece: it is handed over right below */
+  /* a streamable event may pass max_event by this piece if it is handed over right below */
   if (s->data.len + n > s->max_event && !may_stream) return -EMSGSIZE;
   if (aip_buf_append(&s->data, p, n)) return -ENOMEM;
-  if (!may_stream || s->data.len <= s->stream_after) return 0;
+  if (!may_stream || s->data.len <= s->stream_after)
+    return s->data.len > s->max_event ? -EMSGSIZE : 0;
   int rc = s->stream->begin(data, s->data.data, s->data.len);
   if (rc == -EINVAL) { /* held whole after all */
     s->declined = 1;

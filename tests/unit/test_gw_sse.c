@@ -271,5 +271,16 @@ int main(void) {
   aip_sse_init(&s, 8);
   CHECK_INT(aip_sse_feed(&s, "data: 0123456789\n\n", 18, on_event, NULL), -EMSGSIZE);
   aip_sse_free(&s);
+  /* ... also when the stream threshold is above the limit (the event is never streamed) */
+  aip_sse_init(&s, 8);
+  aip_sse_stream(&s, &cbs, 100);
+  CHECK_INT(aip_sse_feed(&s, "data: 0123456789\n\n", 18, on_event, NULL), -EMSGSIZE);
+  aip_sse_free(&s);
+  aip_sse_init(&s, 8);
+  aip_sse_stream(&s, &cbs, 100);
+  for (int i = 0; i < 6; i++) CHECK_INT(aip_sse_feed(&s, "data:\n", 6, on_event, NULL), 0);
+  /* 10 empty data lines: 9 bytes of data (the joining newlines) */
+  CHECK_INT(aip_sse_feed(&s, "data:\ndata:\ndata:\ndata:\n", 24, on_event, NULL), -EMSGSIZE);
+  aip_sse_free(&s);
   TEST_MAIN_END();
 }
