@@ -72,6 +72,13 @@ typedef void (*aip_file_problem_fn)(void *ctx, const char *msg);
 struct aip_gateway_config;
 int aip_gateway_config_check_files(const struct aip_gateway_config *cfg, aip_file_problem_fn each,
                                    void *ctx, aip_error *err);
+/* server_program.c: 0 when the stdio server's program (command[0]) resolves as `aip serve`
+ * starts it -- relative to the config file's folder when it has a '/', else in PATH (the
+ * server env's PATH when it sets one, else ours) -- to an executable regular file; otherwise a
+ * negative errno with "file:line:col: server "name": program ..." in `err`. 0 for HTTP servers. */
+struct aip_server_config;
+int aip_server_program_check(const struct aip_gateway_config *cfg,
+                             const struct aip_server_config *server, aip_error *err);
 
 /* ---- AgentPolicy (AIP aip.io/v1alpha1 and aip.io/v1alpha2) ---------------------------------- */
 

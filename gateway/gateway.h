@@ -263,6 +263,12 @@ void aip_pending_error_raw(aip_pending *p, aip_buf *err_json); /* pre-rendered e
 int aip_agent_policy_load(aip_agent_rt *a);
 void aip_policy_reload_all(aip_gw *gw, const char *why);
 void aip_agent_policy_free(aip_agent_rt *a);
+/* What makes a loaded policy one that can come into force, for serve and `aip check` alike:
+ * the policy (allow_args regexes, protected paths plus `gw_config_path` when not NULL) and
+ * its DLP databases (cache_dir NULL: no cache). On error nothing is returned. */
+int aip_agent_policy_compile(const aip_policy_doc *doc, const char *gw_config_path,
+                             const char *cache_dir, aip_policy **policy, aip_dlp **dlp,
+                             aip_error *err);
 /* config_reload.c: what a reload takes from the gateway config (trusted_keys, agent tokens);
  * the rest is reported as needing a restart. */
 void aip_config_reload(aip_gw *gw);

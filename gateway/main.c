@@ -59,48 +59,57 @@ static void warn_file(void *ctx, const char *msg) {
   fprintf(stderr, "warning: %s\n", msg);
 }
 
-static int cmd_check(int argc, char **argv) {
-  const char *cfg = opt(argc, argv, "--config"), *pol = opt(argc, argv, "--policy");
-  if (wants_help(argc, argv) || (!cfg == !pol)) {
-    fputs("usage: aip check --config gateway.yaml | --policy agent.yaml\n", wants_help(argc, argv) ? stdout : stderr);
-    return wants_help(argc, argv) ? 0 : 2;
-  }
+/* `aip check --config`: every agent's policy through the compile path serve uses (policy,
+ * allow_args, DLP databases), signatures, every stdio server's program; all problems are
+ * printed, exit 1 if any. */
+static int check_config(const char *cfg) {
   aip_error err = {{0}};
-  if (cfg) {
-    aip_gateway_config *c = NULL;
-    int rc = aip_gateway_config_load(cfg, &c, &err);
-    for (size_t i = 0; !rc && i < c->agents_n; i++) {
-      aip_policy *p = NULL;
-      const char *extra[] = {c->path, NULL}; /* as serve compiles it (router.c) */
-      aip_policy_opts opts = {.extra_protected = c->path ? extra : NULL};
-      rc = aip_policy_compile_ex(c->agents[i].policy, &opts, &p, &err);
-      aip_policy_free(p);
-    }
-    /* trusted_keys: every agent whose policy does not verify is reported (serve refuses its
-     * calls with -32010), and the config is invalid */
-    int unsigned_ = 0;
-    for (size_t i = 0; !rc && i < c->agents_n; i++) {
-      if (!c->agents[i].signature_error) continue;
-      fprintf(stderr, "%s: agent %s: policy signature invalid: %s\n", cfg, c->agents[i].name,
-              c->agents[i].signature_error);
-      unsigned_ = 1;
-    }
-    if (!rc) aip_gateway_config_check_files(c, warn_file, NULL, NULL);
-    aip_gateway_config_free(c);
-    if (unsigned_) return 1;
-    if (rc) {
-      fprintf(stderr, "%s\n", err.msg);
-      return 1;
-    }
-    printf("%s: ok\n", cfg);
-    return 0;
+  aip_gateway_config *c = NULL;
+  if (aip_gateway_config_load(cfg, &c, &err)) {
+    fprintf(stderr, "%s\n", err.msg);
+    return 1;
   }
+  int bad = 0;
+  for (size_t i = 0; i < c->agents_n; i++) {
+    aip_policy *p = NULL;
+    aip_dlp *d = NULL;
+    if (aip_agent_policy_compile(c->agents[i].policy, c->path, NULL, &p, &d, &err)) {
+      fprintf(stderr, "%s\n", err.msg);
+      bad = 1;
+    }
+    aip_dlp_free(d);
+    aip_policy_free(p);
+  }
+  /* trusted_keys: every agent whose policy does not verify is reported (serve refuses its
+   * calls with -32010), and the config is invalid */
+  for (size_t i = 0; i < c->agents_n; i++) {
+    if (!c->agents[i].signature_error) continue;
+    fprintf(stderr, "%s: agent %s: policy signature invalid: %s\n", cfg, c->agents[i].name,
+            c->agents[i].signature_error);
+    bad = 1;
+  }
+  for (size_t i = 0; i < c->servers_n; i++) {
+    if (!aip_server_program_check(c, &c->servers[i], &err)) continue;
+    fprintf(stderr, "%s\n", err.msg);
+    bad = 1;
+  }
+  if (!bad) aip_gateway_config_check_files(c, warn_file, NULL, NULL);
+  aip_gateway_config_free(c);
+  if (!bad) printf("%s: ok\n", cfg);
+  return bad;
+}
+
+/* `aip check --policy`: the same compile as serve, without a gateway config. */
+static int check_policy(const char *pol) {
+  aip_error err = {{0}};
   aip_policy_doc *doc = NULL;
   aip_policy *p = NULL;
+  aip_dlp *d = NULL;
   int rc = aip_policy_doc_load_file(pol, &doc, &err);
-  if (!rc) rc = aip_policy_compile(doc, &p, &err);
+  if (!rc) rc = aip_agent_policy_compile(doc, NULL, NULL, &p, &d, &err);
   aip_error perm = {{0}};
   if (!rc && aip_config_file_check(pol, &perm)) warn_file(NULL, perm.msg);
+  aip_dlp_free(d);
   aip_policy_free(p);
   aip_policy_doc_free(doc);
   if (rc) {
@@ -109,6 +118,15 @@ static int cmd_check(int argc, char **argv) {
   }
   printf("%s: ok\n", pol);
   return 0;
+}
+
+static int cmd_check(int argc, char **argv) {
+  const char *cfg = opt(argc, argv, "--config"), *pol = opt(argc, argv, "--policy");
+  if (wants_help(argc, argv) || (!cfg == !pol)) {
+    fputs("usage: aip check --config gateway.yaml | --policy agent.yaml\n", wants_help(argc, argv) ? stdout : stderr);
+    return wants_help(argc, argv) ? 0 : 2;
+  }
+  return cfg ? check_config(cfg) : check_policy(pol);
 }
 
 static int cmd_token(int argc, char **argv) {

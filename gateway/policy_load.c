@@ -72,19 +72,34 @@ static void job_free(load_job *j) {
 
 /* ---- the thread-pool side ------------------------------------------------------------------ */
 
+int aip_agent_policy_compile(const aip_policy_doc *doc, const char *gw_config_path,
+                             const char *cache_dir, aip_policy **policy, aip_dlp **dlp,
+                             aip_error *err) {
+  /* The gateway's own config is as off-limits to tools as the policy file is. */
+  const char *extra[] = {gw_config_path, NULL};
+  aip_policy_opts opts = {.extra_protected = gw_config_path ? extra : NULL};
+  aip_dlp_cache_io cache;
+  aip_dlp_cache_dir(&cache, cache_dir);
+  aip_dlp_opts dopts = {.cache = cache_dir ? &cache : NULL};
+  *policy = NULL;
+  *dlp = NULL;
+  int rc = aip_policy_compile_ex(doc, &opts, policy, err);
+  if (!rc) rc = aip_dlp_compile(doc, &dopts, dlp, err);
+  if (rc) {
+    aip_policy_free(*policy);
+    *policy = NULL;
+  }
+  return rc;
+}
+
 static int compile_gen(load_job *j, const char *text, size_t len) {
   aip_policy_gen *g = calloc(1, sizeof(*g));
   if (!g) return aip_error_set(&j->err, -ENOMEM, "out of memory");
   memcpy(g->digest, j->digest, sizeof(g->digest));
   int rc = aip_policy_doc_load_string(text, len, j->path, &g->doc, &j->err);
-  /* The gateway's own config is as off-limits to tools as the policy file is. */
-  const char *extra[] = {j->gw_config_path, NULL};
-  aip_policy_opts opts = {.extra_protected = j->gw_config_path ? extra : NULL};
-  if (!rc) rc = aip_policy_compile_ex(g->doc, &opts, &g->policy, &j->err);
-  aip_dlp_cache_io cache;
-  aip_dlp_cache_dir(&cache, j->cache_dir);
-  aip_dlp_opts dopts = {.cache = j->cache_dir ? &cache : NULL};
-  if (!rc) rc = aip_dlp_compile(g->doc, &dopts, &g->dlp, &j->err);
+  if (!rc)
+    rc = aip_agent_policy_compile(g->doc, j->gw_config_path, j->cache_dir, &g->policy, &g->dlp,
+                                  &j->err);
   for (size_t i = 0; !rc && i < g->doc->rules_n; i++) g->rate_limited |= g->doc->rules[i].rate_count > 0;
   if (rc) {
     gen_free(g);

@@ -1,139 +1,170 @@
-/* sse.c -- incremental event-stream parser (see sse.h). Lines end in "\n", "\r\n" or "\r";
- * a blank line dispatches the event. */
+/* sse.c -- incremental event-stream parser (see sse.h). Only the first six bytes of a line are
+ * looked at to classify it ("data:", "event:", or exactly "data" / "event"); the bytes of a data
+ * value go straight to the event's data (held) or to the stream callbacks (streaming), so no
+ * line is ever held and a piece boundary can fall anywhere without changing what comes out. */
 #include "gateway/sse.h"
 
 #include <errno.h>
 #include <string.h>
 
+enum { LINE_START, LINE_DATA, LINE_EVENT, LINE_IGNORE };
+
+static const char bom[3] = {'\xEF', '\xBB', '\xBF'};
+
 void aip_sse_init(aip_sse_parser *s, size_t max_event) {
   memset(s, 0, sizeof(*s));
-  aip_buf_init(&s->line);
   aip_buf_init(&s->data);
   s->max_event = max_event;
 }
 
-void aip_sse_free(aip_sse_parser *s) {
-  aip_buf_free(&s->line);
-  aip_buf_free(&s->data);
-}
+void aip_sse_free(aip_sse_parser *s) { aip_buf_free(&s->data); }
 
 void aip_sse_stream(aip_sse_parser *s, const aip_sse_stream_cbs *cbs, size_t after) {
   s->stream = cbs;
   s->stream_after = after;
 }
 
-static int is_data_line(const char *l, size_t n) {
-  return (n == 4 && memcmp(l, "data", 4) == 0) || (n >= 5 && memcmp(l, "data:", 5) == 0);
-}
-
-/* Streaming: a line of the streamed event ended. */
-static int stream_line_end(aip_sse_parser *s, void *data) {
-  const char *l = s->line.data ? s->line.data : "";
-  size_t n = s->line.len;
-  if (s->line_data) {
-    s->line_data = 0;
-    return 0;
-  }
-  if (n == 0) { /* blank line: the event is complete */
-    s->streaming = 0;
-    return s->stream->end(data);
-  }
-  if (n == 4 && memcmp(l, "data", 4) == 0) return s->stream->chunk(data, "\n", 1);
-  return 0; /* comments and other fields */
-}
-
-/* Streaming: the line in progress (in s->line, not yet a data line) may now show it is one. */
-static int stream_line_start(aip_sse_parser *s, void *data) {
-  if (s->line.len < 5 || memcmp(s->line.data, "data:", 5) != 0) return 0;
-  s->line_data = 1;
-  s->strip_space = 1;
-  int rc = s->stream->chunk(data, "\n", 1); /* joins it to the previous data line */
-  const char *v = s->line.data + 5;
-  size_t vn = s->line.len - 5;
-  aip_buf_reset(&s->line);
-  if (rc || !vn) return rc;
-  if (*v == ' ') v++, vn--;
-  s->strip_space = 0;
-  return vn ? s->stream->chunk(data, v, vn) : 0;
-}
-
-/* Not streaming yet: a data line in progress has made the event larger than stream_after. */
-static int stream_maybe_begin(aip_sse_parser *s, void *data) {
-  if (!s->stream || s->declined || s->data.len + s->line.len <= s->stream_after ||
-      !is_data_line(s->line.data, s->line.len) || s->line.len < 5)
-    return 0;
-  const char *v = s->line.data + 5;
-  size_t vn = s->line.len - 5;
-  if (*v == ' ') v++, vn--;
-  if (aip_buf_append(&s->data, v, vn)) return -ENOMEM;
+/* Bytes of the event's data: held, or passed on once the event has outgrown stream_after. */
+static int data_bytes(aip_sse_parser *s, const char *p, size_t n, void *data) {
+  if (s->ev_other) return 0; /* an event no MCP client reads: nothing is held */
+  if (s->streaming) return n ? s->stream->chunk(data, p, n) : 0;
+  int may_stream = s->stream && !s->declined;
+  /* a streamable event may pass max_event by this piece if it is handed over right below */
+  if (s->data.len + n > s->max_event && !may_stream) return -EMSGSIZE;
+  if (aip_buf_append(&s->data, p, n)) return -ENOMEM;
+  if (!may_stream || s->data.len <= s->stream_after)
+    return s->data.len > s->max_event ? -EMSGSIZE : 0;
   int rc = s->stream->begin(data, s->data.data, s->data.len);
-  if (rc == -EINVAL) { /* held whole after all: undo */
-    s->data.len -= vn;
+  if (rc == -EINVAL) { /* held whole after all */
     s->declined = 1;
-    return 0;
+    return s->data.len > s->max_event ? -EMSGSIZE : 0;
   }
   aip_buf_reset(&s->data);
-  aip_buf_reset(&s->line);
   if (rc) return rc;
   s->streaming = 1;
-  s->line_data = 1;
-  s->strip_space = 0;
   return 0;
 }
 
-/* One complete line (without its terminator). */
-static int sse_line(aip_sse_parser *s, aip_sse_event_cb cb, void *data) {
-  const char *l = s->line.data ? s->line.data : "";
-  size_t n = s->line.len;
-  if (s->streaming) return stream_line_end(s, data);
-  if (n == 0) { /* blank line: dispatch */
-    s->declined = 0;
-    int rc = 0;
-    /* an event with empty data is a priming event (2025-11-25 resumability): nothing to pass */
-    if (s->data.len > 1) rc = cb(data, s->data.data, s->data.len - 1); /* minus the last '\n' */
-    aip_buf_reset(&s->data);
-    return rc;
-  }
-  if ((n == 4 && memcmp(l, "data", 4) == 0) || (n >= 5 && memcmp(l, "data:", 5) == 0)) {
-    const char *v = l + (n == 4 ? 4 : 5);
-    size_t vn = n == 4 ? 0 : n - 5;
-    if (vn && *v == ' ') v++, vn--;
-    if (s->data.len + vn + 1 > s->max_event) return -EMSGSIZE;
-    if (aip_buf_append(&s->data, v, vn) || aip_buf_append(&s->data, "\n", 1)) return -ENOMEM;
-  }
-  return 0; /* other fields and comments carry nothing for MCP */
+/* A data line begins: it joins the previous one with '\n'. */
+static int data_line(aip_sse_parser *s, void *data) {
+  int had = s->has_data;
+  s->has_data = 1;
+  return had ? data_bytes(s, "\n", 1, data) : 0;
 }
 
-int aip_sse_feed(aip_sse_parser *s, const char *p, size_t n, aip_sse_event_cb cb, void *data) {
+/* A blank line: the event is complete. */
+static int dispatch(aip_sse_parser *s, aip_sse_event_cb cb, void *data) {
+  int rc = 0;
+  if (s->streaming)
+    rc = s->stream->end(data);
+  else if (s->has_data && s->data.len && !s->ev_other) /* empty: a priming event */
+    rc = cb(data, s->data.data, s->data.len);
+  s->streaming = s->declined = s->has_data = s->ev_other = 0;
+  aip_buf_reset(&s->data);
+  return rc;
+}
+
+/* An `event` field ended. The MCP SDK's client reads only events of type "message" (the
+ * default): others are skipped whole, as it does. The type must be known before the data is
+ * passed on, so an `event` line after a data line that changes which kind the event is, is a
+ * protocol error however the stream was cut. */
+static int event_type(aip_sse_parser *s) {
+  int other = s->ev_long || !(s->ev_n == 0 || (s->ev_n == 7 && memcmp(s->ev, "message", 7) == 0));
+  if (s->has_data && other != s->ev_other) return -EPROTO;
+  s->ev_other = other;
+  return 0;
+}
+
+static int line_end(aip_sse_parser *s, aip_sse_event_cb cb, void *data) {
+  int state = s->line, n = s->head_n;
+  s->line = LINE_START;
+  s->head_n = 0;
+  if (state == LINE_EVENT) return event_type(s);
+  if (state != LINE_START) return 0;
+  if (n == 0) return dispatch(s, cb, data);
+  if (n == 4 && memcmp(s->head, "data", 4) == 0) return data_line(s, data); /* empty value */
+  if (n == 5 && memcmp(s->head, "event", 5) == 0) {
+    s->ev_n = s->ev_long = 0;
+    return event_type(s);
+  }
+  return 0;
+}
+
+/* One ordinary byte of a line still being classified. */
+static int classify(aip_sse_parser *s, char ch, void *data) {
+  static const char dname[] = "data:", ename[] = "event:";
+  int n = s->head_n;
+  int d = n < 5 && memcmp(s->head, dname, (size_t)n) == 0 && ch == dname[n];
+  int e = n < 6 && memcmp(s->head, ename, (size_t)n) == 0 && ch == ename[n];
+  if (!d && !e) {
+    s->line = LINE_IGNORE; /* a comment or another field */
+    return 0;
+  }
+  s->head[s->head_n++] = ch;
+  if (d && n == 4) {
+    s->line = LINE_DATA;
+    s->strip_space = 1;
+    return data_line(s, data);
+  }
+  if (e && n == 5) {
+    s->line = LINE_EVENT;
+    s->strip_space = 1;
+    s->ev_n = s->ev_long = 0;
+  }
+  return 0;
+}
+
+/* Bytes of an `event` value: only whether it is "message" matters. */
+static void event_bytes(aip_sse_parser *s, const char *p, size_t n) {
+  if (s->strip_space && n && *p == ' ') p++, n--;
+  s->strip_space = 0;
+  if (n > sizeof(s->ev) - (size_t)s->ev_n) s->ev_long = 1;
+  else memcpy(s->ev + s->ev_n, p, n), s->ev_n += (int)n;
+}
+
+static int feed_lines(aip_sse_parser *s, const char *p, size_t n, aip_sse_event_cb cb,
+                      void *data) {
   for (size_t i = 0; i < n; i++) {
     char ch = p[i];
     if (s->skip_lf) {
       s->skip_lf = 0;
       if (ch == '\n') continue;
     }
+    int rc = 0;
     if (ch == '\r' || ch == '\n') {
       s->skip_lf = ch == '\r';
-      int rc = sse_line(s, cb, data);
-      aip_buf_reset(&s->line);
-      if (rc) return rc;
-      continue;
-    }
-    /* copy the run of ordinary bytes at once */
-    size_t j = i;
-    while (j < n && p[j] != '\r' && p[j] != '\n') j++;
-    if (s->streaming && s->line_data) { /* a streamed data line: pass it on, hold nothing */
-      if (s->strip_space && p[i] == ' ') i++;
-      s->strip_space = 0;
-      int rc = j > i ? s->stream->chunk(data, p + i, j - i) : 0;
-      if (rc) return rc;
+      rc = line_end(s, cb, data);
+    } else if (s->line == LINE_START) {
+      rc = classify(s, ch, data);
+    } else { /* the run of ordinary bytes at once */
+      size_t j = i;
+      while (j < n && p[j] != '\r' && p[j] != '\n') j++;
+      if (s->line == LINE_DATA) {
+        if (s->strip_space && p[i] == ' ') i++;
+        s->strip_space = 0;
+        rc = data_bytes(s, p + i, j - i, data);
+      } else if (s->line == LINE_EVENT) {
+        event_bytes(s, p + i, j - i);
+      }
       i = j - 1;
-      continue;
     }
-    if (s->line.len + (j - i) > s->max_event) return -EMSGSIZE;
-    if (aip_buf_append(&s->line, p + i, j - i)) return -ENOMEM;
-    i = j - 1;
-    int rc = s->streaming ? stream_line_start(s, data) : stream_maybe_begin(s, data);
     if (rc) return rc;
   }
   return 0;
+}
+
+int aip_sse_feed(aip_sse_parser *s, const char *p, size_t n, aip_sse_event_cb cb, void *data) {
+  /* a BOM may open the stream, maybe split across pieces; a partial one is ordinary bytes */
+  while (s->bom >= 0 && s->bom < 3 && n) {
+    if (*p != bom[s->bom]) {
+      int held = s->bom;
+      s->bom = -1;
+      int rc = feed_lines(s, bom, (size_t)held, cb, data);
+      if (rc) return rc;
+      break;
+    }
+    s->bom++, p++, n--;
+  }
+  if (s->bom == 3) s->bom = -1;
+  return feed_lines(s, p, n, cb, data);
 }

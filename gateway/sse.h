@@ -1,7 +1,14 @@
-/* sse.h -- incremental text/event-stream parser (the WHATWG event-stream format).
- * Feed it bytes as they arrive, in any split; it calls back once per event with its `data`
- * (multiple data lines joined by '\n'). Comments, `id`, `retry` and `event` fields are
- * ignored: MCP carries one JSON-RPC message per event's data. */
+/* sse.h -- incremental text/event-stream parser (the WHATWG event-stream format, HTML
+ * "9.2.6 Interpreting an event stream"). Feed it bytes as they arrive, in any split: the events
+ * are the same as for the whole stream at once. It calls back once per event with its `data`
+ * (multiple data lines joined by '\n'). Lines end in LF, CRLF or CR; a leading BOM goes; one
+ * space after a field's colon goes; a line without a colon is a field with an empty value.
+ * Comments, `id`, `retry` and unknown fields are ignored: MCP carries one JSON-RPC message per
+ * event's data. An event without a data field is not dispatched (WHATWG), and one whose data is
+ * empty is not passed on either (the priming event of 2025-11-25 resumability). An event whose
+ * `event` type is not "message" (the default) is skipped whole, as the MCP SDK's client skips
+ * it; an `event` line after a data line that changes whether the event is skipped is -EPROTO
+ * (the data may already have been passed on). */
 #ifndef AIP_SSE_H
 #define AIP_SSE_H
 
@@ -24,24 +31,31 @@ typedef struct aip_sse_stream_cbs {
 } aip_sse_stream_cbs;
 
 typedef struct aip_sse_parser {
-  aip_buf line;
-  aip_buf data;
+  aip_buf data;     /* the event's data lines so far, joined by '\n' */
   size_t max_event; /* bytes; a larger event is an error */
-  int skip_lf;      /* the previous chunk ended with '\r' */
+  int has_data;     /* the event has a data field (even an empty one) */
+  int skip_lf;      /* the previous byte was '\r': a '\n' now ends no second line */
+  int bom;          /* bytes of a leading BOM matched so far; 3 or -1 once the stream began */
+  int line;         /* what the line in progress is: classifying, a data value, ignored */
+  char head[6];     /* classifying: the line so far, a prefix of "data:" or "event:" */
+  int head_n;
+  int strip_space;  /* a field's value starts now: one leading space goes */
+  char ev[16];      /* the `event` value in progress (only "message" or not matters) */
+  int ev_n, ev_long;
+  int ev_other;     /* this event's type is not "message": it is skipped */
   /* streaming (aip_sse_stream) */
   const aip_sse_stream_cbs *stream;
   size_t stream_after;
   int streaming;    /* the event in progress goes through `stream` */
   int declined;     /* begin said no: this event is held whole */
-  int line_data;    /* streaming: the line in progress is a data line, passed on as it comes */
-  int strip_space;  /* streaming: the data line's value starts now (one leading space goes) */
 } aip_sse_parser;
 
 void aip_sse_init(aip_sse_parser *s, size_t max_event);
 void aip_sse_free(aip_sse_parser *s);
 /* Streams events larger than `after` bytes through `cbs` (their data pointer is the feed's). */
 void aip_sse_stream(aip_sse_parser *s, const aip_sse_stream_cbs *cbs, size_t after);
-/* Returns 0, -EMSGSIZE for an oversized event, -ENOMEM, or what the callback returned. */
+/* Returns 0, -EMSGSIZE for an oversized event, -EPROTO (see above), -ENOMEM, or what a
+ * callback returned. */
 int aip_sse_feed(aip_sse_parser *s, const char *p, size_t n, aip_sse_event_cb cb, void *data);
 
 #endif

@@ -1,7 +1,8 @@
 /* test_config_policy.c -- AgentPolicy loading: every field of a complete v1alpha2 policy, the
  * defaults, each kind of error with its exact "file:line:col: message", and every inline
- * policy of the AIP conformance suite (located through AIP_SHARED_DIR, default ../../../shared,
- * i.e. the shared folder beside the repository when run from tests/unit). */
+ * policy of the AIP conformance suite: the repository's copy (tests/conformance/aip), or
+ * $AIP_SHARED_DIR/conformance/aip/conformance when AIP_SHARED_DIR is set -- if that is not
+ * there, the rest runs and the test says "SKIPPED" and exits 77 (ctest shows it skipped). */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -406,10 +407,22 @@ static void walk(const char *dir) {
   closedir(dp);
 }
 
+static int skipped;
+
 static void test_conformance_policies(void) {
   const char *shared = getenv("AIP_SHARED_DIR");
   char dir[1024];
-  snprintf(dir, sizeof dir, "%s/conformance/aip/conformance", shared ? shared : "../../../shared");
+  if (shared && shared[0])
+    snprintf(dir, sizeof dir, "%s/conformance/aip/conformance", shared);
+  else
+    snprintf(dir, sizeof dir, "../conformance/aip/conformance"); /* run from tests/unit */
+  DIR *dp = opendir(dir);
+  if (!dp) {
+    printf("SKIPPED: %s not found (AIP conformance policies not loaded)\n", dir);
+    skipped = 1;
+    return;
+  }
+  closedir(dp);
   walk(dir);
   printf("conformance: %d inline policies loaded, %d rejected (from %s)\n", conformance_loaded,
          conformance_failed, dir);
@@ -428,5 +441,6 @@ int main(void) {
   test_yaml_level_errors();
   test_load_file();
   test_conformance_policies();
+  if (skipped && test_failed_ == 0) return printf("%s: %d passed, SKIPPED\n", __FILE__, test_passed_), 77;
   TEST_MAIN_END();
 }

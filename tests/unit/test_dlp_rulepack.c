@@ -1,5 +1,8 @@
 /* test_dlp_rulepack.c -- the default rule pack against Nosey Parker's labelled examples
- * (Apache-2.0, read from shared/data/noseyparker-rules, never copied into the project).
+ * (Apache-2.0): the 29 rule files it needs are in tests/unit/data/noseyparker-rules (with their
+ * LICENSE, NOTICE and SOURCE.md); AIP_SHARED_DIR=<dir> reads <dir>/data/noseyparker-rules
+ * instead (the whole corpus, maybe newer) -- if that is not there, the rest runs and the test
+ * says "SKIPPED" and exits 77.
  *
  * For every Nosey Parker rule that one of ours covers: each example must be redacted by our
  * rule, and each negative example must not be (where their negatives are negatives for the
@@ -8,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config/yaml_doc.h"
 #include "engine/dlp.h"
@@ -113,12 +117,21 @@ static void check_rule(const aip_ynode *rule, const map *m) {
   }
 }
 
+static int skipped;
+
 static void test_noseyparker(void) {
   const char *shared = getenv("AIP_SHARED_DIR");
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s", "data/noseyparker-rules"); /* run from tests/unit */
+  if (shared && shared[0]) snprintf(dir, sizeof dir, "%s/data/noseyparker-rules", shared);
+  if (access(dir, R_OK | X_OK) != 0) {
+    printf("SKIPPED: %s not found (Nosey Parker examples not checked)\n", dir);
+    skipped = 1;
+    return;
+  }
   for (size_t k = 0; k < sizeof maps / sizeof maps[0]; k++) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/data/noseyparker-rules/%s.yml",
-             shared && shared[0] ? shared : "../../../shared", maps[k].np_file);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s.yml", dir, maps[k].np_file);
     aip_ydoc *y = NULL;
     aip_error err = {{0}};
     if (aip_ydoc_load_file(path, &y, &err)) {
@@ -184,5 +197,6 @@ int main(void) {
   aip_dlp_free(D);
   aip_policy_doc_free(doc);
   aip_dlp_scratch_free(S);
+  if (skipped && test_failed_ == 0) return printf("%s: %d passed, SKIPPED\n", __FILE__, test_passed_), 77;
   TEST_MAIN_END();
 }

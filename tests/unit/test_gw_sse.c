@@ -3,6 +3,7 @@
  * events (empty data) skipped; oversized events refused; events past the stream threshold
  * passed on in pieces that add up to the same data, in every split. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gateway/sse.h"
@@ -113,7 +114,124 @@ static void check_streaming(int per_byte) {
   }
 }
 
+
+/* ---- held and streamed give the same events (WHATWG event-stream rules) ----
+ * An event is recorded as "[data]"; a streamed one as "[" held chunks "]" -- the same bytes
+ * when the parser is right, whatever the split and wherever the stream threshold falls. */
+
+static aip_buf rec;
+
+static int r_event(void *data, const char *p, size_t n) {
+  aip_buf_append(&rec, "[", 1);
+  aip_buf_append(&rec, p, n);
+  return aip_buf_append(&rec, "]", 1);
+}
+
+static int r_begin(void *data, const char *held, size_t n) {
+  aip_buf_append(&rec, "[", 1);
+  return aip_buf_append(&rec, held, n);
+}
+
+static int r_chunk(void *data, const char *p, size_t n) { return aip_buf_append(&rec, p, n); }
+static int r_end(void *data) { return aip_buf_append(&rec, "]", 1); }
+static const aip_sse_stream_cbs rcbs = {r_begin, r_chunk, r_end};
+
+/* Events of `in` fed in two pieces at `cut` (or byte by byte when cut is -1), streamed past
+ * `after` bytes when after >= 0. */
+static int last_rc;
+
+static char *events_of(const char *in, size_t n, long cut, long after) {
+  aip_sse_parser s;
+  aip_sse_init(&s, 1024);
+  if (after >= 0) aip_sse_stream(&s, &rcbs, (size_t)after);
+  aip_buf_reset(&rec);
+  int rc = 0;
+  if (cut < 0)
+    for (size_t i = 0; i < n && !rc; i++) rc = aip_sse_feed(&s, in + i, 1, r_event, NULL);
+  else if (!(rc = aip_sse_feed(&s, in, (size_t)cut, r_event, NULL)))
+    rc = aip_sse_feed(&s, in + cut, n - (size_t)cut, r_event, NULL);
+  aip_sse_free(&s);
+  last_rc = rc;
+  aip_buf_append(&rec, "", 1);
+  return strdup(rec.data);
+}
+
+/* Every split, byte by byte, and every stream threshold give `want`. */
+static void check_same(const char *in, const char *want) {
+  size_t n = strlen(in);
+  int bad = 0;
+  for (long after = -1; after <= (long)n && !bad; after++)
+    for (long cut = -1; cut <= (long)n && !bad; cut++) {
+      char *got_ = events_of(in, n, cut, after);
+      if (strcmp(got_, want) != 0 || last_rc != 0) {
+        CHECK_INT(last_rc, 0);
+        fprintf(stderr, "stream %s: split %ld, threshold %ld\n", in, cut, after);
+        CHECK_STR(got_, want);
+        bad = 1;
+      }
+      free(got_);
+    }
+  CHECK(!bad);
+}
+
+/* Every split and threshold fails with `err`. */
+static void check_fails(const char *in, int err) {
+  size_t n = strlen(in);
+  int bad = 0;
+  for (long after = -1; after <= (long)n && !bad; after++)
+    for (long cut = -1; cut <= (long)n && !bad; cut++) {
+      free(events_of(in, n, cut, after));
+      if (last_rc != err) {
+        fprintf(stderr, "stream %s: split %ld, threshold %ld\n", in, cut, after);
+        CHECK_INT(last_rc, err);
+        bad = 1;
+      }
+    }
+  CHECK(!bad);
+}
+
+static void test_whatwg(void) {
+  aip_buf_init(&rec);
+  /* one leading space goes, only one; none is needed */
+  check_same("data: a\n\n", "[a]");
+  check_same("data:  two\n\n", "[ two]");
+  check_same("data:x\r\n\r\n", "[x]");
+  check_same("data:0123456789\ndata: abcdefghij\n\n", "[0123456789\nabcdefghij]");
+  /* an event with empty data (priming, 2025-11-25) is no message; no data field: no event */
+  check_same("data:\n\ndata\n\ndata: \n\nid: 7\n\n\n\ndata: z\n\n", "[z]");
+  /* two empty data lines: one '\n' of data */
+  check_same("data:\ndata\n\n", "[\n]");
+  /* CR, LF and CRLF, also a CR at a piece's edge (the LF after it ends no second line) */
+  check_same("data: a\rdata: b\r\r", "[a\nb]");
+  check_same("data: a\r\ndata: b\r\n\r\ndata: c\n\r\n", "[a\nb][c]");
+  check_same("data: a\n\r\rdata: b\n\n", "[a][b]");
+  /* comments, id, retry, event and unknown fields carry nothing; a field needs its exact name */
+  check_same(": hi\nid: 1\nretry: 10\nevent: message\ndata: a\nfoo: b\ndatax: c\nData: d\n"
+             " data: e\n\n",
+             "[a]");
+  /* a field without a colon is its name with an empty value */
+  check_same("data\ndata: q\n\n", "[\nq]");
+  /* a BOM opens the stream and goes; only there, and only a whole one */
+  check_same("\xEF\xBB\xBF" "data: bom\n\n", "[bom]");
+  check_same("\xEF\xBB\xBF" "data: a\n\n\xEF\xBB\xBF" "data: b\n\n", "[a]");
+  check_same("\xEF\xBB" "data: a\n\ndata: b\n\n", "[b]");
+  check_same("\xEF" "data: a\n\n", "");
+  /* the event type: MCP clients read "message" (the default) only and skip the rest whole */
+  check_same("event: ping\ndata: x\n\ndata: y\n\n", "[y]");
+  check_same("event: message\ndata: a\n\nevent:message\ndata: b\n\nevent\ndata: c\n\n", "[a][b][c]");
+  check_same("event: messages\ndata: a\n\nevent:  message\ndata: b\n\n", "");
+  check_same("event: a-very-long-type-name-that-is-not-message\ndata: a\n\n", "");
+  check_same("event: x\nevent: message\ndata: a\n\nevent: x\n\ndata: b\n\n", "[a][b]");
+  check_same("data: a\nevent: message\n\neventx: y\ndata: c\n\n", "[a][c]");
+  /* an event line after the data that changes whether the event is read: refused */
+  check_fails("data: a\nevent: x\n\n", -EPROTO);
+  check_fails("event: x\ndata: a\nevent: message\n\n", -EPROTO);
+  check_fails("event: x\ndata: a\nevent\n\n", -EPROTO);
+  aip_buf_free(&rec);
+}
+
 int main(void) {
+  test_whatwg();
   check_streaming(0);
   check_streaming(1);
   /* begin says no: the event is held whole, as without streaming */
@@ -152,6 +270,17 @@ int main(void) {
   /* an event over the limit is an error, not a truncation */
   aip_sse_init(&s, 8);
   CHECK_INT(aip_sse_feed(&s, "data: 0123456789\n\n", 18, on_event, NULL), -EMSGSIZE);
+  aip_sse_free(&s);
+  /* ... also when the stream threshold is above the limit (the event is never streamed) */
+  aip_sse_init(&s, 8);
+  aip_sse_stream(&s, &cbs, 100);
+  CHECK_INT(aip_sse_feed(&s, "data: 0123456789\n\n", 18, on_event, NULL), -EMSGSIZE);
+  aip_sse_free(&s);
+  aip_sse_init(&s, 8);
+  aip_sse_stream(&s, &cbs, 100);
+  for (int i = 0; i < 6; i++) CHECK_INT(aip_sse_feed(&s, "data:\n", 6, on_event, NULL), 0);
+  /* 10 empty data lines: 9 bytes of data (the joining newlines) */
+  CHECK_INT(aip_sse_feed(&s, "data:\ndata:\ndata:\ndata:\n", 24, on_event, NULL), -EMSGSIZE);
   aip_sse_free(&s);
   TEST_MAIN_END();
 }
