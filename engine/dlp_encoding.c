@@ -7,8 +7,9 @@
  *      IsSpace; an invalid byte counts as U+FFFD, which is printable); a string already kept
  *      is not considered again;
  *   2. for each kept candidate still present in the text, the first pattern (policy order) that
- *      matches the decoded bytes replaces the candidate's first occurrence with
- *      "[REDACTED:<name>:encoded]", counted once as "<name> (encoded)".
+ *      matches the decoded bytes replaces each occurrence of the candidate with
+ *      "[REDACTED:<name>:encoded]", counted as "<name> (encoded)" once per occurrence (the
+ *      reference replaces only the first and so forwards the others: not copied).
  * Opt-in and rare, so it favours plainness over speed.
  */
 #include <errno.h>
@@ -164,20 +165,47 @@ static int fix_utf8(const char *p, size_t n, aip_buf *out) {
   return aip_buf_reserve(out, 0);
 }
 
-/* Step 2 for one candidate. */
+/* Every occurrence of the candidate in the text, left to right without overlap. The reference
+ * replaces only the first: a secret repeated in one string went out in clear from its second
+ * copy on (found by tests/fuzz/fuzz_dlp). *out is malloc'ed; returns the count or -ENOMEM. */
+static long occurrences(const dlp_text *t, const char *orig, size_t olen, dlp_span **out) {
+  dlp_span *sp = NULL;
+  size_t n = 0, cap = 0, pos = 0;
+  const char *at;
+  *out = NULL;
+  while (pos + olen <= t->len && (at = memmem(t->p + pos, t->len - pos, orig, olen))) {
+    if (n == cap) {
+      size_t nc = cap ? cap * 2 : 4;
+      dlp_span *g = realloc(sp, nc * sizeof(*g));
+      if (!g) {
+        free(sp);
+        return -ENOMEM;
+      }
+      sp = g, cap = nc;
+    }
+    sp[n].start = (size_t)(at - t->p);
+    sp[n].end = sp[n].start + olen;
+    pos = sp[n++].end;
+  }
+  *out = sp;
+  return (long)n;
+}
+
+/* Step 2 for one candidate: each of its occurrences is redacted and counted. */
 static int redact_segment(const aip_dlp *d, const dlp_view *v, aip_dlp_scratch *s, dlp_ws *ws,
                           dlp_text *t, const char *orig, size_t olen, const aip_buf *dec,
                           aip_dlp_counts *c) {
-  const char *at = memmem(t->p, t->len, orig, olen);
-  if (!at) return 0;
+  if (!memmem(t->p, t->len, orig, olen)) return 0;
   for (size_t k = 0; k < v->n; k++) {
     const dlp_rule *r = &d->rules[v->idx[k]];
-    dlp_span m;
+    dlp_span m, *sp;
     size_t next;
     if (dlp_rule_find(r, s, dec->data, dec->len, 0, &m, &next) == 0) continue;
-    dlp_counts_add(c, (c ? c->rules : 0) + v->idx[k], 1);
-    dlp_span sp = {(size_t)(at - t->p), (size_t)(at - t->p) + olen};
-    int err = dlp_text_replace(ws, t, &sp, 1, r->enc_placeholder, r->enc_len);
+    long n = occurrences(t, orig, olen, &sp);
+    if (n < 0) return (int)n;
+    dlp_counts_add(c, (c ? c->rules : 0) + v->idx[k], (uint32_t)n);
+    int err = dlp_text_replace(ws, t, sp, (size_t)n, r->enc_placeholder, r->enc_len);
+    free(sp);
     return err ? err : 1;
   }
   return 0;

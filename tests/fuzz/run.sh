@@ -4,9 +4,7 @@
 # seeds (tests/fuzz/corpus/<target>/, never written to; new inputs go to
 # build-fuzz/corpus/<target>/, kept between runs). Fails on any crash, leak, sanitizer report or
 # timeout; the input that caused it is saved as build-fuzz/artifacts/<target>-crash-<sha1>.
-# Every reproducer in tests/fuzz/crashes-found/ is run first and must pass, except those listed
-# in tests/fuzz/known-failures.txt while they still fail (bugs fixed on other branches): their
-# target's findings are then reported as KNOWN and do not fail the run.
+# Every reproducer in tests/fuzz/crashes-found/ (a bug found and fixed) is run first and must pass.
 # Longer runs and reproducing: tests/fuzz/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -25,24 +23,11 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 mkdir -p "$dir/artifacts"
 failed=()
-knownhit=()
-declare -A known=()
-while read -r kt kfile kwhat; do
-  [[ -z "$kt" || "$kt" == \#* ]] && continue
-  [[ " ${targets[*]} " == *" $kt "* ]] || continue
-  if "$dir/tests/fuzz/$kt" "tests/fuzz/$kfile" >/dev/null 2>&1; then
-    echo "fuzz: known failure no longer reproduces, remove it from known-failures.txt: $kfile"
-  else
-    echo "fuzz: KNOWN ($kt): $kwhat"
-    known[$kt]=1
-  fi
-done <tests/fuzz/known-failures.txt
-# the other reproducers are regression tests
+# the reproducers of the bugs found so far are regression tests
 for f in tests/fuzz/crashes-found/*.fuzz_*; do
   [ -e "$f" ] || continue
   t=${f##*.}
   [[ " ${targets[*]} " == *" $t "* ]] || continue
-  grep -q "crashes-found/${f##*/}" tests/fuzz/known-failures.txt && continue
   if ! "$dir/tests/fuzz/$t" "$f" >"$dir/artifacts/$t.repro.log" 2>&1; then
     echo "fuzz: $f fails again (log: $dir/artifacts/$t.repro.log)"
     failed+=("$t")
@@ -60,17 +45,13 @@ for t in "${targets[@]}"; do
        "$work" "tests/fuzz/corpus/$t" >"$log" 2>&1; then
     echo "ok ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$') runs)"
   else
-    if [ -n "${known[$t]:-}" ]; then echo "KNOWN finding (log: $log)"; knownhit+=("$t"); else echo "FAILED (log: $log)"; fi
+    echo "FAILED (log: $log)"
     grep -E '^(==[0-9]+==ERROR|SUMMARY|.*runtime error)|Test unit written to' "$log" | head -5 || true
-    [ -n "${known[$t]:-}" ] || failed+=("$t")
+    failed+=("$t")
   fi
 done
 if [ ${#failed[@]} -gt 0 ]; then
   echo "fuzz: failed: ${failed[*]}" >&2
   exit 1
 fi
-if [ ${#knownhit[@]} -gt 0 ]; then
-  echo "fuzz: ${#targets[@]} targets ran ${secs}s; findings only in targets with a known bug not fixed here yet: ${knownhit[*]} (tests/fuzz/known-failures.txt)"
-else
-  echo "fuzz: all ${#targets[@]} targets ran ${secs}s without a finding"
-fi
+echo "fuzz: all ${#targets[@]} targets ran ${secs}s without a finding"

@@ -93,12 +93,16 @@ static void test_encoding(void) {
       "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk",
       "Authorization: Basic dXNlcm5hbWU6cGFzc3dvcmQ=", "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"};
   for (int i = 0; i < 3; i++) expect(d, clean[i], clean[i], "");
-  /* the plain pass first, then encodings, each counted once; both placeholders kept */
+  /* the plain pass first, then encodings; every copy of an encoded secret is redacted and
+   * counted (the reference redacts only the first and forwards the second: not copied) */
   expect(d,
          "AKIAIOSFODNN7EXAMPLE and QUtJQUlPU0ZPRE5ON0VYQU1QTEU= again "
          "QUtJQUlPU0ZPRE5ON0VYQU1QTEU=",
-         "[REDACTED:AWS Key] and [REDACTED:AWS Key:encoded] again QUtJQUlPU0ZPRE5ON0VYQU1QTEU=",
-         "AWS Key=1,AWS Key (encoded)=1");
+         "[REDACTED:AWS Key] and [REDACTED:AWS Key:encoded] again [REDACTED:AWS Key:encoded]",
+         "AWS Key=1,AWS Key (encoded)=2");
+  expect(d, "QUtJQUlPU0ZPRE5ON0VYQU1QTEU=QUtJQUlPU0ZPRE5ON0VYQU1QTEU= x QUtJQUlPU0ZPRE5ON0VYQU1QTEU=",
+         "[REDACTED:AWS Key:encoded][REDACTED:AWS Key:encoded] x [REDACTED:AWS Key:encoded]",
+         "AWS Key (encoded)=3");
   aip_dlp_free(d);
   d = load(HEAD "  dlp:\n    patterns:\n      - {name: AWS Key, regex: " AWS "}\n");
   expect(d, "Encoded: QUtJQUlPU0ZPRE5ON0VYQU1QTEU=", "Encoded: QUtJQUlPU0ZPRE5ON0VYQU1QTEU=", "");
