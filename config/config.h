@@ -77,6 +77,11 @@ int aip_gateway_config_check_files(const struct aip_gateway_config *cfg, aip_fil
  * server env's PATH when it sets one, else ours) -- to an executable regular file; otherwise a
  * negative errno with "file:line:col: server "name": program ..." in `err`. 0 for HTTP servers. */
 struct aip_server_config;
+/* The one lookup of a program to run: with a '/', `cmd` itself; else the first absolute entry of
+ * `path` (NULL or empty: AIP_DEFAULT_PATH) holding an executable regular file named `cmd`. 0 and
+ * a malloc'ed *out, or -ENOENT, -EACCES (found, not runnable), -ENOMEM. */
+#define AIP_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
+int aip_program_resolve(const char *cmd, const char *path, char **out);
 int aip_server_program_check(const struct aip_gateway_config *cfg,
                              const struct aip_server_config *server, aip_error *err);
 

@@ -1,6 +1,7 @@
 /* server_program.c -- does a stdio server's program exist where `aip serve` will look for it?
- * The lookup mirrors gateway/upstream_stdio.c and execvp(3) in the child, so `aip check` can
- * refuse a config whose server would only fail on the first call that needs it. */
+ * aip_program_resolve is the one lookup of a program in PATH: aip serve (gateway/exec_shim.c),
+ * the stdio wrapper and `aip check` all use it, so check refuses exactly what serve could not
+ * start on the first call that needs it. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,28 +24,41 @@ static int executable(const char *path, const char **why) {
   return 0;
 }
 
-/* The PATH the child's execvp searches: its env's (build_env passes ours unless set). */
+int aip_program_resolve(const char *cmd, const char *path, char **out) {
+  const char *why;
+  *out = NULL;
+  if (strchr(cmd, '/')) {
+    int rc = executable(cmd, &why);
+    if (!rc && !(*out = strdup(cmd))) rc = -ENOMEM;
+    return rc;
+  }
+  if (!path || !*path) path = AIP_DEFAULT_PATH;
+  int rc = -ENOENT;
+  for (const char *p = path; *p;) {
+    size_t n = strcspn(p, ":");
+    /* relative entries (".", "") would depend on the working directory: never searched */
+    if (n && p[0] == '/') {
+      char *cand = NULL;
+      if (asprintf(&cand, "%.*s/%s", (int)n, p, cmd) < 0) return -ENOMEM;
+      int r = executable(cand, &why);
+      if (!r) {
+        *out = cand;
+        return 0;
+      }
+      if (r == -EACCES) rc = r; /* found but not runnable: say so rather than "not found" */
+      free(cand);
+    }
+    p += n;
+    if (*p == ':') p++;
+  }
+  return rc;
+}
+
+/* The PATH the child is started with: its env's (build_env passes ours unless set). */
 static const char *child_path(const aip_server_config *s) {
   for (size_t i = 0; i < s->env.n; i++)
     if (strcmp(s->env.items[i].key, "PATH") == 0) return s->env.items[i].value;
-  const char *p = getenv("PATH");
-  return p ? p : "/bin:/usr/bin"; /* glibc's execvp default */
-}
-
-static int in_path(const char *name, const char *path) {
-  for (const char *d = path;; d++) {
-    const char *end = strchr(d, ':');
-    size_t n = end ? (size_t)(end - d) : strlen(d);
-    char *cand = NULL;
-    const char *why;
-    /* an empty entry is the current directory, as for execvp */
-    int ok = asprintf(&cand, "%.*s/%s", (int)(n ? n : 1), n ? d : ".", name) >= 0 &&
-             executable(cand, &why) == 0;
-    free(cand);
-    if (ok) return 1;
-    if (!end) return 0;
-    d = end;
-  }
+  return getenv("PATH");
 }
 
 int aip_server_program_check(const aip_gateway_config *cfg, const aip_server_config *s,
@@ -53,9 +67,17 @@ int aip_server_program_check(const aip_gateway_config *cfg, const aip_server_con
   const char *prog = s->command[0];
   if (!strchr(prog, '/')) {
     const char *path = child_path(s);
-    if (in_path(prog, path)) return 0;
-    return aip_error_set(err, -ENOENT, "%s:%d:%d: server \"%s\": program \"%s\" not found in PATH (%s)",
-                         cfg->path, s->pos.line, s->pos.col, s->name, prog, path);
+    char *found = NULL;
+    int rc = aip_program_resolve(prog, path, &found);
+    free(found);
+    if (rc == -ENOMEM) return aip_error_set(err, rc, "out of memory");
+    if (rc == -EACCES)
+      return aip_error_set(err, rc, "%s:%d:%d: server \"%s\": program \"%s\" found in PATH (%s) but not executable",
+                           cfg->path, s->pos.line, s->pos.col, s->name, prog, path ? path : AIP_DEFAULT_PATH);
+    if (rc)
+      return aip_error_set(err, rc, "%s:%d:%d: server \"%s\": program \"%s\" not found in PATH (%s)",
+                           cfg->path, s->pos.line, s->pos.col, s->name, prog, path ? path : AIP_DEFAULT_PATH);
+    return 0;
   }
   char *abs = NULL;
   if (prog[0] == '/') abs = strdup(prog);

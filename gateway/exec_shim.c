@@ -26,46 +26,14 @@
 #include <sys/prctl.h>
 #endif
 
+#include "config/config.h"
 #include "gateway/upstream.h"
 
-#define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
-
-static int executable(const char *path) {
-  struct stat st;
-  if (stat(path, &st)) return -errno;
-  if (!S_ISREG(st.st_mode)) return -EACCES;
-  return access(path, X_OK) ? -errno : 0;
-}
-
 int aip_exec_resolve(const char *cmd, char *const *env, char **out) {
-  if (strchr(cmd, '/')) {
-    int rc = executable(cmd);
-    if (!rc && !(*out = strdup(cmd))) rc = -ENOMEM;
-    return rc;
-  }
-  const char *path = DEFAULT_PATH;
+  const char *path = NULL;
   for (char *const *e = env; e && *e; e++)
     if (strncmp(*e, "PATH=", 5) == 0) path = *e + 5;
-  int rc = -ENOENT;
-  for (const char *p = path; *p;) {
-    const char *end = strchr(p, ':');
-    size_t n = end ? (size_t)(end - p) : strlen(p);
-    /* relative entries (".", "") would depend on the child's working directory: skipped */
-    if (n && p[0] == '/') {
-      char *cand = NULL;
-      if (asprintf(&cand, "%.*s/%s", (int)n, p, cmd) < 0) return -ENOMEM;
-      int r = executable(cand);
-      if (!r) {
-        *out = cand;
-        return 0;
-      }
-      if (r == -EACCES) rc = r; /* found but not runnable: say so rather than "not found" */
-      free(cand);
-    }
-    p += n;
-    if (*p == ':') p++;
-  }
-  return rc;
+  return aip_program_resolve(cmd, path, out);
 }
 
 char **aip_exec_shim_argv(const char *program, char *const *argv) {
@@ -92,6 +60,11 @@ char **aip_exec_shim_argv(const char *program, char *const *argv) {
   (void)program, (void)argv;
   return NULL; /* no PDEATHSIG: the program is spawned directly */
 #endif
+}
+
+void aip_exec_shim_argv_free(char **v) {
+  for (size_t i = 0; v && v[i]; i++) free(v[i]);
+  free(v);
 }
 
 int aip_exec_shim_main(int argc, char **argv) {

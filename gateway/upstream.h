@@ -187,6 +187,7 @@ int aip_exec_resolve(const char *cmd, char *const *env, char **out);
 /* The argv that runs `program` with `argv` through the shim; NULL where there is none (not
  * Linux) or no memory: spawn the program directly. */
 char **aip_exec_shim_argv(const char *program, char *const *argv);
+void aip_exec_shim_argv_free(char **v); /* NULL is fine */
 /* `aip __exec-upstream PID PROGRAM ARGV...` (main.c): returns only on failure. */
 int aip_exec_shim_main(int argc, char **argv);
 

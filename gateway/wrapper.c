@@ -20,21 +20,18 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 
 #include <sodium.h>
 
 #include "config/signing.h"
 #include "gateway/log.h"
+#include "gateway/upstream.h" /* the exec shim */
 #include "gateway/wrapper.h"
 
 #define STDIN_GRACE_MS 2000  /* stdin closed -> SIGTERM -> SIGKILL, as the MCP SDK client does */
 #define SIGNAL_GRACE_MS 10000 /* SIGTERM forwarded -> SIGKILL, as the reference does */
 #define EXIT_DRAIN_MS 500    /* after the child's exit, how long its stdout may stay open */
 #define OUT_PROGRESS_MS 5000 /* ... while it still delivers output: how long without progress */
-#define INTERNAL_EXEC "--aip-internal-exec"
 
 static const char usage[] =
     "usage: aip --target \"CMD ARGS\" [--policy agent.yaml] [--audit FILE] [--verbose]\n"
@@ -57,20 +54,6 @@ static const char usage[] =
     "                           signed by one of them (aip sign-policy), else aip exits 1\n"
     "  --generate-cursor-config print an mcpServers entry for Cursor / Claude and exit\n"
     "  --allow-writable-config  start even if group or others can write the policy (development)\n";
-
-/* ---- the child's side of the exec helper ---------------------------------------------------- */
-
-/* argv: INTERNAL_EXEC <parent pid> <program path> <argv0> [args...]. Never returns. */
-static int internal_exec(int argc, char **argv) {
-  if (argc < 4) _exit(127);
-#ifdef __linux__
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if ((long)getppid() != strtol(argv[1], NULL, 10)) _exit(1); /* the wrapper is already gone */
-#endif
-  execv(argv[2], argv + 3);
-  fprintf(stderr, "cannot start %s: %s\n", argv[2], strerror(errno));
-  _exit(127);
-}
 
 /* ---- options -------------------------------------------------------------------------------- */
 
@@ -161,23 +144,6 @@ fail:
 static void free_strv(char **v) {
   for (char **p = v; p && *p; p++) free(*p);
   free(v);
-}
-
-/* execvp's lookup, done up front so a missing program is a clear error and exit 1. */
-static char *resolve_program(const char *name) {
-  if (strchr(name, '/')) return access(name, X_OK) == 0 ? strdup(name) : NULL;
-  const char *path = getenv("PATH");
-  if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin";
-  while (*path) {
-    size_t len = strcspn(path, ":");
-    char *cand = NULL;
-    struct stat st;
-    if (asprintf(&cand, "%.*s/%s", (int)(len ? len : 1), len ? path : ".", name) < 0) return NULL;
-    if (access(cand, X_OK) == 0 && stat(cand, &st) == 0 && S_ISREG(st.st_mode)) return cand;
-    free(cand);
-    path += len + (path[len] == ':');
-  }
-  return NULL;
 }
 
 /* An audit log on our stdout would corrupt the protocol stream. */
@@ -347,34 +313,22 @@ static void on_signal(uv_signal_t *s, int signum) {
 }
 
 static int spawn_child(aip_wrapper *w, const char *program) {
-  size_t n = 0;
-  while (w->argv[n]) n++;
-  char pid[24];
-  snprintf(pid, sizeof(pid), "%ld", (long)getpid());
-  int helper = access("/proc/self/exe", X_OK) == 0;
-  const char **args = calloc(n + 5, sizeof(char *));
-  if (!args) return UV_ENOMEM;
-  size_t k = 0;
-  if (helper) {
-    args[k++] = "/proc/self/exe"; /* still our binary if the file was replaced since */
-    args[k++] = INTERNAL_EXEC;
-    args[k++] = pid;
-    args[k++] = program;
-  }
-  for (size_t i = 0; i < n; i++) args[k++] = w->argv[i];
+  /* through the exec shim, as aip serve's stdio servers (exec_shim.c): the server dies with the
+   * wrapper, even of a kill -9; NULL where there is no PDEATHSIG, then it is spawned directly */
+  char **args = aip_exec_shim_argv(program, w->argv);
   uv_stdio_container_t stdio[3] = {
       {UV_CREATE_PIPE | UV_READABLE_PIPE, {(uv_stream_t *)&w->child_in}},
       {UV_CREATE_PIPE | UV_WRITABLE_PIPE, {(uv_stream_t *)&w->child_out}},
       {UV_CREATE_PIPE | UV_WRITABLE_PIPE, {(uv_stream_t *)&w->child_err}}};
   uv_process_options_t opt;
   memset(&opt, 0, sizeof(opt));
-  opt.file = helper ? args[0] : program;
-  opt.args = (char **)args;
+  opt.file = args ? args[0] : program;
+  opt.args = args ? args : w->argv;
   opt.stdio = stdio;
   opt.stdio_count = 3;
   opt.exit_cb = on_child_exit; /* env NULL: the child gets our environment, as in the reference */
   int err = uv_spawn(w->loop, &w->proc, &opt);
-  free(args);
+  aip_exec_shim_argv_free(args);
   if (err) return err;
   w->proc.data = w->child_in.data = w->child_out.data = w->child_err.data = w;
   w->child_started = 1;
@@ -480,9 +434,11 @@ static int start(aip_wrapper *w) {
     return 1;
   }
   if (load_policy(w)) return 1;
-  char *program = resolve_program(w->argv[0]);
-  if (!program) {
-    aip_error("cannot start %s: not found or not executable", w->argv[0]);
+  char *program = NULL;
+  int rc = aip_program_resolve(w->argv[0], getenv("PATH"), &program);
+  if (rc) {
+    aip_error("cannot start %s: %s", w->argv[0],
+              rc == -EACCES ? "not executable" : rc == -ENOENT ? "not found" : strerror(-rc));
     return 1;
   }
   int err = aip_audit_open(w->loop, w->audit_path, &w->audit);
@@ -532,7 +488,6 @@ static void cleanup(aip_wrapper *w) {
 }
 
 int aip_wrapper_main(int argc, char **argv) {
-  if (argc > 0 && strcmp(argv[0], INTERNAL_EXEC) == 0) return internal_exec(argc, argv);
   flags f = {0};
   if (parse_flags(argc, argv, &f)) {
     fputs(usage, stderr);
