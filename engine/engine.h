@@ -211,8 +211,8 @@ int aip_rate_bucket_set(aip_rate_state *rs, const char *tool, size_t len,
  * already saved as spent, so a crash at any instant never grants more than the limit. The
  * caller reserves tokens ahead in small blocks (aip_rate_reserve), saves the bucket it is given
  * and settles the reservation when the save committed or failed (aip_rate_settle). A call that
- * finds no reserved token but a token in the bucket is refused with `rate_wait` set: reserve,
- * wait for the save, check it again. Tokens reserved and never granted (a crash) are lost: the
+ * finds no reserved token but a token in the bucket (or tokens being saved) is refused with
+ * `rate_wait` set: reserve, wait for the save, check it again. Tokens reserved and never granted (a crash) are lost: the
  * error is always on the side of granting fewer. Off by default (the stdio wrapper). */
 void aip_rate_state_set_durable(aip_rate_state *rs, int on);
 int aip_rate_state_durable(const aip_rate_state *rs);

@@ -145,7 +145,8 @@ int aip_rate_take(aip_rate_state *rs, const char *t, size_t tlen, uint32_t count
       n->b.reserved--;
       return 1;
     }
-    return n->b.tokens + TOKEN_EPSILON < 1.0 ? 0 : -EAGAIN;
+    /* tokens being saved (a top-up in flight) are on their way: wait for them too */
+    return n->b.tokens + TOKEN_EPSILON < 1.0 && !n->b.pending ? 0 : -EAGAIN;
   }
   if (n->b.tokens + TOKEN_EPSILON < 1.0)
     return 0;

@@ -181,6 +181,26 @@ static void test_durable(void) {
   CHECK_INT(aip_rate_bucket_get(rs, "t", 1, &b), 0);
   CHECK_INT(b.reserved, 3);
   CHECK(b.tokens > 26.999 && b.tokens < 27.001);
+  /* the last tokens of a bucket in flight to the store: a call waits for them, it is not
+   * refused (2/hour: the top-up after the first call takes the second token) */
+  aip_rate_state_free(rs);
+  fx_free(&f);
+  CHECK_INT(fx_load(&f, "  tool_rules:\n    - {tool: t, rate_limit: 2/hour}\n"), 0);
+  rs = aip_rate_state_new(f.p);
+  aip_rate_state_set_durable(rs, 1);
+  CHECK_INT(fx_tool(f.p, rs, 0, "t", NULL).rate_wait, 1);
+  CHECK_INT(aip_rate_reserve(rs, "t", 1, 0, &save), 1);
+  aip_rate_settle(rs, "t", 1, 1);
+  CHECK_INT(KIND(&f, rs, 0, "t", NULL), OK);
+  CHECK_INT(aip_rate_reserve(rs, "t", 1, 0, &save), 1); /* the top-up, still being saved */
+  d = fx_tool(f.p, rs, 0, "t", NULL);
+  CHECK_INT(d.kind, LIMITED);
+  CHECK_INT(d.rate_wait, 1);
+  aip_rate_settle(rs, "t", 1, 1);
+  CHECK_INT(KIND(&f, rs, 0, "t", NULL), OK);
+  d = fx_tool(f.p, rs, 0, "t", NULL);
+  CHECK_INT(d.kind, LIMITED);
+  CHECK_INT(d.rate_wait, 0); /* now the limit itself */
   /* a state that is not durable (the wrapper) ignores all this */
   aip_rate_state_set_durable(rs, 0);
   CHECK_INT(KIND(&f, rs, 100000000, "t", NULL), OK);
