@@ -37,6 +37,8 @@ typedef struct child {
   aip_buf line;    /* stdout bytes after the last newline */
   aip_buf eline;   /* stderr bytes after the last newline */
   int eskip;       /* dropping the rest of a stderr line too long to log (AIP_LOG_LONG_LINE) */
+  uint64_t ewin_ms;   /* stderr lines logged in the second since ewin_ms (STDERR_LINES_PER_S) */
+  uint32_t ewin_n, esuppressed;
   enum line_mode mode;
   uint64_t streamed; /* bytes of the current line passed to the sink */
   int paused;        /* stdout reading stopped until the sink drains */
@@ -239,9 +241,27 @@ static void on_stdout(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 }
 
 /* Logged whole: the log's DLP filter sees all of it before the log cuts it (log.h). */
+/* Every logged line passes every agent's DLP on the loop thread (log_dlp.c): a server that
+ * floods its stderr must not buy itself that much of the loop, so a child gets this many lines
+ * a second; the rest are counted and the count is logged with the next line let through. */
+#define STDERR_LINES_PER_S 50
+
 static void stderr_line(child *ch, const char *p, size_t n) {
   if (ch->eskip) return; /* the rest of a line too long to log */
-  aip_info("upstream %s stderr: %.*s", ch->u ? ch->u->label : "(old)", (int)n, p);
+  uint64_t now = uv_now(ch->err.loop);
+  if (now - ch->ewin_ms >= 1000) ch->ewin_ms = now, ch->ewin_n = 0;
+  if (ch->ewin_n >= STDERR_LINES_PER_S) {
+    ch->esuppressed++;
+    return;
+  }
+  ch->ewin_n++;
+  const char *label = ch->u ? ch->u->label : "(old)";
+  if (ch->esuppressed) {
+    aip_warn("upstream %s stderr: %u lines not logged (over %d a second)", label,
+             ch->esuppressed, STDERR_LINES_PER_S);
+    ch->esuppressed = 0;
+  }
+  aip_info("upstream %s stderr: %.*s", label, (int)n, p);
 }
 
 static void on_stderr(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {

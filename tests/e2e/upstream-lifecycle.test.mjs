@@ -96,3 +96,25 @@ test('kill -9 of the gateway: a stdio child that ignores stdin EOF is gone withi
     await g.stop();
   }
 });
+
+test('a server that floods its stderr gets 50 log lines a second; the rest are counted, not logged', async () => {
+  const tok = newToken('noisy');
+  const g = await Gateway.start({
+    servers: { t: { command: [TEST_SERVER] } },
+    agents: [{ name: 'noisy', token: tok, policy: { allowed_tools: ['stderr'] }, servers: ['t'] }],
+  });
+  try {
+    await g.wrap(async () => {
+      const { client } = await g.connect(tok);
+      const lines = Array.from({ length: 400 }, (_, i) => `flood ${i}`).join('\n');
+      await client.callTool({ name: 'stderr', arguments: { message: `${lines}\n` } });
+      await sleep(1200); // the next window
+      await client.callTool({ name: 'stderr', arguments: { message: 'after the flood\n' } });
+      await waitFor(() => /stderr: after the flood/.test(g.stderr), 5000, 'the line after the flood');
+      const logged = (g.stderr.match(/stderr: flood \d+/g) || []).length;
+      assert.ok(logged <= 50, `${logged} flood lines logged`);
+      assert.ok(logged >= 10, `${logged} flood lines logged`);
+      assert.match(g.stderr, /stderr: \d+ lines not logged \(over 50 a second\)/);
+    })();
+  } finally { await g.stop(); }
+});
