@@ -124,6 +124,7 @@ audit:
   path: "audit.jsonl"
 limits:
   max_sessions: $((IDLE_N + 1000))
+  max_sessions_per_agent: $((IDLE_N + 1000))   # one agent (bench) opens every idle session
 servers:
   tools:
     $server
