@@ -27,7 +27,7 @@
 
 #include "engine/dlp.h"
 #include "engine/dlp_internal.h"
-#include "gateway/dlp_cache.h"
+#include "gateway/core/dlp_cache.h"
 
 #define KIB 1024u
 #define MIB (1024u * 1024u)

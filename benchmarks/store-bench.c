@@ -220,7 +220,7 @@ static double hist_pct(const aip_histogram *h, double p) {
 
 /* ---- rate-limit bookkeeping ------------------------------------------------------------------- */
 
-/* What gateway/rate_durable.c does after each check of a rate-limited tool while its reserve is
+/* What gateway/core/rate_durable.c does after each check of a rate-limited tool while its reserve is
  * full (the normal case: no store request). */
 static double time_bucket_persist(void) {
   const char *yaml = "apiVersion: aip.io/v1alpha1\nkind: AgentPolicy\nmetadata:\n  name: b\n"

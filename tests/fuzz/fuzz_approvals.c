@@ -1,4 +1,4 @@
-/* fuzz_approvals.c -- the operators' approval API bodies and queries (gateway/approvals_api.c)
+/* fuzz_approvals.c -- the operators' approval API bodies and queries (gateway/approvals/approvals_api.c)
  * behind a real aip_http_server, with a real approval queue on a SQLite store in a temporary
  * folder and one pending record. The input's first byte picks the endpoint, the rest is the
  * body (POST approve/deny), the query string (GET list) or the rest of the path (GET one);
@@ -11,7 +11,8 @@
 
 #include <sodium.h>
 
-#include "gateway/gateway.h"
+#include "gateway/approvals/approvals_http.h"
+#include "gateway/serve/gw.h"
 #include "loopback.h"
 #include "store/store.h"
 

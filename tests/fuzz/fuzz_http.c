@@ -1,4 +1,4 @@
-/* fuzz_http.c -- the HTTP/1.1 server's request parsing (gateway/http_server.c: llhttp callbacks,
+/* fuzz_http.c -- the HTTP/1.1 server's request parsing (gateway/http/http_server.c: llhttp callbacks,
  * headers, Content-Length and chunked bodies with trailers, pipelining, limits, keep-alive) on
  * a real aip_http_server: each input is sent as raw bytes on a loopback connection (loopback.h).
  * The handler looks at the request the way the gateway does and answers by its path:

@@ -1,5 +1,5 @@
 /* fuzz_json.c -- the strict JSON parser, JSON-RPC classification, the policy check and the
- * response-head scanner (engine/json.c, engine/jsonrpc.c, engine/policy*.c, gateway/rpc_head.c).
+ * response-head scanner (engine/json.c, engine/jsonrpc.c, engine/policy*.c, gateway/mcp/rpc_head.c).
  * Invariants: what parses prints, and the print parses back to the same print; every refusal
  * renders to valid JSON; the head scanner never finds a response head in a request, and when
  * it finds one in a valid response, its id and kind are the parser's. */
@@ -9,7 +9,7 @@
 
 #include "config/config.h"
 #include "engine/engine.h"
-#include "gateway/rpc_head.h"
+#include "gateway/mcp/rpc_head.h"
 
 static aip_policy *P;
 static aip_policy_doc *D;

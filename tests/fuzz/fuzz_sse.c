@@ -1,4 +1,4 @@
-/* fuzz_sse.c -- the event-stream parser (gateway/sse.c). The input, with "\n\n" appended so
+/* fuzz_sse.c -- the event-stream parser (gateway/http/sse.c). The input, with "\n\n" appended so
  * every event ends, is parsed three ways that must agree exactly:
  *   - by a plain whole-buffer reading of the WHATWG rules written here (the reference), which
  *     also says whether the stream is refused (-EPROTO, sse.h);
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/sse.h"
+#include "gateway/http/sse.h"
 
 static aip_buf rec;
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/http_server.h"
+#include "gateway/http/http_server.h"
 
 typedef struct fz_client {
   uv_tcp_t tcp;

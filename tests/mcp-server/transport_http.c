@@ -22,7 +22,7 @@
 #include <strings.h>
 
 #include "engine/map.h"
-#include "gateway/http_server.h"
+#include "gateway/http/http_server.h"
 
 #define SESSION_ID_BYTES 16 /* 32 hex characters: visible ASCII, as the spec asks */
 #define SESSION_ID_LEN (SESSION_ID_BYTES * 2)

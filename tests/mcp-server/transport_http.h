@@ -1,5 +1,5 @@
 /* Streamable HTTP transport for aip-test-server: MCP at http://HOST:PORT/mcp,
- * served by the gateway's own HTTP server (gateway/http_server.h). */
+ * served by the gateway's own HTTP server (gateway/http/http_server.h). */
 #ifndef AIP_TEST_TRANSPORT_HTTP_H
 #define AIP_TEST_TRANSPORT_HTTP_H
 

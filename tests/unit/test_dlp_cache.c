@@ -1,5 +1,5 @@
 /* test_dlp_cache.c -- the serialized-database cache: hits give the same results, anything
- * stale or damaged is a miss, and the directory store (gateway/dlp_cache.c, compiled in here:
+ * stale or damaged is a miss, and the directory store (gateway/core/dlp_cache.c, compiled in here:
  * it only needs libc and the engine) keeps files the engine can load. */
 #include <errno.h>
 #include <stdio.h>
@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../gateway/dlp_cache.c"
+#include "../../gateway/core/dlp_cache.c"
 #include "engine/dlp.h"
 #include "test.h"
 

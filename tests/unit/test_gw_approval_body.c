@@ -1,4 +1,4 @@
-/* test_gw_approval_body.c -- aip_approval_decision_parse (gateway/approvals_api.c), the body of
+/* test_gw_approval_body.c -- aip_approval_decision_parse (gateway/approvals/approvals_api.c), the body of
  * POST /v1/approvals/{id}/approve|deny: empty or exactly {"reason": "<string>"}; every other
  * shape is refused without touching members an array or a scalar does not have (issue 11: an
  * array body crashed the gateway). */
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/approvals.h"
+#include "gateway/approvals/approvals.h"
 #include "test.h"
 
 static int parse(const char *body, size_t n, char **reason) {

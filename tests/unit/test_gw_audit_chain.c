@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "gateway/audit.h"
+#include "gateway/obs/audit.h"
 #include "test.h"
 
 static const char *G = "0000000000000000000000000000000000000000000000000000000000000000";

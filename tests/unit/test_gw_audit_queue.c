@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "gateway/audit.h"
+#include "gateway/obs/audit.h"
 #include "test.h"
 
 static uv_loop_t *loop;

@@ -1,11 +1,11 @@
-/* test_gw_display.c -- aip_display_string (gateway/approvals_display.c): what an operator reads
+/* test_gw_display.c -- aip_display_string (gateway/approvals/approvals_display.c): what an operator reads
  * before approving. Bidi controls, zero-width and other format characters, C0/C1 controls,
  * non-ASCII spaces, default-ignorable "letters", invalid UTF-8 and long padding are all made
  * visible; ordinary text (ASCII and visible non-ASCII) passes unchanged. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/approvals.h"
+#include "gateway/approvals/approvals.h"
 #include "test.h"
 
 static void expect(const char *in, size_t n, const char *want) {

@@ -1,5 +1,5 @@
 /* test_gw_dlp_apply.c -- the DLP policy shared by the gateway and the stdio wrapper
- * (gateway/dlp_apply.c): request scanning per on_request_match, failover, the time budget, the
+ * (gateway/core/dlp_apply.c): request scanning per on_request_match, failover, the time budget, the
  * audit copy of arguments, the audit's counts; and the wrapper's id/method finder. */
 #include <errno.h>
 #include <stdio.h>
@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gateway/dlp_apply.h"
-#include "gateway/wrapper.h"
+#include "gateway/core/dlp_apply.h"
+#include "gateway/wrapper/wrapper.h"
 #include "test.h"
 
 #define KEY "AKIAIOSFODNN7EXAMPLE"

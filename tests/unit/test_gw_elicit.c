@@ -1,11 +1,11 @@
 /* test_gw_elicit.c -- the elicitation messages shared by the stdio wrapper and `aip serve`
- * (gateway/elicit.c): which capabilities and versions allow asking, the shape of the question
+ * (gateway/approvals/elicit.c): which capabilities and versions allow asking, the shape of the question
  * per version, the argument cut on a UTF-8 boundary, and the strict reading of the answer
  * (accept with approve: true, nothing else, approves). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/elicit.h"
+#include "gateway/approvals/elicit.h"
 #include "test.h"
 
 static cJSON *parse(const char *s) {

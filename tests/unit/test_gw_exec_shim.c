@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "gateway/upstream.h"
+#include "gateway/upstream/upstream.h"
 #include "test.h"
 
 static char dir[128];

@@ -7,8 +7,8 @@
 
 #include <llhttp.h>
 
-#include "gateway/http_client.h"
-#include "gateway/http_server.h"
+#include "gateway/http/http_client.h"
+#include "gateway/http/http_server.h"
 #include "test.h"
 
 static uv_loop_t *loop;

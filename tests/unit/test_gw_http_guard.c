@@ -3,7 +3,7 @@
  * approvals page send passes; Host only counts on a loopback listener. */
 #include <string.h>
 
-#include "gateway/gateway.h"
+#include "gateway/http/http_guard.h"
 #include "test.h"
 
 /* A request with the given "name: value" headers (names lower-case, as the server stores). */

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "engine/histogram.h"
-#include "gateway/metrics.h"
+#include "gateway/obs/metrics.h"
 #include "test.h"
 
 static void label(const char *in, const char *want) {

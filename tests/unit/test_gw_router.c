@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/gateway.h"
+#include "gateway/core/agent.h"
+#include "gateway/mcp/pending.h"
+#include "gateway/serve/gw.h"
 #include "test.h"
 
 /* ---- a fake upstream: records requests; the test answers them ---- */

@@ -1,7 +1,7 @@
 /* test_gw_rpc_head.c -- the prefix scanner that routes a streamed upstream answer. */
 #include <string.h>
 
-#include "gateway/rpc_head.h"
+#include "gateway/mcp/rpc_head.h"
 #include "test.h"
 
 static int scan(const char *s, aip_rpc_head *h) { return aip_rpc_head_scan(s, strlen(s), h); }

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/sse.h"
+#include "gateway/http/sse.h"
 #include "test.h"
 
 static char got[8][64];

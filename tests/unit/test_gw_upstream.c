@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/upstream.h"
+#include "gateway/upstream/upstream.h"
 #include "test.h"
 
 static uv_loop_t *loop;

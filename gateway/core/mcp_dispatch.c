@@ -1,0 +1,553 @@
+/* mcp_dispatch.c -- one JSON-RPC message from an agent: policy first, then the handler.
+ *
+ * Every message that has a method passes the agent's method check before anything else; a
+ * tools/call then passes the tool check. Blocked requests get the AIP error; blocked
+ * notifications get nothing (a reply to a notification is a JSON-RPC violation the reference
+ * implementation commits). Each decision on a tools/call, and each blocked method, is audited.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/approvals/ask_elicit.h"
+#include "gateway/core/agent.h"
+#include "gateway/core/dispatch.h"
+#include "gateway/core/rate_durable.h"
+#include "gateway/mcp/pending.h"
+#include "gateway/mcp/session.h"
+#include "gateway/serve/gw.h"
+#include "gateway/obs/clock.h"
+#include "gateway/obs/log.h"
+
+static const char *mode_name(const aip_policy *p) {
+  return p && aip_policy_doc_of(p)->mode == AIP_MODE_MONITOR ? "monitor" : "enforce";
+}
+
+static cJSON *redact_for_audit(aip_agent_rt *a, const cJSON *args) {
+  aip_dlp_run r = aip_agent_dlp_run(a);
+  return aip_dlp_redact_copy(&r, args);
+}
+
+static void audit_dlp(aip_session *s, const char *method, const aip_decision *d,
+                      const char *decision, const char *tool, const cJSON *args,
+                      int64_t latency_us, const char *dlp, const aip_approval *ap) {
+  aip_agent_rt *a = s->agent;
+  /* a blocked agent (its policy never loaded) is audited under the name it was refused with */
+  const aip_policy_doc *doc = a->policy ? aip_policy_doc_of(a->policy) : NULL;
+  /* the record builder redacts what the agent or its servers chose (args, names, reasons) */
+  aip_dlp_run run = aip_agent_dlp_run(a);
+  aip_audit_rec r = {
+      .agent = a->cfg->name,
+      .session_id = s->id,
+      .direction = "upstream",
+      .method = method,
+      .policy_mode = mode_name(a->policy),
+      .policy_name = doc ? doc->name : a->blocked_policy,
+      .policy_version = doc ? doc->version : NULL,
+      .tool = tool,
+      .args = args,
+      .latency_us = latency_us,
+      .dlp = dlp,
+      .approval_id = ap ? ap->id : NULL,
+      .approver = ap ? ap->decided_by : NULL,
+      .dlp_run = &run,
+  };
+  aip_audit_log_decision(a->gw->audit, &r, d, decision);
+}
+
+static void audit(aip_session *s, const char *method, const aip_decision *d,
+                  const char *decision, const char *tool, const cJSON *args, int64_t latency_us) {
+  audit_dlp(s, method, d, decision, tool, args, latency_us, NULL, NULL);
+}
+
+static void count(aip_session *s, aip_decision_kind k) { s->agent->decisions[k]++; }
+
+/* Answers with the AIP error of a decision that stops the request. */
+static void deny(aip_pending *p, const aip_decision *d, const char *tool_or_method) {
+  aip_buf b;
+  aip_buf_init(&b);
+  aip_decision_error(&b, p->client_id, d, tool_or_method);
+  aip_pending_error_raw(p, &b);
+  aip_buf_free(&b);
+}
+
+/* ---- initialize, ping ---------------------------------------------------------------------- */
+
+static void do_initialize(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
+  const cJSON *pv = cJSON_IsObject(m->params)
+                        ? cJSON_GetObjectItemCaseSensitive(m->params, "protocolVersion") : NULL;
+  const char *v = aip_mcp_negotiate(cJSON_IsString(pv) ? pv->valuestring : NULL);
+  snprintf(s->version, sizeof(s->version), "%s", v);
+  const cJSON *caps = cJSON_IsObject(m->params)
+                          ? cJSON_GetObjectItemCaseSensitive(m->params, "capabilities") : NULL;
+  if (cJSON_IsObject(caps)) s->client_caps = cJSON_Duplicate(caps, 1);
+  cJSON *r = cJSON_CreateObject();
+  cJSON_AddStringToObject(r, "protocolVersion", v);
+  cJSON *c = cJSON_AddObjectToObject(r, "capabilities");
+  cJSON *tools = cJSON_AddObjectToObject(c, "tools");
+  cJSON_AddTrueToObject(tools, "listChanged");
+  cJSON *info = cJSON_AddObjectToObject(r, "serverInfo");
+  cJSON_AddStringToObject(info, "name", "aip-gateway");
+  cJSON_AddStringToObject(info, "version", AIP_VERSION);
+  aip_pending_result(p, r);
+}
+
+/* ---- tools/list ---------------------------------------------------------------------------- */
+
+static void upstream_unavailable(aip_pending *p, const aip_upstream *u);
+
+static void tools_list_ready(aip_pending *p) {
+  aip_agent_rt *a = p->sess->agent;
+  /* every server failed: an empty list would read as "no tools"; say which one is down */
+  size_t failed = 0;
+  for (size_t i = 0; i < a->cfg->servers_n; i++) failed += a->server_failed[i] != 0;
+  if (a->cfg->servers_n && failed == a->cfg->servers_n && !a->tools_n) {
+    upstream_unavailable(p, a->ups[0]);
+    return;
+  }
+  cJSON *r = cJSON_CreateObject();
+  cJSON_AddItemToObject(r, "tools", a->tools_json ? cJSON_Duplicate(a->tools_json, 1)
+                                                  : cJSON_CreateArray());
+  aip_pending_result(p, r);
+}
+
+static void do_tools_list(aip_pending *p, aip_rpc_msg *m) {
+  /* One page holds every tool, so no cursor we issued exists. */
+  if (cJSON_IsObject(m->params) && cJSON_GetObjectItemCaseSensitive(m->params, "cursor")) {
+    aip_pending_error(p, AIP_RPC_INVALID_PARAMS, "Invalid cursor");
+    return;
+  }
+  p->on_tools = tools_list_ready;
+  aip_router_with_tools(p->sess->agent, p);
+}
+
+/* ---- tools/call ---------------------------------------------------------------------------- */
+
+/* Every forwarded call is audited exactly once, when it ends: answered, failed, timed out,
+ * cancelled or cut short by the end of its session. */
+static void audit_forwarded(aip_pending *p, const cJSON *answer) {
+  uint64_t ns = uv_hrtime() - p->start_ns;
+  aip_histogram_observe(&p->sess->agent->gw->metrics.tool_call_latency, (double)ns / 1e9);
+  aip_decision d = {.kind = (aip_decision_kind)p->decision_kind};
+  d.violation = d.kind == AIP_DECISION_ALLOW_MONITOR;
+  audit_dlp(p->sess, "tools/call", &d, NULL, p->tool, p->args, (int64_t)(ns / 1000),
+            p->dlp_audit.data, NULL);
+}
+
+static void call_answered(aip_upstream_call *call, cJSON *msg, int final, void *data) {
+  aip_pending *p = data;
+  if (final) p->call = NULL; /* the call is over: nothing left to cancel */
+  aip_pending_emit(p, msg, final);
+}
+
+/* -32603 "upstream <agent>/<server> unavailable: <why>", data {"reason", "server"}: the
+ * server is down, backing off, or could not be started. */
+static void upstream_unavailable(aip_pending *p, const aip_upstream *u) {
+  char msg[300];
+  const char *why = u->last_error[0] ? u->last_error : "not running";
+  snprintf(msg, sizeof(msg), "upstream %s unavailable: %s", u->label, why);
+  const char *data[] = {"reason", why, "server", u->server->name, NULL};
+  aip_buf b;
+  aip_buf_init(&b);
+  aip_rpc_error(&b, p->client_id, AIP_RPC_INTERNAL_ERROR, msg, data);
+  aip_pending_error_raw(p, &b);
+  aip_buf_free(&b);
+}
+
+/* A name no listed tool has: which failed server might own it. A "<server>__" prefix names
+ * it; an unprefixed name (tool_prefix auto or never) could belong to any server whose list
+ * could not be fetched (one that cannot start has never listed anything), so the agent hears
+ * that a server is down rather than "Unknown tool". */
+static const aip_upstream *owner_down(aip_agent_rt *a, const char *tool) {
+  const aip_upstream *u = aip_router_failed_server(a, tool);
+  if (u || a->cfg->tool_prefix == AIP_PREFIX_ALWAYS) return u;
+  for (size_t s = 0; s < a->cfg->servers_n; s++)
+    if (a->server_failed[s]) return a->ups[s];
+  return NULL;
+}
+
+static void tools_call_ready(aip_pending *p) {
+  aip_agent_rt *a = p->sess->agent;
+  const aip_tool_entry *t = aip_router_find(a, p->tool);
+  /* "<server>__tool" of a server whose tool list could not be fetched: the tool may well exist,
+   * the server is what is missing. Saying "unknown tool" would mislead the agent. */
+  const aip_upstream *down = t ? NULL : owner_down(a, p->tool);
+  if (down) {
+    upstream_unavailable(p, down);
+    return;
+  }
+  if (!t) {
+    char msg[400];
+    if (aip_router_ambiguous(a, p->tool))
+      snprintf(msg, sizeof(msg), "Ambiguous tool name: %.256s could mean tools of several servers, "
+               "so none of them is exposed under it (see the gateway log)", p->tool);
+    else
+      snprintf(msg, sizeof(msg), "Unknown tool: %.256s", p->tool);
+    aip_pending_error(p, AIP_RPC_INVALID_PARAMS, msg);
+    return;
+  }
+  cJSON *params = p->params;
+  p->params = NULL;
+  cJSON_ReplaceItemInObjectCaseSensitive(params, "name", cJSON_CreateString(t->real));
+  aip_upstream *u = a->ups[t->server];
+  int err = aip_upstream_call_start(u, "tools/call", params, call_answered, p, &p->call);
+  if (err) upstream_unavailable(p, u);
+  else aip_upstream_call_set_sink(p->call, &aip_pending_sink); /* large answers stream */
+}
+
+/* ---- ask: a human decides ------------------------------------------------------------------ */
+
+/* The agent has approvals.max_pending_per_agent records pending: the ask is refused (-32002,
+ * like a rate limit: waiting until operators catch up helps) and audited as DENIED. */
+static void ask_over_cap(aip_pending *p) {
+  aip_agent_rt *a = p->sess->agent;
+  aip_decision d = {.kind = AIP_DECISION_BLOCK, .error_code = AIP_ERR_RATE_LIMITED};
+  snprintf(d.reason, sizeof(d.reason), "too many pending approvals for agent (max %llu)",
+           (unsigned long long)a->gw->cfg->approvals_max_pending_per_agent);
+  audit(p->sess, "tools/call", &d, "DENIED", p->tool, p->args, -1);
+  const char *kv[] = {"reason", d.reason, "tool", p->tool, NULL};
+  aip_buf b;
+  aip_buf_init(&b);
+  aip_rpc_error(&b, p->client_id, AIP_ERR_RATE_LIMITED, "Too many pending approvals", kv);
+  aip_pending_error_raw(p, &b);
+  aip_buf_free(&b);
+}
+
+static void approval_outcome(void *data, int err, aip_approval_status st, const aip_approval *rec) {
+  aip_pending *p = data;
+  p->approval = NULL; /* the handle is gone after this call */
+  aip_decision d = {.kind = AIP_DECISION_ASK};
+  if (err == -EDQUOT) {
+    ask_over_cap(p);
+    return;
+  }
+  if (err) {
+    aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, err == -EALREADY
+                      ? "the approval was used by another call" : "approval queue unavailable");
+    return;
+  }
+  if (st == AIP_APPROVAL_APPROVED) {
+    d.kind = AIP_DECISION_ALLOW;
+    snprintf(d.reason, sizeof(d.reason), "approved by %s", rec && rec->decided_by ? rec->decided_by : "operator");
+    audit_dlp(p->sess, "tools/call", &d, "APPROVED", p->tool, p->args, -1, NULL, rec);
+    p->on_final = audit_forwarded;
+    tools_call_ready(p);
+    return;
+  }
+  aip_decision_ask_refused(&d, st == AIP_APPROVAL_EXPIRED);
+  if (rec && rec->reason) snprintf(d.reason, sizeof(d.reason), "%s", rec->reason);
+  audit_dlp(p->sess, "tools/call", &d, st == AIP_APPROVAL_EXPIRED ? "EXPIRED" : "DENIED", p->tool,
+            p->args, -1, NULL, rec);
+  deny(p, &d, p->tool);
+}
+
+void aip_ask_outcome(aip_pending *p, aip_approval_status st, const char *by, const char *reason) {
+  aip_approval rec = {.status = st, .decided_by = (char *)by, .reason = (char *)reason};
+  approval_outcome(p, 0, st, &rec);
+}
+
+void aip_ask_abandoned(aip_pending *p, const char *why) {
+  aip_decision d = {.kind = AIP_DECISION_ASK};
+  aip_decision_ask_refused(&d, 0);
+  snprintf(d.reason, sizeof(d.reason), "%s", why);
+  audit(p->sess, "tools/call", &d, "DENIED", p->tool, p->args, -1);
+}
+
+/* The tool list is fresh: the approval record can name the server. */
+static void ask_ready(aip_pending *p) {
+  aip_agent_rt *a = p->sess->agent;
+  const aip_tool_entry *t = aip_router_find(a, p->tool);
+  /* ask_via elicitation: the agent's own user, when its client can be asked; else the queue */
+  if (t && a->cfg->ask_via == AIP_ASK_VIA_ELICITATION && aip_ask_elicit_start(p) == 0) return;
+  if (!t || !a->gw->approvals) {
+    char msg[300];
+    snprintf(msg, sizeof(msg), t ? "approval queue unavailable" : "Unknown tool: %.256s", p->tool);
+    aip_pending_error(p, t ? AIP_RPC_INTERNAL_ERROR : AIP_RPC_INVALID_PARAMS, msg);
+    return;
+  }
+  /* Operators (and the store) see the arguments DLP-redacted; the retry-once hash is taken
+   * over the real ones, so two calls that differ only in a redacted secret never match. */
+  aip_buf args, shown;
+  aip_buf_init(&args);
+  aip_buf_init(&shown);
+  if (p->args) aip_json_print(&args, p->args);
+  cJSON *redacted = redact_for_audit(a, p->args);
+  if (redacted) aip_json_print(&shown, redacted);
+  cJSON_Delete(redacted);
+  const char *server = a->gw->cfg->servers[a->cfg->servers[t->server]].name;
+  p->approval = aip_approvals_ask(a->gw->approvals, a->cfg->name, server, p->tool,
+                                  shown.len ? shown.data : p->args ? args.data : "{}",
+                                  p->args ? args.data : "{}", approval_outcome, p);
+  aip_buf_free(&args);
+  aip_buf_free(&shown);
+  if (!p->approval) {
+    aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, "approval queue unavailable");
+    return;
+  }
+  aip_pending_hold(p); /* the answer may take minutes: keep the stream alive meanwhile */
+}
+
+/* Request-side DLP (dlp.scan_requests): a call with a secret in any member (arguments, _meta,
+ * the name...) is blocked (-32001, default), redacted before it goes upstream, or let through
+ * with a warning, per on_request_match (gateway/core/dlp_apply.c). Returns 1 when the call was
+ * answered here. */
+static int scan_request(aip_pending *p, const cJSON *req) {
+  aip_agent_rt *a = p->sess->agent;
+  if (!a->dlp) return 0;
+  aip_dlp_run r = aip_agent_dlp_run(a);
+  aip_dlp_counts c;
+  aip_dlp_counts_init(&c, a->dlp);
+  cJSON *red = NULL;
+  aip_decision d;
+  /* the whole message, though only its params go upstream (the call is rebuilt there) */
+  aip_dlp_req_outcome o = aip_dlp_scan_request(&r, req, &c, &red, &d);
+  aip_agent_count_dlp(a, &c);
+  aip_dlp_counts_json(a->dlp, &c, &p->dlp_audit);
+  aip_dlp_counts_free(&c);
+  if (o == AIP_DLP_REQ_FAILED) {
+    aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, AIP_DLP_REQ_FAILED_MSG);
+    return 1;
+  }
+  if (o == AIP_DLP_REQ_BLOCKED) {
+    p->on_final = NULL;
+    audit_dlp(p->sess, "tools/call", &d, NULL, p->tool, p->args, -1, p->dlp_audit.data, NULL);
+    deny(p, &d, p->tool);
+    return 1;
+  }
+  if (o == AIP_DLP_REQ_REDACTED) {
+    cJSON *params = cJSON_DetachItemFromObjectCaseSensitive(red, "params");
+    cJSON_Delete(red);
+    if (!params) { /* the engine never removes a member: fail closed all the same */
+      aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, AIP_DLP_REQ_FAILED_MSG);
+      return 1;
+    }
+    cJSON_Delete(p->params);
+    p->params = params;
+  }
+  return 0;
+}
+
+/* Request DLP over the request as received, then p->params = what goes upstream: its params,
+ * or their redacted copy (which scan_request put there). Returns 1 when the call was answered. */
+static int scan_and_take(aip_pending *p, cJSON *req) {
+  if (scan_request(p, req)) return 1;
+  if (!p->params) p->params = cJSON_DetachItemFromObjectCaseSensitive(req, "params");
+  return 0;
+}
+
+/* The tool list is fresh, so the tool check knows every name of the tool (its exposed, real
+ * and qualified names: docs/policy-semantics.md, "Names"). p->params holds the whole request
+ * until here (do_tools_call): request DLP scans the message as received. */
+static void tools_call_checked(aip_pending *p) {
+  aip_agent_rt *a = p->sess->agent;
+  cJSON *req = p->params;
+  p->params = NULL;
+  const aip_tool_entry *t = aip_router_find(a, p->tool);
+  aip_tool_names names = {p->tool, t ? t->real : NULL, t ? t->qualified : NULL};
+  aip_decision d;
+  /* wall time: rate buckets are persisted and must mean the same after a restart */
+  aip_policy_check_tool_names(a->policy, &names, p->args, aip_wall_ms(), a->rate, &d);
+  if (d.rate_wait) {
+    /* a token is left but not yet saved as spent: wait for the save, then check again */
+    if (aip_rate_durable_wait(p, &names, req) == 0) return; /* the wait owns req now */
+    aip_dispatch_rate_unsaved(p, cJSON_GetObjectItemCaseSensitive(req, "params"));
+    cJSON_Delete(req);
+    return;
+  }
+  aip_rate_durable_after_check(a, &names);
+  count(p->sess, d.kind);
+  if (d.kind == AIP_DECISION_ASK) {
+    p->decision_kind = AIP_DECISION_ALLOW; /* if a human approves */
+    /* Request DLP runs before anyone is asked: a blocked secret never reaches the queue, and
+     * with on_request_match redact the redacted call is what gets approved and forwarded. */
+    if (!scan_and_take(p, req)) {
+      audit(p->sess, "tools/call", &d, "ASK", p->tool, p->args, -1);
+      ask_ready(p);
+    }
+  } else if (d.error_code) {
+    audit(p->sess, "tools/call", &d, NULL, p->tool, p->args, -1);
+    deny(p, &d, p->tool);
+  } else {
+    p->decision_kind = d.kind;
+    p->on_final = audit_forwarded;
+    if (!scan_and_take(p, req)) tools_call_ready(p);
+  }
+  cJSON_Delete(req);
+}
+
+static void do_tools_call(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
+  const cJSON *name = cJSON_IsObject(m->params)
+                          ? cJSON_GetObjectItemCaseSensitive(m->params, "name") : NULL;
+  const cJSON *args = cJSON_IsObject(m->params)
+                          ? cJSON_GetObjectItemCaseSensitive(m->params, "arguments") : NULL;
+  if (!cJSON_IsString(name) || (args && !cJSON_IsObject(args))) {
+    aip_pending_error(p, AIP_RPC_INVALID_PARAMS,
+                      "Invalid params: tools/call needs a string name and object arguments");
+    return;
+  }
+  p->tool = strdup(name->valuestring);
+  p->args = args ? cJSON_Duplicate(args, 1) : NULL;
+  p->params = cJSON_Duplicate(m->root, 1); /* the whole request, until tools_call_checked */
+  if (!p->tool || !p->params || (args && !p->args)) {
+    aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, "Internal error");
+    return;
+  }
+  p->on_tools = tools_call_checked;
+  aip_router_with_tools(s->agent, p);
+}
+
+/* Fail closed: the call's rate-limit token could not be saved as spent (rate_durable.c).
+ * Audited as RATE_LIMITED with the reason, answered -32603 with the tool in data. */
+void aip_dispatch_rate_unsaved(aip_pending *p, const cJSON *params) {
+  const cJSON *name = cJSON_GetObjectItemCaseSensitive(params, "name");
+  const cJSON *args = cJSON_GetObjectItemCaseSensitive(params, "arguments");
+  const char *tool = cJSON_IsString(name) ? name->valuestring : "";
+  aip_decision d = {.kind = AIP_DECISION_RATE_LIMITED,
+                    .violation = 1,
+                    .error_code = AIP_RPC_INTERNAL_ERROR,
+                    .error_message = "Rate limit state cannot be saved"};
+  snprintf(d.reason, sizeof(d.reason), "rate limit state cannot be saved (store write failed)");
+  /* not a -32002 refusal: aip_refused_total counts it, not the decision counter */
+  p->sess->agent->refused[AIP_REFUSED_RATE_UNSAVED]++;
+  audit(p->sess, "tools/call", &d, NULL, tool, cJSON_IsObject(args) ? args : NULL, -1);
+  const char *data[] = {"tool", tool, NULL};
+  aip_buf b;
+  aip_buf_init(&b);
+  aip_rpc_error(&b, p->client_id, AIP_RPC_INTERNAL_ERROR,
+                "Rate limit state cannot be saved: the call is refused", data);
+  aip_pending_error_raw(p, &b);
+  aip_buf_free(&b);
+}
+
+void aip_dispatch_tools_call_again(aip_pending *p, cJSON *root) {
+  aip_rpc_msg m;
+  /* the first pass set these; do_tools_call sets them again from the same message */
+  free(p->tool);
+  p->tool = NULL;
+  cJSON_Delete(p->args);
+  p->args = NULL;
+  if (aip_rpc_classify(root, &m) == AIP_RPC_REQUEST) do_tools_call(p, p->sess, &m);
+  else aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, "Internal error"); /* it was a request */
+  cJSON_Delete(root);
+}
+
+/* ---- notifications ------------------------------------------------------------------------- */
+
+static void do_cancelled(aip_session *s, aip_rpc_msg *m) {
+  const cJSON *rid = cJSON_IsObject(m->params)
+                         ? cJSON_GetObjectItemCaseSensitive(m->params, "requestId") : NULL;
+  if (!rid) return;
+  for (aip_pending *p = s->pending; p; p = p->next) {
+    if (!cJSON_Compare(p->client_id, rid, 1)) continue;
+    if (p->call) {
+      aip_upstream_call_cancel(p->call, "cancelled by client");
+      p->call = NULL;
+    }
+    /* The client ignores it, but the HTTP request that carried the call must be answered. */
+    aip_pending_error(p, -32800, "Request cancelled");
+    return;
+  }
+}
+
+static void do_notification(aip_session *s, aip_rpc_msg *m) {
+  if (strcmp(m->method, "notifications/initialized") == 0) s->initialized = 1;
+  else if (strcmp(m->method, "notifications/cancelled") == 0) do_cancelled(s, m);
+  /* other client notifications (progress, roots/list_changed) have no upstream to go to */
+}
+
+/* ---- a policy that failed its signature check ---------------------------------------------- */
+
+/* trusted_keys is set and this agent's policy did not verify (policy_load.c logged why at
+ * start; a reload that fails verification keeps the last good policy instead). Nothing in that policy can be trusted, not even its method list or its failover
+ * settings, so every request is refused with -32010 (initialize too: the agent learns at
+ * connect time, and no session is left behind), notifications are dropped, and nothing reaches
+ * the agent's servers. Each refusal is audited. */
+static void refuse_unverified(aip_exchange *ex, aip_session *s, aip_rpc_msg *m) {
+  aip_decision d = {.kind = AIP_DECISION_BLOCK,
+                    .violation = 1,
+                    .error_code = AIP_ERR_SIGNATURE_INVALID,
+                    .error_message = "Policy signature invalid"};
+  snprintf(d.reason, sizeof(d.reason), "Policy signature verification failed");
+  count(s, d.kind);
+  audit(s, m->method, &d, NULL, NULL, NULL, -1);
+  if (m->kind == AIP_RPC_NOTIFICATION) return;
+  aip_pending *p = aip_pending_new(ex, s, m->id);
+  if (!p) {
+    aip_warn("dispatch: out of memory");
+    return;
+  }
+  const char *name = s->agent->blocked_policy;
+  deny(p, &d, name ? name : s->agent->cfg->name); /* data.policy, as AIP defines it */
+}
+
+/* ---- entry point --------------------------------------------------------------------------- */
+
+/* An agent whose policy never loaded is blocked outright (failover.on_policy_load_error): no
+ * policy, no way to decide, so nothing passes. A draining gateway takes no new work: the load
+ * balancer has already seen /readyz go 503 and the client retries elsewhere. */
+static void refuse_unavailable(aip_exchange *ex, aip_session *s, aip_rpc_msg *m) {
+  aip_gw *gw = s->agent->gw;
+  if (m->kind != AIP_RPC_REQUEST) return;
+  aip_pending *p = aip_pending_new(ex, s, m->id);
+  if (!p) return;
+  if (s->agent->policy) {
+    gw->metrics.drain_refused++;
+    aip_pending_error(p, -32000, "Server shutting down: retry on another instance");
+    return;
+  }
+  aip_buf b;
+  aip_buf_init(&b);
+  static const char *const data[] = {"reason", "the agent's policy failed to load; see the gateway log", NULL};
+  aip_rpc_error(&b, p->client_id, AIP_ERR_FORBIDDEN, "Forbidden", data);
+  aip_pending_error_raw(p, &b);
+  aip_buf_free(&b);
+}
+
+void aip_dispatch(aip_exchange *ex, aip_session *s, aip_rpc_msg *m) {
+  if (m->kind == AIP_RPC_RESPONSE || m->kind == AIP_RPC_ERROR) {
+    /* the only requests the gateway sends agents are elicitations (mcp_http.c refused a POST
+     * whose answers name none of them) */
+    aip_ask_elicit_answer(s, m);
+    return;
+  }
+  if (!s->agent->policy && s->agent->load_error_code == AIP_ERR_SIGNATURE_INVALID) {
+    refuse_unverified(ex, s, m);
+    return;
+  }
+  if (!s->agent->policy || s->agent->gw->draining) {
+    refuse_unavailable(ex, s, m);
+    return;
+  }
+  aip_decision d;
+  aip_policy_check_method(s->agent->policy, m->method, strlen(m->method), &d);
+  /* audit.on_error block: nothing that must leave an audit record runs while the log cannot
+   * take it (docs/audit.md). A refused notification just goes away. */
+  if ((d.error_code || strcmp(m->method, "tools/call") == 0) &&
+      aip_audit_admit(s->agent->gw->audit)) {
+    aip_pending *p = m->kind == AIP_RPC_REQUEST ? aip_pending_new(ex, s, m->id) : NULL;
+    if (p) aip_pending_error(p, AIP_RPC_INTERNAL_ERROR,
+                             "Audit log unavailable: calls are refused until it can be written");
+    return;
+  }
+  if (d.error_code) {
+    count(s, d.kind);
+    audit(s, m->method, &d, NULL, NULL, NULL, -1);
+  }
+  if (m->kind == AIP_RPC_NOTIFICATION) {
+    if (!d.error_code) do_notification(s, m);
+    return;
+  }
+  aip_pending *p = aip_pending_new(ex, s, m->id);
+  if (!p) {
+    aip_warn("dispatch: out of memory");
+    return;
+  }
+  if (d.error_code) {
+    deny(p, &d, m->method);
+    return;
+  }
+  if (strcmp(m->method, "initialize") == 0) do_initialize(p, s, m);
+  else if (strcmp(m->method, "ping") == 0) aip_pending_result(p, cJSON_CreateObject());
+  else if (strcmp(m->method, "tools/list") == 0) do_tools_list(p, m);
+  else if (strcmp(m->method, "tools/call") == 0) do_tools_call(p, s, m);
+  else aip_pending_error(p, AIP_RPC_METHOD_NOT_FOUND, "Method not found");
+}
