@@ -1,5 +1,5 @@
 /* sse.c -- incremental event-stream parser (see sse.h). Only the first six bytes of a line are
- * looked at to classify it ("data:", "event:", or exactly "data" / "event"); the bytes of a data
+ * looked at to classify it ("data:", "event:", "id:", "retry:", or exactly such a name); the bytes of a data
  * value go straight to the event's data (held) or to the stream callbacks (streaming), so no
  * line is ever held and a piece boundary can fall anywhere without changing what comes out. */
 #include "gateway/http/sse.h"
@@ -7,7 +7,11 @@
 #include <errno.h>
 #include <string.h>
 
-enum { LINE_START, LINE_DATA, LINE_EVENT, LINE_IGNORE };
+enum { LINE_START, LINE_DATA, LINE_EVENT, LINE_ID, LINE_RETRY, LINE_IGNORE };
+
+/* The fields read, with the line state each starts (index + LINE_DATA). */
+static const char *const fields[] = {"data:", "event:", "id:", "retry:"};
+#define NFIELDS 4
 
 static const char bom[3] = {'\xEF', '\xBB', '\xBF'};
 
@@ -15,6 +19,13 @@ void aip_sse_init(aip_sse_parser *s, size_t max_event) {
   memset(s, 0, sizeof(*s));
   aip_buf_init(&s->data);
   s->max_event = max_event;
+  s->retry_ms = -1;
+}
+
+const char *aip_sse_last_id(const aip_sse_parser *s, size_t *n) {
+  if (s->last_id_bad || s->last_id_n == 0) return NULL;
+  if (n) *n = s->last_id_n;
+  return s->last_id;
 }
 
 void aip_sse_free(aip_sse_parser *s) { aip_buf_free(&s->data); }
@@ -55,6 +66,11 @@ static int data_line(aip_sse_parser *s, void *data) {
 /* A blank line: the event is complete. */
 static int dispatch(aip_sse_parser *s, aip_sse_event_cb cb, void *data) {
   int rc = 0;
+  /* WHATWG: the id buffer becomes the stream's last event id at every blank line, dispatched
+   * or not (a priming event has empty data); set first, so a callback sees its own event's id */
+  memcpy(s->last_id, s->id_buf, s->id_buf_n);
+  s->last_id_n = s->id_buf_n;
+  s->last_id_bad = s->id_buf_bad;
   if (s->streaming)
     rc = s->stream->end(data);
   else if (s->has_data && s->data.len && !s->ev_other) /* empty: a priming event */
@@ -75,11 +91,57 @@ static int event_type(aip_sse_parser *s) {
   return 0;
 }
 
+/* An `id` line ended: its value becomes the id buffer, unless it has a NUL (WHATWG). */
+static int id_end(aip_sse_parser *s) {
+  if (s->id_line_bad == 2) return 0;
+  memcpy(s->id_buf, s->id_line, s->id_line_n);
+  s->id_buf_n = s->id_line_n;
+  s->id_buf_bad = s->id_line_bad;
+  return 0;
+}
+
+/* A `retry` line ended: ASCII digits only set the reconnection time (saturating), else ignored. */
+static int retry_end(aip_sse_parser *s) {
+  if (!s->retry_bad && s->retry_n) s->retry_ms = (int64_t)s->retry_acc;
+  return 0;
+}
+
+static void id_bytes(aip_sse_parser *s, const char *p, size_t n) {
+  if (s->strip_space && n && *p == ' ') p++, n--;
+  s->strip_space = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)p[i];
+    if (c == 0) s->id_line_bad = 2;
+    else if ((c < 0x21 || c > 0x7e) && !s->id_line_bad) s->id_line_bad = 1;
+  }
+  if (n > sizeof(s->id_line) - s->id_line_n) {
+    if (!s->id_line_bad) s->id_line_bad = 1;
+    return;
+  }
+  memcpy(s->id_line + s->id_line_n, p, n);
+  s->id_line_n += n;
+}
+
+static void retry_bytes(aip_sse_parser *s, const char *p, size_t n) {
+  if (s->strip_space && n && *p == ' ') p++, n--;
+  s->strip_space = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (p[i] < '0' || p[i] > '9') {
+      s->retry_bad = 1;
+      return;
+    }
+    s->retry_n = 1;
+    s->retry_acc = s->retry_acc > 1000000000000ull ? s->retry_acc : s->retry_acc * 10 + (uint64_t)(p[i] - '0');
+  }
+}
+
 static int line_end(aip_sse_parser *s, aip_sse_event_cb cb, void *data) {
   int state = s->line, n = s->head_n;
   s->line = LINE_START;
   s->head_n = 0;
   if (state == LINE_EVENT) return event_type(s);
+  if (state == LINE_ID) return id_end(s);
+  if (state == LINE_RETRY) return retry_end(s);
   if (state != LINE_START) return 0;
   if (n == 0) return dispatch(s, cb, data);
   if (n == 4 && memcmp(s->head, "data", 4) == 0) return data_line(s, data); /* empty value */
@@ -87,30 +149,36 @@ static int line_end(aip_sse_parser *s, aip_sse_event_cb cb, void *data) {
     s->ev_n = s->ev_long = 0;
     return event_type(s);
   }
-  return 0;
+  if (n == 2 && memcmp(s->head, "id", 2) == 0) { /* an empty id clears the buffer */
+    s->id_line_n = 0;
+    s->id_line_bad = 0;
+    return id_end(s);
+  }
+  return 0; /* "retry" alone: an empty value is not digits */
 }
 
 /* One ordinary byte of a line still being classified. */
 static int classify(aip_sse_parser *s, char ch, void *data) {
-  static const char dname[] = "data:", ename[] = "event:";
-  int n = s->head_n;
-  int d = n < 5 && memcmp(s->head, dname, (size_t)n) == 0 && ch == dname[n];
-  int e = n < 6 && memcmp(s->head, ename, (size_t)n) == 0 && ch == ename[n];
-  if (!d && !e) {
+  int n = s->head_n, match = -1, any = 0;
+  for (int f = 0; f < NFIELDS; f++) {
+    size_t fl = strlen(fields[f]);
+    if ((size_t)n < fl && memcmp(s->head, fields[f], (size_t)n) == 0 && ch == fields[f][n]) {
+      any = 1;
+      if ((size_t)n + 1 == fl) match = f;
+    }
+  }
+  if (!any) {
     s->line = LINE_IGNORE; /* a comment or another field */
     return 0;
   }
   s->head[s->head_n++] = ch;
-  if (d && n == 4) {
-    s->line = LINE_DATA;
-    s->strip_space = 1;
-    return data_line(s, data);
-  }
-  if (e && n == 5) {
-    s->line = LINE_EVENT;
-    s->strip_space = 1;
-    s->ev_n = s->ev_long = 0;
-  }
+  if (match < 0) return 0;
+  s->line = LINE_DATA + match;
+  s->strip_space = 1;
+  if (s->line == LINE_DATA) return data_line(s, data);
+  if (s->line == LINE_EVENT) s->ev_n = s->ev_long = 0;
+  if (s->line == LINE_ID) s->id_line_n = 0, s->id_line_bad = 0;
+  if (s->line == LINE_RETRY) s->retry_acc = 0, s->retry_bad = s->retry_n = 0;
   return 0;
 }
 
@@ -145,6 +213,10 @@ static int feed_lines(aip_sse_parser *s, const char *p, size_t n, aip_sse_event_
         rc = data_bytes(s, p + i, j - i, data);
       } else if (s->line == LINE_EVENT) {
         event_bytes(s, p + i, j - i);
+      } else if (s->line == LINE_ID) {
+        id_bytes(s, p + i, j - i);
+      } else if (s->line == LINE_RETRY) {
+        retry_bytes(s, p + i, j - i);
       }
       i = j - 1;
     }

@@ -3,8 +3,11 @@
  * are the same as for the whole stream at once. It calls back once per event with its `data`
  * (multiple data lines joined by '\n'). Lines end in LF, CRLF or CR; a leading BOM goes; one
  * space after a field's colon goes; a line without a colon is a field with an empty value.
- * Comments, `id`, `retry` and unknown fields are ignored: MCP carries one JSON-RPC message per
- * event's data. An event without a data field is not dispatched (WHATWG), and one whose data is
+ * Comments and unknown fields are ignored: MCP carries one JSON-RPC message per event's data.
+ * `id` and `retry` are kept for resumption (MCP 2025-11-25 SSE polling, docs/routing.md
+ * "Resumable streams"): the last event id (WHATWG: the id buffer, committed at each blank line,
+ * kept across events; an `id` value with NUL is ignored) and the reconnection time (a `retry`
+ * value of ASCII digits only, else ignored). An event without a data field is not dispatched (WHATWG), and one whose data is
  * empty is not passed on either (the priming event of 2025-11-25 resumability). An event whose
  * `event` type is not "message" (the default) is skipped whole, as the MCP SDK's client skips
  * it; an `event` line after a data line that changes whether the event is skipped is -EPROTO
@@ -30,6 +33,10 @@ typedef struct aip_sse_stream_cbs {
   int (*end)(void *data);
 } aip_sse_stream_cbs;
 
+/* Longest event id kept; a longer one, or one with bytes outside visible ASCII (it goes back in
+ * a Last-Event-ID header verbatim), makes the stream not resumable (aip_sse_last_id: NULL). */
+#define AIP_SSE_ID_MAX 256
+
 typedef struct aip_sse_parser {
   aip_buf data;     /* the event's data lines so far, joined by '\n' */
   size_t max_event; /* bytes; a larger event is an error */
@@ -43,6 +50,19 @@ typedef struct aip_sse_parser {
   char ev[16];      /* the `event` value in progress (only "message" or not matters) */
   int ev_n, ev_long;
   int ev_other;     /* this event's type is not "message": it is skipped */
+  /* `id` and `retry` (resumption) */
+  char id_line[AIP_SSE_ID_MAX]; /* the `id` value in progress */
+  size_t id_line_n;
+  int id_line_bad;  /* too long or not visible ASCII; 2: has NUL (the field is ignored) */
+  char id_buf[AIP_SSE_ID_MAX];  /* WHATWG "last event ID buffer" */
+  size_t id_buf_n;
+  int id_buf_bad;
+  char last_id[AIP_SSE_ID_MAX]; /* committed at the last blank line */
+  size_t last_id_n;
+  int last_id_bad;
+  uint64_t retry_acc; /* the `retry` value in progress */
+  int retry_bad, retry_n;
+  int64_t retry_ms; /* -1: the stream set none */
   /* streaming (aip_sse_stream) */
   const aip_sse_stream_cbs *stream;
   size_t stream_after;
@@ -54,6 +74,8 @@ void aip_sse_init(aip_sse_parser *s, size_t max_event);
 void aip_sse_free(aip_sse_parser *s);
 /* Streams events larger than `after` bytes through `cbs` (their data pointer is the feed's). */
 void aip_sse_stream(aip_sse_parser *s, const aip_sse_stream_cbs *cbs, size_t after);
+/* The last event id the stream set (at a dispatched blank line), or NULL when none or unusable. */
+const char *aip_sse_last_id(const aip_sse_parser *s, size_t *n);
 /* Returns 0, -EMSGSIZE for an oversized event, -EPROTO (see above), -ENOMEM, or what a
  * callback returned. */
 int aip_sse_feed(aip_sse_parser *s, const char *p, size_t n, aip_sse_event_cb cb, void *data);

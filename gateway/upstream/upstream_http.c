@@ -10,6 +10,12 @@
  *
  * Every POST of an instance carries that instance's epoch: replies that arrive after a reset
  * belong to a session that no longer exists and are ignored.
+ *
+ * Resumption (MCP 2025-11-25 SSE polling; docs/routing.md "Resumable streams"): an SSE reply
+ * that ends, or whose connection drops, before the call's answer, after the server gave an
+ * event id (a priming event or any other), is resumed with GET + Last-Event-ID after the
+ * server's `retry` (else RESUME_DEFAULT_MS), again and again, until the answer arrives or
+ * limits.request_timeout since the POST passes. The GET's events go where the POST's went.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,6 +28,7 @@
 #include "gateway/upstream/upstream.h"
 
 #define GET_RETRY_MS 1000
+#define RESUME_DEFAULT_MS 1000 /* reconnection delay when the server sent no `retry` */
 #define DELETE_TIMEOUT_MS 1000
 
 typedef struct post post;
@@ -38,6 +45,7 @@ typedef struct http_transport {
   int get_unsupported;
   int get_lost_session;
   int stopping;
+  post *resuming; /* replies waiting to be resumed (their timer runs) */
 } http_transport;
 
 /* What happens to an application/json reply (docs/dlp.md, "Streaming in the gateway"). */
@@ -60,6 +68,15 @@ struct post {
   uint64_t streamed; /* bytes passed to it */
   aip_buf body;
   aip_sse_parser parser;
+  /* resumption */
+  uint64_t deadline_ms;           /* request_timeout after the POST */
+  char last_id[AIP_SSE_ID_MAX];   /* the stream's last event id so far */
+  size_t last_id_n;
+  int64_t retry_ms;               /* the server's reconnection time, -1: none */
+  int resumes;                    /* GETs made for it */
+  uv_timer_t timer;               /* the wait before the next GET */
+  int timer_on;
+  post *rnext, *rprev;            /* in t->resuming */
 };
 
 static void get_open(aip_upstream *u);
@@ -191,11 +208,122 @@ static int post_body(aip_http_creq *r, const char *p, size_t n, void *data) {
   return err;
 }
 
+/* ---- resumption ------------------------------------------------------------------------------ */
+
+static const aip_http_creq_cbs post_cbs;
+
+static void post_free(post *ps) {
+  aip_buf_free(&ps->body);
+  aip_sse_free(&ps->parser);
+  free(ps);
+}
+
+static void resume_timer_closed(uv_handle_t *h) { post_free(h->data); }
+
+/* Takes the reply off the resuming list and frees it (after its timer closed). */
+static void resume_forget(post *ps) {
+  http_transport *t = ps->u->transport;
+  if (ps->rprev) ps->rprev->rnext = ps->rnext;
+  else if (t->resuming == ps) t->resuming = ps->rnext;
+  if (ps->rnext) ps->rnext->rprev = ps->rprev;
+  ps->rnext = ps->rprev = NULL;
+  uv_close((uv_handle_t *)&ps->timer, resume_timer_closed);
+}
+
+/* Is the request this reply carries still unanswered? */
+static int still_waiting(const post *ps) {
+  aip_upstream *u = ps->u;
+  uint64_t id = ps->id;
+  return id && (id == u->handshake_id || aip_map_get(&u->calls, &id, sizeof(id)) != NULL);
+}
+
+static void on_resume_timer(uv_timer_t *tm) {
+  post *ps = tm->data;
+  aip_upstream *u = ps->u;
+  http_transport *t = u->transport;
+  uint64_t now = uv_now(u->loop);
+  if (ps->epoch != t->epoch || t->stopping || !still_waiting(ps)) {
+    resume_forget(ps);
+    return;
+  }
+  if (now >= ps->deadline_ms) {
+    aip_upstream_transport_fail(u, ps->id, "stream closed before the answer and not resumed "
+                                           "within request_timeout");
+    resume_forget(ps);
+    return;
+  }
+  /* a fresh parse of a fresh stream; the last event id carries over (WHATWG reconnection) */
+  aip_sse_free(&ps->parser);
+  aip_sse_init(&ps->parser, u->limits->max_upstream_message);
+  aip_buf_reset(&ps->body);
+  ps->status = ps->sse = 0;
+  ps->mode = BODY_HOLD;
+  ps->sent_session = t->session[0] != 0;
+  aip_buf h;
+  aip_buf_init(&h);
+  int err = build_headers(u, &h, "text/event-stream", 0);
+  if (!err) err = aip_buf_printf(&h, "Last-Event-ID: %.*s\r\n", (int)ps->last_id_n, ps->last_id);
+  if (!err)
+    err = aip_http_client_request(t->client, "GET", t->path, h.data, NULL, 0,
+                                  ps->deadline_ms - now + 1000, &post_cbs, ps, &ps->req);
+  aip_buf_free(&h);
+  if (err) {
+    aip_upstream_transport_fail(u, ps->id, "could not resume the stream");
+    resume_forget(ps);
+    return;
+  }
+  ps->resumes++;
+  /* off the list while its GET runs: post_done decides again */
+  if (ps->rprev) ps->rprev->rnext = ps->rnext;
+  else if (t->resuming == ps) t->resuming = ps->rnext;
+  if (ps->rnext) ps->rnext->rprev = ps->rprev;
+  ps->rnext = ps->rprev = NULL;
+}
+
+/* An SSE reply ended (or its connection dropped) without the answer, after an event id: wait
+ * the server's `retry` and resume it. Returns 1 when it will be (ps is kept), 0 otherwise. */
+static int resume_later(post *ps, int err) {
+  aip_upstream *u = ps->u;
+  http_transport *t = u->transport;
+  size_t n = 0;
+  const char *id = aip_sse_last_id(&ps->parser, &n);
+  if (id) {
+    memcpy(ps->last_id, id, n);
+    ps->last_id_n = n;
+  }
+  if (ps->parser.retry_ms >= 0) ps->retry_ms = ps->parser.retry_ms;
+  if (!ps->sse || ps->status / 100 != 2 || ps->mode == BODY_STREAM || !ps->last_id_n) return 0;
+  if (err && err != -ECONNRESET && err != -EPIPE) return 0;
+  if (ps->epoch != t->epoch || t->stopping || !still_waiting(ps)) return 0;
+  uint64_t now = uv_now(u->loop);
+  uint64_t wait = ps->retry_ms >= 0 ? (uint64_t)ps->retry_ms : RESUME_DEFAULT_MS;
+  if (now >= ps->deadline_ms) return 0;
+  if (wait > ps->deadline_ms - now) wait = ps->deadline_ms - now;
+  if (!ps->timer_on) {
+    if (uv_timer_init(u->loop, &ps->timer)) return 0;
+    ps->timer.data = ps;
+    ps->timer_on = 1;
+  }
+  ps->req = NULL;
+  ps->rnext = t->resuming;
+  ps->rprev = NULL;
+  if (t->resuming) t->resuming->rprev = ps;
+  t->resuming = ps;
+  uv_timer_start(&ps->timer, on_resume_timer, wait, 0);
+  return 1;
+}
+
+/* Every reply waiting to be resumed is dropped (the instance stops or resets). */
+static void resume_drop_all(http_transport *t) {
+  while (t->resuming) resume_forget(t->resuming);
+}
+
 static void post_done(aip_http_creq *r, int err, void *data) {
   post *ps = data;
   aip_upstream *u = ps->u;
   http_transport *t = u->transport;
   if (t->streaming == ps) t->streaming = NULL;
+  if (resume_later(ps, err)) return;
   /* cut short (an SSE event still streaming never got its blank line): the response aborts */
   if (ps->mode == BODY_STREAM && aip_upstream_stream_seq(u) == ps->seq)
     aip_upstream_transport_stream_end(u, err ? err : ps->sse ? -EPIPE : 0);
@@ -222,9 +350,11 @@ static void post_done(aip_http_creq *r, int err, void *data) {
   /* A call still waiting after its HTTP exchange ended will never be answered: say so now.
    * (No-op when the reply above already answered it.) */
   if (current && why[0] && ps->id) aip_upstream_transport_fail(u, ps->id, why);
-  aip_buf_free(&ps->body);
-  aip_sse_free(&ps->parser);
-  free(ps);
+  if (ps->timer_on) {
+    uv_close((uv_handle_t *)&ps->timer, resume_timer_closed);
+    return;
+  }
+  post_free(ps);
 }
 
 static const aip_http_creq_cbs post_cbs = {post_headers, post_body, post_done};
@@ -237,6 +367,8 @@ static int http_send(aip_upstream *u, uint64_t id, const char *p, size_t n) {
   ps->id = id;
   ps->epoch = t->epoch;
   ps->sent_session = t->session[0] != 0;
+  ps->deadline_ms = uv_now(u->loop) + u->limits->request_timeout_ms;
+  ps->retry_ms = -1;
   aip_buf_init(&ps->body);
   aip_sse_init(&ps->parser, u->limits->max_upstream_message);
   aip_buf h;
@@ -330,6 +462,7 @@ static int http_start(aip_upstream *u) {
   t->get_unsupported = 0;
   if (t->get) aip_http_creq_cancel(t->get);
   uv_timer_stop(&t->get_retry);
+  resume_drop_all(t); /* replies of the old instance's session */
   aip_upstream_transport_up(u); /* connections are made per request */
   return 0;
 }
@@ -347,6 +480,7 @@ static void http_stop(aip_upstream *u) {
   http_transport *t = u->transport;
   t->stopping = 1;
   uv_timer_stop(&t->get_retry);
+  resume_drop_all(t);
   if (t->get) aip_http_creq_cancel(t->get);
   if (t->session[0]) {
     aip_buf h;
@@ -364,6 +498,7 @@ static void on_retry_timer_closed(uv_handle_t *h) { free(h->data); }
 
 static void http_free(aip_upstream *u) {
   http_transport *t = u->transport;
+  resume_drop_all(t);
   aip_http_client_close(t->client);
   free(t->path);
   free(t->headers);

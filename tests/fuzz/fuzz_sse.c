@@ -4,7 +4,8 @@
  *     also says whether the stream is refused (-EPROTO, sse.h);
  *   - held (no streaming), in pieces cut where the input's first bytes say;
  *   - streamed past a threshold the input chooses, in other pieces ("[" held chunks "]").
- * Events are recorded as "[data]". */
+ * Events are recorded as "[data]". The last event id and the `retry` value (resumption) must
+ * agree too. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -30,7 +31,13 @@ static const aip_sse_stream_cbs cbs = {on_begin, on_chunk, on_end};
 /* The reference: HTML "9.2.6 Interpreting an event stream" for the data and event fields, plus
  * sse.h's rules: empty data is not passed on, a type other than "message" skips the event, and
  * an event line after data that changes that is -EPROTO. Returns 0 or -EPROTO. */
-static int reference(const char *p, size_t n, aip_buf *out) {
+typedef struct ref_ids {
+  aip_buf buf, last; /* the id buffer, and its value at the last blank line */
+  int buf_bad, last_bad;
+  long long retry;
+} ref_ids;
+
+static int reference(const char *p, size_t n, aip_buf *out, ref_ids *ids) {
   aip_buf data;
   aip_buf_init(&data);
   int has = 0, other = 0, rc = 0;
@@ -44,6 +51,9 @@ static int reference(const char *p, size_t n, aip_buf *out) {
     size_t ln = e - i;
     i = e + (p[e] == '\r' && e + 1 < n && p[e + 1] == '\n' ? 2 : 1);
     if (ln == 0) {
+      aip_buf_reset(&ids->last);
+      aip_buf_append(&ids->last, ids->buf.data, ids->buf.len);
+      ids->last_bad = ids->buf_bad;
       if (has && data.len && !other) {
         aip_buf_append(out, "[", 1);
         aip_buf_append(out, data.data, data.len);
@@ -62,6 +72,25 @@ static int reference(const char *p, size_t n, aip_buf *out) {
       int o = !(vn == 0 || (vn == 7 && memcmp(v, "message", 7) == 0));
       if (has && o != other) rc = -EPROTO;
       other = o;
+      continue;
+    }
+    if (fn == 2 && memcmp(l, "id", 2) == 0) {
+      if (memchr(v, 0, vn)) continue; /* WHATWG: ignored */
+      aip_buf_reset(&ids->buf);
+      aip_buf_append(&ids->buf, v, vn);
+      ids->buf_bad = vn > AIP_SSE_ID_MAX;
+      for (size_t k = 0; k < vn; k++)
+        ids->buf_bad |= (unsigned char)v[k] < 0x21 || (unsigned char)v[k] > 0x7e;
+      continue;
+    }
+    if (fn == 5 && memcmp(l, "retry", 5) == 0) {
+      size_t k = 0;
+      unsigned long long r = 0;
+      while (k < vn && v[k] >= '0' && v[k] <= '9') {
+        r = r > 1000000000000ull ? r : r * 10 + (unsigned)(v[k] - '0');
+        k++;
+      }
+      if (k == vn && vn) ids->retry = (long long)r;
       continue;
     }
     if (fn != 4 || memcmp(l, "data", 4) != 0) continue;
@@ -99,12 +128,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   aip_buf ref, held;
   aip_buf_init(&ref);
   aip_buf_init(&held);
-  int want = reference(in, n, &ref);
+  ref_ids ids = {.retry = -1};
+  aip_buf_init(&ids.buf);
+  aip_buf_init(&ids.last);
+  int want = reference(in, n, &ref, &ids);
 
   aip_sse_parser s;
   aip_sse_init(&s, 1u << 24);
   aip_buf_init(&rec);
   if (feed(&s, in, n, seed) != want) abort();
+  if (!want) {
+    size_t il = 0;
+    const char *id = aip_sse_last_id(&s, &il);
+    int usable = !ids.last_bad && ids.last.len;
+    if (!id != !usable || s.retry_ms != ids.retry) abort();
+    if (id && (il != ids.last.len || memcmp(id, ids.last.data, il) != 0)) abort();
+  }
   aip_sse_free(&s);
   held = rec;
 
@@ -122,6 +161,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   aip_buf_free(&rec);
   aip_buf_free(&held);
   aip_buf_free(&ref);
+  aip_buf_free(&ids.buf);
+  aip_buf_free(&ids.last);
   free(in);
   return 0;
 }

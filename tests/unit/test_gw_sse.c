@@ -230,8 +230,51 @@ static void test_whatwg(void) {
   aip_buf_free(&rec);
 }
 
+/* `id` and `retry` (resumption): the last id is committed at each blank line and kept across
+ * events; NUL ignores the field; an unusable id (control bytes, too long) makes the stream not
+ * resumable; `retry` takes digits only. Same result in every two-piece split. */
+static void test_id_retry(void) {
+  static const char in[] =
+      "id: p-1\nretry: 500\ndata: \n\n"      /* priming */
+      "data: {}\n\n"                         /* no id field: the buffer is kept */
+      "id: a\0b\nretry: 5x\ndata: {}\n\n"  /* NUL: ignored; bad retry ignored */
+      "id:q-2\nid";                          /* unfinished: not committed */
+  size_t n = sizeof(in) - 1;
+  for (size_t cut = 0; cut <= n; cut++) {
+    aip_sse_parser s;
+    aip_sse_init(&s, 1024);
+    ngot = 0;
+    CHECK_INT(aip_sse_feed(&s, in, cut, on_event, NULL), 0);
+    CHECK_INT(aip_sse_feed(&s, in + cut, n - cut, on_event, NULL), 0);
+    size_t l = 0;
+    const char *id = aip_sse_last_id(&s, &l);
+    CHECK(id && l == 3 && memcmp(id, "p-1", 3) == 0);
+    CHECK_INT((int)s.retry_ms, 500);
+    CHECK_INT(ngot, 2);
+    /* a bare "id" line clears it; the next blank line commits that */
+    CHECK_INT(aip_sse_feed(&s, "\n\n", 2, on_event, NULL), 0);
+    CHECK(aip_sse_last_id(&s, NULL) == NULL);
+    aip_sse_free(&s);
+  }
+  aip_sse_parser s;
+  aip_sse_init(&s, 1024);
+  CHECK_INT(aip_sse_feed(&s, "id: a\x01" "b\n\n", 8, on_event, NULL), 0);
+  CHECK(aip_sse_last_id(&s, NULL) == NULL); /* control byte: cannot go in a header */
+  char big[AIP_SSE_ID_MAX + 16];
+  memset(big, 'x', sizeof(big));
+  memcpy(big, "id:", 3);
+  memcpy(big + sizeof(big) - 2, "\n\n", 2);
+  CHECK_INT(aip_sse_feed(&s, big, sizeof(big), on_event, NULL), 0);
+  CHECK(aip_sse_last_id(&s, NULL) == NULL); /* too long */
+  CHECK_INT(aip_sse_feed(&s, "id: ok\nretry\n\n", 15, on_event, NULL), 0);
+  CHECK(aip_sse_last_id(&s, NULL) != NULL);
+  CHECK_INT((int)s.retry_ms, -1);
+  aip_sse_free(&s);
+}
+
 int main(void) {
   test_whatwg();
+  test_id_retry();
   check_streaming(0);
   check_streaming(1);
   /* begin says no: the event is held whole, as without streaming */
