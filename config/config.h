@@ -246,6 +246,8 @@ typedef struct aip_limits {
   uint32_t max_inflight_per_agent;  /* 1000: requests of one agent not yet answered */
   uint64_t max_stream_buffer;       /* "4MiB": a streamed answer held for a client that does not
                                      * read while its server's pipe serves other calls too */
+  uint64_t max_replay_bytes;        /* "1MiB": SSE events a session keeps for clients that
+                                     * resume with Last-Event-ID (0: none; mcp/replay.h) */
   uint64_t request_timeout_ms;      /* "60s": an upstream call that takes longer fails */
   uint64_t header_timeout_ms;       /* "10s": headers must arrive within this */
   uint64_t idle_timeout_ms;         /* "60s": an idle keep-alive connection is closed */

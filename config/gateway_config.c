@@ -127,8 +127,8 @@ static int parse_limits(gwctx *c, const aip_ynode *n) {
                                      "session_idle_timeout", "max_upstream_message",
                                      "max_streamed_message", "max_connections",
                                      "max_sessions_per_agent", "max_inflight_per_agent",
-                                     "max_stream_buffer", NULL};
-  const aip_ynode *v[13];
+                                     "max_stream_buffer", "max_replay_bytes", NULL};
+  const aip_ynode *v[14];
   aip_limits *l = &c->cfg->limits;
   long long sessions = l->max_sessions, conns = l->max_connections,
             per_agent = l->max_sessions_per_agent, inflight = l->max_inflight_per_agent;
@@ -159,6 +159,10 @@ static int parse_limits(gwctx *c, const aip_ynode *n) {
   l->max_inflight_per_agent = (uint32_t)inflight;
   if (!rc)
     rc = read_positive_size(c, v[12], "limits.max_stream_buffer", &l->max_stream_buffer);
+  /* 0 is allowed here: it turns replay off (ids are still sent; a resume replays nothing) */
+  if (!rc) rc = aip_y_size(c->y, v[13], "limits.max_replay_bytes", &l->max_replay_bytes, c->err);
+  if (!rc && l->max_replay_bytes > (1ull << 30))
+    rc = aip_y_errf(c->y, v[13], c->err, "limits.max_replay_bytes: at most 1GiB");
   return rc;
 }
 
@@ -602,6 +606,7 @@ static int set_defaults(aip_gateway_config *cfg, const char *path, aip_error *er
       .max_sessions_per_agent = 1000,
       .max_inflight_per_agent = 1000,
       .max_stream_buffer = 4 * 1024 * 1024,
+      .max_replay_bytes = 1024 * 1024,
       .request_timeout_ms = 60 * 1000,
       .header_timeout_ms = 10 * 1000,
       .idle_timeout_ms = 60 * 1000,

@@ -161,6 +161,7 @@ static void test_defaults(void) {
   CHECK_INT(c->limits.max_sessions_per_agent, 1000);
   CHECK_INT(c->limits.max_inflight_per_agent, 1000);
   CHECK_INT(c->limits.max_stream_buffer, 4 * 1024 * 1024);
+  CHECK_INT(c->limits.max_replay_bytes, 1024 * 1024);
   CHECK_INT(c->allowed_origins.n, 0);
   CHECK_INT(c->servers_n, 1);
   CHECK_INT(c->operators_n, 0);
@@ -204,6 +205,11 @@ static void test_errors(void) {
                "2:27: limits.max_inflight_per_agent: expected an integer, got \"lots\"");
   expect_error("limits:\n  max_stream_buffer: 0\n",
                "2:22: limits.max_stream_buffer: must be greater than 0");
+  expect_error("limits:\n  max_replay_bytes: 2GiB\n",
+               "2:21: limits.max_replay_bytes: at most 1GiB");
+  expect_error("limits:\n  max_replay_bytes: lots\n",
+               "2:21: limits.max_replay_bytes: invalid size \"lots\": expected bytes or a number "
+               "with B, KB, KiB, MB, MiB, GB or GiB");
   expect_error("limits:\n  max_streamed_message: 0\n",
                "2:25: limits.max_streamed_message: must be greater than 0");
   expect_error("servers: [a]\n", "1:10: servers: expected a mapping of name -> server");
