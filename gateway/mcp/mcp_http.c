@@ -7,6 +7,9 @@
  * A POST that carries requests becomes an "exchange": it is answered as application/json when
  * the only message for it is its response, or switches to text/event-stream as soon as a
  * related message (progress) must go first.
+ * Every SSE event carries an id "<session tag>-<stream>-<seq>" and is kept in the session's
+ * replay buffer (mcp/replay.h), so a client whose connection dropped resumes the stream with
+ * GET + Last-Event-ID (docs/routing.md, "Resumable streams").
  */
 #include <errno.h>
 #include <sodium.h>
@@ -22,6 +25,7 @@
 #include "gateway/core/rate_durable.h"
 #include "gateway/http/http_guard.h"
 #include "gateway/mcp/pending.h"
+#include "gateway/mcp/replay.h"
 #include "gateway/mcp/session.h"
 #include "gateway/serve/gw.h"
 #include "gateway/obs/log.h"
@@ -34,10 +38,19 @@ struct aip_exchange {
   int sse;
   int pending; /* requests not yet answered, +1 while dispatching */
   aip_buf batch_out; /* rendered answers of a batch, comma-separated */
+  aip_replay_stream *rs; /* its SSE stream's replay record, once it is SSE */
   char headers[128]; /* extra response headers (Mcp-Session-Id on initialize) */
 };
 
 static const char *const versions[] = {"2025-11-25", "2025-06-18", "2025-03-26"};
+
+/* The `retry` of the priming event (2025-11-25): how long a client waits before it resumes a
+ * stream whose connection dropped. The gateway itself never closes a stream early. */
+#define RESUME_RETRY_MS 1000
+
+/* Priming events and `retry` exist from 2025-11-25 on (SEP-1699); older clients may choke on an
+ * event with empty data. */
+static int has_priming(const aip_session *s) { return strcmp(s->version, "2025-11-25") >= 0; }
 
 static int version_supported(const char *v, size_t n) {
   for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++)
@@ -140,7 +153,18 @@ static aip_session *session_new(aip_gw *gw, aip_agent_rt *a) {
   sodium_bin2hex(s->id, sizeof(s->id), rnd, sizeof(rnd));
   s->agent = a;
   s->last_used_ms = uv_now(gw->loop);
+  /* the tag in its event ids: random, so ids of two sessions never match (and name neither) */
+  uint8_t trnd[AIP_REPLAY_TAG_LEN / 2];
+  char tag[AIP_REPLAY_TAG_LEN + 1];
+  randombytes_buf(trnd, sizeof(trnd));
+  sodium_bin2hex(tag, sizeof(tag), trnd, sizeof(trnd));
+  if (!(s->replay = malloc(sizeof(*s->replay)))) {
+    free(s);
+    return NULL;
+  }
+  aip_replay_init(s->replay, tag, gw->cfg->limits.max_replay_bytes);
   if (aip_map_put(&gw->sessions, s->id, AIP_SESSION_ID_LEN, s)) {
+    free(s->replay);
     free(s);
     return NULL;
   }
@@ -156,6 +180,8 @@ static aip_session *session_new(aip_gw *gw, aip_agent_rt *a) {
 static void get_stream_aborted(aip_http_req *req, void *data) {
   aip_session *s = data;
   s->get_stream = NULL;
+  /* its record stays: the messages meant for it are kept for a resume */
+  if (s->get_rs) aip_replay_attach(s->replay, s->get_rs, 0);
 }
 
 void aip_session_end(aip_gw *gw, aip_session *s) {
@@ -174,19 +200,52 @@ void aip_session_end(aip_gw *gw, aip_session *s) {
   else a->sessions = s->next;
   if (s->next) s->next->prev = s->prev;
   cJSON_Delete(s->client_caps);
+  aip_replay_free(s->replay);
+  free(s->replay);
   free(s);
 }
 
-/* One rendered message as an SSE event. */
-static int sse_event(aip_http_req *req, const char *json, size_t len) {
+/* One rendered message as an SSE event of stream `rs` (its id, then kept for replay), written
+ * to `req` when a connection carries the stream now (NULL: the client is away). `rs` NULL (out
+ * of memory when the stream opened): an event without id, not kept. */
+static int sse_event(aip_session *s, aip_replay_stream *rs, aip_http_req *req, const char *json,
+                     size_t len, int final) {
   aip_buf b;
   aip_buf_init(&b);
-  int err = aip_buf_puts(&b, "event: message\ndata: ");
+  int err = 0;
+  if (rs) {
+    char id[AIP_EVENT_ID_MAX];
+    aip_replay_next_id(s->replay, rs, id);
+    err = aip_buf_printf(&b, "id: %s\n", id);
+  }
+  if (!err) err = aip_buf_puts(&b, "event: message\ndata: ");
   if (!err) err = aip_buf_append(&b, json, len);
   if (!err) err = aip_buf_puts(&b, "\n\n");
-  if (!err) err = aip_http_stream_write(req, b.data, b.len);
+  if (!err && rs) err = aip_replay_store(s->replay, rs, b.data, b.len, req != NULL, final);
+  if (!err && req) err = aip_http_stream_write(req, b.data, b.len);
   aip_buf_free(&b);
   return err;
+}
+
+/* A new SSE stream on `req` begins: its record, and on 2025-11-25 the priming event (an id and
+ * empty data, with the `retry` to wait before resuming). `req_id`: the request it answers. */
+static aip_replay_stream *stream_open(aip_session *s, aip_http_req *req, const cJSON *req_id,
+                                      int is_get) {
+  aip_buf id;
+  aip_buf_init(&id);
+  if (req_id) aip_json_print(&id, req_id);
+  aip_replay_stream *rs = aip_replay_open(s->replay, req_id ? id.data : NULL);
+  aip_buf_free(&id);
+  if (!rs) return NULL;
+  rs->is_get = is_get;
+  aip_replay_attach(s->replay, rs, 1);
+  if (has_priming(s)) {
+    char eid[AIP_EVENT_ID_MAX], ev[AIP_EVENT_ID_MAX + 48];
+    aip_replay_next_id(s->replay, rs, eid);
+    int n = snprintf(ev, sizeof(ev), "id: %s\nretry: %d\ndata: \n\n", eid, RESUME_RETRY_MS);
+    aip_http_stream_write(req, ev, (size_t)n);
+  }
+  return rs;
 }
 
 /* Prints a message for the agent and runs the agent's response DLP over it: every byte that
@@ -225,13 +284,14 @@ static void render(aip_session *s, const cJSON *msg, aip_buf *out, aip_dlp_count
 }
 
 void aip_session_push(aip_session *s, const cJSON *msg) {
-  if (!s->get_stream) return;
+  /* no GET stream ever: dropped; one whose connection dropped: kept for its resume */
+  if (!s->get_stream && !s->get_rs) return;
   aip_dlp_counts c;
   aip_dlp_counts_init(&c, s->agent->dlp);
   aip_buf b;
   aip_buf_init(&b);
   render(s, msg, &b, &c);
-  sse_event(s->get_stream, b.data, b.len);
+  sse_event(s, s->get_rs, s->get_stream, b.data, b.len, 0);
   aip_buf_free(&b);
   aip_dlp_counts_free(&c);
 }
@@ -313,6 +373,8 @@ static aip_session *session_of(aip_gw *gw, aip_agent_rt *a, aip_http_req *req) {
 static void exchange_aborted(aip_http_req *req, void *data) {
   aip_exchange *ex = data;
   ex->req = NULL;
+  /* the call goes on: what it says is kept for a resume (GET + Last-Event-ID) */
+  if (ex->rs) aip_replay_attach(ex->sess->replay, ex->rs, 0);
   /* an answer paused for this client would wait forever: let it run to its (dropped) end */
   for (aip_pending *p = ex->sess->pending; p; p = p->next)
     if (p->ex == ex && p->stream && p->call) aip_upstream_call_resume(p->call);
@@ -320,6 +382,7 @@ static void exchange_aborted(aip_http_req *req, void *data) {
 
 static void exchange_maybe_finish(aip_exchange *ex) {
   if (ex->pending > 0) return;
+  if (ex->rs) aip_replay_end(ex->sess->replay, ex->rs); /* still attached if connected */
   if (ex->req) {
     aip_http_set_abort(ex->req, NULL, NULL);
     if (ex->sse) {
@@ -337,14 +400,17 @@ static void exchange_maybe_finish(aip_exchange *ex) {
       http_rpc_error(ex->req, 500, AIP_RPC_INTERNAL_ERROR, "Internal error", NULL);
     }
   }
+  if (ex->rs) aip_replay_attach(ex->sess->replay, ex->rs, 0); /* may free it */
   aip_buf_free(&ex->batch_out);
   free(ex);
 }
 
-static void exchange_to_sse(aip_exchange *ex) {
+/* `req_id`: the request the stream answers (NULL for a batch). */
+static void exchange_to_sse(aip_exchange *ex, const cJSON *req_id) {
   if (ex->sse || !ex->req) return;
   ex->sse = 1;
   aip_http_stream_begin(ex->req, 200, "text/event-stream", ex->headers);
+  ex->rs = stream_open(ex->sess, ex->req, ex->batch ? NULL : req_id, 0);
 }
 
 aip_pending *aip_pending_new(aip_exchange *ex, aip_session *s, const cJSON *id) {
@@ -416,11 +482,12 @@ void aip_pending_emit(aip_pending *p, cJSON *msg, int final) {
   if (final && !dropped) aip_dlp_counts_json(p->sess->agent->dlp, &c, &p->dlp_audit);
   aip_dlp_counts_free(&c);
   if (final && p->on_final) p->on_final(p, msg);
-  if (ex->req) {
-    if (!final) exchange_to_sse(ex);
-    if (ex->sse) {
-      sse_event(ex->req, out.data, out.len);
-    } else if (ex->batch) {
+  if (ex->req && !final) exchange_to_sse(ex, p->client_id);
+  if (ex->sse) {
+    /* also when the client is away: kept for its resume */
+    sse_event(ex->sess, ex->rs, ex->req, out.data, out.len, final && !ex->batch);
+  } else if (ex->req) {
+    if (ex->batch) {
       if (ex->batch_out.len) aip_buf_puts(&ex->batch_out, ",");
       aip_buf_append(&ex->batch_out, out.data, out.len);
     } else {
@@ -439,7 +506,7 @@ void aip_pending_emit(aip_pending *p, cJSON *msg, int final) {
   exchange_maybe_finish(ex);
 }
 
-void aip_pending_hold(aip_pending *p) { exchange_to_sse(p->ex); }
+void aip_pending_hold(aip_pending *p) { exchange_to_sse(p->ex, p->client_id); }
 
 int aip_pending_connected(const aip_pending *p) { return p->ex->req != NULL; }
 
@@ -492,6 +559,12 @@ static void stream_drop(aip_pending *p, int err) {
     aip_http_stream_abort(ex->req);
     ex->req = NULL;
   }
+  if (ex->rs) {
+    /* the answer never got out whole: a resume of this stream gets an error in its place */
+    ex->rs->lost++;
+    ex->rs->final_lost = !ex->batch;
+    aip_replay_attach(p->sess->replay, ex->rs, 0);
+  }
 }
 
 /* Writes what DLP let out. Raw \r and \n can only be JSON whitespace (inside strings they are
@@ -538,8 +611,19 @@ static int sink_begin(void *data, const char *head, size_t n) {
     return -ENOMEM;
   }
   p->stream = st;
-  exchange_to_sse(ex);
-  if (ex->req && aip_http_stream_write(ex->req, "event: message\ndata: ", 21)) st->err = -ECONNRESET;
+  exchange_to_sse(ex, p->client_id);
+  /* a streamed answer has an id but is not kept for replay (it may be far larger than
+   * limits.max_replay_bytes): a cut while it streams aborts it, as before */
+  aip_buf eh;
+  aip_buf_init(&eh);
+  if (ex->rs) {
+    char eid[AIP_EVENT_ID_MAX];
+    aip_replay_next_id(p->sess->replay, ex->rs, eid);
+    aip_buf_printf(&eh, "id: %s\n", eid);
+  }
+  aip_buf_puts(&eh, "event: message\ndata: ");
+  if (ex->req && (!eh.data || aip_http_stream_write(ex->req, eh.data, eh.len))) st->err = -ECONNRESET;
+  aip_buf_free(&eh);
   /* the message as the agent sees it: its head, then the agent's own id in place of ours */
   aip_buf id;
   aip_buf_init(&id);
@@ -703,6 +787,11 @@ static void post_messages(aip_gw *gw, aip_http_req *req, aip_session *s, cJSON *
   ex->pending = 1; /* held while dispatching, so synchronous answers cannot finish it early */
   if (created) snprintf(ex->headers, sizeof(ex->headers), "Mcp-Session-Id: %s\r\n", s->id);
   aip_http_set_abort(req, exchange_aborted, ex);
+  /* 2025-11-25: a tool call answers as SSE from the start, its priming event first, so a
+   * client cut off during a long call can resume it (GET + Last-Event-ID) */
+  if (!ex->batch && n == 1 && msgs[0].kind == AIP_RPC_REQUEST &&
+      strcmp(msgs[0].method, "tools/call") == 0 && has_priming(s))
+    exchange_to_sse(ex, msgs[0].id);
   size_t requests = 0;
   for (size_t i = 0; i < n; i++) {
     gw->metrics.rpc_messages++;
@@ -806,6 +895,73 @@ done:
 
 /* ---- GET and DELETE ------------------------------------------------------------------------ */
 
+static int replay_write(void *data, const char *ev, size_t n) {
+  return aip_http_stream_write(data, ev, n);
+}
+
+/* GET + Last-Event-ID: the events of that stream after that id, then, while the stream is
+ * still open (its call runs, or the GET stream), what comes next on this connection. Only the
+ * session's own streams: an id of another session, of a stream it never had or whose record
+ * is gone, or not ours at all, is 400; a stream another connection carries now is 409. */
+static void resume(aip_gw *gw, aip_session *s, aip_http_req *req, const char *last, size_t n) {
+  char tag[AIP_REPLAY_TAG_LEN + 1];
+  uint32_t sid;
+  uint64_t seq;
+  aip_replay_stream *rs = NULL;
+  if (aip_event_id_parse(last, n, tag, &sid, &seq) == 0 && strcmp(tag, s->replay->tag) == 0)
+    rs = aip_replay_find(s->replay, sid);
+  if (!rs || seq >= rs->next_seq) {
+    http_rpc_error(req, 400, -32000, "Bad Request: Last-Event-ID names no stream of this session",
+                   NULL);
+    return;
+  }
+  aip_exchange *ex = NULL;
+  for (aip_pending *p = s->pending; p && !ex; p = p->next)
+    if (p->ex->rs == rs) ex = p->ex;
+  if (rs->attached || (rs->is_get && s->get_stream)) {
+    http_rpc_error(req, 409, -32000, "Conflict: that stream is connected already", NULL);
+    return;
+  }
+  gw->metrics.streams_resumed++;
+  aip_http_stream_begin(req, 200, "text/event-stream", NULL);
+  aip_replay_attach(s->replay, rs, 1);
+  if (rs->lost) {
+    char c[160];
+    int k = snprintf(c, sizeof(c), ": %llu events of this stream were dropped from the replay "
+                     "buffer (limits.max_replay_bytes)\n\n", (unsigned long long)rs->lost);
+    aip_http_stream_write(req, c, (size_t)k);
+  }
+  aip_replay_each(s->replay, rs, seq, replay_write, req);
+  if (rs->final_lost && rs->req_id) {
+    /* the answer itself is gone: exactly one answer still, an error saying so */
+    cJSON *id = NULL;
+    aip_buf e;
+    aip_buf_init(&e);
+    if (aip_json_parse(rs->req_id, strlen(rs->req_id), &id) == AIP_JSON_OK &&
+        aip_rpc_error(&e, id, AIP_RPC_INTERNAL_ERROR,
+                      "The answer was dropped before the client resumed (limits.max_replay_bytes "
+                      "or a cut streamed answer): the call's outcome is unknown", NULL) == 0)
+      sse_event(s, rs, req, e.data, e.len, 1);
+    cJSON_Delete(id);
+    aip_buf_free(&e);
+  }
+  aip_replay_forget_lost(s->replay, rs);
+  if (ex) { /* the call goes on: this connection carries the rest of its answer */
+    ex->req = req;
+    aip_http_set_abort(req, exchange_aborted, ex);
+    return;
+  }
+  if (rs->is_get && !rs->ended) {
+    s->get_stream = req;
+    s->get_rs = rs;
+    aip_http_set_abort(req, get_stream_aborted, s);
+    return;
+  }
+  /* the stream is over: everything it had is out now */
+  aip_http_stream_end(req);
+  aip_replay_attach(s->replay, rs, 0); /* may free rs */
+}
+
 static void mcp_get(aip_gw *gw, aip_agent_rt *a, aip_http_req *req) {
   if (!accepts(req, "text/event-stream")) {
     http_rpc_error(req, 406, -32000, "Not Acceptable: Client must accept text/event-stream", NULL);
@@ -813,13 +969,25 @@ static void mcp_get(aip_gw *gw, aip_agent_rt *a, aip_http_req *req) {
   }
   aip_session *s = session_of(gw, a, req);
   if (!s) return;
+  size_t n;
+  const char *last = aip_http_header_get(req, "last-event-id", &n);
+  if (last) {
+    resume(gw, s, req, last, n);
+    return;
+  }
   if (s->get_stream) {
     http_rpc_error(req, 409, -32000, "Conflict: Only one SSE stream is allowed per session", NULL);
     return;
   }
+  /* a fresh standalone stream: the older ones are not resumed any more */
+  for (aip_replay_stream *o = s->replay->streams, *nx; o; o = nx) {
+    nx = o->next;
+    if (o->is_get && !o->ended) aip_replay_end(s->replay, o);
+  }
   s->get_stream = req;
   aip_http_set_abort(req, get_stream_aborted, s);
   aip_http_stream_begin(req, 200, "text/event-stream", NULL);
+  s->get_rs = stream_open(s, req, NULL, 1);
 }
 
 static void mcp_delete(aip_gw *gw, aip_agent_rt *a, aip_http_req *req) {

@@ -35,6 +35,7 @@ typedef struct aip_replay_stream {
   uint64_t next_seq;  /* of the next event (1 after the priming event) */
   int ended;          /* its final message was written: nothing more will come */
   int attached;       /* a connection carries it now (mcp_http.c sets this) */
+  int is_get;         /* a GET stream (unrelated messages), not a POST's answer */
   uint64_t held;      /* events of it in the buffer */
   uint64_t lost;      /* events of it dropped before they were ever written to a connection */
   int final_lost;     /* one of them was its final answer */

@@ -10,6 +10,8 @@ typedef struct aip_gw aip_gw;
 typedef struct aip_agent_rt aip_agent_rt;
 typedef struct aip_session aip_session;
 typedef struct aip_pending aip_pending;
+struct aip_replay;
+struct aip_replay_stream;
 
 #define AIP_SESSION_ID_LEN 32 /* hex of 16 random bytes */
 
@@ -21,6 +23,8 @@ struct aip_session {
   cJSON *client_caps;
   uint64_t last_used_ms;
   aip_http_req *get_stream; /* the open GET SSE stream, if any */
+  struct aip_replay *replay; /* event ids and replay buffer (mcp/replay.h) */
+  struct aip_replay_stream *get_rs; /* the latest GET stream, connected or not */
   aip_pending *pending;     /* requests in flight */
   aip_session *prev, *next; /* in agent->sessions */
 };

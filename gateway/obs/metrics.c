@@ -203,6 +203,7 @@ int aip_metrics_render(aip_gw *gw, aip_buf *b) {
   if (!err) err = counter(b, "aip_auth_failures_total", "Requests with a missing or unknown bearer token.", m->auth_failures);
   if (!err) err = counter(b, "aip_sessions_created_total", "MCP sessions created.", m->sessions_created);
   if (!err) err = counter(b, "aip_sessions_expired_total", "MCP sessions ended for idleness.", m->sessions_expired);
+  if (!err) err = counter(b, "aip_streams_resumed_total", "SSE streams resumed with GET + Last-Event-ID.", m->streams_resumed);
   if (!err) err = gauge(b, "aip_active_sessions", "MCP sessions open.", gw->sessions_n);
   if (!err) err = counter(b, "aip_tools_list_partial_total", "tools/list answers missing a failed server's tools.", m->tools_list_partial);
   if (!err) err = counter(b, "aip_tools_hidden_total", "Tools left out of a merged tools/list because one of their names could mean another tool.", m->tools_hidden);

@@ -14,6 +14,7 @@ typedef struct aip_metrics {
   uint64_t auth_failures;
   uint64_t sessions_created;
   uint64_t sessions_expired;
+  uint64_t streams_resumed;        /* SSE streams resumed with GET + Last-Event-ID */
   uint64_t tools_list_partial;     /* tools/list answered without some server's tools */
   uint64_t tools_hidden;           /* tools left out of a merged list: their names collided */
   uint64_t policy_load_errors;     /* a policy failed to load (start) or reload, signature included */

@@ -151,7 +151,7 @@ test('an agent without DLP: 20 MiB passes through byte for byte, secrets and all
   assert.ok(textOf(r) === expected(n, at, false), 'unchanged');
 })());
 
-test('above the threshold the answer is one SSE event with the client id; below it, application/json', () => gw.wrap(async () => {
+test('above the threshold the answer is one SSE event with the client id; below it, held whole', () => gw.wrap(async () => {
   let res = await rawBig(tokDlp, { bytes: 2 * MiB, secret: KEY, at: [5, MiB] });
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type'), /^text\/event-stream/);
@@ -163,8 +163,12 @@ test('above the threshold the answer is one SSE event with the client id; below 
   assert.ok(msgs[0].result.content[0].text === expected(2 * MiB, [5, MiB], true));
 
   res = await rawBig(tokDlp, { bytes: 1000, secret: KEY, at: [10] });
-  assert.match(res.headers.get('content-type'), /^application\/json/);
-  const small = await res.json();
+  // a 2025-11-25 tools/call answers as SSE from the start (its priming event first, so it can
+  // be resumed: docs/routing.md "Resumable streams"); the answer is one event, held whole
+  assert.match(res.headers.get('content-type'), /^text\/event-stream/);
+  const smallMsgs = sseMessages(await res.text());
+  assert.equal(smallMsgs.length, 1);
+  const small = smallMsgs[0];
   assert.equal(small.id, 'call-7');
   assert.equal(small.result.content[0].text, expected(1000, [10], true));
 })());
@@ -227,6 +231,16 @@ test('an answer DLP cannot parse mid-way is aborted, never forwarded', () => gw.
   assert.equal(textOf(r), `k ${PLACEHOLDER}`);
 })());
 
+/** Reads until the answer's own bytes flow (past the 2025-11-25 priming event). */
+async function answerBegun(reader) {
+  let text = '';
+  while (!text.includes('"jsonrpc"')) {
+    const { done, value } = await reader.read();
+    if (done) throw new Error('the answer ended before it began');
+    text += Buffer.from(value).toString('latin1');
+  }
+}
+
 /** Reads a response body to its end; {got, failed} where failed means it was cut short. */
 async function drain(res) {
   let got = '';
@@ -246,7 +260,7 @@ test('the session ends mid-answer (DELETE): the answer is aborted, the gateway c
   let sid;
   const res = await rawBig(tokDlp, { bytes: 120 * MiB }, undefined, (s) => { sid = s; });
   const reader = res.body.getReader();
-  await reader.read();
+  await answerBegun(reader);
   const del = await gw.raw({ method: 'DELETE', token: tokDlp, headers: { 'Mcp-Session-Id': sid } });
   assert.equal(del.status, 200);
   let failed = false;
@@ -263,7 +277,7 @@ test('the session ends mid-answer (DELETE): the answer is aborted, the gateway c
 test('a policy reload mid-answer aborts it (the old DLP rules are gone)', () => gw.wrap(async () => {
   const res = await rawBig(tokDlp, { bytes: 120 * MiB });
   const reader = res.body.getReader();
-  await reader.read();
+  await answerBegun(reader);
   const reloads = (gw.stderr.match(/agent dlp: policy .* in force/g) || []).length;
   gw.writePolicy('dlp', { allowed_tools: ['big', 'echo'], dlp: { patterns: [...patterns, { name: 'Other', regex: 'zzzq[0-9]{8}' }] } });
   await waitFor(() => (gw.stderr.match(/agent dlp: policy .* in force/g) || []).length > reloads, 5000, 'the reload');

@@ -4,7 +4,7 @@ import { before, after, test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 
-import { Gateway, testServer, newToken, sseMessages, sleep, waitFor, sha256hex } from './lib/harness.mjs';
+import { Gateway, testServer, newToken, sseMessages, parseMaybeSse, sleep, waitFor, sha256hex } from './lib/harness.mjs';
 
 const A = newToken('alice');
 const B = newToken('bob');
@@ -163,7 +163,7 @@ describe('content negotiation and body', () => {
     const okMsg = 'y'.repeat(60 * 1024);
     const ok = await gw.raw({ token: A, headers: withSession(), body: JSON.stringify({ jsonrpc: '2.0', id: 4, method: 'tools/call', params: { name: 'echo', arguments: { message: okMsg } } }) });
     assert.equal(ok.status, 200);
-    assert.equal(ok.json.result.content[0].text, okMsg);
+    assert.equal(parseMaybeSse(ok).result.content[0].text, okMsg); // SSE on 2025-11-25 (resumable)
   });
 
   t('431 for request headers over limits.max_header_bytes (8KiB)', async () => {
