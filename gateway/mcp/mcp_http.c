@@ -241,7 +241,7 @@ static aip_replay_stream *stream_open(aip_session *s, aip_http_req *req, const c
   aip_replay_attach(s->replay, rs, 1);
   if (has_priming(s)) {
     char eid[AIP_EVENT_ID_MAX], ev[AIP_EVENT_ID_MAX + 48];
-    aip_replay_next_id(s->replay, rs, eid);
+    aip_replay_priming_id(s->replay, rs, eid);
     int n = snprintf(ev, sizeof(ev), "id: %s\nretry: %d\ndata: \n\n", eid, RESUME_RETRY_MS);
     aip_http_stream_write(req, ev, (size_t)n);
   }

@@ -84,6 +84,11 @@ void aip_replay_next_id(aip_replay *r, aip_replay_stream *st, char out[AIP_EVENT
   snprintf(out, AIP_EVENT_ID_MAX, "%s-%u-%llu", r->tag, st->id, (unsigned long long)st->next_seq++);
 }
 
+void aip_replay_priming_id(const aip_replay *r, const aip_replay_stream *st,
+                           char out[AIP_EVENT_ID_MAX]) {
+  snprintf(out, AIP_EVENT_ID_MAX, "%s-%u-0", r->tag, st->id);
+}
+
 /* The oldest event goes; what it means for its stream is recorded. */
 static void drop_oldest(aip_replay *r) {
   aip_replay_event *e = r->head;

@@ -63,6 +63,9 @@ aip_replay_stream *aip_replay_open(aip_replay *r, const char *req_id);
 aip_replay_stream *aip_replay_find(aip_replay *r, uint32_t id);
 /* The next event's id on `st` (its seq is taken): writes "<tag>-<stream>-<seq>" into `out`. */
 void aip_replay_next_id(aip_replay *r, aip_replay_stream *st, char out[AIP_EVENT_ID_MAX]);
+/* The id of the stream's priming event (seq 0: it takes no seq and is never stored). */
+void aip_replay_priming_id(const aip_replay *r, const aip_replay_stream *st,
+                           char out[AIP_EVENT_ID_MAX]);
 /* Keeps a copy of an event written on `st` (`sent`: it went to a connection; `final`: it is the
  * stream's final answer), then drops the oldest events past the budget. An event larger than
  * the whole budget is not kept (counted as dropped, and lost when not sent). -ENOMEM or 0. */

@@ -56,6 +56,9 @@ static void test_replay(void) {
   CHECK_INT((int)a->id, 1);
   CHECK_INT((int)b->id, 2);
   CHECK(aip_replay_find(&r, 2) == b && aip_replay_find(&r, 3) == NULL);
+  char pid[AIP_EVENT_ID_MAX];
+  aip_replay_priming_id(&r, a, pid);
+  CHECK_STR(pid, "0123abcd-1-0");
   put(&r, a, "a1", 1, 0);
   put(&r, b, "b1", 1, 0);
   uint64_t a2 = put(&r, a, "a2", 0, 0);
