@@ -787,11 +787,6 @@ static void post_messages(aip_gw *gw, aip_http_req *req, aip_session *s, cJSON *
   ex->pending = 1; /* held while dispatching, so synchronous answers cannot finish it early */
   if (created) snprintf(ex->headers, sizeof(ex->headers), "Mcp-Session-Id: %s\r\n", s->id);
   aip_http_set_abort(req, exchange_aborted, ex);
-  /* 2025-11-25: a tool call answers as SSE from the start, its priming event first, so a
-   * client cut off during a long call can resume it (GET + Last-Event-ID) */
-  if (!ex->batch && n == 1 && msgs[0].kind == AIP_RPC_REQUEST &&
-      strcmp(msgs[0].method, "tools/call") == 0 && has_priming(s))
-    exchange_to_sse(ex, msgs[0].id);
   size_t requests = 0;
   for (size_t i = 0; i < n; i++) {
     gw->metrics.rpc_messages++;
@@ -801,6 +796,12 @@ static void post_messages(aip_gw *gw, aip_http_req *req, aip_session *s, cJSON *
     else
       aip_dispatch(ex, s, &msgs[i]);
   }
+  /* 2025-11-25: a tool call not answered at once (it runs upstream, or waits for a human)
+   * answers as SSE from now on, its priming event first, so a client cut off during it can
+   * resume it (GET + Last-Event-ID). One answered at once (refused, from a cache) stays JSON. */
+  if (!ex->batch && n == 1 && msgs[0].kind == AIP_RPC_REQUEST && ex->pending > 1 &&
+      strcmp(msgs[0].method, "tools/call") == 0 && has_priming(s))
+    exchange_to_sse(ex, msgs[0].id);
   if (requests == 0 && ex->req) {
     aip_http_set_abort(req, NULL, NULL);
     aip_http_respond(req, 202, NULL, NULL, NULL, 0);

@@ -70,7 +70,7 @@ describe('SIGTERM with a call in flight', () => {
   })(ctx));
 });
 
-/** A raw keep-alive connection: write bytes, collect complete Content-Length responses. */
+/** A raw keep-alive connection: write bytes, collect complete responses (Content-Length or chunked). */
 function rawConn(port) {
   const sock = net.connect({ host: '127.0.0.1', port });
   let buf = Buffer.alloc(0);
@@ -84,6 +84,23 @@ function rawConn(port) {
       const head = buf.subarray(0, he).toString('latin1').split('\r\n');
       const headers = {};
       for (const l of head.slice(1)) { const i = l.indexOf(':'); headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim(); }
+      if (headers['transfer-encoding'] === 'chunked') {
+        // an SSE answer (a 2025-11-25 tools/call that ran upstream): its chunks up to the last
+        let at = he + 4, body = '', complete = false;
+        for (;;) {
+          const le = buf.indexOf('\r\n', at);
+          if (le < 0) break;
+          const size = parseInt(buf.subarray(at, le).toString('latin1'), 16);
+          if (buf.length < le + 2 + size + 2) break;
+          body += buf.subarray(le + 2, le + 2 + size).toString();
+          at = le + 2 + size + 2;
+          if (size === 0) { complete = true; break; }
+        }
+        if (!complete) break;
+        out.push({ status: Number(head[0].split(' ')[1]), headers, body });
+        buf = buf.subarray(at);
+        continue;
+      }
       const n = Number(headers['content-length'] || 0);
       if (buf.length < he + 4 + n) break;
       out.push({ status: Number(head[0].split(' ')[1]), headers, body: buf.subarray(he + 4, he + 4 + n).toString() });
