@@ -46,6 +46,11 @@ typedef struct http_transport {
   int get_lost_session;
   int stopping;
   post *resuming; /* replies waiting to be resumed (their timer runs) */
+  /* the GET stream's last event id and `retry`: a reopened GET resumes it (Last-Event-ID) */
+  char get_last_id[AIP_SSE_ID_MAX];
+  size_t get_last_id_n;
+  int64_t get_retry_ms;
+  int get_sent_last_id; /* the GET now open asked to resume */
 } http_transport;
 
 /* What happens to an application/json reply (docs/dlp.md, "Streaming in the gateway"). */
@@ -395,6 +400,12 @@ static int get_headers(aip_http_creq *r, int status, const char *h, size_t len, 
     t->get_lost_session = 1; /* handled in get_done, outside the client's callbacks */
     return 1;
   }
+  /* a server that will not resume that id (no event store, an id it forgot): a fresh stream
+   * next time, rather than none */
+  if (status / 100 == 4 && t->get_sent_last_id) {
+    t->get_last_id_n = 0;
+    return 1;
+  }
   /* 405 is allowed by the spec (no unrelated messages); any 4xx will not get better by retrying */
   if (status / 100 == 4) t->get_unsupported = 1;
   return status != 200;
@@ -417,6 +428,13 @@ static void get_done(aip_http_creq *r, int err, void *data) {
   aip_upstream *u = data;
   http_transport *t = u->transport;
   t->get = NULL;
+  size_t idn = 0;
+  const char *id = aip_sse_last_id(get_parser(u), &idn);
+  if (id) {
+    memcpy(t->get_last_id, id, idn);
+    t->get_last_id_n = idn;
+  }
+  if (get_parser(u)->retry_ms >= 0) t->get_retry_ms = get_parser(u)->retry_ms;
   aip_sse_free(get_parser(u));
   if (t->get_lost_session && !t->stopping && u->state == AIP_UPSTREAM_READY) {
     t->get_lost_session = 0;
@@ -424,9 +442,11 @@ static void get_done(aip_http_creq *r, int err, void *data) {
     aip_upstream_transport_down(u, "upstream session expired (HTTP 404)");
     return;
   }
-  /* A stream that ends while the instance is up is reopened, a little later. */
+  /* A stream that ends while the instance is up is reopened, after the server's `retry` if it
+   * sent one (MCP 2025-11-25: the client MUST respect it), resuming after its last event id. */
   if (!t->stopping && !t->get_unsupported && u->state == AIP_UPSTREAM_READY)
-    uv_timer_start(&t->get_retry, on_get_retry, GET_RETRY_MS, 0);
+    uv_timer_start(&t->get_retry, on_get_retry,
+                   t->get_retry_ms >= 0 ? (uint64_t)t->get_retry_ms : GET_RETRY_MS, 0);
 }
 
 static const aip_http_creq_cbs get_cbs = {get_headers, get_body, get_done};
@@ -448,6 +468,9 @@ static void get_open(aip_upstream *u) {
   aip_buf_init(&h);
   aip_sse_init(get_parser(u), u->limits->max_upstream_message);
   int err = build_headers(u, &h, "text/event-stream", 0);
+  t->get_sent_last_id = t->get_last_id_n != 0;
+  if (!err && t->get_last_id_n)
+    err = aip_buf_printf(&h, "Last-Event-ID: %.*s\r\n", (int)t->get_last_id_n, t->get_last_id);
   if (!err) err = aip_http_client_request(t->client, "GET", t->path, h.data, NULL, 0, 0, &get_cbs, u, &t->get);
   aip_buf_free(&h);
   if (err) aip_sse_free(get_parser(u));
@@ -460,6 +483,8 @@ static int http_start(aip_upstream *u) {
   t->epoch++;
   t->session[0] = 0;
   t->get_unsupported = 0;
+  t->get_last_id_n = 0; /* ids of the old session's stream */
+  t->get_retry_ms = -1;
   if (t->get) aip_http_creq_cancel(t->get);
   uv_timer_stop(&t->get_retry);
   resume_drop_all(t); /* replies of the old instance's session */
@@ -562,6 +587,7 @@ aip_upstream *aip_upstream_http_new(uv_loop_t *loop, const aip_server_config *se
   if (aip_upstream_init(u, &http_ops, t, loop, server, label, limits, hooks)) goto fail;
   uv_timer_init(loop, &t->get_retry);
   t->get_retry.data = u;
+  t->get_retry_ms = -1;
   return u;
 fail:
   aip_buf_free(&h);

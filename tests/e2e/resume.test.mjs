@@ -14,6 +14,7 @@ import { pathToFileURL } from 'node:url';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 
 import {
   Gateway, E2E_DIR, LOOPBACK_PRELOAD, httpServer, testServer, newToken, textOf, waitFor, sleep,
@@ -43,7 +44,7 @@ describe('upstream resumption (SSE polling)', () => {
     up = await startPollingServer();
     gw = await Gateway.start({
       servers: { poll: httpServer(up.url) },
-      agents: [{ name: 'poller', token: TOK, servers: ['poll'], policy: { allowed_tools: ['poll_slow'] } }],
+      agents: [{ name: 'poller', token: TOK, servers: ['poll'], policy: { allowed_tools: ['poll_slow', 'drop_get_then_notify'] } }],
     });
   });
   after(async () => {
@@ -65,6 +66,18 @@ describe('upstream resumption (SSE polling)', () => {
       const r2 = await client.callTool({ name: 'poll_slow', arguments: { ms: 100 } });
       assert.equal(textOf(r2), 'polled 100');
     }
+  }));
+
+  test('the upstream GET stream closed by the server is resumed after retry: a notification sent meanwhile arrives', gw_wrap(() => gw, async () => {
+    const { client, getStream } = await gw.connect(TOK);
+    await getStream;
+    let changed = 0;
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => { changed++; });
+    const before = (up.log().match(/resume /g) || []).length;
+    const r = await client.callTool({ name: 'drop_get_then_notify', arguments: { ms: 50 } });
+    assert.equal(textOf(r), 'dropped');
+    await waitFor(() => changed >= 2, 5000, 'the second tools/list_changed, through the resumed upstream GET').catch((e) => { throw new Error(`${e.message}: changed=${changed}\n${up.log()}`); });
+    assert.ok((up.log().match(/resume /g) || []).length > before, 'a GET with Last-Event-ID');
   }));
 });
 
