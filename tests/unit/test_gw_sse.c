@@ -230,6 +230,13 @@ static void test_whatwg(void) {
   aip_buf_free(&rec);
 }
 
+/* Feeds `in` in two pieces cut at `cut`; both must succeed. */
+static void feed_two(aip_sse_parser *s, const char *in, size_t n, size_t cut) {
+  ngot = 0;
+  CHECK_INT(aip_sse_feed(s, in, cut, on_event, NULL), 0);
+  CHECK_INT(aip_sse_feed(s, in + cut, n - cut, on_event, NULL), 0);
+}
+
 /* `id` and `retry` (resumption): the last id is committed at each blank line and kept across
  * events; NUL ignores the field; an unusable id (control bytes, too long) makes the stream not
  * resumable; `retry` takes digits only. Same result in every two-piece split. */
@@ -243,9 +250,7 @@ static void test_id_retry(void) {
   for (size_t cut = 0; cut <= n; cut++) {
     aip_sse_parser s;
     aip_sse_init(&s, 1024);
-    ngot = 0;
-    CHECK_INT(aip_sse_feed(&s, in, cut, on_event, NULL), 0);
-    CHECK_INT(aip_sse_feed(&s, in + cut, n - cut, on_event, NULL), 0);
+    feed_two(&s, in, n, cut);
     size_t l = 0;
     const char *id = aip_sse_last_id(&s, &l);
     CHECK(id && l == 3 && memcmp(id, "p-1", 3) == 0);
@@ -297,9 +302,7 @@ int main(void) {
   for (size_t cut = 0; cut <= n; cut++) {
     aip_sse_parser s;
     aip_sse_init(&s, 1024);
-    ngot = 0;
-    CHECK_INT(aip_sse_feed(&s, stream, cut, on_event, NULL), 0);
-    CHECK_INT(aip_sse_feed(&s, stream + cut, n - cut, on_event, NULL), 0);
+    feed_two(&s, stream, n, cut);
     check_events();
     aip_sse_free(&s);
   }
