@@ -221,7 +221,10 @@ static int sse_event(aip_session *s, aip_replay_stream *rs, aip_http_req *req, c
   if (!err) err = aip_buf_puts(&b, "event: message\ndata: ");
   if (!err) err = aip_buf_append(&b, json, len);
   if (!err) err = aip_buf_puts(&b, "\n\n");
-  if (!err && rs) err = aip_replay_store(s->replay, rs, b.data, b.len, req != NULL, final);
+  /* out of memory for the copy: the event still goes out, it just cannot be replayed */
+  if (!err && rs && aip_replay_store(s->replay, rs, b.data, b.len, req != NULL, final))
+    aip_warn("agent %s: an SSE event could not be kept for replay (out of memory)",
+             s->agent->cfg->name);
   if (!err && req) err = aip_http_stream_write(req, b.data, b.len);
   aip_buf_free(&b);
   return err;
@@ -382,7 +385,6 @@ static void exchange_aborted(aip_http_req *req, void *data) {
 
 static void exchange_maybe_finish(aip_exchange *ex) {
   if (ex->pending > 0) return;
-  if (ex->rs) aip_replay_end(ex->sess->replay, ex->rs); /* still attached if connected */
   if (ex->req) {
     aip_http_set_abort(ex->req, NULL, NULL);
     if (ex->sse) {
@@ -400,7 +402,7 @@ static void exchange_maybe_finish(aip_exchange *ex) {
       http_rpc_error(ex->req, 500, AIP_RPC_INTERNAL_ERROR, "Internal error", NULL);
     }
   }
-  if (ex->rs) aip_replay_attach(ex->sess->replay, ex->rs, 0); /* may free it */
+  if (ex->rs) aip_replay_close(ex->sess->replay, ex->rs); /* may free it */
   aip_buf_free(&ex->batch_out);
   free(ex);
 }
@@ -559,12 +561,7 @@ static void stream_drop(aip_pending *p, int err) {
     aip_http_stream_abort(ex->req);
     ex->req = NULL;
   }
-  if (ex->rs) {
-    /* the answer never got out whole: a resume of this stream gets an error in its place */
-    ex->rs->lost++;
-    ex->rs->final_lost = !ex->batch;
-    aip_replay_attach(p->sess->replay, ex->rs, 0);
-  }
+  if (ex->rs) aip_replay_attach(p->sess->replay, ex->rs, 0);
 }
 
 /* Writes what DLP let out. Raw \r and \n can only be JSON whitespace (inside strings they are
@@ -675,6 +672,12 @@ static void sink_end(void *data, int err) {
   if (!err && aip_http_stream_write(ex->req, "\n\n", 2)) err = -ECONNRESET;
   if (err) {
     stream_drop(p, err);
+    if (ex->rs && !ex->batch) {
+      /* the answer never got out whole, and no other will follow: a resume of this stream
+       * gets an error in its place */
+      ex->rs->lost++;
+      ex->rs->final_lost = 1;
+    }
   } else {
     stream_count(p);
     stream_free(p);

@@ -150,6 +150,12 @@ int aip_replay_each(aip_replay *r, aip_replay_stream *st, uint64_t after,
   return 0;
 }
 
+void aip_replay_close(aip_replay *r, aip_replay_stream *st) {
+  st->ended = 1;
+  st->attached = 0;
+  maybe_release(r, st);
+}
+
 void aip_replay_attach(aip_replay *r, aip_replay_stream *st, int on) {
   st->attached = on;
   if (!on) maybe_release(r, st);

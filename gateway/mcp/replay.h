@@ -78,6 +78,9 @@ void aip_replay_end(aip_replay *r, aip_replay_stream *st);
  * (they went to the resuming connection). Returns what cb returned if not 0. */
 int aip_replay_each(aip_replay *r, aip_replay_stream *st, uint64_t after,
                     int (*cb)(void *data, const char *ev, size_t n), void *data);
+/* The stream is over and no connection carries it any more: end + detach in one (the record
+ * may be freed: do not use `st` after). */
+void aip_replay_close(aip_replay *r, aip_replay_stream *st);
 /* A connection carries the stream now (1) or no longer (0; the record may be freed then: do not
  * use `st` after detaching an ended stream). */
 void aip_replay_attach(aip_replay *r, aip_replay_stream *st, int on);

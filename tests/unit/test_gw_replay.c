@@ -104,6 +104,12 @@ static void test_replay(void) {
   CHECK(aip_replay_find(&r, d->id) == d);
   aip_replay_attach(&r, d, 0);
   CHECK(aip_replay_find(&r, 4) == NULL);
+  /* close = end + detach: freed at once when nothing is left of it */
+  aip_replay_stream *e = aip_replay_open(&r, NULL);
+  uint32_t eid = e->id;
+  aip_replay_attach(&r, e, 1);
+  aip_replay_close(&r, e);
+  CHECK(aip_replay_find(&r, eid) == NULL);
   aip_replay_free(&r);
 }
 
