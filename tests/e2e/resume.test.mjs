@@ -336,7 +336,7 @@ describe('downstream resumption', () => {
   }));
 });
 
-describe('replay buffer overflow (limits.max_replay_bytes: 2KiB)', () => {
+describe('replay buffer overflow (limits.max_replay_bytes: 2KiB); a call never resumed (request_timeout: 2s)', () => {
   const TOK = newToken('small');
   const OP = newToken('operator2');
   let gw;
@@ -344,7 +344,7 @@ describe('replay buffer overflow (limits.max_replay_bytes: 2KiB)', () => {
     gw = await Gateway.start({
       servers: { t: testServer() },
       agents: [{ name: 's', token: TOK, servers: ['t'], policy: { allowed_tools: ['slow'], tool_rules: [{ tool: 'echo', action: 'ask' }] } }],
-      limits: { max_replay_bytes: '2KiB' },
+      limits: { max_replay_bytes: '2KiB', request_timeout: '2s' },
       extra: { operators: [{ name: 'bob', token_sha256: sha256hex(OP) }], approvals: { timeout: '20s' } },
     });
   });
@@ -365,6 +365,24 @@ describe('replay buffer overflow (limits.max_replay_bytes: 2KiB)', () => {
     assert.equal(n + progress.length, 40, `${n} dropped + ${progress.length} replayed = every progress`);
     assert.equal(progress[0].params.progress, n + 1, 'the oldest went first');
     assert.equal(msgs.filter((m) => m.id === 'o-1').length, 1);
+  }));
+
+  test('a call whose client never comes back ends by request_timeout, audited once; its error waits for a resume', gw_wrap(() => gw, async () => {
+    const sid = await gw.rawSession(TOK, V);
+    const first = await callThenCut(gw, TOK, sid, 'gone-1', 'slow', { ms: 4321 }, (t) => sseEvents(t).length >= 1);
+    const fs = await import('node:fs');
+    const mine = () => fs.readFileSync(gw.auditPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
+      .filter((a) => a.args?.ms === 4321);
+    await waitFor(() => mine().length > 0, 6000, 'the audit record of the timed-out call');
+    await sleep(3000); // past when the upstream would have answered: still one record
+    assert.equal(mine().length, 1, JSON.stringify(mine()));
+    const us = mine()[0].latency_us;
+    assert.ok(us >= 1900000 && us < 3500000, `ended by the 2 s request_timeout, not the 4.3 s answer: ${us} us`);
+    const r = await resumeGet(gw, TOK, sid, lastIdOf(first));
+    const answers = sseEvents(r.text).filter((e) => e.data).map((e) => JSON.parse(e.data)).filter((m) => m.id === 'gone-1');
+    assert.equal(answers.length, 1, r.text);
+    assert.equal(answers[0].error?.code, -32603);
+    assert.match(answers[0].error.message, /did not answer within/);
   }));
 
   test('an answer larger than the buffer, finished while away, comes back as one JSON-RPC error', gw_wrap(() => gw, async () => {
