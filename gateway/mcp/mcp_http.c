@@ -688,7 +688,25 @@ static void sink_end(void *data, int err) {
   exchange_maybe_finish(ex);
 }
 
-const aip_upstream_sink aip_pending_sink = {sink_begin, sink_chunk, sink_end};
+/* The upstream closed this call's stream before its answer (2025-11-25 SSE polling) and the
+ * gateway resumes it there: the agent's stream is closed the same way (after a `retry`), so an
+ * agent polls through the gateway as it would against the server itself. Its call goes on; the
+ * answer waits in the replay buffer for the agent's GET + Last-Event-ID. Only a stream the
+ * agent can resume (2025-11-25, ids, one request) whose answer is not streaming already. */
+static void sink_polled(void *data) {
+  aip_pending *p = data;
+  aip_exchange *ex = p->ex;
+  if (!ex->req || !ex->sse || !ex->rs || ex->batch || p->stream || !has_priming(p->sess)) return;
+  char r[32];
+  int n = snprintf(r, sizeof(r), "retry: %d\n\n", RESUME_RETRY_MS);
+  aip_http_stream_write(ex->req, r, (size_t)n);
+  aip_http_set_abort(ex->req, NULL, NULL);
+  aip_http_stream_end(ex->req);
+  ex->req = NULL;
+  aip_replay_attach(p->sess->replay, ex->rs, 0);
+}
+
+const aip_upstream_sink aip_pending_sink = {sink_begin, sink_chunk, sink_end, sink_polled};
 
 void aip_agent_streams_abort(aip_agent_rt *a) {
   for (aip_session *s = a->sessions; s; s = s->next)

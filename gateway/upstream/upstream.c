@@ -445,6 +445,11 @@ void aip_upstream_transport_fail(aip_upstream *u, uint64_t id, const char *messa
   if (c) call_fail(c, AIP_RPC_INTERNAL_ERROR, "upstream %s: %s", u->label, message);
 }
 
+void aip_upstream_transport_polled(aip_upstream *u, uint64_t id) {
+  aip_upstream_call *c = aip_map_get(&u->calls, &id, sizeof(id));
+  if (c && c->sink && c->sink->polled) c->sink->polled(c->data);
+}
+
 const char *aip_upstream_protocol_version(const aip_upstream *u) {
   const cJSON *v = u->server_info ? cJSON_GetObjectItemCaseSensitive(u->server_info, "protocolVersion") : NULL;
   return cJSON_IsString(v) ? v->valuestring : NULL;

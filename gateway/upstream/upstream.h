@@ -51,6 +51,9 @@ typedef struct aip_upstream_sink {
   /* Exactly once after a successful begin: the message is complete (0) or cut short (< 0: the
    * server died, the message was too large, the sink aborted). The call is freed after. */
   void (*end)(void *data, int err);
+  /* Optional: the server closed the call's stream before the answer (MCP 2025-11-25 SSE
+   * polling) and the transport will resume it; the caller may let its own client poll too. */
+  void (*polled)(void *data);
 } aip_upstream_sink;
 
 typedef struct aip_upstream_ops {
@@ -158,6 +161,8 @@ void aip_upstream_transport_stopped(aip_upstream *u); /* after ops->stop finishe
  * call now with `message`. No-op when it already finished. A failed handshake takes the
  * instance down. */
 void aip_upstream_transport_fail(aip_upstream *u, uint64_t id, const char *message);
+/* The server closed call `id`'s stream before its answer, to be resumed (sink's `polled`). */
+void aip_upstream_transport_polled(aip_upstream *u, uint64_t id);
 /* Streaming one message (stdio: one line) to its call's sink; at most one at a time.
  * aip_upstream_stream_threshold: when the message in progress is larger than this without
  * being complete, try stream_begin on the bytes held so far; 0: never. stream_begin returns

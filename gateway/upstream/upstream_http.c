@@ -315,6 +315,8 @@ static int resume_later(post *ps, int err) {
   if (t->resuming) t->resuming->rprev = ps;
   t->resuming = ps;
   uv_timer_start(&ps->timer, on_resume_timer, wait, 0);
+  /* the server polls on purpose (not a dropped connection): the agent may be told to as well */
+  if (!err) aip_upstream_transport_polled(u, ps->id);
   return 1;
 }
 

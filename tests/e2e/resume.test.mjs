@@ -21,6 +21,50 @@ import {
   sha256hex,
 } from './lib/harness.mjs';
 
+const ID_RE = /^[0-9a-f]{8}-[1-9][0-9]*-(0|[1-9][0-9]*)$/;
+
+/**
+ * An SDK client whose transport reconnects (Last-Event-ID) as SDK clients do by default;
+ * `resumes` collects the Last-Event-ID of each GET it made. `cutFirstCall`: the first
+ * tools/call POST's connection drops right after its first chunk (the priming event).
+ */
+async function connectResumable(gw, token, { cutFirstCall = false } = {}) {
+  const resumes = [];
+  const state = { cut: false };
+  const fetchCut = async (url, init) => {
+    const body = typeof init?.body === 'string' ? init.body : '';
+    const h = new Headers(init?.headers);
+    if (h.get('last-event-id')) resumes.push(h.get('last-event-id'));
+    if (cutFirstCall && !state.cut && body.includes('"tools/call"')) {
+      state.cut = true;
+      const c = new AbortController();
+      const res = await fetch(url, { ...init, signal: c.signal });
+      const src = res.body.getReader();
+      const stream = new ReadableStream({
+        async pull(ctrl) {
+          const { value, done } = await src.read();
+          if (done) { ctrl.close(); return; }
+          ctrl.enqueue(value);
+          c.abort();
+          ctrl.error(new TypeError('terminated (cut by the test)'));
+        },
+      });
+      return new Response(stream, { status: res.status, headers: res.headers });
+    }
+    return fetch(url, init);
+  };
+  const transport = new StreamableHTTPClientTransport(new URL(gw.url), {
+    requestInit: { headers: { Authorization: 'Bearer ' + token } },
+    fetch: fetchCut,
+    reconnectionOptions: { maxReconnectionDelay: 2000, initialReconnectionDelay: 200, reconnectionDelayGrowFactor: 1.5, maxRetries: 3 },
+  });
+  const client = new Client({ name: 'resume-sdk', version: '1.0.0' });
+  client.onerror = () => {};
+  await client.connect(transport);
+  gw.clients.push(client);
+  return { client, resumes, state };
+}
+
 /** lib/polling-server.mjs on a free port; resolves to {url, log(), stop()}. */
 async function startPollingServer() {
   const proc = spawn(process.execPath, ['--import', pathToFileURL(LOOPBACK_PRELOAD).href,
@@ -53,7 +97,9 @@ describe('upstream resumption (SSE polling)', () => {
   });
 
   test('a call whose upstream stream closes after the priming event is resumed and answered', gw_wrap(() => gw, async () => {
-    const { client } = await gw.connect(TOK);
+    // the gateway polls its agent the same way (it closes the agent's stream too, after a
+    // `retry`): a client that resumes, as SDK clients do, gets the answer on its GET
+    const { client, resumes } = await connectResumable(gw, TOK);
     const t0 = Date.now();
     const r = await client.callTool({ name: 'poll_slow', arguments: { ms: 700 } });
     assert.ok(!r.isError, JSON.stringify(r));
@@ -61,6 +107,7 @@ describe('upstream resumption (SSE polling)', () => {
     // the server's retry (300 ms) was honoured: one or more GETs with Last-Event-ID
     assert.match(up.log(), /resume \S+/, up.log());
     assert.ok(Date.now() - t0 >= 700);
+    assert.ok(resumes.length >= 1 && ID_RE.test(resumes[0]), `the agent resumed with Last-Event-ID: ${resumes}`);
     // again, several times in a row (each call is its own stream)
     for (let i = 0; i < 3; i++) {
       const r2 = await client.callTool({ name: 'poll_slow', arguments: { ms: 100 } });
@@ -84,7 +131,6 @@ describe('upstream resumption (SSE polling)', () => {
 // ---- downstream ------------------------------------------------------------------------------
 
 const V = '2025-11-25';
-const ID_RE = /^[0-9a-f]{8}-[1-9][0-9]*-(0|[1-9][0-9]*)$/;
 
 /** Parses SSE text into events {id, retry, data, comment}. */
 function sseEvents(text) {
@@ -294,45 +340,14 @@ describe('downstream resumption', () => {
   }));
 
   test('SDK client: a connection cut mid-call is resumed by the SDK (Last-Event-ID) and answered once', gw_wrap(() => gw, async () => {
-    let cut = false;
-    const ac = new Map();
-    const seen = [];
-    const fetchCut = async (url, init) => {
-      const body = typeof init?.body === 'string' ? init.body : '';
-      const h = new Headers(init?.headers);
-      if (h.get('last-event-id')) seen.push(h.get('last-event-id'));
-      if (!cut && body.includes('"tools/call"')) {
-        cut = true;
-        const c = new AbortController();
-        const res = await fetch(url, { ...init, signal: c.signal });
-        const src = res.body.getReader();
-        // pass the priming event on, then the connection drops
-        const stream = new ReadableStream({
-          async pull(ctrl) {
-            const { value, done } = await src.read();
-            if (done) { ctrl.close(); return; }
-            ctrl.enqueue(value);
-            c.abort();
-            ctrl.error(new TypeError('terminated (cut by the test)'));
-          },
-        });
-        return new Response(stream, { status: res.status, headers: res.headers });
-      }
-      return fetch(url, init);
-    };
-    const transport = new StreamableHTTPClientTransport(new URL(gw.url), {
-      requestInit: { headers: { Authorization: 'Bearer ' + TOK } },
-      fetch: fetchCut,
-      reconnectionOptions: { maxReconnectionDelay: 2000, initialReconnectionDelay: 200, reconnectionDelayGrowFactor: 1.5, maxRetries: 3 },
-    });
-    const client = new Client({ name: 'resume-sdk', version: '1.0.0' });
-    client.onerror = () => {};
-    await client.connect(transport);
-    const r = await client.callTool({ name: 'slow', arguments: { ms: 1500 } }, undefined, { timeout: 15000 });
+    const { client, resumes, state } = await connectResumable(gw, TOK, { cutFirstCall: true });
+    let answers = 0;
+    const r = await client.callTool({ name: 'slow', arguments: { ms: 1500 } }, undefined, { timeout: 15000 }).then((x) => { answers++; return x; });
     assert.match(textOf(r), /./);
-    assert.ok(cut, 'the POST was cut');
-    assert.ok(seen.length >= 1 && ID_RE.test(seen[0]), `the SDK resumed with Last-Event-ID: ${seen}`);
-    await client.close();
+    assert.ok(state.cut, 'the POST was cut');
+    assert.ok(resumes.length >= 1 && ID_RE.test(resumes[0]), `the SDK resumed with Last-Event-ID: ${resumes}`);
+    await sleep(300);
+    assert.equal(answers, 1);
   }));
 });
 

@@ -111,7 +111,7 @@ static void sink_end(void *data, int err) {
   k->end_err = err;
 }
 
-static const aip_upstream_sink test_sink = {sink_begin, sink_chunk, sink_end};
+static const aip_upstream_sink test_sink = {sink_begin, sink_chunk, sink_end, NULL};
 
 
 static void on_msg_both(aip_upstream_call *c, cJSON *msg, int final, void *data) {
