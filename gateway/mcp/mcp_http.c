@@ -617,6 +617,7 @@ static int sink_begin(void *data, const char *head, size_t n) {
     char eid[AIP_EVENT_ID_MAX];
     aip_replay_next_id(p->sess->replay, ex->rs, eid);
     aip_buf_printf(&eh, "id: %s\n", eid);
+    ex->rs->unkept_seq = ex->rs->next_seq - 1; /* a resume from before it cannot get it */
   }
   aip_buf_puts(&eh, "event: message\ndata: ");
   if (ex->req && (!eh.data || aip_http_stream_write(ex->req, eh.data, eh.len))) st->err = -ECONNRESET;
@@ -954,6 +955,8 @@ static void resume(aip_gw *gw, aip_session *s, aip_http_req *req, const char *la
     aip_http_stream_write(req, c, (size_t)k);
   }
   aip_replay_each(s->replay, rs, seq, replay_write, req);
+  /* an answer too large to keep streamed after the client's last event */
+  if (rs->unkept_seq && seq < rs->unkept_seq && rs->ended) rs->final_lost = 1;
   if (rs->final_lost && rs->req_id) {
     /* the answer itself is gone: exactly one answer still, an error saying so */
     cJSON *id = NULL;

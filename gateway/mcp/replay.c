@@ -45,7 +45,8 @@ void aip_replay_free(aip_replay *r) {
 
 /* A record no resume can use any more: ended, nothing held, nothing to report. */
 static void maybe_release(aip_replay *r, aip_replay_stream *st) {
-  if (st->ended && !st->attached && st->held == 0 && st->lost == 0) stream_unlink_free(r, st);
+  if (st->ended && !st->attached && st->held == 0 && st->lost == 0 && st->unkept_seq == 0)
+    stream_unlink_free(r, st);
 }
 
 aip_replay_stream *aip_replay_open(aip_replay *r, const char *req_id) {
@@ -165,6 +166,7 @@ void aip_replay_forget_lost(aip_replay *r, aip_replay_stream *st) {
   (void)r;
   st->lost = 0;
   st->final_lost = 0;
+  st->unkept_seq = 0; /* what stands in for it now is kept */
 }
 
 /* A decimal number without sign or leading zeros, at most `max`. */

@@ -39,6 +39,7 @@ typedef struct aip_replay_stream {
   uint64_t held;      /* events of it in the buffer */
   uint64_t lost;      /* events of it dropped before they were ever written to a connection */
   int final_lost;     /* one of them was its final answer */
+  uint64_t unkept_seq; /* its answer streamed (too large to keep) as this event; 0: none */
   char *req_id;       /* the JSON of the request it answers (NULL: none, or several) */
   struct aip_replay_stream *prev, *next; /* oldest first */
 } aip_replay_stream;
@@ -84,7 +85,8 @@ void aip_replay_close(aip_replay *r, aip_replay_stream *st);
 /* A connection carries the stream now (1) or no longer (0; the record may be freed then: do not
  * use `st` after detaching an ended stream). */
 void aip_replay_attach(aip_replay *r, aip_replay_stream *st, int on);
-/* After a resume reported the stream's losses: they are not reported again. */
+/* After a resume reported the stream's losses (and stood in for an answer it could not
+ * replay): they are not reported again. */
 void aip_replay_forget_lost(aip_replay *r, aip_replay_stream *st);
 
 /* Parses an event id strictly ("<tag>-<stream>-<seq>" as above). 0, or -EINVAL. */

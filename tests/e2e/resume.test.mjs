@@ -217,7 +217,7 @@ describe('downstream resumption', () => {
     gw = await Gateway.start({
       servers: { t: testServer() },
       agents: [
-        { name: 'r', token: TOK, servers: ['t'], policy: { allowed_tools: ['slow', 'add'], tool_rules: [{ tool: 'echo', action: 'ask' }] } },
+        { name: 'r', token: TOK, servers: ['t'], policy: { allowed_tools: ['slow', 'add', 'big'], tool_rules: [{ tool: 'echo', action: 'ask' }] } },
         { name: 'r2', token: TOK2, servers: ['t'], policy: { allowed_tools: ['slow'] } },
       ],
       extra: {
@@ -337,6 +337,31 @@ describe('downstream resumption', () => {
     await waitFor(() => mine().some((a) => a.decision === 'ALLOW'), 5000, 'the outcome record');
     await sleep(200);
     assert.deepEqual(mine().map((a) => a.decision).sort(), ['ALLOW', 'APPROVED', 'ASK'], JSON.stringify(mine()));
+  }));
+
+  test('an answer too large to keep (it streams through DLP): a resume from before it gets one error in its place', gw_wrap(() => gw, async () => {
+    const sid = await gw.rawSession(TOK, V);
+    const bigCall = async (id) => {
+      const r = await gw.post({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'big', arguments: { bytes: 3 * 1024 * 1024 } } },
+        { token: TOK, session: sid, version: V });
+      const evs = sseEvents(r.text);
+      assert.equal(evs.length, 2, 'priming, then the streamed answer');
+      assert.equal(JSON.parse(evs[1].data).id, id);
+      return evs;
+    };
+    // resumed from the answer itself: it was read, nothing more
+    const a = await bigCall('big-1');
+    const after = await resumeGet(gw, TOK, sid, a[1].id);
+    assert.equal(after.status, 200);
+    assert.equal(sseEvents(after.text).filter((e) => e.data).length, 0, after.text.slice(0, 300));
+    // resumed from before it (as if cut before reading it): one error stands in for it
+    const b = await bigCall('big-2');
+    const again = await resumeGet(gw, TOK, sid, b[0].id);
+    assert.equal(again.status, 200);
+    const answers = sseEvents(again.text).filter((e) => e.data).map((e) => JSON.parse(e.data));
+    assert.equal(answers.length, 1, again.text.slice(0, 300));
+    assert.equal(answers[0].id, 'big-2');
+    assert.equal(answers[0].error?.code, -32603);
   }));
 
   test('SDK client: a connection cut mid-call is resumed by the SDK (Last-Event-ID) and answered once', gw_wrap(() => gw, async () => {
