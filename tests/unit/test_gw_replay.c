@@ -110,6 +110,17 @@ static void test_replay(void) {
   aip_replay_attach(&r, e, 1);
   aip_replay_close(&r, e);
   CHECK(aip_replay_find(&r, eid) == NULL);
+  /* an answer that streamed unkept keeps its record until a resume stood in for it */
+  aip_replay_stream *f = aip_replay_open(&r, "1");
+  uint32_t fid = f->id;
+  f->unkept_seq = 1;
+  aip_replay_close(&r, f);
+  CHECK(aip_replay_find(&r, fid) == f);
+  aip_replay_attach(&r, f, 1);
+  aip_replay_forget_lost(&r, f);
+  CHECK(f->unkept_seq == 0);
+  aip_replay_attach(&r, f, 0);
+  CHECK(aip_replay_find(&r, fid) == NULL);
   aip_replay_free(&r);
 }
 
