@@ -447,6 +447,27 @@ export function sseMessages(text) {
   return out;
 }
 
+/** Reads SSE messages from a fetch Response one at a time (null at the end of the stream). */
+export function sseReader(res) {
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buf = '';
+  return async function next() {
+    for (;;) {
+      let i;
+      while ((i = buf.indexOf('\n\n')) >= 0) {
+        const ev = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        const data = ev.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+        if (data) return JSON.parse(data);
+      }
+      const { value, done } = await reader.read();
+      if (done) return null;
+      buf += decoder.decode(value, { stream: true });
+    }
+  };
+}
+
 /** Every page of tools/list (SDK listTools returns one page). */
 export async function listAllTools(client, maxPages = 50) {
   const tools = [];
