@@ -12,8 +12,8 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 
 import {
-  Gateway, EverythingHttpServer, EVERYTHING_JS, httpServer, newToken, listAllTools, names, sseReader,
-  textOf, waitFor, within,
+  Gateway, EverythingHttpServer, EVERYTHING_JS, childrenOf, httpServer, newToken, listAllTools, names,
+  sseReader, textOf, waitFor, within,
 } from './lib/harness.mjs';
 
 const TOOLS = ['trigger-sampling-request', 'trigger-elicitation-request', 'get-roots-list'];
@@ -35,6 +35,9 @@ const S2C_ID = /^aip-s2c-[0-9a-f]{32}$/;
 
 let ev;
 let gw;
+let gw2; // bounds: one request awaiting the agent at a time, a short request_timeout
+const BOUND_TOKEN = newToken('s2c-bound');
+const BOUND_TIMEOUT_MS = 3000;
 
 before(async () => {
   ev = await EverythingHttpServer.start();
@@ -48,10 +51,16 @@ before(async () => {
       { name: 's2c-http', token: TOKENS.http, servers: [SERVER.http], policy: { allowed_tools: TOOLS, dlp: DLP } },
     ],
   });
+  gw2 = await Gateway.start({
+    servers: { ev: { command: [process.execPath, EVERYTHING_JS, 'stdio'] } },
+    agents: [{ name: 's2c-bound', token: BOUND_TOKEN, servers: ['ev'], policy: { allowed_tools: TOOLS } }],
+    limits: { max_server_requests_per_agent: 1, request_timeout: `${BOUND_TIMEOUT_MS / 1000}s` },
+  });
 });
 
 after(async () => {
   try {
+    if (gw2) await gw2.stop();
     if (gw) await gw.stop();
   } finally {
     if (ev) await ev.stop();
@@ -232,3 +241,88 @@ for (const T of ['stdio', 'http']) {
     assert.match(final.result.content[0].text, /wire answer/);
   });
 }
+
+// ---- bounds and clean-up (gw2: max_server_requests_per_agent 1, request_timeout 3 s) ----------
+
+const t2 = (name, fn) => test(name, (ctx) => gw2.wrap(fn)(ctx));
+const audit2 = () => fs.readFileSync(gw2.auditPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+  .filter((l) => l.method === 'sampling/createMessage');
+
+/** A sampling client whose answers wait until released; `asked` resolves on each request. */
+async function heldSampler() {
+  const held = [];
+  let notify;
+  let asked = new Promise((r) => { notify = r; });
+  const c = await gw2.connect(BOUND_TOKEN, { capabilities: { sampling: {} } });
+  c.client.setRequestHandler(CreateMessageRequestSchema, (req, extra) => new Promise((resolve) => {
+    held.push({ resolve, extra });
+    notify();
+    asked = new Promise((r) => { notify = r; });
+  }));
+  return { ...c, held, asked: () => asked };
+}
+
+t2('limit: a second request while one awaits the agent is refused at the server', async () => {
+  const s = await heldSampler();
+  const first = s.client.callTool({ name: 'trigger-sampling-request', arguments: { prompt: 'one', maxTokens: 5 } });
+  await within(s.asked(), 5000, 'the first request');
+  const second = await s.client.callTool({ name: 'trigger-sampling-request', arguments: { prompt: 'two', maxTokens: 5 } });
+  assert.ok(second.isError, textOf(second));
+  assert.match(textOf(second), /Too many server requests awaiting agent s2c-bound/);
+  assert.equal(s.held.length, 1, 'the second never reached the agent');
+  s.held[0].resolve(sampled('first answer'));
+  assert.match(textOf(await first), /first answer/);
+  // the slot is free again
+  const third = s.client.callTool({ name: 'trigger-sampling-request', arguments: { prompt: 'three', maxTokens: 5 } });
+  await within(s.asked(), 5000, 'the third request');
+  s.held[1].resolve(sampled('third answer'));
+  assert.match(textOf(await third), /third answer/);
+});
+
+t2('timeout: an unanswered request is withdrawn after request_timeout; a late answer is refused', async () => {
+  const { h } = await (async () => {
+    const r = await gw2.post({
+      jsonrpc: '2.0', id: 1, method: 'initialize',
+      params: { protocolVersion: V, capabilities: { sampling: {} }, clientInfo: { name: 'raw', version: '1' } },
+    }, { token: BOUND_TOKEN });
+    const sid = r.headers.get('mcp-session-id');
+    await gw2.post({ jsonrpc: '2.0', method: 'notifications/initialized' }, { token: BOUND_TOKEN, session: sid, version: V });
+    return { h: { ...HDRS, Authorization: `Bearer ${BOUND_TOKEN}`, 'Mcp-Session-Id': sid, 'MCP-Protocol-Version': V } };
+  })();
+  const res = await fetch(gw2.url, { method: 'POST', headers: h, body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'trigger-sampling-request', arguments: { prompt: 'late', maxTokens: 5 } } }) });
+  const next = sseReader(res);
+  const q = await nextOf(next, 'sampling/createMessage');
+  assert.match(q.id, S2C_ID);
+  await waitFor(() => audit2().some((l) => l.reason === 'timed out'), BOUND_TIMEOUT_MS * 3, 'the timeout record');
+  const late = await fetch(gw2.url, { method: 'POST', headers: h, body: JSON.stringify({ jsonrpc: '2.0', id: q.id, result: sampled('too late') }) });
+  assert.equal(late.status, 400, 'the request is no longer outstanding');
+});
+
+t2('session end: the upstream hears an error; the record says so', async () => {
+  const s = await heldSampler();
+  const call = s.client.callTool({ name: 'trigger-sampling-request', arguments: { prompt: 'bye', maxTokens: 5 } }).catch((e) => e);
+  await within(s.asked(), 5000, 'the request');
+  await s.transport.terminateSession();
+  await call;
+  await waitFor(() => audit2().some((l) => l.reason === 'session ended'), 5000, 'the session-ended record');
+  // the server got its answer (an error) and serves the next session normally
+  const s2 = await heldSampler();
+  const next = s2.client.callTool({ name: 'trigger-sampling-request', arguments: { prompt: 'next', maxTokens: 5 } });
+  await within(s2.asked(), 5000, 'the next request');
+  s2.held[0].resolve(sampled('next answer'));
+  assert.match(textOf(await next), /next answer/);
+});
+
+t2('server death: a request of a server that died is withdrawn from the agent (notifications/cancelled)', async () => {
+  const s = await heldSampler();
+  await within(s.getStream, 5000, 'the GET stream');
+  const call = s.client.callTool({ name: 'trigger-sampling-request', arguments: { prompt: 'doomed', maxTokens: 5 } }).catch((e) => e);
+  await within(s.asked(), 5000, 'the request');
+  const kids = childrenOf(gw2.pid).filter((c) => c.cmdline.includes(EVERYTHING_JS) && c.state !== 'Z');
+  assert.equal(kids.length, 1, JSON.stringify(childrenOf(gw2.pid)));
+  process.kill(kids[0].pid, 'SIGKILL');
+  const r = await call;
+  assert.ok(r instanceof Error || r.isError, 'the call fails with its server');
+  await waitFor(() => s.held[0].extra.signal.aborted, 5000, 'the agent\'s handler is cancelled');
+  await waitFor(() => audit2().some((l) => l.reason === 'the server went away'), 5000, 'the record');
+});
