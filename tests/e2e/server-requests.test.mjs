@@ -12,8 +12,8 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 
 import {
-  Gateway, EverythingHttpServer, EVERYTHING_JS, childrenOf, httpServer, newToken, listAllTools, names,
-  sseReader, textOf, waitFor, within,
+  Gateway, EverythingHttpServer, EVERYTHING_JS, childrenOf, gatewayTest, httpServer, newToken, listAllTools,
+  names, sseReader, stopAll, textOf, waitFor, within,
 } from './lib/harness.mjs';
 
 const TOOLS = ['trigger-sampling-request', 'trigger-elicitation-request', 'get-roots-list'];
@@ -58,23 +58,9 @@ before(async () => {
   });
 });
 
-after(async () => {
-  try {
-    if (gw2) await gw2.stop();
-    if (gw) await gw.stop();
-  } finally {
-    if (ev) await ev.stop();
-  }
-});
+after(() => stopAll([gw2, gw], [ev]));
 
-const t = (name, fn) => test(name, async (ctx) => {
-  try {
-    await gw.wrap(fn)(ctx);
-  } catch (e) {
-    ev.dumpLog(`[${ctx.name}]`);
-    throw e;
-  }
-});
+const t = gatewayTest(() => gw, () => [ev]);
 
 const auditLines = () => fs.readFileSync(gw.auditPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -445,6 +446,28 @@ export function sseMessages(text) {
     if (data) out.push(JSON.parse(data));
   }
   return out;
+}
+
+/**
+ * A node:test `test` for a gateway that a test file starts later: `gwOf()` is the gateway,
+ * `othersOf()` the upstream processes whose logs are printed too when the test fails.
+ */
+export const gatewayTest = (gwOf, othersOf = () => []) => (name, fn) => test(name, async (ctx) => {
+  try {
+    await gwOf().wrap(fn)(ctx);
+  } catch (e) {
+    for (const o of othersOf()) o?.dumpLog(`[${ctx.name}]`);
+    throw e;
+  }
+});
+
+/** Stops the gateways first, then the upstream processes they use, even when one fails. */
+export async function stopAll(gateways, upstreams = []) {
+  try {
+    for (const g of gateways) if (g) await g.stop();
+  } finally {
+    for (const u of upstreams) if (u) await u.stop();
+  }
 }
 
 /** Reads SSE messages from a fetch Response one at a time (null at the end of the stream). */
