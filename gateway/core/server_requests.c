@@ -48,6 +48,7 @@
 #include "gateway/serve/gw.h"
 
 #define S2C_PREFIX "aip-s2c-"
+#define AUDIT_DOWN "Audit log unavailable"
 
 struct aip_s2c {
   aip_agent_rt *a;
@@ -116,14 +117,15 @@ static void audit(aip_agent_rt *a, aip_session *s, aip_upstream *u, const char *
   aip_audit_log(a->gw->audit, &r);
 }
 
-/* The server hears `code`/`why` for a request no session takes; audited as BLOCK. */
+/* The server hears `code`/`why` for a request no session takes; audited as BLOCK (unless the
+ * audit log is what refuses it: nothing is written while it cannot take records). */
 static void refuse(aip_agent_rt *a, aip_upstream *u, aip_session *s, cJSON *msg, int code,
                    const char *why) {
   const cJSON *m = cJSON_GetObjectItemCaseSensitive(msg, "method");
   const char *method = cJSON_IsString(m) ? m->valuestring : "";
   aip_info("agent %s: %s request of server %s refused: %s", a->cfg->name, method,
            u->server->name, why);
-  audit(a, s, u, method, "BLOCK", code, why, -1, NULL);
+  if (strcmp(why, AUDIT_DOWN) != 0) audit(a, s, u, method, "BLOCK", code, why, -1, NULL);
   aip_upstream_respond(u, cJSON_GetObjectItemCaseSensitive(msg, "id"),
                        aip_upstream_error_msg(code, why));
   cJSON_Delete(msg);
@@ -331,7 +333,7 @@ void aip_s2c_request(aip_agent_rt *a, aip_upstream *u, cJSON *msg, aip_upstream_
   }
   char why[320];
   const char *cap = aip_s2c_capability(m.method);
-  if (!cap || strlen(m.method) >= sizeof(((aip_s2c *)0)->method)) {
+  if (!cap) {
     refuse(a, u, NULL, msg, AIP_RPC_METHOD_NOT_FOUND, "Method not found");
     return;
   }
@@ -341,7 +343,7 @@ void aip_s2c_request(aip_agent_rt *a, aip_upstream *u, cJSON *msg, aip_upstream_
     return;
   }
   if (aip_audit_admit(a->gw->audit)) {
-    refuse(a, u, NULL, msg, AIP_RPC_INTERNAL_ERROR, "Audit log unavailable");
+    refuse(a, u, NULL, msg, AIP_RPC_INTERNAL_ERROR, AUDIT_DOWN);
     return;
   }
   if (a->s2c_n >= max_s2c(a)) {
