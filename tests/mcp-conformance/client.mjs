@@ -55,14 +55,16 @@ async function connect(target, headers = {}) {
 }
 
 async function main() {
+  // the suite names its server http://localhost:PORT; it listens on 127.0.0.1 only (run.mjs
+  // preloads tests/e2e/lib/loopback.mjs), and the gateway takes http://HOST:PORT/PATH (two of
+  // the suite's servers are at a bare origin: the URL class adds the "/")
+  const upstream = new URL(url);
+  if (upstream.hostname === 'localhost') upstream.hostname = '127.0.0.1';
   if (mode === '--direct') {
-    const { client, transport } = await connect(url);
+    const { client, transport } = await connect(upstream.href);
     try { await drive(client); } finally { await transport.terminateSession().catch(() => {}); await client.close(); }
     return;
   }
-  // the gateway takes http://HOST:PORT/PATH; two of the suite's servers are at a bare origin
-  const upstream = new URL(url);
-  if (upstream.hostname === 'localhost') upstream.hostname = '127.0.0.1';
   const token = newToken('conformance-client');
   const gw = await Gateway.start({
     servers: { suite: { url: upstream.href } },

