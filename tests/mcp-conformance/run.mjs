@@ -53,7 +53,11 @@ function runCli(args, label, { loopback = true } = {}) {
     let out = '';
     p.stdout.on('data', (d) => { out += d; });
     p.stderr.on('data', (d) => { out += d; });
+    // the suite bounds each scenario itself; this bounds the suite (a hang is a failure, not a
+    // stuck test command)
+    const watchdog = setTimeout(() => { out += '\nrun.mjs: killed after 300 s\n'; p.kill('SIGKILL'); }, 300000);
     p.on('close', (code) => {
+      clearTimeout(watchdog);
       fs.writeFileSync(path.join(RAW, `${label}.log`), out);
       resolve(code);
     });
@@ -153,9 +157,9 @@ function startFixture() {
 }
 
 /** aip serve with one agent whose one server is `server`, and the auth proxy in front. */
-async function throughGateway(server, label) {
+async function throughGateway(server, tools, label) {
   const token = newToken('conformance');
-  const gw = await Gateway.start({ servers: { fixture: server }, agents: [gatewayAgent(token, ['fixture'], TOOL_NAMES)] });
+  const gw = await Gateway.start({ servers: { fixture: server }, agents: [gatewayAgent(token, ['fixture'], tools)] });
   const proxy = await startAuthProxy(gw.url, token);
   try {
     return await serverRun(proxy.url, label);
@@ -181,8 +185,6 @@ function readExpected() {
   return set;
 }
 
-let TOOL_NAMES;
-
 async function main() {
   fs.rmSync(RAW, { recursive: true, force: true });
   fs.mkdirSync(RAW, { recursive: true });
@@ -192,13 +194,13 @@ async function main() {
   const fixture = await startFixture();
   let direct; let viaStdio; let viaHttp;
   try {
-    TOOL_NAMES = await listFixtureTools(fixture.url);
+    const tools = await listFixtureTools(fixture.url);
     log(`== conformance: fixture directly (${fixture.url})`);
     direct = await serverRun(fixture.url, 'direct');
     log('== conformance: through aip serve, fixture over stdio');
-    viaStdio = await throughGateway({ command: [process.execPath, FIXTURE, '--stdio'] }, 'gateway-stdio');
+    viaStdio = await throughGateway({ command: [process.execPath, FIXTURE, '--stdio'] }, tools, 'gateway-stdio');
     log('== conformance: through aip serve, fixture over HTTP');
-    viaHttp = await throughGateway({ url: fixture.url }, 'gateway-http');
+    viaHttp = await throughGateway({ url: fixture.url }, tools, 'gateway-http');
   } finally {
     fs.writeFileSync(path.join(RAW, 'fixture-http.log'), fixture.log());
     await fixture.stop();
@@ -222,7 +224,8 @@ async function main() {
 
   const rows = ['| server scenario | direct | through gateway (stdio upstream) | through gateway (HTTP upstream) |', '|---|---|---|---|'];
   const tally = { direct: 0, 'gateway-stdio': 0, 'gateway-http': 0 };
-  const scenarios = [...direct.keys()];
+  // all that ran anywhere: a scenario missing from one run is a failure there
+  const scenarios = [...new Set([...direct.keys(), ...viaStdio.keys(), ...viaHttp.keys()])];
   for (const s of scenarios) {
     const vd = verdict(direct.get(s));
     const vs = verdict(viaStdio.get(s), direct.get(s));
