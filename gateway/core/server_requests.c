@@ -321,6 +321,15 @@ static int redact_params(aip_s2c *e, cJSON *params, cJSON **out) {
   return rc < 0 ? rc : 0;
 }
 
+/* params._meta.relatedRequestId names our call's upstream id, which means nothing to the agent:
+ * it becomes the agent's own id of that call, or goes when the request went elsewhere. */
+static void rekey_related(cJSON *params, const aip_pending *p) {
+  cJSON *meta = cJSON_IsObject(params) ? cJSON_GetObjectItemCaseSensitive(params, "_meta") : NULL;
+  if (!cJSON_IsObject(meta) || !cJSON_GetObjectItemCaseSensitive(meta, "relatedRequestId")) return;
+  if (p) cJSON_ReplaceItemInObjectCaseSensitive(meta, "relatedRequestId", cJSON_Duplicate(p->client_id, 1));
+  else cJSON_DeleteItemFromObjectCaseSensitive(meta, "relatedRequestId");
+}
+
 static uint64_t max_s2c(const aip_agent_rt *a) {
   return a->gw->cfg->limits.max_server_requests_per_agent;
 }
@@ -406,6 +415,7 @@ void aip_s2c_request(aip_agent_rt *a, aip_upstream *u, cJSON *msg, aip_upstream_
   snprintf(e->method, sizeof(e->method), "%s", m.method);
   aip_buf_init(&e->dlp_audit);
   cJSON *params = m.params ? cJSON_DetachItemViaPointer(msg, m.params) : NULL;
+  rekey_related(params, p);
   cJSON *shown = NULL;
   if (redact_params(e, params, &shown) < 0) {
     cJSON_Delete(params);

@@ -27,7 +27,8 @@ const DLP = {
     { name: 'Leak', regex: 'LEAK-[0-9]{4}', scope: 'request' },
   ],
 };
-const TOKENS = { stdio: newToken('s2c-stdio'), http: newToken('s2c-http') };
+const TOKENS = { stdio: newToken('s2c-stdio'), http: newToken('s2c-http'), related: newToken('s2c-related') };
+const RELATED_JS = new URL('./lib/related-server.mjs', import.meta.url).pathname;
 const SERVER = { stdio: 'ev-stdio', http: 'ev-http' };
 const V = '2025-11-25';
 const HDRS = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' };
@@ -45,10 +46,12 @@ before(async () => {
     servers: {
       [SERVER.stdio]: { command: [process.execPath, EVERYTHING_JS, 'stdio'] },
       [SERVER.http]: httpServer(ev.url),
+      related: { command: [process.execPath, RELATED_JS] },
     },
     agents: [
       { name: 's2c-stdio', token: TOKENS.stdio, servers: [SERVER.stdio], policy: { allowed_tools: TOOLS, dlp: DLP } },
       { name: 's2c-http', token: TOKENS.http, servers: [SERVER.http], policy: { allowed_tools: TOOLS, dlp: DLP } },
+      { name: 's2c-related', token: TOKENS.related, servers: ['related'], policy: { allowed_tools: ['sample-named', 'sample-unnamed'] } },
     ],
   });
   gw2 = await Gateway.start({
@@ -227,6 +230,47 @@ for (const T of ['stdio', 'http']) {
     assert.match(final.result.content[0].text, /wire answer/);
   });
 }
+
+// ---- a stdio server's request: which call is it about? (lib/related-server.mjs) -------------
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Two sessions of the agent, A then B, each calling `tool` while the other's call is in flight. */
+async function twoCalls(tool, { bCapable = true } = {}) {
+  const got = { A: [], B: [] };
+  const sampler = (who) => ({ sampling: (req) => { got[who].push(req.params); return sampled(`from ${who}`); } });
+  const A = await clientWith('related', { sampling: {} }, sampler('A'));
+  const B = bCapable ? await clientWith('related', { sampling: {} }, sampler('B')) : await clientWith('related', {});
+  const a = A.client.callTool({ name: tool, arguments: { tag: 'A-call', delayMs: 800 } });
+  await sleep(200); // B's call is the more recent one when A's request is sent
+  const b = B.client.callTool({ name: tool, arguments: { tag: 'B-call', delayMs: 1600 } });
+  const ra = await a;
+  return { got, a: textOf(ra), aUpstreamId: ra._meta?.upstreamId, b: await b };
+}
+
+t('stdio: a request naming its call in _meta.relatedRequestId goes to that call\'s session', async () => {
+  const { got, a, aUpstreamId, b } = await twoCalls('sample-named');
+  assert.equal(a, 'A-call: from A');
+  assert.equal(textOf(b), 'B-call: from B');
+  assert.deepEqual(got.A.map((p) => p.messages[0].content.text), ['A-call']);
+  // the server's id of our call means nothing to the agent: it sees its own id of the call
+  assert.equal(typeof aUpstreamId, 'number');
+  assert.equal(typeof got.A[0]._meta?.relatedRequestId, 'number');
+  assert.notEqual(got.A[0]._meta.relatedRequestId, aUpstreamId);
+});
+
+t('stdio: a request naming no call goes to the most recent call in flight whose session can take it', async () => {
+  let r = await twoCalls('sample-unnamed');
+  // documented guess: B's call was the most recent one in flight when A's request came
+  assert.equal(r.a, 'A-call: from B');
+  assert.deepEqual(r.got.B.map((p) => p.messages[0].content.text), ['A-call', 'B-call']);
+  assert.equal(r.got.A.length, 0);
+  // a more recent call of a session without the capability is passed over
+  r = await twoCalls('sample-unnamed', { bCapable: false });
+  assert.equal(r.a, 'A-call: from A');
+  assert.ok(r.b.isError, 'B\'s own request: its session declared no sampling');
+  assert.match(textOf(r.b), /declared the sampling capability/);
+});
 
 // ---- bounds and clean-up (gw2: max_server_requests_per_agent 1, request_timeout 3 s) ----------
 
