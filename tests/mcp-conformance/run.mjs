@@ -33,10 +33,12 @@ const FIXTURE = path.join(here, 'fixture.mjs');
 // the suite's own servers (client scenarios) listen on every interface; this preload keeps
 // them on 127.0.0.1 (tests/e2e/lib/loopback.mjs, as for server-everything), except in the one
 // scenario that reads its port synchronously right after listen(0): a listen on a host is
-// asynchronous, so there the preload would crash the scenario (it listens on all interfaces,
-// on an ephemeral port, for its few seconds; all traffic still goes to 127.0.0.1)
+// asynchronous, so there the preload would crash the scenario. That scenario runs instead in a
+// network namespace of its own (`unshare -rn`: a user and a network namespace whose only
+// interface is its loopback), so "every interface" is 127.0.0.1 there too.
 const LOOPBACK = pathToFileURL(path.join(here, '../e2e/lib/loopback.mjs')).href;
 const SYNC_LISTEN = new Set(['elicitation-sep1034-client-defaults']);
+const NETNS = ['unshare', '-rn', 'sh', '-c', 'ip link set lo up && exec "$0" "$@"'];
 const OUT = path.resolve(process.env.AIP_CONFORMANCE_OUT
   || path.join(process.env.AIP_BUILD_DIR || path.join(here, '../../build'), 'mcp-conformance'));
 const RAW = path.join(OUT, 'raw');
@@ -49,7 +51,9 @@ const log = (s) => process.stdout.write(`${s}\n`);
 
 function runCli(args, label, { loopback = true } = {}) {
   return new Promise((resolve) => {
-    const p = spawn(NODE22, [...(loopback ? ['--import', LOOPBACK] : []), CLI, ...args], { cwd: here, stdio: ['ignore', 'pipe', 'pipe'] });
+    const argv = [NODE22, ...(loopback ? ['--import', LOOPBACK] : []), CLI, ...args];
+    const cmd = loopback ? argv : [...NETNS, ...argv];
+    const p = spawn(cmd[0], cmd.slice(1), { cwd: here, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     p.stdout.on('data', (d) => { out += d; });
     p.stderr.on('data', (d) => { out += d; });
