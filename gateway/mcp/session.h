@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 #include <cJSON.h>
+#include "engine/map.h"
 #include "gateway/http/http_server.h"
 
 typedef struct aip_gw aip_gw;
@@ -26,6 +27,7 @@ struct aip_session {
   struct aip_replay *replay; /* event ids and replay buffer (mcp/replay.h) */
   struct aip_replay_stream *get_rs; /* the latest GET stream, connected or not */
   aip_pending *pending;     /* requests in flight */
+  aip_map outstanding;      /* requests sent to it awaiting its answer (mcp/outstanding.h) */
   aip_session *prev, *next; /* in agent->sessions */
 };
 
