@@ -15,6 +15,7 @@
 #include "engine/engine.h"
 #include "engine/map.h"
 #include "gateway/core/dlp_apply.h"
+#include "gateway/core/lists.h"
 #include "gateway/upstream/upstream.h"
 
 typedef struct aip_gw aip_gw;
@@ -74,6 +75,8 @@ struct aip_agent_rt {
   aip_pending **waiters; /* pendings waiting for the list */
   size_t waiters_n, waiters_cap;
   void *fetch;       /* the fan-out in progress (router.c) */
+  aip_list lists[AIP_LIST_N]; /* merged prompts, resources, templates (lists.c) */
+  struct aip_sub *subs;  /* resource subscriptions of its sessions (route_resources.c) */
   aip_session *sessions; /* this agent's sessions */
   size_t sessions_n;     /* against limits.max_sessions_per_agent */
   uint64_t inflight;     /* its requests not yet answered (limits.max_inflight_per_agent) */

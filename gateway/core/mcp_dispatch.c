@@ -12,6 +12,7 @@
 #include "gateway/core/agent.h"
 #include "gateway/core/dispatch.h"
 #include "gateway/core/rate_durable.h"
+#include "gateway/core/routes.h"
 #include "gateway/mcp/pending.h"
 #include "gateway/mcp/session.h"
 #include "gateway/serve/gw.h"
@@ -88,7 +89,7 @@ static void do_initialize(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
   cJSON *info = cJSON_AddObjectToObject(r, "serverInfo");
   cJSON_AddStringToObject(info, "name", "aip-gateway");
   cJSON_AddStringToObject(info, "version", AIP_VERSION);
-  aip_pending_result(p, r);
+  aip_route_initialize(p, r); /* + what the agent's servers offer (route_init.c) */
 }
 
 /* ---- tools/list ---------------------------------------------------------------------------- */
@@ -136,6 +137,8 @@ static void audit_forwarded(aip_pending *p, const cJSON *answer) {
 static void call_answered(aip_upstream_call *call, cJSON *msg, int final, void *data) {
   aip_pending *p = data;
   if (final) p->call = NULL; /* the call is over: nothing left to cancel */
+  /* resource links in the result name resources as the agent sees them (docs/routing.md) */
+  if (final) aip_route_expose_uris(p->sess->agent, (size_t)p->route_server, msg);
   aip_pending_emit(p, msg, final);
 }
 
@@ -189,6 +192,7 @@ static void tools_call_ready(aip_pending *p) {
   p->params = NULL;
   cJSON_ReplaceItemInObjectCaseSensitive(params, "name", cJSON_CreateString(t->real));
   aip_upstream *u = a->ups[t->server];
+  p->route_server = (int)t->server;
   int err = aip_upstream_call_start(u, "tools/call", params, call_answered, p, &p->call);
   if (err) upstream_unavailable(p, u);
   else aip_upstream_call_set_sink(p->call, &aip_pending_sink); /* large answers stream */
@@ -479,7 +483,47 @@ static void refuse_unverified(aip_exchange *ex, aip_session *s, aip_rpc_msg *m) 
   deny(p, &d, name ? name : s->agent->cfg->name); /* data.policy, as AIP defines it */
 }
 
+/* ---- hooks for the other method families (core/routes.h) ----------------------------------- */
+
+void aip_dispatch_audit(aip_session *s, const char *method, const aip_decision *d,
+                        const char *subject, const cJSON *args) {
+  count(s, d->kind);
+  audit(s, method, d, NULL, subject, args, -1);
+}
+
+void aip_dispatch_deny(aip_pending *p, const aip_decision *d, const char *subject) {
+  deny(p, d, subject);
+}
+
+void aip_dispatch_unavailable(aip_pending *p, const aip_upstream *u) { upstream_unavailable(p, u); }
+
 /* ---- entry point --------------------------------------------------------------------------- */
+
+static void do_ping(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
+  aip_pending_result(p, cJSON_CreateObject());
+}
+
+static void do_tools_list_h(aip_pending *p, aip_session *s, aip_rpc_msg *m) { do_tools_list(p, m); }
+
+/* The method table: every request method the gateway answers. */
+static const struct {
+  const char *method;
+  aip_route_fn fn;
+} methods[] = {
+    {"initialize", do_initialize},
+    {"ping", do_ping},
+    {"tools/list", do_tools_list_h},
+    {"tools/call", do_tools_call},
+    {"prompts/list", aip_route_prompts_list},
+    {"prompts/get", aip_route_prompts_get},
+    {"resources/list", aip_route_resources_list},
+    {"resources/templates/list", aip_route_templates_list},
+    {"resources/read", aip_route_resources_read},
+    {"resources/subscribe", aip_route_resources_subscribe},
+    {"resources/unsubscribe", aip_route_resources_unsubscribe},
+    {"completion/complete", aip_route_complete},
+    {"logging/setLevel", aip_route_set_level},
+};
 
 /* An agent whose policy never loaded is blocked outright (failover.on_policy_load_error): no
  * policy, no way to decide, so nothing passes. A draining gateway takes no new work: the load
@@ -545,9 +589,11 @@ void aip_dispatch(aip_exchange *ex, aip_session *s, aip_rpc_msg *m) {
     deny(p, &d, m->method);
     return;
   }
-  if (strcmp(m->method, "initialize") == 0) do_initialize(p, s, m);
-  else if (strcmp(m->method, "ping") == 0) aip_pending_result(p, cJSON_CreateObject());
-  else if (strcmp(m->method, "tools/list") == 0) do_tools_list(p, m);
-  else if (strcmp(m->method, "tools/call") == 0) do_tools_call(p, s, m);
-  else aip_pending_error(p, AIP_RPC_METHOD_NOT_FOUND, "Method not found");
+  for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+    if (strcmp(m->method, methods[i].method) == 0) {
+      methods[i].fn(p, s, m);
+      return;
+    }
+  }
+  aip_pending_error(p, AIP_RPC_METHOD_NOT_FOUND, "Method not found");
 }

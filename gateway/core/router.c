@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "gateway/core/agent.h"
+#include "gateway/core/routes.h"
 #include "gateway/mcp/pending.h"
 #include "gateway/mcp/session.h"
 #include "gateway/serve/gw.h"
@@ -403,6 +404,7 @@ void aip_router_cancel_wait(aip_agent_rt *a, aip_pending *p) {
     break;
   }
   p->waiting_tools = 0;
+  aip_lists_cancel_wait(a, p); /* or it waited for another list (lists.c) */
 }
 
 const aip_upstream *aip_router_failed_server(aip_agent_rt *a, const char *exposed) {
@@ -434,16 +436,18 @@ void aip_router_tools_changed(aip_agent_rt *a) {
 
 /* ---- upstream hooks ---------------------------------------------------------------------- */
 
+/* Each notification goes where it belongs (notify.c). */
 static void on_upstream_notification(aip_upstream *u, cJSON *msg, void *data) {
   aip_agent_rt *a = data;
-  const cJSON *m = cJSON_GetObjectItemCaseSensitive(msg, "method");
-  if (cJSON_IsString(m) && strcmp(m->valuestring, "notifications/tools/list_changed") == 0)
-    aip_router_tools_changed(a);
-  for (aip_session *s = a->sessions; s; s = s->next) aip_session_push(s, msg);
-  cJSON_Delete(msg);
+  size_t server = 0;
+  while (server + 1 < a->cfg->servers_n && a->ups[server] != u) server++;
+  aip_route_notification(a, server, msg);
 }
 
-static void on_upstream_reset(aip_upstream *u, void *data) { aip_router_tools_changed(data); }
+static void on_upstream_reset(aip_upstream *u, void *data) {
+  aip_router_tools_changed(data);
+  aip_lists_all_changed(data);
+}
 
 /* Answers larger than the agent's dlp.stream_threshold stream through its DLP (mcp_http.c). */
 static uint64_t agent_stream_threshold(aip_upstream *u, void *data) {
@@ -469,6 +473,9 @@ int aip_agent_init(aip_gw *gw, aip_agent_rt *a, const aip_agent_config *cfg, aip
   a->last_lists = calloc(cfg->servers_n ? cfg->servers_n : 1, sizeof(cJSON *));
   if (!a->ups || !a->server_failed || !a->last_lists)
     return aip_error_set(err, -ENOMEM, "out of memory");
+  for (int id = 0; id < AIP_LIST_N; id++)
+    if (aip_list_init(&a->lists[id], (aip_list_id)id, cfg->servers_n))
+      return aip_error_set(err, -ENOMEM, "out of memory");
   aip_upstream_hooks hooks = {on_upstream_notification, on_upstream_reset, a,
                               agent_stream_threshold};
   for (size_t i = 0; i < cfg->servers_n; i++) {
@@ -505,6 +512,8 @@ void aip_agent_free(aip_agent_rt *a) {
   aip_agent_policy_free(a);
   free(a->dlp_redactions);
   tools_clear(a);
+  for (int id = 0; id < AIP_LIST_N; id++) aip_list_free(&a->lists[id]);
+  aip_route_subs_free(a);
   aip_map_free(&a->tool_map);
   aip_map_free(&a->tool_keys);
   free(a->waiters);

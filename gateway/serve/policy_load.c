@@ -208,6 +208,7 @@ static int install(aip_agent_rt *a, aip_policy_gen *g) {
   a->blocked_policy = NULL;
   /* which tools are visible depends on the policy: rebuild the merged list on next use */
   aip_router_tools_changed(a);
+  aip_lists_all_changed(a); /* resources reaching protected paths too */
   gen_free(old);
   return 0;
 }
