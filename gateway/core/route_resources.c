@@ -53,8 +53,18 @@ static int resolve(aip_agent_rt *a, const char *uri, size_t *server, const char 
     *server = (size_t)s;
     return 0;
   }
-  /* an unqualified URI: the servers whose (unqualified) templates it expands */
+  /* the real URI of resources of several servers (each listed under its qualified name) */
   int found = -1;
+  for (size_t i = 0; i < res->n; i++) {
+    if (strcmp(res->v[i].real, uri) != 0) continue;
+    if (found >= 0 && (size_t)found != res->v[i].server) {
+      *why = "Ambiguous resource URI: several servers offer it; use the qualified URI listed";
+      return AIP_RPC_INVALID_PARAMS;
+    }
+    found = (int)res->v[i].server;
+  }
+  found = -1;
+  /* an unqualified URI: the servers whose (unqualified) templates it expands */
   for (size_t i = 0; i < tpl->n; i++) {
     const aip_list_entry *t = &tpl->v[i];
     if (t->hidden || strcmp(t->exposed, t->real) != 0 || !aip_uri_template_match(t->real, uri))
@@ -129,27 +139,34 @@ void aip_route_expose_uris(aip_agent_rt *a, size_t server, cJSON *node) {
 /* ---- the common first steps: both lists fresh, the URI routed and checked -------------- */
 
 /* Routes p->subject and checks it; 0 with the route, or 1 when p was answered. */
+static int refused_path(aip_pending *p, const char *method, const char *uri) {
+  aip_decision d;
+  memset(&d, 0, sizeof(d));
+  cJSON *v = cJSON_CreateString(uri);
+  int refused = !v || aip_policy_check_paths(p->sess->agent->policy, v, &d);
+  cJSON_Delete(v);
+  if (!refused) return 0;
+  if (!v) d.kind = AIP_DECISION_BLOCK; /* no memory to check: fail closed */
+  aip_dispatch_audit(p->sess, method, &d, p->subject, NULL);
+  if (v) aip_dispatch_deny(p, &d, p->subject);
+  else aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, "Internal error");
+  return 1;
+}
+
 static int route_checked(aip_pending *p, const char *method, size_t *server, const char **real) {
   aip_agent_rt *a = p->sess->agent;
+  /* protected_paths on the URI as given (before anything else: even a URI no server would
+   * take is refused as what it is), then as the server will see it */
+  if (refused_path(p, method, p->subject)) return 1;
   const char *why = NULL;
   int code = resolve(a, p->subject, server, real, &why);
   if (code) {
     aip_pending_error(p, code, why);
     return 1;
   }
-  /* protected_paths on the URI as given and as the server will see it */
-  cJSON *both = cJSON_CreateArray();
-  cJSON_AddItemToArray(both, cJSON_CreateString(p->subject));
-  cJSON_AddItemToArray(both, cJSON_CreateString(*real));
+  if (strcmp(*real, p->subject) != 0 && refused_path(p, method, *real)) return 1;
   aip_decision d;
   memset(&d, 0, sizeof(d));
-  int refused = aip_policy_check_paths(a->policy, both, &d);
-  cJSON_Delete(both);
-  if (refused) {
-    aip_dispatch_audit(p->sess, method, &d, p->subject, NULL);
-    aip_dispatch_deny(p, &d, p->subject);
-    return 1;
-  }
   d.kind = AIP_DECISION_ALLOW;
   snprintf(d.reason, sizeof(d.reason), "resource routed to server %s",
            a->gw->cfg->servers[a->cfg->servers[*server]].name);
