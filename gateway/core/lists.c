@@ -1,12 +1,12 @@
-/* lists.c -- an agent's merged prompts, resources and resource templates (core/lists.h).
+/* lists.c -- an agent's merged tools, prompts, resources and resource templates (core/lists.h).
  *
- * The naming rule is the tool rule (router.c, docs/routing.md): under tool_prefix auto an item
+ * The naming rule (docs/routing.md): under tool_prefix auto an item
  * keeps its own name unless two of the agent's servers offer the same one; then both are
  * qualified with their server. `always` qualifies everything, `never` nothing (a shared name is
  * then exposed by neither). A name that could mean two items (one server's real name equals
  * another's qualified one, or an unqualified name reads as qualified) hides both: never "the
- * first wins". Prompt names are compared as the policy compares names (NFKC, case-folded);
- * URIs exactly, since servers tell URIs apart by case.
+ * first wins". Tool and prompt names are compared as the policy compares names (NFKC,
+ * case-folded); URIs exactly, since servers tell URIs apart by case.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,10 +24,11 @@
 #define URI_SCHEME "aip://"
 
 const aip_list_kind aip_list_kinds[AIP_LIST_N] = {
-    [AIP_LIST_PROMPTS] = {"prompts/list", "prompts", "name", "prompts", 0},
-    [AIP_LIST_RESOURCES] = {"resources/list", "resources", "uri", "resources", 1},
+    [AIP_LIST_TOOLS] = {"tools/list", "tools", "name", NULL, 0, "tool"},
+    [AIP_LIST_PROMPTS] = {"prompts/list", "prompts", "name", "prompts", 0, "prompt"},
+    [AIP_LIST_RESOURCES] = {"resources/list", "resources", "uri", "resources", 1, "resource"},
     [AIP_LIST_TEMPLATES] = {"resources/templates/list", "resourceTemplates", "uriTemplate",
-                            "resources", 1},
+                            "resources", 1, "resource template"},
 };
 
 /* ---- naming ------------------------------------------------------------------------------ */
@@ -176,9 +177,12 @@ static int entry_make(aip_list_id id, const aip_list_names *n, const aip_map *co
   if (!e->exposed) return -ENOMEM;
   e->keys[0] = key_of(id, e->exposed);
   e->keys[1] = key_of(id, e->qualified);
-  /* under `never` names carry no server, so nothing reads as qualified */
+  /* a tool or prompt name that reads as qualified is hidden in every mode (a policy entry
+   * written for the qualified name could mean it); under `never` URIs carry no server */
+  int uri = aip_list_kinds[id].uri;
   e->hidden = !e->keys[0] || !e->keys[1] ||
-              (!prefix && n->prefix != AIP_PREFIX_NEVER && reads_as_qualified(id, n, e->keys[0]));
+              (!prefix && (!uri || n->prefix != AIP_PREFIX_NEVER) &&
+               reads_as_qualified(id, n, e->keys[0]));
   return 0;
 }
 
@@ -196,9 +200,15 @@ static int claim(aip_list *l, aip_list_entry *e) {
   return 0;
 }
 
-/* Resources whose URI reaches a protected path are not listed (and refused when read). */
+/* Tools the policy could never allow, and resources whose URI reaches a protected path (refused
+ * when read), are not listed. */
 static int policy_visible(aip_list_id id, const aip_list_names *n, const aip_list_entry *e) {
-  if (id != AIP_LIST_RESOURCES || !n->policy) return 1;
+  if (!n->policy) return 1;
+  if (id == AIP_LIST_TOOLS) {
+    aip_tool_names tn = {e->exposed, e->real, e->qualified};
+    return aip_policy_tool_visible_names(n->policy, &tn);
+  }
+  if (id != AIP_LIST_RESOURCES) return 1;
   aip_decision d;
   cJSON *v = cJSON_CreateString(e->real);
   int refused = !v || aip_policy_check_paths(n->policy, v, &d);
@@ -234,20 +244,28 @@ int aip_list_merge(aip_list *l, const aip_list_names *n, cJSON *const *items) {
         rc = r;
         break;
       }
+      if (r == 1)
+        aip_warn("agent %s: server %s lists %s %s twice; using the first", n->agent ? n->agent : "?",
+                 n->servers[s], aip_list_kinds[id].noun, real);
       if (r == 0) src[l->n++] = it;
     }
   }
+  l->hidden_n = 0;
   for (size_t i = 0; !rc && i < l->n; i++) {
     aip_list_entry *e = &l->v[i];
     if (e->hidden) {
-      aip_warn("%s %s of server %s hidden: its name %s could also mean another one (ambiguous)",
-               aip_list_kinds[id].name_key, e->real, n->servers[e->server], e->exposed);
+      int two = strcmp(e->exposed, e->qualified) != 0;
+      const char *noun = aip_list_kinds[id].noun;
+      aip_warn("agent %s: %s %s of server %s hidden: its name %s%s%s could also mean another %s "
+               "(ambiguous)", n->agent ? n->agent : "?", noun, e->real, n->servers[e->server],
+               e->exposed, two ? " or " : "", two ? e->qualified : "", noun);
+      l->hidden_n++;
       continue;
     }
     e->visible = policy_visible(id, n, e);
     /* l->v never moves after this, so the maps may point into it */
     if (aip_map_put(&l->map, e->exposed, strlen(e->exposed), e)) rc = -ENOMEM;
-    if (!rc && e->visible) {
+    if (!rc && e->visible && !(n->stale && n->stale[e->server])) {
       cJSON *copy = cJSON_Duplicate(src[i], 1);
       cJSON_ReplaceItemInObjectCaseSensitive(copy, aip_list_kinds[id].name_key,
                                              cJSON_CreateString(e->exposed));
@@ -322,7 +340,7 @@ int aip_agent_list_names(aip_agent_rt *a, aip_list_names *out) {
   const char **v = calloc(a->cfg->servers_n ? a->cfg->servers_n : 1, sizeof(*v));
   if (!v) return -ENOMEM;
   for (size_t s = 0; s < a->cfg->servers_n; s++) v[s] = a->gw->cfg->servers[a->cfg->servers[s]].name;
-  *out = (aip_list_names){v, a->cfg->servers_n, a->cfg->tool_prefix, a->policy};
+  *out = (aip_list_names){v, a->cfg->servers_n, a->cfg->tool_prefix, a->policy, a->cfg->name, NULL};
   return 0;
 }
 
@@ -373,8 +391,13 @@ static void lfetch_done(lfetch *f) {
   }
   aip_list_names names;
   int rc = aip_agent_list_names(a, &names);
+  names.stale = l->failed;
   if (!rc) rc = aip_list_merge(l, &names, f->items);
   aip_list_names_free(&names);
+  if (f->id == AIP_LIST_TOOLS) {
+    a->gw->metrics.tools_hidden += l->hidden_n;
+    if (rc || !complete) a->gw->metrics.tools_list_partial++;
+  }
   for (size_t s = 0; s < n; s++) cJSON_Delete(f->items[s]);
   free(f->items);
   free(f->failed);
@@ -443,6 +466,9 @@ static void lpage_request(lpage *c, const char *cursor) {
   }
   aip_upstream *u = c->f->a->ups[c->server];
   if (aip_upstream_call_start(u, aip_list_kinds[c->f->id].method, params, lon_page, c, NULL)) {
+    /* down or backing off: the log says why the list is partial */
+    aip_warn("upstream %s: %s failed: %s", u->label, aip_list_kinds[c->f->id].method,
+             u->last_error[0] ? u->last_error : "unavailable");
     c->f->failed[c->server] = 1;
     lserver_done(c);
   }
@@ -477,7 +503,8 @@ static void lfetch_start(aip_agent_rt *a, aip_list_id id) {
     f->ctx[s] = (lpage){f, s, 0};
     /* only servers that offer the kind are asked; one not met yet is asked anyway (its
      * capabilities are unknown until it starts: -32601 then reads as "none") */
-    if (a->ups[s]->server_info && !aip_server_offers(a, s, aip_list_kinds[id].cap, NULL)) {
+    const char *cap = aip_list_kinds[id].cap;
+    if (cap && a->ups[s]->server_info && !aip_server_offers(a, s, cap, NULL)) {
       f->remaining--;
       continue;
     }

@@ -1,11 +1,14 @@
-/* core/lists.h -- an agent's merged lists of prompts, resources and resource templates.
+/* core/lists.h -- an agent's merged lists: tools, prompts, resources and resource templates.
  *
  * One merger for every list kind: fan out `<kind>/list` to every server of the agent that
  * declared the capability (following every nextCursor), name each item under the naming rule
- * (docs/routing.md: unchanged where unambiguous, "<server>__<name>" for prompts and
+ * (docs/routing.md: unchanged where unambiguous, "<server>__<name>" for tools and prompts and
  * "aip://<server>/<uri>" for resources where not, by the agent's tool_prefix switch), hide names
  * that could mean two items, and keep the result until a server says list_changed or restarts.
- * The naming part (aip_list_merge) is pure and unit-tested on its own.
+ * A server that fails to answer is left out of the list (its last good items stay routable but
+ * are not listed) and the list is not cached, so the next request tries again. Requests that
+ * need a list while it is fetched wait; one fetch serves them all. The naming part
+ * (aip_list_merge) is pure and unit-tested on its own.
  */
 #ifndef AIP_CORE_LISTS_H
 #define AIP_CORE_LISTS_H
@@ -20,7 +23,8 @@ typedef struct aip_pending aip_pending;
 typedef struct aip_policy aip_policy;
 
 typedef enum aip_list_id {
-  AIP_LIST_PROMPTS = 0,
+  AIP_LIST_TOOLS = 0,
+  AIP_LIST_PROMPTS,
   AIP_LIST_RESOURCES,
   AIP_LIST_TEMPLATES,
   AIP_LIST_N
@@ -31,8 +35,11 @@ typedef struct aip_list_kind {
   const char *method;   /* "prompts/list" */
   const char *key;      /* the result's array: "prompts" */
   const char *name_key; /* the member that names an item: "name", "uri", "uriTemplate" */
-  const char *cap;      /* the server capability that offers it: "prompts" */
+  const char *cap;      /* the server capability that offers it: "prompts"; NULL: ask every
+                           server (tools: a server that lists tools without declaring them
+                           still had them routed before capabilities were looked at) */
   int uri;              /* 1: names are URIs (aip://<server>/<uri>, compared exactly) */
+  const char *noun;     /* for logs: "tool" */
 } aip_list_kind;
 
 extern const aip_list_kind aip_list_kinds[AIP_LIST_N];
@@ -61,6 +68,7 @@ typedef struct aip_list {
   size_t waiters_n, waiters_cap;
   void *fetch; /* the fan-out in progress */
   size_t servers_n;
+  size_t hidden_n; /* items the last merge hid as ambiguous */
 } aip_list;
 
 /* What naming needs to know of the agent. */
@@ -68,7 +76,12 @@ typedef struct aip_list_names {
   const char *const *servers; /* the agent's server names, in its order */
   size_t servers_n;
   aip_tool_prefix prefix;
-  const aip_policy *policy; /* resources whose URI reaches a protected path are not listed */
+  /* tools the policy could never allow and resources whose URI reaches a protected path are
+   * not listed (NULL: all are) */
+  const aip_policy *policy;
+  const char *agent; /* for logs */
+  const char *stale; /* per server (or NULL): its items are its last good list, kept so they
+                        still route (and fail with "unavailable"); routable, not listed */
 } aip_list_names;
 
 int aip_list_init(aip_list *l, aip_list_id id, size_t servers_n); /* 0 or -ENOMEM */

@@ -98,16 +98,16 @@ static void upstream_unavailable(aip_pending *p, const aip_upstream *u);
 
 static void tools_list_ready(aip_pending *p) {
   aip_agent_rt *a = p->sess->agent;
+  const aip_list *l = &a->lists[AIP_LIST_TOOLS];
   /* every server failed: an empty list would read as "no tools"; say which one is down */
   size_t failed = 0;
-  for (size_t i = 0; i < a->cfg->servers_n; i++) failed += a->server_failed[i] != 0;
-  if (a->cfg->servers_n && failed == a->cfg->servers_n && !a->tools_n) {
+  for (size_t i = 0; i < a->cfg->servers_n; i++) failed += l->failed[i] != 0;
+  if (a->cfg->servers_n && failed == a->cfg->servers_n && !l->n) {
     upstream_unavailable(p, a->ups[0]);
     return;
   }
   cJSON *r = cJSON_CreateObject();
-  cJSON_AddItemToObject(r, "tools", a->tools_json ? cJSON_Duplicate(a->tools_json, 1)
-                                                  : cJSON_CreateArray());
+  cJSON_AddItemToObject(r, "tools", l->json ? cJSON_Duplicate(l->json, 1) : cJSON_CreateArray());
   aip_pending_result(p, r);
 }
 
@@ -164,7 +164,7 @@ static const aip_upstream *owner_down(aip_agent_rt *a, const char *tool) {
   const aip_upstream *u = aip_router_failed_server(a, tool);
   if (u || a->cfg->tool_prefix == AIP_PREFIX_ALWAYS) return u;
   for (size_t s = 0; s < a->cfg->servers_n; s++)
-    if (a->server_failed[s]) return a->ups[s];
+    if (a->lists[AIP_LIST_TOOLS].failed[s]) return a->ups[s];
   return NULL;
 }
 
