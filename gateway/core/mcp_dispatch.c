@@ -378,16 +378,20 @@ static void tools_call_checked(aip_pending *p) {
   cJSON_Delete(req);
 }
 
+int aip_dispatch_name_args(aip_pending *p, aip_rpc_msg *m, const cJSON **name,
+                           const cJSON **args) {
+  *name = cJSON_IsObject(m->params) ? cJSON_GetObjectItemCaseSensitive(m->params, "name") : NULL;
+  *args = cJSON_IsObject(m->params) ? cJSON_GetObjectItemCaseSensitive(m->params, "arguments") : NULL;
+  if (cJSON_IsString(*name) && (!*args || cJSON_IsObject(*args))) return 0;
+  char msg[120];
+  snprintf(msg, sizeof(msg), "Invalid params: %s needs a string name and object arguments", m->method);
+  aip_pending_error(p, AIP_RPC_INVALID_PARAMS, msg);
+  return 1;
+}
+
 static void do_tools_call(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
-  const cJSON *name = cJSON_IsObject(m->params)
-                          ? cJSON_GetObjectItemCaseSensitive(m->params, "name") : NULL;
-  const cJSON *args = cJSON_IsObject(m->params)
-                          ? cJSON_GetObjectItemCaseSensitive(m->params, "arguments") : NULL;
-  if (!cJSON_IsString(name) || (args && !cJSON_IsObject(args))) {
-    aip_pending_error(p, AIP_RPC_INVALID_PARAMS,
-                      "Invalid params: tools/call needs a string name and object arguments");
-    return;
-  }
+  const cJSON *name, *args;
+  if (aip_dispatch_name_args(p, m, &name, &args)) return;
   p->tool = strdup(name->valuestring);
   p->args = args ? cJSON_Duplicate(args, 1) : NULL;
   p->params = cJSON_Duplicate(m->root, 1); /* the whole request, until tools_call_checked */

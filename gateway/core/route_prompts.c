@@ -77,15 +77,8 @@ static void get_ready(aip_pending *p) {
 }
 
 void aip_route_prompts_get(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
-  const cJSON *name = cJSON_IsObject(m->params)
-                          ? cJSON_GetObjectItemCaseSensitive(m->params, "name") : NULL;
-  const cJSON *args = cJSON_IsObject(m->params)
-                          ? cJSON_GetObjectItemCaseSensitive(m->params, "arguments") : NULL;
-  if (!cJSON_IsString(name) || (args && !cJSON_IsObject(args))) {
-    aip_pending_error(p, AIP_RPC_INVALID_PARAMS,
-                      "Invalid params: prompts/get needs a string name and object arguments");
-    return;
-  }
+  const cJSON *name, *args;
+  if (aip_dispatch_name_args(p, m, &name, &args)) return;
   p->subject = strdup(name->valuestring);
   p->params = cJSON_Duplicate(m->params, 1);
   if (!p->subject || !p->params) {

@@ -174,8 +174,19 @@ static int route_checked(aip_pending *p, const char *method, size_t *server, con
   return 0;
 }
 
+/* What runs once both lists are fresh (kept in p->route_ctx meanwhile). */
+typedef struct step {
+  void (*fn)(aip_pending *p);
+} step;
+
+static void with_templates(aip_pending *p) {
+  p->on_tools = ((const step *)p->route_ctx)->fn;
+  p->route_ctx = NULL;
+  aip_lists_with(p->sess->agent, AIP_LIST_TEMPLATES, p);
+}
+
 /* Takes params.uri; then both lists, then `then`. */
-static void start(aip_pending *p, aip_rpc_msg *m, void (*first)(aip_pending *)) {
+static void start(aip_pending *p, aip_rpc_msg *m, const step *then) {
   const cJSON *uri = cJSON_IsObject(m->params)
                          ? cJSON_GetObjectItemCaseSensitive(m->params, "uri") : NULL;
   if (!cJSON_IsString(uri) || !uri->valuestring[0]) {
@@ -188,7 +199,8 @@ static void start(aip_pending *p, aip_rpc_msg *m, void (*first)(aip_pending *)) 
     aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, "Internal error");
     return;
   }
-  p->on_tools = first;
+  p->route_ctx = (void *)then;
+  p->on_tools = with_templates;
   aip_lists_with(p->sess->agent, AIP_LIST_RESOURCES, p);
 }
 
@@ -226,13 +238,9 @@ static void read_ready(aip_pending *p) {
   forward(p, "resources/read", server, real, read_answered);
 }
 
-static void read_templates(aip_pending *p) {
-  p->on_tools = read_ready;
-  aip_lists_with(p->sess->agent, AIP_LIST_TEMPLATES, p);
-}
-
 void aip_route_resources_read(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
-  start(p, m, read_templates);
+  static const step then = {read_ready};
+  start(p, m, &then);
 }
 
 /* ---- subscriptions ----------------------------------------------------------------------- */
@@ -345,13 +353,9 @@ static void subscribe_ready(aip_pending *p) {
   forward(p, "resources/subscribe", server, real, subscribe_answered);
 }
 
-static void subscribe_templates(aip_pending *p) {
-  p->on_tools = subscribe_ready;
-  aip_lists_with(p->sess->agent, AIP_LIST_TEMPLATES, p);
-}
-
 void aip_route_resources_subscribe(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
-  start(p, m, subscribe_templates);
+  static const step then = {subscribe_ready};
+  start(p, m, &then);
 }
 
 /* Unsubscribing needs no policy check (it only stops updates): the URI is matched against what

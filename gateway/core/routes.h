@@ -51,6 +51,10 @@ void aip_dispatch_audit(aip_session *s, const char *method, const aip_decision *
                         const char *subject, const cJSON *args);
 /* Answers with the AIP error of a refusing decision. */
 void aip_dispatch_deny(aip_pending *p, const aip_decision *d, const char *subject);
+/* params.name (a string) and params.arguments (an object, or absent) of a tools/call or
+ * prompts/get; 1 when they are not, and p was answered -32602. */
+int aip_dispatch_name_args(aip_pending *p, aip_rpc_msg *m, const cJSON **name,
+                           const cJSON **args);
 /* -32603 "upstream <agent>/<server> unavailable: <why>". */
 void aip_dispatch_unavailable(aip_pending *p, const aip_upstream *u);
 
