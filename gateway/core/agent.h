@@ -1,4 +1,4 @@
-/* core/agent.h -- one agent at run time: its policy, DLP, rate buckets, upstreams and merged tool list
+/* core/agent.h -- one agent at run time: its policy, DLP, rate buckets, upstreams and merged lists
  *
  * Everything here lives on the loop thread. The flow of a tools/call, file by file:
  *   http/http_server.c (bytes -> request) -> mcp/mcp_http.c (transport rules, identity,
