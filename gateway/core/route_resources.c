@@ -402,6 +402,20 @@ void aip_route_resource_updated(aip_agent_rt *a, size_t server, cJSON *msg) {
   cJSON_Delete(msg);
 }
 
+/* The server's instance went down: its subscriptions went with it. Subscribe again, queued for
+ * the next instance (which this starts), so the sessions keep hearing updates. */
+void aip_route_subs_reset(aip_agent_rt *a, size_t server) {
+  for (struct aip_sub *x = a->subs; x; x = x->next) {
+    if (x->server != server) continue;
+    cJSON *params = cJSON_CreateObject();
+    cJSON_AddStringToObject(params, "uri", x->real);
+    if (aip_upstream_call_start(a->ups[server], "resources/subscribe", params, ignore_answer, NULL,
+                                NULL))
+      aip_warn("upstream %s: cannot subscribe again to a resource after a restart: %s",
+               a->ups[server]->label, a->ups[server]->last_error);
+  }
+}
+
 /* The subscriptions left when the agent goes (every session ended first). */
 void aip_route_subs_free(aip_agent_rt *a) {
   while (a->subs) sub_drop(a, a->subs, NULL, 0);

@@ -51,17 +51,22 @@ void aip_router_tools_changed(aip_agent_rt *a) { aip_lists_changed(a, AIP_LIST_T
 
 /* ---- upstream hooks ---------------------------------------------------------------------- */
 
+static size_t server_of(aip_agent_rt *a, const aip_upstream *u) {
+  size_t server = 0;
+  while (server + 1 < a->cfg->servers_n && a->ups[server] != u) server++;
+  return server;
+}
+
 /* Each notification goes where it belongs (notify.c). */
 static void on_upstream_notification(aip_upstream *u, cJSON *msg, void *data) {
   aip_agent_rt *a = data;
-  size_t server = 0;
-  while (server + 1 < a->cfg->servers_n && a->ups[server] != u) server++;
-  aip_route_notification(a, server, msg);
+  aip_route_notification(a, server_of(a, u), msg);
 }
 
 static void on_upstream_reset(aip_upstream *u, void *data) {
-  aip_router_tools_changed(data);
-  aip_lists_all_changed(data);
+  aip_agent_rt *a = data;
+  aip_lists_all_changed(a);
+  if (!a->gw->draining && !u->closing) aip_route_subs_reset(a, server_of(a, u));
 }
 
 /* Answers larger than the agent's dlp.stream_threshold stream through its DLP (mcp_http.c). */

@@ -27,6 +27,8 @@ void aip_route_resources_unsubscribe(aip_pending *p, aip_session *s, aip_rpc_msg
 /* The session ends: its subscriptions go (the last subscriber unsubscribes upstream). */
 void aip_route_subs_session_end(aip_session *s);
 void aip_route_subs_free(aip_agent_rt *a);
+/* Server `server`'s instance went down: its subscriptions are sent again to the next one. */
+void aip_route_subs_reset(aip_agent_rt *a, size_t server);
 /* notifications/resources/updated from server `server`: to the sessions that subscribed. */
 void aip_route_resource_updated(aip_agent_rt *a, size_t server, cJSON *msg);
 /* Rewrites the URIs of resource_link and embedded resource items anywhere in `node` (a tool

@@ -241,6 +241,35 @@ t('subscriptions: resources/updated goes only to the session that subscribed', a
   assert.equal(got1.length, 1, 'no update after unsubscribe');
 });
 
+t('subscriptions: the server is asked once per resource and told to stop when the last subscriber goes', async () => {
+  const s1 = await gw.connect(T.probe);
+  const s2 = await gw.connect(T.probe);
+  const s3 = await gw.connect(T.probe);
+  const got = [[], [], []];
+  [s1, s2, s3].forEach((s, i) => s.client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => got[i].push(n.params.uri)));
+  await Promise.all([s1.getStream, s2.getStream, s3.getStream]);
+  const uri = `aip://a/file://${dir}/notes.txt`;
+  const real = `file://${dir}/notes.txt`;
+  const count = (method) => probeLog().filter((m) => m.server === 'a' && m.method === method && m.params?.uri === real).length;
+  const sub0 = count('resources/subscribe'), unsub0 = count('resources/unsubscribe');
+  await s1.client.subscribeResource({ uri });
+  await waitFor(() => got[0].length === 1, 3000, 'the first subscriber hears the update');
+  assert.deepEqual(got[0], [uri], 'under the URI it subscribed with');
+  await s2.client.subscribeResource({ uri });
+  assert.equal(count('resources/subscribe'), sub0 + 1, 'one upstream subscription for both sessions');
+  await s1.client.unsubscribeResource({ uri });
+  await sleep(200);
+  assert.equal(count('resources/unsubscribe'), unsub0, 'a subscriber is left: the server keeps sending');
+  await s2.client.unsubscribeResource({ uri });
+  await waitFor(() => count('resources/unsubscribe') === unsub0 + 1, 3000, 'the last one gone: unsubscribed upstream');
+  assert.deepEqual(got[2], [], 'a session that never subscribed hears nothing');
+  // a session that ends is unsubscribed too
+  await s3.client.subscribeResource({ uri });
+  await waitFor(() => got[2].length === 1, 3000, 'the third subscriber hears the update');
+  await s3.transport.terminateSession();
+  await waitFor(() => count('resources/unsubscribe') === unsub0 + 2, 3000, 'its session ended: unsubscribed upstream');
+});
+
 t('an embedded resource from a server without resources is qualified, so it never reads as another server\'s', async () => {
   const { client } = await gw.connect(T.mem);
   const r = await client.callTool({ name: 'read_media_file', arguments: { path: path.join(dir, 'blob.bin') } });

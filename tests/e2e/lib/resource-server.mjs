@@ -7,10 +7,12 @@
 // - template: file:///{+path} (reads any file under PROBE_DIR as text);
 // - prompts: "leak" (its message carries a fake AWS key), "shared" (a name two probes share),
 //   "b__x" under PROBE_NAME=a (reads as the qualified name of server b's "x");
-// - completion for the prompt "shared" argument "q".
+// - completion for the prompt "shared" argument "q";
+// - resources/subscribe: {} and a notifications/resources/updated for that URI 50 ms later.
 import fs from 'node:fs';
 import path from 'node:path';
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { SubscribeRequestSchema, UnsubscribeRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { completable } from '@modelcontextprotocol/sdk/server/completable.js';
 import { z } from 'zod';
@@ -21,7 +23,7 @@ const LOG = process.env.PROBE_LOG;
 const SECRET = 'AKIAIOSFODNN7EXAMPLE';
 
 const server = new McpServer({ name: NAME, version: '1.0.0' },
-  { capabilities: { logging: {}, completions: {} }, instructions: `Probe ${NAME}: read the notes first.` });
+  { capabilities: { logging: {}, completions: {}, resources: { subscribe: true } }, instructions: `Probe ${NAME}: read the notes first.` });
 
 const text = (uri, t) => ({ contents: [{ uri, mimeType: 'text/plain', text: t }] });
 const readFile = (u) => {
@@ -54,6 +56,13 @@ if (NAME === 'a') {
 if (NAME === 'b') {
   server.registerPrompt('x', {}, async () => ({ messages: [{ role: 'user', content: { type: 'text', text: 'b x' } }] }));
 }
+
+// subscriptions: acknowledged (the request is logged below); an update follows at once
+server.server.setRequestHandler(SubscribeRequestSchema, async (req) => {
+  setTimeout(() => server.server.sendResourceUpdated({ uri: req.params.uri }).catch(() => {}), 50);
+  return {};
+});
+server.server.setRequestHandler(UnsubscribeRequestSchema, async () => ({}));
 
 // log every request before the SDK handles it
 const transport = new StdioServerTransport();
