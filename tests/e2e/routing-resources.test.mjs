@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { McpError, ResourceUpdatedNotificationSchema, LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { McpError, ResourceUpdatedNotificationSchema, LoggingMessageNotificationSchema, PromptListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 
 import { Gateway, newToken, makeTempDir, EVERYTHING_JS, E2E_DIR, textOf, waitFor, sleep } from './lib/harness.mjs';
 
@@ -44,7 +44,7 @@ before(async () => {
       { name: 'ev', token: T.ev, servers: ['evA', 'evB'],
         policy: { ...all, allowed_tools: ['evA__get-resource-links', 'evA__get-resource-reference', 'evA__toggle-simulated-logging'] } },
       { name: 'probe', token: T.probe, servers: ['a', 'b'],
-        policy: { ...all, protected_paths: [path.join(dir, 'secret')], dlp: { patterns } } },
+        policy: { ...all, allowed_tools: ['a__add-prompt'], protected_paths: [path.join(dir, 'secret')], dlp: { patterns } } },
       { name: 'never', token: T.never, servers: ['a', 'b'], tool_prefix: 'never', policy: all },
       { name: 'mem', token: T.mem, servers: ['memory', 'files'],
         policy: { ...all, allowed_tools: ['create_entities', 'read_media_file'], dlp: { patterns } } },
@@ -190,6 +190,23 @@ t('hidden prompts: ambiguous names are not listed and refused when named', async
   await rejectsWith(n.client.getPrompt({ name: 'shared' }), -32602, /Ambiguous/);
   // prompt arguments pass protected_paths like tool arguments
   await rejectsWith(client.getPrompt({ name: 'only-a', arguments: { file: `${dir}/secret/key.txt` } }), -32007);
+});
+
+t('prompts/list_changed from a server reaches the agent\'s sessions and the merged list is fetched again', async () => {
+  const { client, getStream } = await gw.connect(T.probe);
+  const other = await gw.connect(T.probe);
+  let changed = 0, changedOther = 0;
+  client.setNotificationHandler(PromptListChangedNotificationSchema, () => { changed++; });
+  other.client.setNotificationHandler(PromptListChangedNotificationSchema, () => { changedOther++; });
+  await getStream;
+  await other.getStream;
+  assert.ok(!(await client.listPrompts()).prompts.some((p) => p.name === 'fresh'));
+  await client.callTool({ name: 'a__add-prompt', arguments: { name: 'fresh' } });
+  await waitFor(() => changed >= 1 && changedOther >= 1, 3000, 'prompts/list_changed at both sessions');
+  const names = (await client.listPrompts()).prompts.map((p) => p.name);
+  assert.ok(names.includes('fresh'), names.join(' '));
+  const g = await client.getPrompt({ name: 'fresh' });
+  assert.equal(g.messages[0].content.text, 'fresh of a');
 });
 
 t('logging/setLevel reaches every server of the agent', async () => {

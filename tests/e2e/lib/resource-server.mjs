@@ -8,6 +8,7 @@
 // - prompts: "leak" (its message carries a fake AWS key), "shared" (a name two probes share),
 //   "b__x" under PROBE_NAME=a (reads as the qualified name of server b's "x");
 // - completion for the prompt "shared" argument "q";
+// - tool add-prompt {name}: registers a prompt (prompts/list_changed follows);
 // - resources/subscribe: {} and a notifications/resources/updated for that URI 50 ms later.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -56,6 +57,12 @@ if (NAME === 'a') {
 if (NAME === 'b') {
   server.registerPrompt('x', {}, async () => ({ messages: [{ role: 'user', content: { type: 'text', text: 'b x' } }] }));
 }
+
+// a tool that adds a prompt: the SDK then sends notifications/prompts/list_changed
+server.registerTool('add-prompt', { inputSchema: { name: z.string() } }, async ({ name }) => {
+  server.registerPrompt(name, {}, async () => ({ messages: [{ role: 'user', content: { type: 'text', text: `${name} of ${NAME}` } }] }));
+  return { content: [{ type: 'text', text: `added ${name}` }] };
+});
 
 // subscriptions: acknowledged (the request is logged below); an update follows at once
 server.server.setRequestHandler(SubscribeRequestSchema, async (req) => {
