@@ -550,6 +550,15 @@ static void refuse_unavailable(aip_exchange *ex, aip_session *s, aip_rpc_msg *m)
   aip_buf_free(&b);
 }
 
+/* Methods whose every decision leaves an audit record (tools, resources, prompts). */
+static int audited(const char *method) {
+  static const char *const v[] = {"tools/call", "resources/read", "resources/subscribe",
+                                  "prompts/get", NULL};
+  for (size_t i = 0; v[i]; i++)
+    if (strcmp(method, v[i]) == 0) return 1;
+  return 0;
+}
+
 void aip_dispatch(aip_exchange *ex, aip_session *s, aip_rpc_msg *m) {
   if (m->kind == AIP_RPC_RESPONSE || m->kind == AIP_RPC_ERROR) {
     /* the only requests the gateway sends agents are elicitations (mcp_http.c refused a POST
@@ -569,8 +578,7 @@ void aip_dispatch(aip_exchange *ex, aip_session *s, aip_rpc_msg *m) {
   aip_policy_check_method(s->agent->policy, m->method, strlen(m->method), &d);
   /* audit.on_error block: nothing that must leave an audit record runs while the log cannot
    * take it (docs/audit.md). A refused notification just goes away. */
-  if ((d.error_code || strcmp(m->method, "tools/call") == 0) &&
-      aip_audit_admit(s->agent->gw->audit)) {
+  if ((d.error_code || audited(m->method)) && aip_audit_admit(s->agent->gw->audit)) {
     aip_pending *p = m->kind == AIP_RPC_REQUEST ? aip_pending_new(ex, s, m->id) : NULL;
     if (p) aip_pending_error(p, AIP_RPC_INTERNAL_ERROR,
                              "Audit log unavailable: calls are refused until it can be written");
