@@ -109,6 +109,10 @@ t('two server-everything: colliding URIs, templates and prompt names are qualifi
   assert.match(JSON.stringify(g.messages), /Lyon/);
   const c = await client.complete({ ref: { type: 'ref/prompt', name: 'evA__completable-prompt' }, argument: { name: 'department', value: 'En' } });
   assert.ok(c.completion.values.includes('Engineering'), JSON.stringify(c));
+  // ref/resource: routed by the template's exposed URI, sent with the server's own
+  const rc = await client.complete({ ref: { type: 'ref/resource', uri: 'aip://evB/demo://resource/dynamic/text/{resourceId}' }, argument: { name: 'resourceId', value: '1' } });
+  assert.deepEqual(rc.completion.values, ['1']);
+  await rejectsWith(client.complete({ ref: { type: 'ref/resource', uri: 'demo://resource/dynamic/text/{resourceId}' }, argument: { name: 'resourceId', value: '1' } }), -32602, /resource template/);
 });
 
 t('resource_link and embedded resources in tool results name resources as the agent sees them', async () => {
