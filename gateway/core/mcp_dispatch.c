@@ -179,13 +179,7 @@ static void tools_call_ready(aip_pending *p) {
     return;
   }
   if (!t) {
-    char msg[400];
-    if (aip_router_ambiguous(a, p->tool))
-      snprintf(msg, sizeof(msg), "Ambiguous tool name: %.256s could mean tools of several servers, "
-               "so none of them is exposed under it (see the gateway log)", p->tool);
-    else
-      snprintf(msg, sizeof(msg), "Unknown tool: %.256s", p->tool);
-    aip_pending_error(p, AIP_RPC_INVALID_PARAMS, msg);
+    aip_dispatch_unknown(p, &a->lists[AIP_LIST_TOOLS], p->tool);
     return;
   }
   cJSON *params = p->params;
@@ -500,6 +494,17 @@ void aip_dispatch_deny(aip_pending *p, const aip_decision *d, const char *subjec
 }
 
 void aip_dispatch_unavailable(aip_pending *p, const aip_upstream *u) { upstream_unavailable(p, u); }
+
+void aip_dispatch_unknown(aip_pending *p, const aip_list *l, const char *name) {
+  const char *noun = aip_list_kinds[l->id].noun;
+  char msg[400];
+  if (aip_list_ambiguous(l, name))
+    snprintf(msg, sizeof(msg), "Ambiguous %s name: %.256s could mean %ss of several servers, so "
+             "none of them is exposed under it (see the gateway log)", noun, name, noun);
+  else
+    snprintf(msg, sizeof(msg), "Unknown %s: %.256s", noun, name);
+  aip_pending_error(p, AIP_RPC_INVALID_PARAMS, msg);
+}
 
 /* ---- entry point --------------------------------------------------------------------------- */
 

@@ -44,15 +44,8 @@ static void send_to(aip_pending *p, const char *method, size_t server) {
 static const aip_list_entry *prompt_of(aip_pending *p) {
   const aip_list *l = &p->sess->agent->lists[AIP_LIST_PROMPTS];
   const aip_list_entry *e = aip_list_find(l, p->subject);
-  if (e) return e;
-  char msg[400];
-  if (aip_list_ambiguous(l, p->subject))
-    snprintf(msg, sizeof(msg), "Ambiguous prompt name: %.256s could mean prompts of several "
-             "servers, so none of them is exposed under it", p->subject);
-  else
-    snprintf(msg, sizeof(msg), "Unknown prompt: %.256s", p->subject);
-  aip_pending_error(p, AIP_RPC_INVALID_PARAMS, msg);
-  return NULL;
+  if (!e) aip_dispatch_unknown(p, l, p->subject);
+  return e;
 }
 
 /* ---- prompts/get ------------------------------------------------------------------------- */
@@ -114,11 +107,7 @@ static void complete_resource(aip_pending *p) {
     int s = aip_agent_list_names(a, &n) ? -1 : aip_list_unqualify(AIP_LIST_TEMPLATES, &n, p->subject, &real);
     aip_list_names_free(&n);
     if (s < 0) {
-      char msg[400];
-      snprintf(msg, sizeof(msg), "%s resource template: %.256s",
-               aip_list_ambiguous(&a->lists[AIP_LIST_TEMPLATES], p->subject) ? "Ambiguous" : "Unknown",
-               p->subject);
-      aip_pending_error(p, AIP_RPC_INVALID_PARAMS, msg);
+      aip_dispatch_unknown(p, &a->lists[AIP_LIST_TEMPLATES], p->subject);
       return;
     }
     server = (size_t)s;

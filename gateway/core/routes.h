@@ -7,6 +7,7 @@
 
 #include <cJSON.h>
 #include "engine/engine.h"
+#include "gateway/core/lists.h"
 
 typedef struct aip_pending aip_pending;
 typedef struct aip_session aip_session;
@@ -57,6 +58,9 @@ void aip_dispatch_deny(aip_pending *p, const aip_decision *d, const char *subjec
  * prompts/get; 1 when they are not, and p was answered -32602. */
 int aip_dispatch_name_args(aip_pending *p, aip_rpc_msg *m, const cJSON **name,
                            const cJSON **args);
+/* -32602 "Unknown <noun>: <name>", or "Ambiguous <noun> name: ..." when the name is hidden as
+ * one that could mean items of several servers. */
+void aip_dispatch_unknown(aip_pending *p, const aip_list *l, const char *name);
 /* -32603 "upstream <agent>/<server> unavailable: <why>". */
 void aip_dispatch_unavailable(aip_pending *p, const aip_upstream *u);
 
