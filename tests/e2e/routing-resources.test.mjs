@@ -10,7 +10,7 @@ import path from 'node:path';
 
 import { McpError, ResourceUpdatedNotificationSchema, LoggingMessageNotificationSchema, PromptListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 
-import { Gateway, newToken, makeTempDir, EVERYTHING_JS, E2E_DIR, textOf, waitFor, sleep } from './lib/harness.mjs';
+import { Gateway, newToken, makeTempDir, EVERYTHING_JS, E2E_DIR, waitFor, sleep, parseMaybeSse } from './lib/harness.mjs';
 
 const PROBE_JS = path.join(E2E_DIR, 'lib/resource-server.mjs');
 const MEMORY_JS = path.join(E2E_DIR, 'node_modules/@modelcontextprotocol/server-memory/dist/index.js');
@@ -44,7 +44,7 @@ before(async () => {
       { name: 'ev', token: T.ev, servers: ['evA', 'evB'],
         policy: { ...all, allowed_tools: ['evA__get-resource-links', 'evA__get-resource-reference', 'evA__toggle-simulated-logging'] } },
       { name: 'probe', token: T.probe, servers: ['a', 'b'],
-        policy: { ...all, allowed_tools: ['a__add-prompt'], protected_paths: [path.join(dir, 'secret')], dlp: { patterns } } },
+        policy: { ...all, allowed_tools: ['a__add-prompt'], protected_paths: [path.join(dir, 'secret')], dlp: { patterns, detect_encoding: true } } },
       { name: 'never', token: T.never, servers: ['a', 'b'], tool_prefix: 'never', policy: all },
       { name: 'mem', token: T.mem, servers: ['memory', 'files'],
         policy: { ...all, allowed_tools: ['create_entities', 'read_media_file'], dlp: { patterns } } },
@@ -174,6 +174,13 @@ t('DLP: a secret in a resource, a prompt message and a completion value is redac
   // an embedded resource in a prompt message names the resource as the agent sees it
   const s = await client.getPrompt({ name: 'a__shared', arguments: { q: 'hi' } });
   assert.equal(s.messages[1].content.resource.uri, `aip://a/file://${dir}/notes.txt`);
+  // a blob, where the rule asks for encoded matches (detect_encoding): redacted too (raw
+  // JSON-RPC: the redacted blob is no longer base64, which the SDK client would refuse)
+  const sid = await gw.rawSession(T.probe);
+  const raw = await gw.post({ jsonrpc: '2.0', id: 2, method: 'resources/read', params: { uri: 'aip://a/vault://blob' } },
+    { token: T.probe, session: sid, version: '2025-11-25' });
+  const blob = parseMaybeSse(raw).result.contents[0].blob;
+  assert.equal(blob, '[REDACTED:AWS:encoded]');
   const recs = audit().filter((x) => x.method === 'prompts/get');
   assert.ok(recs.some((x) => x.tool === 'a__leak' && x.decision === 'ALLOW'));
 });

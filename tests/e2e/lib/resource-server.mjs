@@ -3,7 +3,8 @@
 // reached the server and what never did.
 //
 // - resources: file://$PROBE_DIR/notes.txt (text), file://$PROBE_DIR/secret/key.txt (listed,
-//   so the gateway must hide it when protected), vault://token (text with a fake AWS key);
+//   so the gateway must hide it when protected), vault://token (text with a fake AWS key),
+//   vault://blob (the same text as a base64 blob);
 // - template: file:///{+path} (reads any file under PROBE_DIR as text);
 // - prompts: "leak" (its message carries a fake AWS key), "shared" (a name two probes share),
 //   "b__x" under PROBE_NAME=a (reads as the qualified name of server b's "x");
@@ -38,6 +39,8 @@ server.registerResource('key', `file://${DIR}/secret/key.txt`, { mimeType: 'text
   async (uri) => text(uri.href, readFile(uri.href)));
 server.registerResource('token', 'vault://token', { mimeType: 'text/plain' },
   async (uri) => text(uri.href, `the token is ${SECRET}`));
+server.registerResource('blob', 'vault://blob', { mimeType: 'application/octet-stream' },
+  async (uri) => ({ contents: [{ uri: uri.href, mimeType: 'application/octet-stream', blob: Buffer.from(`the token is ${SECRET}`).toString('base64') }] }));
 server.registerResource('any file', new ResourceTemplate('file:///{+path}', { list: undefined }),
   { mimeType: 'text/plain' }, async (uri) => text(uri.href, readFile(uri.href)));
 
