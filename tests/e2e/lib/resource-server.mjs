@@ -12,7 +12,6 @@
 // - tool add-prompt {name}: registers a prompt (prompts/list_changed follows);
 // - resources/subscribe: {} and a notifications/resources/updated for that URI 50 ms later.
 import fs from 'node:fs';
-import path from 'node:path';
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { SubscribeRequestSchema, UnsubscribeRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
@@ -74,13 +73,11 @@ server.server.setRequestHandler(SubscribeRequestSchema, async (req) => {
 });
 server.server.setRequestHandler(UnsubscribeRequestSchema, async () => ({}));
 
-// log every request before the SDK handles it
+// log every request before the SDK handles it (connect installs the SDK's handler; wrap it)
 const transport = new StdioServerTransport();
-const orig = transport.onmessage;
 await server.connect(transport);
 const handler = transport.onmessage;
 transport.onmessage = (m) => {
   if (LOG && m && m.method) fs.appendFileSync(LOG, JSON.stringify({ server: NAME, method: m.method, params: m.params ?? null }) + '\n');
   handler(m);
 };
-void orig; void path;
