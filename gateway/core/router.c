@@ -13,6 +13,7 @@
 
 #include "gateway/core/agent.h"
 #include "gateway/core/routes.h"
+#include "gateway/core/server_requests.h"
 #include "gateway/mcp/pending.h"
 #include "gateway/mcp/session.h"
 #include "gateway/serve/gw.h"
@@ -66,7 +67,13 @@ static void on_upstream_notification(aip_upstream *u, cJSON *msg, void *data) {
 static void on_upstream_reset(aip_upstream *u, void *data) {
   aip_agent_rt *a = data;
   aip_lists_all_changed(a);
+  aip_s2c_upstream_reset(a, u); /* its requests to the agent died with it */
   if (!a->gw->draining && !u->closing) aip_route_subs_reset(a, server_of(a, u));
+}
+
+static void on_upstream_request(aip_upstream *u, cJSON *msg, aip_upstream_call *related,
+                                void *data) {
+  aip_s2c_request(data, u, msg, related);
 }
 
 /* Answers larger than the agent's dlp.stream_threshold stream through its DLP (mcp_http.c). */
@@ -92,7 +99,7 @@ int aip_agent_init(aip_gw *gw, aip_agent_rt *a, const aip_agent_config *cfg, aip
     if (aip_list_init(&a->lists[id], (aip_list_id)id, cfg->servers_n))
       return aip_error_set(err, -ENOMEM, "out of memory");
   aip_upstream_hooks hooks = {on_upstream_notification, on_upstream_reset, a,
-                              agent_stream_threshold};
+                              agent_stream_threshold, on_upstream_request};
   for (size_t i = 0; i < cfg->servers_n; i++) {
     const aip_server_config *sc = &gw->cfg->servers[cfg->servers[i]];
     char label[200];
