@@ -1,12 +1,12 @@
 // Resources, prompts, completion and logging routed across a stdio and a Streamable HTTP
 // upstream of one agent: server-everything twice, once over stdio and once in streamableHttp
 // mode (loopback only), so every URI and prompt name collides across the two transports.
-import { before, after, test } from 'node:test';
+import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 
-import { Gateway, EverythingHttpServer, httpServer, newToken, EVERYTHING_JS } from './lib/harness.mjs';
+import { Gateway, EverythingHttpServer, httpServer, newToken, EVERYTHING_JS, gatewayTest, stopAll } from './lib/harness.mjs';
 
 const TOKEN = newToken('mixed');
 let ev, gw;
@@ -19,22 +19,9 @@ before(async () => {
   });
 });
 
-after(async () => {
-  try {
-    if (gw) await gw.stop();
-  } finally {
-    if (ev) await ev.stop();
-  }
-});
+after(() => stopAll([gw], [ev]));
 
-const t = (name, fn) => test(name, async (ctx) => {
-  try {
-    await gw.wrap(fn)(ctx);
-  } catch (e) {
-    ev.dumpLog(`[${ctx.name}]`);
-    throw e;
-  }
-});
+const t = gatewayTest(() => gw, () => [ev]);
 
 t('initialize: both servers\' capabilities and instructions', async () => {
   const { client } = await gw.connect(TOKEN);
