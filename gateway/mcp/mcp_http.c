@@ -955,15 +955,18 @@ static void resume(aip_gw *gw, aip_session *s, aip_http_req *req, const char *la
   gw->metrics.streams_resumed++;
   aip_http_stream_begin(req, 200, "text/event-stream", NULL);
   aip_replay_attach(s->replay, rs, 1);
-  if (rs->lost) {
+  /* what it cannot have: counted from the ids, whether the events were ever written or not */
+  int last_missing;
+  uint64_t missing = aip_replay_missing(s->replay, rs, seq, &last_missing);
+  if (missing) {
     char c[160];
     int k = snprintf(c, sizeof(c), ": %llu events of this stream were dropped from the replay "
-                     "buffer (limits.max_replay_bytes)\n\n", (unsigned long long)rs->lost);
+                     "buffer (limits.max_replay_bytes)\n\n", (unsigned long long)missing);
     aip_http_stream_write(req, c, (size_t)k);
   }
   aip_replay_each(s->replay, rs, seq, replay_write, req);
-  /* an answer too large to keep streamed after the client's last event */
-  if (rs->unkept_seq && seq < rs->unkept_seq && rs->ended) rs->final_lost = 1;
+  /* an ended POST stream's last event is its answer: gone (dropped, or too large to keep) */
+  if (rs->ended && last_missing) rs->final_lost = 1;
   if (rs->final_lost && rs->req_id) {
     /* the answer itself is gone: exactly one answer still, an error saying so */
     cJSON *id = NULL;

@@ -151,6 +151,19 @@ int aip_replay_each(aip_replay *r, aip_replay_stream *st, uint64_t after,
   return 0;
 }
 
+uint64_t aip_replay_missing(const aip_replay *r, const aip_replay_stream *st, uint64_t after,
+                            int *last_missing) {
+  uint64_t last = st->next_seq - 1, held = 0;
+  int last_held = 0;
+  for (const aip_replay_event *e = r->head; e; e = e->next) {
+    if (e->st != st || e->seq <= after) continue;
+    held++;
+    if (e->seq == last) last_held = 1;
+  }
+  *last_missing = last > after && !last_held;
+  return last > after ? last - after - held : 0;
+}
+
 void aip_replay_close(aip_replay *r, aip_replay_stream *st) {
   st->ended = 1;
   st->attached = 0;

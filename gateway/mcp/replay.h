@@ -85,6 +85,11 @@ void aip_replay_close(aip_replay *r, aip_replay_stream *st);
 /* A connection carries the stream now (1) or no longer (0; the record may be freed then: do not
  * use `st` after detaching an ended stream). */
 void aip_replay_attach(aip_replay *r, aip_replay_stream *st, int on);
+/* What a resume from `after` cannot replay: how many events of `st` after it are not held
+ * (dropped for the budget, or an answer too large to keep), and whether its last event is one
+ * of them (`*last_missing`; a POST stream's last event is its answer once it ended). */
+uint64_t aip_replay_missing(const aip_replay *r, const aip_replay_stream *st, uint64_t after,
+                            int *last_missing);
 /* After a resume reported the stream's losses (and stood in for an answer it could not
  * replay): they are not reported again. */
 void aip_replay_forget_lost(aip_replay *r, aip_replay_stream *st);

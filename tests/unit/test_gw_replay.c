@@ -71,10 +71,15 @@ static void test_replay(void) {
   CHECK_INT(aip_replay_each(&r, a, 0, collect, NULL), 0);
   CHECK_STR(seen, "a1|a2|a3|");
   CHECK(a2 == 2);
+  int lm;
+  CHECK(aip_replay_missing(&r, a, 0, &lm) == 0 && !lm);
   /* over budget: the oldest (a1, b1: both sent) go, nothing lost */
   put(&r, b, "b2", 0, 0);
   put(&r, b, "b3", 0, 0);
   CHECK(r.dropped == 2 && r.bytes <= r.max_bytes);
+  /* a1 is gone: a resume from a's start misses 1 (written once, but not to this client) */
+  CHECK(aip_replay_missing(&r, a, 0, &lm) == 1 && !lm);
+  CHECK(aip_replay_missing(&r, a, 1, &lm) == 0 && !lm);
   CHECK(a->lost == 0 && b->lost == 0);
   /* a2, a3 were replayed above (sent): dropping them loses nothing either */
   put(&r, b, "b4", 0, 0);
@@ -94,6 +99,7 @@ static void test_replay(void) {
   big[sizeof(big) - 1] = 0;
   put(&r, d, big, 0, 1);
   CHECK(d->final_lost && d->lost == 1 && d->held == 0);
+  CHECK(aip_replay_missing(&r, d, 0, &lm) == 1 && lm);
   CHECK_STR(d->req_id, "\"x\"");
   /* an ended stream with nothing held or lost is freed; attached ones stay until detached */
   aip_replay_end(&r, a);
