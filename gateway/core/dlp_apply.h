@@ -52,6 +52,8 @@ typedef enum aip_dlp_req_outcome {
 } aip_dlp_req_outcome;
 
 #define AIP_DLP_REQ_FAILED_MSG "Request withheld: DLP could not scan it"
+/* The -32603 that stands in for a response (with its id) response DLP could not scan. */
+#define AIP_DLP_RESP_FAILED_MSG "Response withheld: DLP could not scan it"
 #define AIP_DLP_REQ_BLOCKED_REASON "sensitive data in request (DLP)"
 
 /* Scans the whole message `msg`: every member but the values of jsonrpc, id and method

@@ -42,19 +42,7 @@ struct aip_upstream_call {
 };
 
 cJSON *aip_upstream_error_msg(int code, const char *message) {
-  cJSON *m = cJSON_CreateObject();
-  cJSON *e = cJSON_CreateObject();
-  if (!m || !e) {
-    cJSON_Delete(m);
-    cJSON_Delete(e);
-    return NULL;
-  }
-  cJSON_AddStringToObject(m, "jsonrpc", "2.0");
-  cJSON_AddNullToObject(m, "id");
-  cJSON_AddNumberToObject(e, "code", code);
-  cJSON_AddStringToObject(e, "message", message);
-  cJSON_AddItemToObject(m, "error", e);
-  return m;
+  return aip_rpc_error_msg(NULL, code, message, NULL); /* the engine's builder */
 }
 
 static uint64_t now_ms(aip_upstream *u) { return uv_now(u->loop); }
@@ -300,10 +288,9 @@ static void answer_server_request(aip_upstream *u, aip_rpc_msg *m) {
     cJSON_AddItemToObject(reply, "result", r);
   } else {
     /* sampling and elicitation need the downstream client; not routed yet */
-    cJSON *e = cJSON_CreateObject();
-    cJSON_AddNumberToObject(e, "code", AIP_RPC_METHOD_NOT_FOUND);
-    cJSON_AddStringToObject(e, "message", "Method not found");
-    cJSON_AddItemToObject(reply, "error", e);
+    cJSON_Delete(reply);
+    reply = aip_rpc_error_msg(m->id, AIP_RPC_METHOD_NOT_FOUND, "Method not found", NULL);
+    if (!reply) return;
   }
   send_json(u, 0, reply);
   cJSON_Delete(reply);

@@ -79,8 +79,7 @@ static void reply_decision(aip_wrapper *w, const cJSON *id, const aip_decision *
                            const char *subject) {
   aip_buf b;
   aip_buf_init(&b);
-  if (aip_decision_error(&b, id, d, subject))
-    aip_rpc_error(&b, id, d->error_code, d->error_message ? d->error_message : "Error", NULL);
+  aip_decision_error(&b, id, d, subject); /* any refusal, AIP's or ours (engine/jsonrpc.c) */
   send_buf(w, &b);
 }
 

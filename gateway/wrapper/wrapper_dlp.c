@@ -25,7 +25,6 @@
 
 #define MAX_TRACKED 4096 /* requests in flight whose answers can be named in the audit */
 #define ERR_IDLE_MS 100  /* the child's stderr quiet this long after a newline: flush */
-#define RESPONSE_WITHHELD "Response withheld: DLP could not scan it"
 
 typedef struct tracked {
   char *key; /* id key (aip_wrapper_id_key) */
@@ -191,7 +190,7 @@ static void settle(aip_wrapper *w, const cJSON *id, const char *method, int rc,
       aip_wrapper_to_child(w, b.data, b.len);
     aip_buf_free(&b);
   } else if (rc < 0 && id) {
-    aip_wrapper_reply_error(w, id, AIP_RPC_INTERNAL_ERROR, RESPONSE_WITHHELD, NULL);
+    aip_wrapper_reply_error(w, id, AIP_RPC_INTERNAL_ERROR, AIP_DLP_RESP_FAILED_MSG, NULL);
   }
   if (c && (c->flags & AIP_DLP_F_PARTIAL))
     aip_warn("dlp.max_scan_size: part of a message from the server was not scanned");
