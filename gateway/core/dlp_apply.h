@@ -64,6 +64,12 @@ typedef enum aip_dlp_req_outcome {
 aip_dlp_req_outcome aip_dlp_scan_request(aip_dlp_run *r, const cJSON *msg, aip_dlp_counts *c,
                                          cJSON **redacted, aip_decision *block);
 
+/* The decision of a request the scan stopped with AIP_DLP_REQ_FAILED: BLOCK, -32603
+ * AIP_DLP_REQ_FAILED_MSG, reason "DLP could not scan the request". With the BLOCKED decision
+ * (*block above) it is what both front ends audit (the call's record, with the counts) and
+ * answer (aip_decision_error), so a stopped request looks the same through either. */
+void aip_dlp_req_failed_decision(aip_decision *d);
+
 /* The audit (and approval) copy of arguments never holds what DLP would redact, whatever
  * scan_requests says (as the AIP reference does). A redacted copy, or NULL when nothing
  * matched (use the original); when the scan fails, the string AIP_DLP_NOT_SHOWN. No time

@@ -10,6 +10,7 @@
 
 #include "gateway/approvals/ask_elicit.h"
 #include "gateway/core/agent.h"
+#include "gateway/core/decision_audit.h"
 #include "gateway/core/dispatch.h"
 #include "gateway/core/rate_durable.h"
 #include "gateway/mcp/pending.h"
@@ -18,40 +19,35 @@
 #include "gateway/obs/clock.h"
 #include "gateway/obs/log.h"
 
-static const char *mode_name(const aip_policy *p) {
-  return p && aip_policy_doc_of(p)->mode == AIP_MODE_MONITOR ? "monitor" : "enforce";
-}
-
 static cJSON *redact_for_audit(aip_agent_rt *a, const cJSON *args) {
   aip_dlp_run r = aip_agent_dlp_run(a);
   return aip_dlp_redact_copy(&r, args);
 }
 
+/* Who this session's records are about (core/decision_audit.h); `run` is filled here. */
+static aip_core_who who_of(aip_session *s, aip_dlp_run *run) {
+  aip_agent_rt *a = s->agent;
+  *run = aip_agent_dlp_run(a);
+  aip_core_who w = {.audit = a->gw->audit,
+                    .agent = a->cfg->name,
+                    .session_id = s->id,
+                    .doc = a->policy ? aip_policy_doc_of(a->policy) : NULL,
+                    .blocked_policy = a->blocked_policy,
+                    .dlp_run = run};
+  return w;
+}
+
 static void audit_dlp(aip_session *s, const char *method, const aip_decision *d,
                       const char *decision, const char *tool, const cJSON *args,
                       int64_t latency_us, const char *dlp, const aip_approval *ap) {
-  aip_agent_rt *a = s->agent;
-  /* a blocked agent (its policy never loaded) is audited under the name it was refused with */
-  const aip_policy_doc *doc = a->policy ? aip_policy_doc_of(a->policy) : NULL;
-  /* the record builder redacts what the agent or its servers chose (args, names, reasons) */
-  aip_dlp_run run = aip_agent_dlp_run(a);
-  aip_audit_rec r = {
-      .agent = a->cfg->name,
-      .session_id = s->id,
-      .direction = "upstream",
-      .method = method,
-      .policy_mode = mode_name(a->policy),
-      .policy_name = doc ? doc->name : a->blocked_policy,
-      .policy_version = doc ? doc->version : NULL,
-      .tool = tool,
-      .args = args,
-      .latency_us = latency_us,
-      .dlp = dlp,
-      .approval_id = ap ? ap->id : NULL,
-      .approver = ap ? ap->decided_by : NULL,
-      .dlp_run = &run,
-  };
-  aip_audit_log_decision(a->gw->audit, &r, d, decision);
+  aip_dlp_run run;
+  aip_core_who who = who_of(s, &run);
+  aip_core_audit_more more = {.dlp = dlp,
+                              .latency_us = latency_us,
+                              .has_latency = latency_us >= 0,
+                              .approval_id = ap ? ap->id : NULL,
+                              .approver = ap ? ap->decided_by : NULL};
+  aip_core_audit(&who, method, d, decision, tool, args, &more);
 }
 
 static void audit(aip_session *s, const char *method, const aip_decision *d,
@@ -304,10 +300,12 @@ static int scan_request(aip_pending *p, const cJSON *req) {
   aip_dlp_counts_json(a->dlp, &c, &p->dlp_audit);
   aip_dlp_counts_free(&c);
   if (o == AIP_DLP_REQ_FAILED) {
-    aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, AIP_DLP_REQ_FAILED_MSG);
-    return 1;
+    /* audited and answered as the stdio wrapper does (dlp_apply.h); it was neither audited
+     * nor kept from the ALLOW record of a forwarded call before */
+    aip_warn("agent %s: DLP could not scan a request; refused", a->cfg->name);
+    aip_dlp_req_failed_decision(&d);
   }
-  if (o == AIP_DLP_REQ_BLOCKED) {
+  if (o == AIP_DLP_REQ_FAILED || o == AIP_DLP_REQ_BLOCKED) {
     p->on_final = NULL;
     audit_dlp(p->sess, "tools/call", &d, NULL, p->tool, p->args, -1, p->dlp_audit.data, NULL);
     deny(p, &d, p->tool);

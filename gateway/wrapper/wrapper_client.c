@@ -10,31 +10,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/core/decision_audit.h"
+#include "gateway/obs/clock.h"
 #include "gateway/obs/log.h"
 #include "gateway/wrapper/wrapper.h"
-
-static const char *mode_name(const aip_wrapper *w) {
-  return w->doc->mode == AIP_MODE_MONITOR ? "monitor" : "enforce";
-}
 
 void aip_wrapper_audit_ex(aip_wrapper *w, const char *direction, const char *method,
                           const aip_decision *d, const char *decision, const char *tool,
                           const cJSON *args, const char *dlp, int64_t latency_us) {
-  aip_audit_rec r = {
-      .agent = w->agent,
-      .session_id = w->session_id,
-      .direction = direction ? direction : "upstream",
-      .method = method,
-      .policy_mode = mode_name(w),
-      .policy_name = w->doc->name,
-      .policy_version = w->doc->version,
-      .tool = tool,
-      .args = args,
-      .latency_us = latency_us,
-      .dlp = dlp,
-      .dlp_run = &w->dlp_run, /* never a secret in the log: the builder redacts */
-  };
-  aip_audit_log_decision(w->audit, &r, d, decision);
+  /* the one record builder of both front ends (core/decision_audit.h) */
+  aip_core_who who = {.audit = w->audit,
+                      .agent = w->agent,
+                      .session_id = w->session_id,
+                      .doc = w->doc,
+                      .dlp_run = &w->dlp_run};
+  aip_core_audit_more more = {.direction = direction,
+                              .dlp = dlp,
+                              .latency_us = latency_us,
+                              .has_latency = latency_us >= 0};
+  aip_core_audit(&who, method, d, decision, tool, args, &more);
 }
 
 void aip_wrapper_audit(aip_wrapper *w, const char *method, const aip_decision *d,
@@ -205,7 +199,9 @@ static void handle_message(aip_wrapper *w, cJSON *root) {
     aip_buf_free(&dlp);
   } else {
     aip_verdict v;
-    aip_policy_check_msg(w->policy, &m, (int64_t)uv_now(w->loop), w->rate, &v);
+    /* the one clock of rate limits (obs/clock.h), as `aip serve`: wall time, whose buckets
+     * mean the same in both front ends (uv_now is the loop's monotonic clock, for timeouts) */
+    aip_policy_check_msg(w->policy, &m, aip_wall_ms(), w->rate, &v);
     aip_buf dlp;
     aip_buf_init(&dlp);
     /* request DLP on every message the policy lets through (or asks about): a blocked one

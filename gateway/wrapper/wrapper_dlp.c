@@ -388,10 +388,6 @@ static void request_stopped(aip_wrapper *w, const aip_rpc_msg *m, const aip_verd
              d->error_code == AIP_ERR_FORBIDDEN ? "matched" : "could not pass");
     return;
   }
-  if (d->error_code != AIP_ERR_FORBIDDEN) {
-    aip_wrapper_reply_error(w, m->id, AIP_RPC_INTERNAL_ERROR, AIP_DLP_REQ_FAILED_MSG, NULL);
-    return;
-  }
   aip_buf b;
   aip_buf_init(&b);
   if (!aip_decision_error(&b, m->id, d, call ? v->tool : m->method))
@@ -411,14 +407,10 @@ int aip_wrapper_dlp_request(aip_wrapper *w, cJSON *root, const aip_rpc_msg *m, a
   int matched = c.total > 0, call = v && v->tool_call;
   aip_dlp_counts_free(&c);
   if (o == AIP_DLP_REQ_FAILED) {
-    aip_decision f = {.kind = AIP_DECISION_BLOCK, .violation = 1,
-                      .error_code = AIP_RPC_INTERNAL_ERROR, .error_message = "Internal error"};
-    snprintf(f.reason, sizeof(f.reason), "DLP could not scan the request");
     aip_warn("DLP could not scan a message from the client; refused");
-    request_stopped(w, m, v, &f, dlp_json->data);
-    return 1;
+    aip_dlp_req_failed_decision(&d);
   }
-  if (o == AIP_DLP_REQ_BLOCKED) {
+  if (o == AIP_DLP_REQ_FAILED || o == AIP_DLP_REQ_BLOCKED) {
     request_stopped(w, m, v, &d, dlp_json->data);
     return 1;
   }
