@@ -24,6 +24,7 @@
 #include <sodium.h>
 
 #include "config/signing.h"
+#include "gateway/core/policy_source.h"
 #include "gateway/obs/log.h"
 #include "gateway/upstream/upstream.h" /* the exec shim */
 #include "gateway/wrapper/wrapper.h"
@@ -344,28 +345,31 @@ static int spawn_child(aip_wrapper *w, const char *program) {
 
 /* With --trusted-keys, a policy whose signature does not verify is a policy that does not load:
  * the wrapper serves one agent, so refusing to start is AIP's "policy rejection" (docs/signing.md)
- * and nothing reaches the server. The bytes verified are the bytes parsed. */
+ * and nothing reaches the server. Permissions, bytes, signature, then the parse of the bytes
+ * verified: the order and the checks of `aip serve` (core/policy_source.c). */
 static int load_trusted_policy(aip_wrapper *w, aip_error *err) {
-  if (!w->trusted_keys) return aip_policy_doc_load_file(w->policy_path, &w->doc, err);
-  aip_trusted_keys keys;
-  char *why = NULL;
-  int rc = aip_trusted_keys_load_csv(w->trusted_keys, &keys, err);
-  if (!rc) rc = aip_policy_doc_load_trusted(w->policy_path, &keys, &w->doc, &why, err);
-  if (!rc && why) rc = aip_error_set(err, -EBADMSG, "policy signature invalid: %s", why);
-  else if (!rc) aip_info("policy %s: signature verified", w->policy_path);
-  free(why);
-  aip_trusted_keys_free(&keys);
+  aip_policy_src src;
+  aip_policy_perms perms = w->allow_writable_config ? AIP_POLICY_PERMS_WARN : AIP_POLICY_PERMS_REFUSE;
+  int rc = aip_policy_src_read(w->policy_path, perms, &src, err);
+  if (rc) return rc;
+  if (w->trusted_keys) {
+    aip_trusted_keys keys;
+    aip_error why = {{0}};
+    rc = aip_trusted_keys_load_csv(w->trusted_keys, &keys, err);
+    if (!rc && aip_policy_src_verify(&src, w->policy_path, &keys, NULL, &why))
+      rc = aip_error_set(err, -EBADMSG, "policy signature invalid: %s", why.msg);
+    else if (!rc)
+      aip_info("policy %s: signature verified", w->policy_path);
+    aip_trusted_keys_free(&keys);
+  }
+  if (!rc) rc = aip_policy_doc_load_string(src.text, src.len, w->policy_path, &w->doc, err);
+  aip_policy_src_free(&src);
   return rc;
 }
 
 static int load_policy(aip_wrapper *w) {
   aip_error err = {{0}};
   int rc = load_trusted_policy(w, &err);
-  /* A policy someone else can rewrite is no root of trust (config/file_perms.c). */
-  if (!rc && aip_config_file_check(w->policy_path, &err)) {
-    if (!w->allow_writable_config) rc = -EPERM;
-    else aip_warn("ignored because of --allow-writable-config: %s", err.msg);
-  }
   /* The audit log is protected like the policy file: an agent must not edit its own record. */
   const char *extra[] = {w->audit_path, NULL};
   aip_policy_opts po = {.extra_protected = extra};
