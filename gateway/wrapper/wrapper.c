@@ -481,8 +481,8 @@ static void cleanup(aip_wrapper *w) {
   for (size_t it = 0; aip_map_next(&w->lists, &it, &e);) free(e->value);
   aip_map_free(&w->lists);
   free(w->init_key);
-  aip_buf_free(&w->in_lines.buf);
-  aip_buf_free(&w->child_lines.buf);
+  aip_lines_free(&w->in_lines);
+  aip_lines_free(&w->child_lines);
   aip_buf_free(&w->err_line);
   aip_rate_state_free(w->rate);
   aip_wrapper_dlp_close(w);

@@ -3,7 +3,8 @@
  * our child; newline-delimited JSON-RPC both ways; every client message passes the policy.
  *
  * Files, in the order a tools/call crosses them:
- *   wrapper_io.c      our stdin/stdout and the child's pipes: line framing, writes, back-pressure
+ *   wrapper_io.c      our stdin/stdout and the child's pipes (framed by core/lines.c), writes,
+ *                     back-pressure
  *   wrapper_client.c  client -> server: strict parse, method and tool checks, batches, forwarding
  *   wrapper_elicit.c  `action: ask` through MCP elicitation (elicitation/create to the client)
  *   wrapper_server.c  server -> client: log noise, initialize and tools/list answers
@@ -23,6 +24,7 @@
 #include "engine/map.h"
 #include "gateway/obs/audit.h"
 #include "gateway/core/dlp_apply.h"
+#include "gateway/core/lines.h"
 
 /* Entry point from main.c: `argv` starts at the first option (argv[0] is "--target" or so). */
 int aip_wrapper_main(int argc, char **argv);
@@ -31,23 +33,6 @@ int aip_wrapper_main(int argc, char **argv);
 
 typedef struct aip_wrapper aip_wrapper;
 typedef struct aip_wrapper_ask aip_wrapper_ask;
-
-/* Newline framing of one byte stream. A line longer than `max` is dropped up to its newline and
- * reported once through `on_oversize`. With `on_long`, a line that grows past `stream_at` bytes
- * without its newline is offered to it: when it returns 1 it has taken the head, and the rest of
- * the line goes to `on_part` as it arrives (`end` set with the last piece; a non-zero return
- * drops the rest of the line). */
-typedef struct aip_lines {
-  aip_buf buf; /* the unfinished line */
-  size_t max;
-  int skipping;  /* inside an oversized (or failed streamed) line */
-  int streaming; /* inside a line handed to on_part */
-  size_t stream_at;
-  void (*on_line)(aip_wrapper *w, char *line, size_t n);
-  void (*on_oversize)(aip_wrapper *w);
-  int (*on_long)(aip_wrapper *w, const char *head, size_t n);
-  int (*on_part)(aip_wrapper *w, const char *p, size_t n, int end);
-} aip_lines;
 
 typedef union aip_wrapper_stream {
   uv_handle_t handle;
@@ -134,8 +119,6 @@ struct aip_wrapper {
 
 /* wrapper_io.c */
 int aip_wrapper_io_open(aip_wrapper *w);
-void aip_wrapper_lines_feed(aip_wrapper *w, aip_lines *l, char *p, size_t n);
-void aip_wrapper_lines_end(aip_wrapper *w, aip_lines *l);
 /* Sends one message (without newline) to the client or to the child; copies the bytes. */
 void aip_wrapper_to_client(aip_wrapper *w, const char *p, size_t n);
 /* Part of one streamed line to the client (no newline added until `end`); other messages to
@@ -190,9 +173,9 @@ int aip_wrapper_dlp_open(aip_wrapper *w);
 void aip_wrapper_dlp_close(aip_wrapper *w);
 /* One message (or batch) from the child towards the client: response DLP, then our stdout. */
 void aip_wrapper_dlp_deliver(aip_wrapper *w, const char *p, size_t n);
-/* aip_lines hooks for child lines above dlp.stream_threshold. */
-int aip_wrapper_dlp_long_line(aip_wrapper *w, const char *head, size_t n);
-int aip_wrapper_dlp_line_part(aip_wrapper *w, const char *p, size_t n, int end);
+/* aip_lines hooks (core/lines.h; ctx: the wrapper) for child lines above dlp.stream_threshold. */
+int aip_wrapper_dlp_long_line(void *ctx, const char *head, size_t n);
+int aip_wrapper_dlp_line_part(void *ctx, const char *p, size_t n, int end);
 /* Request-side DLP on a message from the client that is to be forwarded (`root` is the whole
  * message; its members may be replaced by redacted ones; `v` NULL for an answer to a server
  * request). Returns 1 when it was stopped here (a request answered; audited). Else `dlp_json`

@@ -295,7 +295,8 @@ static void big_abort(aip_wrapper *w, const char *what) {
   big_free(w);
 }
 
-int aip_wrapper_dlp_line_part(aip_wrapper *w, const char *p, size_t n, int end) {
+int aip_wrapper_dlp_line_part(void *ctx, const char *p, size_t n, int end) {
+  aip_wrapper *w = ctx;
   struct aip_wrapper_big *b = w->big;
   if (!b) return -1;
   b->fed += n;
@@ -322,7 +323,8 @@ int aip_wrapper_dlp_line_part(aip_wrapper *w, const char *p, size_t n, int end) 
   return 0;
 }
 
-int aip_wrapper_dlp_long_line(aip_wrapper *w, const char *head, size_t n) {
+int aip_wrapper_dlp_long_line(void *ctx, const char *head, size_t n) {
+  aip_wrapper *w = ctx;
   size_t i = skip_ws(head, n, 0);
   if (!w->dlp || w->big || i >= n || head[i] != '{') return 0; /* noise, batches: held whole */
   aip_wrapper_top k;
