@@ -452,6 +452,7 @@ static int start(aip_wrapper *w) {
     free(program);
     return 1;
   }
+  aip_wrapper_front_init(w);
   aip_wrapper_io_open(w);
   uv_pipe_init(w->loop, &w->child_in, 0);
   uv_pipe_init(w->loop, &w->child_out, 0);

@@ -24,6 +24,7 @@
 #include "engine/map.h"
 #include "gateway/obs/audit.h"
 #include "gateway/core/dlp_apply.h"
+#include "gateway/core/decide.h"
 #include "gateway/core/lines.h"
 
 /* Entry point from main.c: `argv` starts at the first option (argv[0] is "--target" or so). */
@@ -103,6 +104,7 @@ struct aip_wrapper {
   uint64_t ask_seq;
   char elicit_prefix[40]; /* "aip-elicit-<random>-": our request ids to the client */
   aip_rate_state *rate;
+  aip_front front; /* the decision core's view of us (core/decide.h; wrapper_client.c) */
   /* DLP (wrapper_dlp.c); dlp NULL: the policy has none */
   aip_dlp *dlp;
   aip_dlp_run dlp_run;
@@ -153,6 +155,8 @@ char *aip_wrapper_id_key(const cJSON *id);
 /* Replies with a JSON-RPC error (`reason` becomes data.reason when not NULL). */
 void aip_wrapper_reply_error(aip_wrapper *w, const cJSON *id, int code, const char *message,
                              const char *reason);
+/* Makes w->front (policy, DLP and audit loaded). */
+void aip_wrapper_front_init(aip_wrapper *w);
 /* Forwards a checked message to the child, re-serialized from the tree. */
 void aip_wrapper_forward(aip_wrapper *w, const cJSON *msg);
 
@@ -176,12 +180,6 @@ void aip_wrapper_dlp_deliver(aip_wrapper *w, const char *p, size_t n);
 /* aip_lines hooks (core/lines.h; ctx: the wrapper) for child lines above dlp.stream_threshold. */
 int aip_wrapper_dlp_long_line(void *ctx, const char *head, size_t n);
 int aip_wrapper_dlp_line_part(void *ctx, const char *p, size_t n, int end);
-/* Request-side DLP on a message from the client that is to be forwarded (`root` is the whole
- * message; its members may be replaced by redacted ones; `v` NULL for an answer to a server
- * request). Returns 1 when it was stopped here (a request answered; audited). Else `dlp_json`
- * holds the counts for a tools/call's audit record. */
-int aip_wrapper_dlp_request(aip_wrapper *w, cJSON *root, const aip_rpc_msg *m, aip_verdict *v,
-                            aip_buf *dlp_json);
 /* Logs a non-JSON line of the child's stdout ("[subprocess stdout] ..."), redacted when the
  * policy has DLP: it is the response channel, and our log must not hold its secrets. */
 void aip_wrapper_dlp_noise(aip_wrapper *w, const char *p, size_t n);

@@ -7,11 +7,11 @@
  * on a 2025-03-26 session), answers to server requests pass without a method check, notifications
  * are never answered. What the child receives is the checked tree, re-serialized.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/core/decision_audit.h"
-#include "gateway/obs/clock.h"
+#include "gateway/core/decide.h"
 #include "gateway/obs/log.h"
 #include "gateway/wrapper/wrapper.h"
 
@@ -69,14 +69,6 @@ void aip_wrapper_reply_error(aip_wrapper *w, const cJSON *id, int code, const ch
   send_buf(w, &b);
 }
 
-static void reply_decision(aip_wrapper *w, const cJSON *id, const aip_decision *d,
-                           const char *subject) {
-  aip_buf b;
-  aip_buf_init(&b);
-  aip_decision_error(&b, id, d, subject); /* any refusal, AIP's or ours (engine/jsonrpc.c) */
-  send_buf(w, &b);
-}
-
 void aip_wrapper_forward(aip_wrapper *w, const cJSON *msg) {
   aip_buf b;
   aip_buf_init(&b);
@@ -126,43 +118,30 @@ static void trace(aip_wrapper *w, const aip_rpc_msg *m, const char *what) {
             m->method ? m->method : "", id, what);
 }
 
-/* ---- one message ---------------------------------------------------------------------------- */
+/* ---- the wrapper as a front end of the decision core (core/decide.h) ----------------------- */
 
-/* The id of an INVALID message, when it has a usable one (else the error goes with id null). */
-static const cJSON *readable_id(const cJSON *root) {
-  const cJSON *id = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "id") : NULL;
-  return cJSON_IsString(id) || cJSON_IsNumber(id) ? id : NULL;
+static aip_wrapper *wrapper_of(aip_front *fe) {
+  return (aip_wrapper *)((char *)fe - offsetof(aip_wrapper, front));
 }
 
-static int is_our_answer(const aip_wrapper *w, const aip_rpc_msg *m) {
-  return cJSON_IsString(m->id) &&
-         strncmp(m->id->valuestring, w->elicit_prefix, strlen(w->elicit_prefix)) == 0;
+static void fe_reply(aip_front *fe, const char *json, size_t n) {
+  aip_wrapper_to_client(wrapper_of(fe), json, n);
 }
 
-static void refuse(aip_wrapper *w, const aip_rpc_msg *m, const aip_verdict *v) {
-  const char *method = v->tool_call ? "tools/call" : m->method;
-  if (v->d.error_code != AIP_RPC_INVALID_PARAMS) /* malformed, not a policy decision */
-    aip_wrapper_audit(w, method, &v->d, NULL, v->tool, v->args);
-  trace(w, m, v->reply ? "refused" : "dropped (blocked notification)");
-  if (v->reply) reply_decision(w, m->id, &v->d, v->subject);
-}
-
-/* A request or notification that passed: note what the wrapper must watch, then forward.
- * Methods are compared normalized, as the policy saw them. */
-static void pass(aip_wrapper *w, cJSON *root, const aip_rpc_msg *m, const aip_verdict *v,
-                 const char *dlp) {
-  if (v->tool_call)
-    aip_wrapper_audit_ex(w, NULL, "tools/call", &v->d, NULL, v->tool, v->args, dlp, -1);
-  char *norm = v->tool_call ? NULL : aip_normalize_name(m->method, strlen(m->method));
-  const char *n = norm ? norm : "";
+/* A message that passed: note what the wrapper must watch, then forward it to the child. */
+static void fe_forward(aip_front *fe, aip_msg *msg, const aip_method_entry *e,
+                       const aip_core_call *call) {
+  aip_wrapper *w = wrapper_of(fe);
+  const aip_rpc_msg *m = aip_msg_rpc(msg);
   int req = m->kind == AIP_RPC_REQUEST, stop = 0;
-  if (req && strcmp(n, "initialize") == 0) {
+  (void)call;
+  if (req && e->id == AIP_M_INITIALIZE) {
     note_initialize(w, m);
-  } else if (req && strcmp(n, "tools/list") == 0 && note_tools_list(w, m)) {
+  } else if (req && e->id == AIP_M_TOOLS_LIST && note_tools_list(w, m)) {
     aip_wrapper_reply_error(w, m->id, AIP_RPC_INTERNAL_ERROR, "Internal error",
                             "too many tools/list requests in flight");
     stop = 1;
-  } else if (!req && strcmp(n, "notifications/cancelled") == 0) {
+  } else if (!req && e->id == AIP_M_CANCELLED) {
     const cJSON *rid = cJSON_IsObject(m->params)
                            ? cJSON_GetObjectItemCaseSensitive(m->params, "requestId") : NULL;
     /* the child never saw a call that is still waiting for approval */
@@ -171,66 +150,48 @@ static void pass(aip_wrapper *w, cJSON *root, const aip_rpc_msg *m, const aip_ve
       stop = 1;
     }
   }
-  free(norm);
-  if (stop) return;
-  trace(w, m, "forwarded");
-  aip_wrapper_forward(w, root);
+  if (!stop) {
+    trace(w, m, e->id == AIP_M_ANSWER ? "forwarded (answer to a server request)" : "forwarded");
+    aip_wrapper_forward(w, m->root);
+  }
+  aip_msg_free(msg);
+}
+
+/* `ask`: the user is asked through the client (wrapper_elicit.c), which takes the tree. */
+static void fe_hold(aip_front *fe, aip_msg *msg, const aip_core_call *call, const aip_decision *d) {
+  const cJSON *id = aip_msg_rpc(msg)->id; /* inside the tree, which the ask keeps */
+  aip_wrapper_ask_start(wrapper_of(fe), aip_msg_release(msg), id, call->tool, call->args, d);
+}
+
+static int fe_own_answer(aip_front *fe, const aip_msg *msg) {
+  aip_wrapper *w = wrapper_of(fe);
+  if (!aip_msg_id_has_prefix(msg, w->elicit_prefix)) return 0;
+  aip_wrapper_ask_answer(w, aip_msg_rpc(msg));
+  return 1;
+}
+
+static void fe_trace(aip_front *fe, const aip_msg *msg, const char *what) {
+  trace(wrapper_of(fe), aip_msg_rpc(msg), what);
+}
+
+static const aip_front_ops wrapper_front = {fe_reply, fe_forward, fe_hold, fe_own_answer, fe_trace};
+
+void aip_wrapper_front_init(aip_wrapper *w) {
+  w->front.ops = &wrapper_front;
+  w->front.policy = w->policy;
+  w->front.rate = w->rate;
+  w->front.dlp = &w->dlp_run;
+  aip_core_who who = {.audit = w->audit,
+                      .agent = w->agent,
+                      .session_id = w->session_id,
+                      .doc = w->doc,
+                      .dlp_run = &w->dlp_run};
+  w->front.who = who;
 }
 
 /* Takes ownership of `root` (one message, not an array). */
 static void handle_message(aip_wrapper *w, cJSON *root) {
-  aip_rpc_msg m;
-  aip_rpc_classify(root, &m);
-  if (m.kind == AIP_RPC_INVALID) {
-    trace(w, &m, m.invalid_reason);
-    aip_wrapper_reply_error(w, readable_id(root), AIP_RPC_INVALID_REQUEST, "Invalid Request",
-                            m.invalid_reason);
-  } else if ((m.kind == AIP_RPC_RESPONSE || m.kind == AIP_RPC_ERROR) && is_our_answer(w, &m)) {
-    aip_wrapper_ask_answer(w, &m);
-  } else if (m.kind == AIP_RPC_RESPONSE || m.kind == AIP_RPC_ERROR) {
-    aip_buf dlp;
-    aip_buf_init(&dlp);
-    if (aip_wrapper_dlp_request(w, root, &m, NULL, &dlp)) {
-      trace(w, &m, "dropped (DLP)");
-    } else {
-      trace(w, &m, "forwarded (answer to a server request)");
-      aip_wrapper_forward(w, root);
-    }
-    aip_buf_free(&dlp);
-  } else {
-    aip_verdict v;
-    /* the one clock of rate limits (obs/clock.h), as `aip serve`: wall time, whose buckets
-     * mean the same in both front ends (uv_now is the loop's monotonic clock, for timeouts) */
-    aip_policy_check_msg(w->policy, &m, aip_wall_ms(), w->rate, &v);
-    aip_buf dlp;
-    aip_buf_init(&dlp);
-    /* request DLP on every message the policy lets through (or asks about): a blocked one
-     * ends here, a redacted one goes on redacted (the human is asked about that one) */
-    if ((!v.d.error_code || v.d.kind == AIP_DECISION_ASK) &&
-        aip_wrapper_dlp_request(w, root, &m, &v, &dlp)) {
-      trace(w, &m, "refused (DLP)");
-      aip_buf_free(&dlp);
-      cJSON_Delete(root);
-      return;
-    }
-    if (v.d.kind == AIP_DECISION_ASK && m.kind == AIP_RPC_REQUEST) {
-      aip_buf_free(&dlp);
-      trace(w, &m, "needs approval");
-      aip_wrapper_ask_start(w, root, m.id, v.tool, v.args, &v.d);
-      return; /* the ask owns the message now */
-    }
-    if (v.d.kind == AIP_DECISION_ASK) { /* a tools/call notification: nobody to ask for it */
-      aip_decision_ask_refused(&v.d, 0);
-      aip_wrapper_audit(w, "tools/call", &v.d, "DENIED", v.tool, v.args);
-      trace(w, &m, "dropped (ask on a notification)");
-    } else if (v.d.error_code) {
-      refuse(w, &m, &v);
-    } else {
-      pass(w, root, &m, &v, dlp.data);
-    }
-    aip_buf_free(&dlp);
-  }
-  cJSON_Delete(root);
+  aip_core_message(&w->front, aip_msg_adopt(root));
 }
 
 /* 2025-03-26 batches: each element is handled as if it had come alone; answers (errors from us,

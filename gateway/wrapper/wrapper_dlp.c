@@ -8,7 +8,8 @@
  *     bounded memory, its output written as it becomes final (unless the wrapper needs the whole
  *     message: the answer to initialize or to a tools/list it filters);
  *   - every message from the client to the child (requests, notifications, answers to the
- *     child's requests) passes request DLP, all its members (scan_requests, on_request_match);
+ *     child's requests) passes request DLP, all its members (scan_requests, on_request_match):
+ *     that is the decision core's (core/decide.c);
  *   - with filter_stderr the child's stderr is one text stream, so a secret split across writes
  *     is still found; a finished line is flushed once the child goes quiet.
  * Audit: the request's counts ride on the call's record; a message from the child that was
@@ -357,78 +358,6 @@ int aip_wrapper_dlp_long_line(void *ctx, const char *head, size_t n) {
             (unsigned long long)w->child_lines.stream_at);
   aip_wrapper_dlp_line_part(w, head, n, 0); /* a failure has ended it: the rest is skipped */
   return 1;
-}
-
-/* ---- client -> server: request DLP --------------------------------------------------------- */
-
-/* Moves the redacted members of `red` into `dst` in place. The engine keeps the shape and the
- * order of a message (it changes scalars and keys only, never jsonrpc, id, method or params'
- * own name), so members pair up one by one; params is merged one level down, which keeps the
- * caller's pointers into the unchanged members (m->id, m->method, m->params, v->tool) valid. */
-static void take_redacted(cJSON *dst, cJSON *red, int top) {
-  for (cJSON *a = dst->child, *b = red->child, *na, *nb; a && b; a = na, b = nb) {
-    na = a->next, nb = b->next;
-    if (top && strcmp(a->string, "params") == 0 && strcmp(b->string, "params") == 0 &&
-        cJSON_IsObject(a) && cJSON_IsObject(b)) {
-      take_redacted(a, b, 0);
-    } else if (strcmp(a->string, b->string) != 0 || !cJSON_Compare(a, b, 1)) {
-      cJSON_DetachItemViaPointer(red, b);
-      cJSON_ReplaceItemViaPointer(dst, a, b);
-    }
-  }
-}
-
-/* A message DLP stopped: audited (tools/call as the call's record), a request answered. */
-static void request_stopped(aip_wrapper *w, const aip_rpc_msg *m, const aip_verdict *v,
-                            const aip_decision *d, const char *dlp_json) {
-  int call = v && v->tool_call;
-  const char *method = call ? "tools/call" : m->method ? m->method : "(answer)";
-  aip_wrapper_audit_ex(w, NULL, method, d, NULL, call ? v->tool : NULL, call ? v->args : NULL,
-                       dlp_json, -1);
-  if (m->kind != AIP_RPC_REQUEST) {
-    aip_warn("a %s from the client %s DLP; dropped", m->method ? "notification" : "answer",
-             d->error_code == AIP_ERR_FORBIDDEN ? "matched" : "could not pass");
-    return;
-  }
-  aip_buf b;
-  aip_buf_init(&b);
-  if (!aip_decision_error(&b, m->id, d, call ? v->tool : m->method))
-    aip_wrapper_to_client(w, b.data, b.len);
-  aip_buf_free(&b);
-}
-
-int aip_wrapper_dlp_request(aip_wrapper *w, cJSON *root, const aip_rpc_msg *m, aip_verdict *v,
-                            aip_buf *dlp_json) {
-  if (!w->dlp) return 0;
-  aip_dlp_counts c;
-  aip_dlp_counts_init(&c, w->dlp);
-  cJSON *red = NULL;
-  aip_decision d;
-  aip_dlp_req_outcome o = aip_dlp_scan_request(&w->dlp_run, root, &c, &red, &d);
-  aip_dlp_counts_json(w->dlp, &c, dlp_json);
-  int matched = c.total > 0, call = v && v->tool_call;
-  aip_dlp_counts_free(&c);
-  if (o == AIP_DLP_REQ_FAILED) {
-    aip_warn("DLP could not scan a message from the client; refused");
-    aip_dlp_req_failed_decision(&d);
-  }
-  if (o == AIP_DLP_REQ_FAILED || o == AIP_DLP_REQ_BLOCKED) {
-    request_stopped(w, m, v, &d, dlp_json->data);
-    return 1;
-  }
-  if (o == AIP_DLP_REQ_REDACTED) {
-    take_redacted(root, red, 1);
-    cJSON_Delete(red);
-    if (call) v->args = cJSON_GetObjectItemCaseSensitive(m->params, "arguments");
-  } else if (matched) {
-    aip_warn("a message from the client matches DLP rules; forwarded (on_request_match: warn)");
-  }
-  if (matched && !call) { /* a tools/call's counts ride on its own record */
-    aip_decision a = {.kind = AIP_DECISION_ALLOW};
-    aip_wrapper_audit_ex(w, NULL, m->method ? m->method : "(answer)", &a, NULL, NULL, NULL,
-                         dlp_json->data, -1);
-  }
-  return 0;
 }
 
 /* ---- the child's stderr (filter_stderr) ---------------------------------------------------- */
