@@ -174,8 +174,8 @@ static void request_or_notification(aip_front *fe, aip_msg *m) {
   } else {
     call.args = v.args;
     call.dlp = dlp.data;
-    if (v.tool_call) audit(fe, "tools/call", &v.d, NULL, v.tool, v.args, dlp.data);
-    fe->ops->forward(fe, m, e, v.tool_call ? &call : NULL);
+    call.d = &v.d;
+    fe->ops->forward(fe, m, e, v.tool_call ? &call : NULL); /* audited when it ends */
   }
   aip_buf_free(&dlp);
 }
@@ -202,6 +202,4 @@ void aip_core_message(aip_front *fe, aip_msg *m) {
  * (aip_policy_check_tool_names) after the router's fresh list, i.e. a `names` hook the front end
  * fills asynchronously before the core decides; (2) the durable rate-limit wait
  * (core/rate_durable.c), a decision that may come back later; (3) the audit.on_error admission
- * check (aip_audit_admit) and the per-agent decision counters, as front-end hooks; (4) the
- * forwarded call's record written when it ends (with latency), which the wrapper writes when
- * it forwards. */
+ * check (aip_audit_admit) and the per-agent decision counters, as front-end hooks. */

@@ -51,12 +51,16 @@ typedef struct aip_core_call {
   const char *tool;   /* as the agent named it */
   const cJSON *args;  /* the arguments (redacted when on_request_match redacted them) */
   const char *dlp;    /* request DLP counts for its audit record, or NULL */
+  const aip_decision *d; /* forward: ALLOW or ALLOW_MONITOR */
 } aip_core_call;
 
 typedef struct aip_front_ops {
   /* One message for the agent (an error answer; no newline). */
   void (*reply)(aip_front *fe, const char *json, size_t n);
-  /* The checked message goes on (`e`: its entry; `call` for tools/call, else NULL). Takes m. */
+  /* The checked message goes on (`e`: its entry; `call` for tools/call, else NULL). Takes m.
+   * A forwarded tools/call is audited once, when it ends (answered, or cut short by the end
+   * of the session), with its latency and the DLP counts of its request and answer: the front
+   * end writes that record (aip_core_audit with call->d), as `aip serve` does. */
   void (*forward)(aip_front *fe, aip_msg *m, const aip_method_entry *e, const aip_core_call *call);
   /* A tools/call request the policy asks a human about (ASK); audited by the front end when
    * the question is put. Takes m. */

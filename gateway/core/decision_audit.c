@@ -1,4 +1,6 @@
 /* decision_audit.c -- one audit record builder for both front ends (decision_audit.h). */
+#include <string.h>
+
 #include "gateway/core/decision_audit.h"
 
 void aip_core_audit(const aip_core_who *who, const char *method, const aip_decision *d,
@@ -25,4 +27,15 @@ void aip_core_audit(const aip_core_who *who, const char *method, const aip_decis
       .dlp_run = who->dlp_run,
   };
   aip_audit_log_decision(who->audit, &r, d, decision);
+}
+
+void aip_core_forwarded_decision(const aip_decision *d, aip_decision *out) {
+  if (d->kind == AIP_DECISION_ALLOW_MONITOR) {
+    *out = *d;
+    out->failed_pattern = NULL;
+    out->error_message = NULL;
+    return;
+  }
+  aip_decision allow = {.kind = d->kind};
+  *out = allow;
 }

@@ -35,4 +35,9 @@ void aip_core_audit(const aip_core_who *who, const char *method, const aip_decis
                     const char *decision, const char *tool, const cJSON *args,
                     const aip_core_audit_more *more);
 
+/* The decision a forwarded tools/call's record carries when the call ends (both front ends):
+ * ALLOW as such; ALLOW_MONITOR with what the policy objected to (reason, failed_arg), the
+ * pointers into the policy cleared (it may be reloaded meanwhile). */
+void aip_core_forwarded_decision(const aip_decision *d, aip_decision *out);
+
 #endif

@@ -125,6 +125,9 @@ static void audit_forwarded(aip_pending *p, const cJSON *answer) {
   aip_histogram_observe(&p->sess->agent->gw->metrics.tool_call_latency, (double)ns / 1e9);
   aip_decision d = {.kind = (aip_decision_kind)p->decision_kind};
   d.violation = d.kind == AIP_DECISION_ALLOW_MONITOR;
+  /* the record the wrapper writes too (core/decision_audit.c): a monitor-mode violation keeps
+   * what the policy objected to */
+  if (p->monitor && d.kind == AIP_DECISION_ALLOW_MONITOR) d = *p->monitor;
   audit_dlp(p->sess, "tools/call", &d, NULL, p->tool, p->args, (int64_t)(ns / 1000),
             p->dlp_audit.data, NULL);
 }
@@ -366,6 +369,8 @@ static void tools_call_checked(aip_pending *p) {
     deny(p, &d, p->tool);
   } else {
     p->decision_kind = d.kind;
+    if (d.kind == AIP_DECISION_ALLOW_MONITOR && !p->monitor && (p->monitor = malloc(sizeof(d))))
+      aip_core_forwarded_decision(&d, p->monitor);
     p->on_final = audit_forwarded;
     if (!scan_and_take(p, req)) tools_call_ready(p);
   }

@@ -49,8 +49,7 @@ static const cJSON *answer_id(const aip_msg *m) {
   return cJSON_IsString(id) || cJSON_IsNumber(id) ? id : NULL;
 }
 
-char *aip_msg_id_key(const aip_msg *m) {
-  const cJSON *id = m->rpc.id;
+char *aip_rpc_id_key(const cJSON *id) {
   aip_buf b;
   aip_buf_init(&b);
   int err = -1;
@@ -66,6 +65,8 @@ char *aip_msg_id_key(const aip_msg *m) {
   }
   return aip_buf_steal(&b, NULL);
 }
+
+char *aip_msg_id_key(const aip_msg *m) { return aip_rpc_id_key(m->rpc.id); }
 
 const char *aip_msg_tool(const aip_msg *m) {
   const cJSON *p = m->rpc.params;

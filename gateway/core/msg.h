@@ -27,6 +27,8 @@ const char *aip_msg_invalid_reason(const aip_msg *m);
 int aip_msg_id_has_prefix(const aip_msg *m, const char *prefix);
 /* The id as a map key, "s<string>" or "n<number>" (malloc'd; NULL without a usable id). */
 char *aip_msg_id_key(const aip_msg *m);
+/* The same for an id held as a tree (the wrapper's maps of requests in flight). */
+char *aip_rpc_id_key(const cJSON *id);
 /* For tools/call: the tool as the agent named it (NULL when not a string). */
 const char *aip_msg_tool(const aip_msg *m);
 

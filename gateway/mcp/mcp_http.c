@@ -384,6 +384,7 @@ static void pending_free(aip_pending *p) {
   cJSON_Delete(p->args);
   cJSON_Delete(p->params);
   aip_buf_free(&p->dlp_audit);
+  free(p->monitor);
   free(p->tool);
   free(p);
 }

@@ -30,6 +30,7 @@ struct aip_pending {
   cJSON *params;             /* tools/call: params to forward once routed (the whole request
                                 while it waits for the tool list: mcp_dispatch.c) */
   int decision_kind;         /* tools/call: ALLOW or ALLOW_MONITOR */
+  aip_decision *monitor;     /* ALLOW_MONITOR: its decision (reason, failed_arg) for the record */
   aip_approval_wait *approval; /* tools/call: waiting for a human */
   aip_ask_elicit *elicit;    /* tools/call: waiting for the agent's user (ask_elicit.c) */
   aip_rate_wait *rate_wait;  /* tools/call: waiting for its rate-limit token to be saved */

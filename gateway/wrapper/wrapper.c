@@ -212,6 +212,7 @@ static void finish(aip_wrapper *w) {
   close_if_open((uv_handle_t *)&w->sigterm);
   close_if_open((uv_handle_t *)&w->sigint);
   close_if_open((uv_handle_t *)&w->sigusr1);
+  aip_wrapper_calls_end(w); /* calls the server never answered: their records, cut short */
   aip_audit_detach(w->audit);
 }
 

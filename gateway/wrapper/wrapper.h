@@ -109,6 +109,7 @@ struct aip_wrapper {
   aip_dlp *dlp;
   aip_dlp_run dlp_run;
   aip_map calls;             /* id key -> request forwarded to the child (audit of answers) */
+  size_t calls_owed;         /* forwarded tools/calls whose record is still to be written */
   struct aip_wrapper_big *big; /* the server line being streamed through DLP, or NULL */
   int out_partial;           /* a streamed line is half written to our stdout */
   aip_buf out_held;          /* our own messages to the client, waiting for its end */
@@ -118,6 +119,11 @@ struct aip_wrapper {
   int err_nl;  /* the last byte of stderr fed was a newline */
   int err_off; /* filtering failed: stderr is dropped (fail closed) */
 };
+
+/* Forwarded calls whose records are still owed (each is written when its call ends): stdin
+ * is not read while this many are, as while the audit queue is full (audit.h), so the records
+ * of the calls taken always fit the queue's bound (aip_audit_open: 1000). */
+#define AIP_WRAPPER_OWED_MAX 1000
 
 /* wrapper_io.c */
 int aip_wrapper_io_open(aip_wrapper *w);
@@ -159,6 +165,11 @@ void aip_wrapper_reply_error(aip_wrapper *w, const cJSON *id, int code, const ch
 void aip_wrapper_front_init(aip_wrapper *w);
 /* Forwards a checked message to the child, re-serialized from the tree. */
 void aip_wrapper_forward(aip_wrapper *w, const cJSON *msg);
+/* The same for a tools/call the policy let through with `d`: tracked so that its record is
+ * written when it ends (its latency, the DLP counts `dlp` of its request and those of its
+ * answer), as aip serve does. */
+void aip_wrapper_forward_call(aip_wrapper *w, const cJSON *msg, const aip_decision *d,
+                              const char *tool, const cJSON *args, const char *dlp);
 
 /* wrapper_server.c */
 void aip_wrapper_server_line(aip_wrapper *w, char *line, size_t n);
@@ -185,6 +196,12 @@ int aip_wrapper_dlp_line_part(void *ctx, const char *p, size_t n, int end);
 void aip_wrapper_dlp_noise(aip_wrapper *w, const char *p, size_t n);
 /* A request forwarded to the child (its answer's audit record names it). */
 void aip_wrapper_dlp_track(aip_wrapper *w, const cJSON *msg);
+/* A forwarded tools/call, audited when its answer passes (or by aip_wrapper_calls_end). 0, or
+ * -1 when it cannot be tracked (the caller audits it at once). */
+int aip_wrapper_call_track(aip_wrapper *w, const cJSON *msg, const aip_decision *d,
+                           const cJSON *args, const char *dlp);
+/* The end: every forwarded call still unanswered is audited (cut short). */
+void aip_wrapper_calls_end(aip_wrapper *w);
 /* The child's stderr through DLP (filter_stderr); `eof` at its end. Returns 1 when it took
  * the bytes, 0 when they go out as they are (aip_wrapper_stderr_out). */
 int aip_wrapper_dlp_stderr_take(aip_wrapper *w, const char *p, size_t n, int eof);

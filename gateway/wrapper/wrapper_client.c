@@ -36,22 +36,7 @@ void aip_wrapper_audit(aip_wrapper *w, const char *method, const aip_decision *d
   aip_wrapper_audit_ex(w, NULL, method, d, decision, tool, args, NULL, -1);
 }
 
-char *aip_wrapper_id_key(const cJSON *id) {
-  aip_buf b;
-  aip_buf_init(&b);
-  int err = -1;
-  if (cJSON_IsString(id)) {
-    err = aip_buf_puts(&b, "s");
-    if (!err) err = aip_buf_puts(&b, id->valuestring);
-  } else if (cJSON_IsNumber(id)) {
-    err = aip_buf_printf(&b, "n%.17g", id->valuedouble);
-  }
-  if (err) {
-    aip_buf_free(&b);
-    return NULL;
-  }
-  return aip_buf_steal(&b, NULL);
-}
+char *aip_wrapper_id_key(const cJSON *id) { return aip_rpc_id_key(id); }
 
 static void send_buf(aip_wrapper *w, aip_buf *b) {
   if (b->len) aip_wrapper_to_client(w, b->data, b->len);
@@ -76,6 +61,23 @@ void aip_wrapper_forward(aip_wrapper *w, const cJSON *msg) {
     aip_error("out of memory re-serializing a message; dropped");
   } else {
     aip_wrapper_dlp_track(w, msg);
+    aip_wrapper_to_child(w, b.data, b.len);
+  }
+  aip_buf_free(&b);
+}
+
+void aip_wrapper_forward_call(aip_wrapper *w, const cJSON *msg, const aip_decision *d,
+                              const char *tool, const cJSON *args, const char *dlp) {
+  aip_buf b;
+  aip_buf_init(&b);
+  if (aip_json_print(&b, msg)) {
+    aip_error("out of memory re-serializing a message; dropped");
+  } else {
+    /* audited when its answer comes (wrapper_dlp.c), as aip serve does; a call that cannot be
+     * tracked (too many in flight, no memory) is audited now, without its latency */
+    if (aip_wrapper_call_track(w, msg, d, args, dlp))
+      aip_wrapper_audit_ex(w, NULL, "tools/call", d, NULL,
+                           tool, args, dlp, -1);
     aip_wrapper_to_child(w, b.data, b.len);
   }
   aip_buf_free(&b);
@@ -134,7 +136,6 @@ static void fe_forward(aip_front *fe, aip_msg *msg, const aip_method_entry *e,
   aip_wrapper *w = wrapper_of(fe);
   const aip_rpc_msg *m = aip_msg_rpc(msg);
   int req = m->kind == AIP_RPC_REQUEST, stop = 0;
-  (void)call;
   if (req && e->id == AIP_M_INITIALIZE) {
     note_initialize(w, m);
   } else if (req && e->id == AIP_M_TOOLS_LIST && note_tools_list(w, m)) {
@@ -152,7 +153,8 @@ static void fe_forward(aip_front *fe, aip_msg *msg, const aip_method_entry *e,
   }
   if (!stop) {
     trace(w, m, e->id == AIP_M_ANSWER ? "forwarded (answer to a server request)" : "forwarded");
-    aip_wrapper_forward(w, m->root);
+    if (call) aip_wrapper_forward_call(w, m->root, call->d, call->tool, call->args, call->dlp);
+    else aip_wrapper_forward(w, m->root);
   }
   aip_msg_free(msg);
 }

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/core/decision_audit.h"
 #include "gateway/core/dlp_cache.h"
 #include "gateway/obs/log.h"
 #include "gateway/wrapper/wrapper.h"
@@ -32,6 +33,11 @@ typedef struct tracked {
   char *method;
   char *tool; /* tools/call only */
   uint64_t start_ns;
+  /* a forwarded tools/call, audited when it ends (as aip serve does) */
+  int call;
+  aip_decision d;
+  cJSON *args;
+  aip_buf dlp; /* its request's DLP counts, then its answer's */
 } tracked;
 
 struct aip_wrapper_big {
@@ -129,19 +135,31 @@ static void tracked_free(tracked *t) {
   free(t->key);
   free(t->method);
   free(t->tool);
+  cJSON_Delete(t->args);
+  aip_buf_free(&t->dlp);
   free(t);
 }
 
-void aip_wrapper_dlp_track(aip_wrapper *w, const cJSON *msg) {
-  if (!w->dlp || w->calls.used >= MAX_TRACKED || !cJSON_IsObject(msg)) return;
+/* The record of a forwarded tools/call, once it is over (answered or cut short). */
+static void audit_call(aip_wrapper *w, tracked *t) {
+  if (!t->call) return;
+  t->call = 0;
+  if (w->calls_owed-- == AIP_WRAPPER_OWED_MAX) aip_wrapper_flow(w); /* stdin may be read again */
+  int64_t lat = (int64_t)((uv_hrtime() - t->start_ns) / 1000);
+  aip_wrapper_audit_ex(w, NULL, "tools/call", &t->d, NULL, t->tool, t->args, t->dlp.data, lat);
+}
+
+static tracked *track(aip_wrapper *w, const cJSON *msg) {
+  if (w->calls.used >= MAX_TRACKED || !cJSON_IsObject(msg)) return NULL;
   const cJSON *method = cJSON_GetObjectItemCaseSensitive(msg, "method");
   const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
-  if (!cJSON_IsString(method) || !id) return;
+  if (!cJSON_IsString(method) || !id) return NULL;
   tracked *t = calloc(1, sizeof(*t));
   if (!t || !(t->key = aip_wrapper_id_key(id)) || !(t->method = strdup(method->valuestring))) {
     tracked_free(t);
-    return;
+    return NULL;
   }
+  aip_buf_init(&t->dlp);
   if (aip_policy_is_tool_call(t->method, strlen(t->method))) {
     const cJSON *params = cJSON_GetObjectItemCaseSensitive(msg, "params");
     const cJSON *name = cJSON_IsObject(params)
@@ -149,8 +167,35 @@ void aip_wrapper_dlp_track(aip_wrapper *w, const cJSON *msg) {
     if (cJSON_IsString(name)) t->tool = strdup(name->valuestring);
   }
   t->start_ns = uv_hrtime();
-  tracked_free(aip_map_del(&w->calls, t->key, strlen(t->key))); /* a reused id: the newest */
-  if (aip_map_put(&w->calls, t->key, strlen(t->key), t)) tracked_free(t);
+  tracked *old = aip_map_del(&w->calls, t->key, strlen(t->key)); /* a reused id: the newest */
+  if (old) audit_call(w, old);
+  tracked_free(old);
+  if (aip_map_put(&w->calls, t->key, strlen(t->key), t)) {
+    tracked_free(t);
+    return NULL;
+  }
+  return t;
+}
+
+void aip_wrapper_dlp_track(aip_wrapper *w, const cJSON *msg) {
+  if (w->dlp) track(w, msg);
+}
+
+int aip_wrapper_call_track(aip_wrapper *w, const cJSON *msg, const aip_decision *d,
+                           const cJSON *args, const char *dlp) {
+  tracked *t = track(w, msg);
+  if (!t) return -1;
+  t->call = 1;
+  aip_core_forwarded_decision(d, &t->d); /* the record aip serve writes */
+  if (args && !(t->args = cJSON_Duplicate(args, 1))) t->call = 0;
+  if (dlp && *dlp && aip_buf_puts(&t->dlp, dlp)) t->call = 0;
+  if (t->call) w->calls_owed++;
+  return t->call ? 0 : -1;
+}
+
+void aip_wrapper_calls_end(aip_wrapper *w) {
+  const aip_map_entry *e;
+  for (size_t it = 0; aip_map_next(&w->calls, &it, &e);) audit_call(w, e->value);
 }
 
 static tracked *untrack(aip_wrapper *w, const cJSON *id) {
@@ -202,12 +247,16 @@ static void settle(aip_wrapper *w, const cJSON *id, const char *method, int rc,
     audit_down(w, t, method, rc < 0, dj.data);
     aip_buf_free(&dj);
   }
+  if (t && t->call) {
+    if (c) aip_dlp_counts_json(w->dlp, c, &t->dlp); /* the answer's counts join the request's */
+    audit_call(w, t);
+  }
   tracked_free(t);
 }
 
 /* `p` is the raw message (or batch) the scan was about. */
 static void settle_raw(aip_wrapper *w, const char *p, size_t n, int rc, const aip_dlp_counts *c) {
-  if (rc >= 0 && !c->total && !w->calls.used) return; /* the common case: nothing to note */
+  if (rc >= 0 && (!c || !c->total) && !w->calls.used) return; /* the common case: nothing to note */
   size_t i = skip_ws(p, n, 0);
   if (i < n && p[i] == '[') { /* a 2025-03-26 batch: rare, parsed whole */
     cJSON *arr = NULL;
@@ -236,6 +285,7 @@ static void settle_raw(aip_wrapper *w, const char *p, size_t n, int rc, const ai
 void aip_wrapper_dlp_deliver(aip_wrapper *w, const char *p, size_t n) {
   if (!w->dlp) {
     aip_wrapper_to_client(w, p, n);
+    settle_raw(w, p, n, 0, NULL); /* the answer of a forwarded tools/call ends it */
     return;
   }
   aip_dlp_counts c;

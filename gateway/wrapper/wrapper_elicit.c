@@ -162,7 +162,9 @@ void aip_wrapper_ask_answer(aip_wrapper *w, const aip_rpc_msg *m) {
     snprintf(d.reason, sizeof(d.reason), "approved by the user (MCP elicitation)");
     aip_wrapper_audit(w, "tools/call", &d, "APPROVED", a->tool, a->args);
     aip_info("tool %s: approved (%s)", a->tool, a->eid);
-    aip_wrapper_forward(w, a->msg);
+    /* followed by the ALLOW record of the call, when it ends (docs/audit.md) */
+    aip_decision allow = {.kind = AIP_DECISION_ALLOW};
+    aip_wrapper_forward_call(w, a->msg, &allow, a->tool, a->args, NULL);
   } else {
     aip_info("tool %s: %s (%s)", a->tool, why, a->eid);
     refuse(w, a->id, a->tool, a->args, a->d, 0, why, 1);

@@ -44,7 +44,8 @@ void aip_wrapper_flow(aip_wrapper *w) {
   size_t outq = queued(w->out, w->out_open);
   size_t childq = queued((uv_stream_t *)&w->child_in, w->child_in_open);
   int want_in = w->in_open && !w->in_eof && !w->finishing && w->child_started &&
-                outq < OUT_HARD_CAP && childq < FLOW_HIGH && !w->audit_full;
+                outq < OUT_HARD_CAP && childq < FLOW_HIGH && !w->audit_full &&
+                w->calls_owed < AIP_WRAPPER_OWED_MAX;
   int want_child = w->child_started && !w->child_out_eof && outq < FLOW_HIGH;
   if (want_in != w->in_reading) {
     w->in_reading = want_in;

@@ -78,6 +78,16 @@ describe('the wrapper and aip serve agree', () => {
     if (gw) await gw.stop();
   });
 
+  test('an allowed call: one ALLOW record when it ends, with its latency', async () => {
+    const pick = (file) => auditRecords(file).filter((x) => x.decision === 'ALLOW' && x.tool === 'add');
+    const [wr] = await waitFor(() => pick(w.audit).length && pick(w.audit), 3000, 'the wrapper\'s record');
+    const [sr] = await waitFor(() => pick(gw.auditPath).length && pick(gw.auditPath), 3000, 'serve\'s record');
+    assert.equal(pick(w.audit).length, 1);
+    assert.equal(pick(gw.auditPath).length, 1);
+    for (const r of [wr, sr]) assert.equal(typeof r.latency_us, 'number', JSON.stringify(r));
+    assert.deepEqual(comparable(wr, ['latency_us']), comparable(sr, ['latency_us']));
+  });
+
   for (const [what, line, code, skip] of CASES) {
     test(what, async () => {
       const id = Number(/"id":(\d+)/.exec(line)[1]);
