@@ -95,11 +95,12 @@ static int scan_request(aip_front *fe, aip_msg *m, aip_verdict *v, aip_buf *dlp_
   aip_dlp_counts_init(&c, fe->dlp->dlp);
   aip_decision d;
   aip_dlp_req_outcome o = aip_msg_scan_request(m, fe->dlp, &c, &d, v);
+  if (fe->ops->dlp_counted) fe->ops->dlp_counted(fe, &c);
   aip_dlp_counts_json(fe->dlp->dlp, &c, dlp_json);
   int matched = c.total > 0, call = v && v->tool_call;
   aip_dlp_counts_free(&c);
   if (o == AIP_DLP_REQ_FAILED) {
-    aip_warn("DLP could not scan a message from the client; refused");
+    aip_warn("agent %s: DLP could not scan a message from the client; refused", fe->who.agent);
     aip_dlp_req_failed_decision(&d);
   }
   if (o == AIP_DLP_REQ_FAILED || o == AIP_DLP_REQ_BLOCKED) {
@@ -107,7 +108,8 @@ static int scan_request(aip_front *fe, aip_msg *m, aip_verdict *v, aip_buf *dlp_
     return 1;
   }
   if (o != AIP_DLP_REQ_REDACTED && matched)
-    aip_warn("a message from the client matches DLP rules; forwarded (on_request_match: warn)");
+    aip_warn("agent %s: a message from the client matches DLP rules; forwarded "
+             "(on_request_match: warn)", fe->who.agent);
   if (matched && !call) { /* a tools/call's counts ride on its own record */
     aip_decision a = {.kind = AIP_DECISION_ALLOW};
     audit(fe, aip_msg_method(m) ? aip_msg_method(m) : "(answer)", &a, NULL, NULL, NULL,
@@ -147,6 +149,11 @@ static void answer_from_agent(aip_front *fe, aip_msg *m) {
 static void request_or_notification(aip_front *fe, aip_msg *m) {
   aip_verdict v;
   aip_msg_check(m, fe->policy, aip_wall_ms(), fe->rate, &v); /* the one clock (obs/clock.h) */
+  aip_core_decided(fe, m, &v);
+}
+
+void aip_core_decided(aip_front *fe, aip_msg *m, aip_verdict *vp) {
+  aip_verdict v = *vp;
   const aip_method_entry *e =
       v.tool_call ? aip_core_method_find("tools/call") : aip_core_method_find(aip_msg_method(m));
   aip_buf dlp;
@@ -197,8 +204,8 @@ void aip_core_message(aip_front *fe, aip_msg *m) {
   }
 }
 
-/* What moving `aip serve` onto aip_core_message takes (core/mcp_dispatch.c keeps its own
- * sequence for now, sharing the steps): (1) the tool check over a tool's three names
+/* What moving the rest of `aip serve` onto aip_core_message takes (mcp_dispatch.c runs its
+ * method and tool checks, then aip_core_decided): (1) the tool check over a tool's three names
  * (aip_policy_check_tool_names) after the router's fresh list, i.e. a `names` hook the front end
  * fills asynchronously before the core decides; (2) the durable rate-limit wait
  * (core/rate_durable.c), a decision that may come back later; (3) the audit.on_error admission

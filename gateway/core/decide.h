@@ -3,11 +3,11 @@
  * (method rules, the tool check with its rate limit and `ask`, request DLP) and audits; the
  * front end answers, forwards and holds calls for a human its own way.
  *
- * Users: the stdio wrapper (wrapper/wrapper_client.c) for every client message. `aip serve`
- * (core/mcp_dispatch.c) shares the table's names (aip_core_method_find) and the steps below
- * it (the refusal renderer, the audit builder, the DLP outcome), but still runs its own
- * sequence, because its tool check needs the merged tool list first and its rate limits may
- * wait for the store: see the file's closing comment for what moving it takes.
+ * Users: the stdio wrapper (wrapper/wrapper_client.c) for every client message; `aip serve`
+ * (core/mcp_dispatch.c) for what follows a tools/call's check (aip_core_decided): its method
+ * check and its tool check still run in mcp_dispatch.c, because the tool check needs the
+ * merged tool list first and its rate limits may wait for the store (decide.c, at the end,
+ * says what moving them takes).
  */
 #ifndef AIP_CORE_DECIDE_H
 #define AIP_CORE_DECIDE_H
@@ -70,6 +70,8 @@ typedef struct aip_front_ops {
   int (*own_answer)(aip_front *fe, const aip_msg *m);
   /* What happened to a message, for a debug trace. May be NULL. */
   void (*trace)(aip_front *fe, const aip_msg *m, const char *what);
+  /* Request DLP's per-rule counts of a message, for metrics. May be NULL. */
+  void (*dlp_counted)(aip_front *fe, const aip_dlp_counts *c);
 } aip_front_ops;
 
 struct aip_front {
@@ -82,5 +84,10 @@ struct aip_front {
 
 /* One message from the agent (not a batch), through the table. Takes m. */
 void aip_core_message(aip_front *fe, aip_msg *m);
+/* The path after the policy's check, for a front end that checks in its own way (aip serve:
+ * a tool's three names, once the router's list is fresh; its rate limit may wait for the
+ * store): request DLP on what may go on, then hold (ASK), refuse (audited, answered) or
+ * forward. `v` as aip_policy_check_msg fills it. Takes m. */
+void aip_core_decided(aip_front *fe, aip_msg *m, aip_verdict *v);
 
 #endif

@@ -176,7 +176,7 @@ static void fe_trace(aip_front *fe, const aip_msg *msg, const char *what) {
   trace(wrapper_of(fe), aip_msg_rpc(msg), what);
 }
 
-static const aip_front_ops wrapper_front = {fe_reply, fe_forward, fe_hold, fe_own_answer, fe_trace};
+static const aip_front_ops wrapper_front = {fe_reply, fe_forward, fe_hold, fe_own_answer, fe_trace, NULL};
 
 void aip_wrapper_front_init(aip_wrapper *w) {
   w->front.ops = &wrapper_front;
