@@ -244,6 +244,8 @@ typedef struct aip_limits {
   uint32_t max_sessions;            /* 10000 */
   uint32_t max_sessions_per_agent;  /* 1000: one agent cannot take every session slot */
   uint32_t max_inflight_per_agent;  /* 1000: requests of one agent not yet answered */
+  uint32_t max_server_requests_per_agent; /* 100: its servers' sampling, elicitation and roots
+                                           * requests awaiting the agent's answer */
   uint64_t max_stream_buffer;       /* "4MiB": a streamed answer held for a client that does not
                                      * read while its server's pipe serves other calls too */
   uint64_t request_timeout_ms;      /* "60s": an upstream call that takes longer fails */

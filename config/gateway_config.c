@@ -127,11 +127,12 @@ static int parse_limits(gwctx *c, const aip_ynode *n) {
                                      "session_idle_timeout", "max_upstream_message",
                                      "max_streamed_message", "max_connections",
                                      "max_sessions_per_agent", "max_inflight_per_agent",
-                                     "max_stream_buffer", NULL};
-  const aip_ynode *v[13];
+                                     "max_stream_buffer", "max_server_requests_per_agent", NULL};
+  const aip_ynode *v[14];
   aip_limits *l = &c->cfg->limits;
   long long sessions = l->max_sessions, conns = l->max_connections,
-            per_agent = l->max_sessions_per_agent, inflight = l->max_inflight_per_agent;
+            per_agent = l->max_sessions_per_agent, inflight = l->max_inflight_per_agent,
+            s2c = l->max_server_requests_per_agent;
   int rc = aip_y_fields(c->y, n, "limits", keys, v, c->err);
   if (!rc) rc = read_positive_size(c, v[0], "limits.max_body", &l->max_body);
   if (!rc) rc = read_positive_size(c, v[1], "limits.max_header_bytes", &l->max_header_bytes);
@@ -159,6 +160,10 @@ static int parse_limits(gwctx *c, const aip_ynode *n) {
   l->max_inflight_per_agent = (uint32_t)inflight;
   if (!rc)
     rc = read_positive_size(c, v[12], "limits.max_stream_buffer", &l->max_stream_buffer);
+  if (!rc)
+    rc = aip_y_int(c->y, v[13], "limits.max_server_requests_per_agent", 1, 10000000, &s2c,
+                   c->err);
+  l->max_server_requests_per_agent = (uint32_t)s2c;
   return rc;
 }
 
@@ -601,6 +606,7 @@ static int set_defaults(aip_gateway_config *cfg, const char *path, aip_error *er
       .max_sessions = 10000,
       .max_sessions_per_agent = 1000,
       .max_inflight_per_agent = 1000,
+      .max_server_requests_per_agent = 100,
       .max_stream_buffer = 4 * 1024 * 1024,
       .request_timeout_ms = 60 * 1000,
       .header_timeout_ms = 10 * 1000,

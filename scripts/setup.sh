@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config libuv1-dev libyaml-dev libcjson-dev libhyperscan-dev libpcre2-dev
           libsodium-dev libsqlite3-dev libutf8proc-dev node-llhttp jq curl valgrind openssl
-          chromium prometheus python3-yaml
+          chromium prometheus python3-yaml iproute2
           clang libclang-rt-14-dev)  # libFuzzer + sanitizer runtimes (tests/fuzz)
 # Node.js runs the end-to-end tests with the official MCP SDK; keep an existing install.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

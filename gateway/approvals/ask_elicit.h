@@ -12,10 +12,7 @@ typedef struct aip_pending aip_pending;
 /* Asks on the call's stream: 0, or < 0 when this session cannot be asked (no elicitation
  * capability, protocol before 2025-06-18, the POST is gone): the caller uses the queue. */
 int aip_ask_elicit_start(aip_pending *p);
-/* Whether a call of the session waits for an answer with this id. */
-int aip_ask_elicit_waiting(const aip_session *s, const cJSON *id);
-/* The client's response or error to our elicitation: 0 routed, -ENOENT no such question. */
-int aip_ask_elicit_answer(aip_session *s, const aip_rpc_msg *m);
+/* The client's answer reaches the call through the session's registry (mcp/outstanding.h). */
 /* The call is ending while it still waits: withdraw the question, audit DENIED with `why`. */
 void aip_ask_elicit_drop(aip_pending *p, const char *why);
 

@@ -77,6 +77,8 @@ struct aip_agent_rt {
   aip_session *sessions; /* this agent's sessions */
   size_t sessions_n;     /* against limits.max_sessions_per_agent */
   uint64_t inflight;     /* its requests not yet answered (limits.max_inflight_per_agent) */
+  struct aip_s2c *s2c;   /* its servers' requests awaiting its answer (server_requests.c) */
+  uint64_t s2c_n;        /* against limits.max_server_requests_per_agent */
   uint64_t refused[AIP_REFUSED_N]; /* aip_refused_total, by aip_refused_reason */
   uint64_t decisions[6]; /* by aip_decision_kind */
 };

@@ -13,6 +13,8 @@
 #include "gateway/core/decide.h"
 #include "gateway/core/dispatch.h"
 #include "gateway/core/rate_durable.h"
+#include "gateway/core/server_requests.h"
+#include "gateway/mcp/outstanding.h"
 #include "gateway/mcp/pending.h"
 #include "gateway/mcp/session.h"
 #include "gateway/serve/gw.h"
@@ -459,7 +461,8 @@ static void do_cancelled(aip_session *s, aip_rpc_msg *m) {
 static void do_notification(aip_session *s, aip_rpc_msg *m) {
   if (strcmp(m->method, "notifications/initialized") == 0) s->initialized = 1;
   else if (strcmp(m->method, "notifications/cancelled") == 0) do_cancelled(s, m);
-  /* other client notifications (progress, roots/list_changed) have no upstream to go to */
+  else if (strcmp(m->method, "notifications/roots/list_changed") == 0) aip_s2c_roots_changed(s);
+  /* other client notifications (progress) have no upstream to go to */
 }
 
 /* ---- a policy that failed its signature check ---------------------------------------------- */
@@ -512,9 +515,9 @@ static void refuse_unavailable(aip_exchange *ex, aip_session *s, aip_rpc_msg *m)
 
 void aip_dispatch(aip_exchange *ex, aip_session *s, aip_rpc_msg *m) {
   if (m->kind == AIP_RPC_RESPONSE || m->kind == AIP_RPC_ERROR) {
-    /* the only requests the gateway sends agents are elicitations (mcp_http.c refused a POST
-     * whose answers name none of them) */
-    aip_ask_elicit_answer(s, m);
+    /* an answer to a request the session was sent (mcp_http.c refused a POST whose answers
+     * name none of them); a batch that answers one id twice finds it gone the second time */
+    aip_outstanding_answer(s, m);
     return;
   }
   if (!s->agent->policy && s->agent->load_error_code == AIP_ERR_SIGNATURE_INVALID) {

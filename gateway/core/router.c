@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "gateway/core/agent.h"
+#include "gateway/core/server_requests.h"
 #include "gateway/mcp/pending.h"
 #include "gateway/mcp/session.h"
 #include "gateway/serve/gw.h"
@@ -443,7 +444,15 @@ static void on_upstream_notification(aip_upstream *u, cJSON *msg, void *data) {
   cJSON_Delete(msg);
 }
 
-static void on_upstream_reset(aip_upstream *u, void *data) { aip_router_tools_changed(data); }
+static void on_upstream_reset(aip_upstream *u, void *data) {
+  aip_router_tools_changed(data);
+  aip_s2c_upstream_reset(data, u); /* its requests to the agent died with it */
+}
+
+static void on_upstream_request(aip_upstream *u, cJSON *msg, aip_upstream_call *related,
+                                void *data) {
+  aip_s2c_request(data, u, msg, related);
+}
 
 /* Answers larger than the agent's dlp.stream_threshold stream through its DLP (mcp_http.c). */
 static uint64_t agent_stream_threshold(aip_upstream *u, void *data) {
@@ -470,7 +479,7 @@ int aip_agent_init(aip_gw *gw, aip_agent_rt *a, const aip_agent_config *cfg, aip
   if (!a->ups || !a->server_failed || !a->last_lists)
     return aip_error_set(err, -ENOMEM, "out of memory");
   aip_upstream_hooks hooks = {on_upstream_notification, on_upstream_reset, a,
-                              agent_stream_threshold};
+                              agent_stream_threshold, on_upstream_request};
   for (size_t i = 0; i < cfg->servers_n; i++) {
     const aip_server_config *sc = &gw->cfg->servers[cfg->servers[i]];
     char label[200];

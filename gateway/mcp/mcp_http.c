@@ -21,6 +21,7 @@
 #include "gateway/core/dispatch.h"
 #include "gateway/core/rate_durable.h"
 #include "gateway/http/http_guard.h"
+#include "gateway/mcp/outstanding.h"
 #include "gateway/mcp/pending.h"
 #include "gateway/mcp/session.h"
 #include "gateway/serve/gw.h"
@@ -140,6 +141,7 @@ static aip_session *session_new(aip_gw *gw, aip_agent_rt *a) {
   sodium_bin2hex(s->id, sizeof(s->id), rnd, sizeof(rnd));
   s->agent = a;
   s->last_used_ms = uv_now(gw->loop);
+  aip_map_init(&s->outstanding);
   if (aip_map_put(&gw->sessions, s->id, AIP_SESSION_ID_LEN, s)) {
     free(s);
     return NULL;
@@ -160,6 +162,7 @@ static void get_stream_aborted(aip_http_req *req, void *data) {
 
 void aip_session_end(aip_gw *gw, aip_session *s) {
   while (s->pending) aip_pending_error(s->pending, AIP_RPC_INTERNAL_ERROR, "Session ended");
+  aip_outstanding_session_end(s); /* requests still awaiting this agent's answer fail */
   if (s->get_stream) {
     aip_http_req *r = s->get_stream;
     s->get_stream = NULL;
@@ -781,11 +784,12 @@ static void mcp_post(aip_gw *gw, aip_agent_rt *a, aip_http_req *req) {
         goto done;
       }
     if (!(s = session_of(gw, a, req))) goto done;
-    /* An answer must be to a question of ours that is still open (an elicitation): anything
-     * else is refused whole, like any bad element. */
+    /* An answer must be to a request this session was sent and has not answered yet (an
+     * approval question, a server's sampling, elicitation or roots request): anything else is
+     * refused whole, like any bad element. */
     for (size_t i = 0; i < count; i++)
       if ((msgs[i].kind == AIP_RPC_RESPONSE || msgs[i].kind == AIP_RPC_ERROR) &&
-          !aip_ask_elicit_waiting(s, msgs[i].id)) {
+          !aip_outstanding_awaits(s, msgs[i].id)) {
         http_rpc_error(req, 400, AIP_RPC_INVALID_REQUEST,
                        "Invalid Request: no request of this session awaits that response", NULL);
         goto done;

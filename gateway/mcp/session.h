@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 #include <cJSON.h>
+#include "engine/map.h"
 #include "gateway/http/http_server.h"
 
 typedef struct aip_gw aip_gw;
@@ -22,6 +23,7 @@ struct aip_session {
   uint64_t last_used_ms;
   aip_http_req *get_stream; /* the open GET SSE stream, if any */
   aip_pending *pending;     /* requests in flight */
+  aip_map outstanding;      /* requests sent to it awaiting its answer (mcp/outstanding.h) */
   aip_session *prev, *next; /* in agent->sessions */
 };
 

@@ -115,6 +115,7 @@ int aip_audit_format(const aip_audit_rec *r, int64_t unix_ms, char **out, size_t
   if (!err && r->policy_version) err = add_str(&b, "version", r->policy_version);
   if (!err) err = aip_buf_printf(&b, "},\"violation\":%s", r->violation ? "true" : "false");
   if (!err) err = add_str(&b, "tool", r->tool);
+  if (!err) err = add_str(&b, "server", r->server);
   if (!err && r->args) {
     err = aip_buf_puts(&b, ",\"args\":");
     if (!err) err = aip_json_print(&b, r->args);

@@ -29,6 +29,7 @@ typedef struct aip_audit_rec {
   const char *policy_version;
   int violation;
   const char *tool;      /* optional */
+  const char *server;    /* optional: the server of a server-to-client request (its config name) */
   const cJSON *args;     /* optional */
   const char *reason;    /* optional */
   int error_code;        /* 0 = none */

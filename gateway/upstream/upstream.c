@@ -140,7 +140,15 @@ void aip_upstream_transport_up(aip_upstream *u) {
   cJSON *params = cJSON_CreateObject();
   cJSON *info = cJSON_CreateObject();
   cJSON_AddStringToObject(params, "protocolVersion", "2025-11-25");
-  cJSON_AddItemToObject(params, "capabilities", cJSON_CreateObject());
+  cJSON *caps = cJSON_AddObjectToObject(params, "capabilities");
+  if (u->hooks.on_request) {
+    /* What the gateway routes back to the agent's sessions (docs/routing.md, "Server-to-client
+     * requests"): a request no session can take gets an error, never silence. Elicitation is
+     * form mode only ({}), the mode every elicitation-capable client takes. */
+    cJSON_AddObjectToObject(caps, "sampling");
+    cJSON_AddObjectToObject(caps, "elicitation");
+    cJSON_AddTrueToObject(cJSON_AddObjectToObject(caps, "roots"), "listChanged");
+  }
   cJSON_AddStringToObject(info, "name", "aip-gateway");
   cJSON_AddStringToObject(info, "version", AIP_VERSION);
   cJSON_AddItemToObject(params, "clientInfo", info);
@@ -276,25 +284,50 @@ static void timer_rearm(aip_upstream *u) {
 
 /* ---- messages from the server --------------------------------------------------------- */
 
-static void answer_server_request(aip_upstream *u, aip_rpc_msg *m) {
-  cJSON *reply = cJSON_CreateObject();
-  cJSON_AddStringToObject(reply, "jsonrpc", "2.0");
-  cJSON_AddItemToObject(reply, "id", cJSON_Duplicate(m->id, 1));
-  if (strcmp(m->method, "ping") == 0) {
-    cJSON_AddItemToObject(reply, "result", cJSON_CreateObject());
-  } else if (strcmp(m->method, "roots/list") == 0) {
-    cJSON *r = cJSON_CreateObject();
-    cJSON_AddItemToObject(r, "roots", cJSON_CreateArray());
-    cJSON_AddItemToObject(reply, "result", r);
-  } else {
-    /* sampling and elicitation need the downstream client; not routed yet */
-    cJSON_Delete(reply);
-    reply = aip_rpc_error_msg(m->id, AIP_RPC_METHOD_NOT_FOUND, "Method not found", NULL);
-    if (!reply) return;
+static aip_upstream_call *call_by_id(aip_upstream *u, const cJSON *id);
+
+/* A request from the server: ping is answered here; everything else goes to the hook, which
+ * routes it to an agent (core/server_requests.c), or is -32601 without one. */
+static void on_server_request(aip_upstream *u, aip_rpc_msg *m) {
+  if (strcmp(m->method, "ping") != 0 && u->hooks.on_request) {
+    aip_upstream_call *related = NULL;
+    if (u->related_id) related = aip_map_get(&u->calls, &u->related_id, sizeof(u->related_id));
+    if (!related) {
+      /* a server may name the call in the request itself (stdio has no per-call stream) */
+      const cJSON *meta = cJSON_IsObject(m->params)
+                              ? cJSON_GetObjectItemCaseSensitive(m->params, "_meta") : NULL;
+      related = cJSON_IsObject(meta)
+                    ? call_by_id(u, cJSON_GetObjectItemCaseSensitive(meta, "relatedRequestId"))
+                    : NULL;
+    }
+    u->hooks.on_request(u, m->root, related, u->hooks.data);
+    return;
   }
-  send_json(u, 0, reply);
-  cJSON_Delete(reply);
+  cJSON *reply = strcmp(m->method, "ping") == 0
+                     ? NULL : aip_upstream_error_msg(AIP_RPC_METHOD_NOT_FOUND, "Method not found");
+  if (!reply) {
+    reply = cJSON_CreateObject();
+    cJSON_AddStringToObject(reply, "jsonrpc", "2.0");
+    cJSON_AddItemToObject(reply, "result", cJSON_CreateObject());
+  }
+  aip_upstream_respond(u, m->id, reply);
+  cJSON_Delete(m->root);
 }
+
+int aip_upstream_respond(aip_upstream *u, const cJSON *id, cJSON *reply) {
+  if (!reply) return -ENOMEM;
+  int err = -ENOTCONN;
+  if (u->state == AIP_UPSTREAM_READY) {
+    cJSON *idc = cJSON_Duplicate(id, 1);
+    if (cJSON_GetObjectItemCaseSensitive(reply, "id")) cJSON_ReplaceItemInObjectCaseSensitive(reply, "id", idc);
+    else cJSON_AddItemToObject(reply, "id", idc);
+    err = send_json(u, 0, reply);
+  }
+  cJSON_Delete(reply);
+  return err;
+}
+
+aip_upstream *aip_upstream_call_owner(const aip_upstream_call *c) { return c->u; }
 
 static aip_upstream_call *call_by_id(aip_upstream *u, const cJSON *id) {
   if (!cJSON_IsNumber(id)) return NULL;
@@ -338,8 +371,7 @@ void aip_upstream_transport_message(aip_upstream *u, const char *p, size_t n) {
     return;
   }
   case AIP_RPC_REQUEST:
-    answer_server_request(u, &m);
-    cJSON_Delete(root);
+    on_server_request(u, &m); /* owns root */
     return;
   case AIP_RPC_NOTIFICATION:
     if (strcmp(m.method, "notifications/progress") == 0) on_progress(u, &m);

@@ -35,6 +35,13 @@ typedef struct aip_upstream_hooks {
    * (the agent's dlp.stream_threshold); NULL or 0: never. Asked again for every message, so a
    * reloaded policy counts from its next message. */
   uint64_t (*stream_threshold)(aip_upstream *u, void *data);
+  /* Optional: a request of the server to its client (sampling/createMessage,
+   * elicitation/create, roots/list; ping is answered here); owns `msg`. `related` is the call
+   * it belongs to when known (it came on that call's HTTP stream, or names it in
+   * params._meta.relatedRequestId), else NULL. Answer with aip_upstream_respond. With the hook
+   * set, the instance declares the sampling, elicitation and roots (listChanged) capabilities
+   * in its initialize; without it, none, and such requests get -32601. */
+  void (*on_request)(aip_upstream *u, cJSON *msg, aip_upstream_call *related, void *data);
 } aip_upstream_hooks;
 
 /* Where a call's answer goes when it is too large to hold (docs/dlp.md, "Streaming in the
@@ -108,6 +115,8 @@ struct aip_upstream {
   aip_upstream_call *streaming; /* the call whose answer is streaming now, if any */
   uint64_t stream_deadline_ms;  /* it is aborted when no byte moved until then */
   uint64_t stream_seq;          /* counts streams begun (see aip_upstream_stream_seq) */
+  uint64_t related_id; /* set by a transport while it delivers a message that came on the
+                        * stream of the call with this id (HTTP: that call's POST); 0: none */
 };
 
 /* Creates a stdio upstream (child process per instance); `label` is copied. */
@@ -141,6 +150,13 @@ int aip_upstream_call_shares_reader(const aip_upstream_call *call);
 void aip_upstream_call_resume(aip_upstream_call *call);
 /* Forwards a notification (e.g. a client's notifications/progress); `params` owned. */
 int aip_upstream_notify(aip_upstream *u, const char *method, cJSON *params);
+
+/* Answers the server's request `id` (its own id, as it sent it) with `reply` (owned): a message
+ * with `result` or `error`; its id is set here. -ENOTCONN when the instance is not up (the
+ * request died with the instance that sent it). */
+int aip_upstream_respond(aip_upstream *u, const cJSON *id, cJSON *reply);
+/* The upstream a call was started on. */
+aip_upstream *aip_upstream_call_owner(const aip_upstream_call *call);
 
 /* Graceful stop: in-flight calls fail, the transport is stopped, then everything is freed. */
 void aip_upstream_close(aip_upstream *u);

@@ -82,7 +82,12 @@ static int build_headers(aip_upstream *u, aip_buf *h, const char *accept, int js
 static int deliver(void *data, const char *p, size_t n) {
   post *ps = data;
   http_transport *t = ps->u->transport;
-  if (ps->epoch == t->epoch) aip_upstream_transport_message(ps->u, p, n);
+  if (ps->epoch == t->epoch) {
+    /* a request on this POST's stream belongs to the call it carries (server_requests.c) */
+    ps->u->related_id = ps->id;
+    aip_upstream_transport_message(ps->u, p, n);
+    ps->u->related_id = 0;
+  }
   return 0;
 }
 

@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
-import { Gateway, newToken, sha256hex, testServer, textOf, waitFor, within } from './lib/harness.mjs';
+import { Gateway, newToken, sha256hex, sseReader, testServer, textOf, waitFor, within } from './lib/harness.mjs';
 
 let gw;
 const opToken = newToken('operator');
@@ -165,27 +165,6 @@ async function rawElicitSession(version) {
   const n = await gw.post({ jsonrpc: '2.0', method: 'notifications/initialized' }, { token: askToken, session: sid, version });
   assert.equal(n.status, 202);
   return sid;
-}
-
-/** Reads SSE messages from a fetch Response one at a time. */
-function sseReader(res) {
-  const reader = res.body.getReader();
-  const decoder = new TextDecoder();
-  let buf = '';
-  return async function next() {
-    for (;;) {
-      let i;
-      while ((i = buf.indexOf('\n\n')) >= 0) {
-        const ev = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        const data = ev.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
-        if (data) return JSON.parse(data);
-      }
-      const { value, done } = await reader.read();
-      if (done) return null;
-      buf += decoder.decode(value, { stream: true });
-    }
-  };
 }
 
 test('wire: elicitation/create on the call\'s SSE stream, the answer POST gets 202, unknown answers 400', () => gw.wrap(async () => {

@@ -1,7 +1,7 @@
 // SDK Client -> aip serve -> @modelcontextprotocol/server-everything in streamableHttp mode (a
 // `url:` upstream), kept on 127.0.0.1 by the lib/loopback.mjs preload. The upstream's real tool
 // list is first read directly with the SDK's Streamable HTTP client.
-import { before, after, test } from 'node:test';
+import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -9,7 +9,8 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 
 import {
-  Gateway, EverythingHttpServer, httpServer, newToken, listAllTools, names, textOf, tcpListeners,
+  Gateway, EverythingHttpServer, gatewayTest, httpServer, newToken, listAllTools, names, stopAll, textOf,
+  tcpListeners,
 } from './lib/harness.mjs';
 
 const TOKEN = newToken('everything-http');
@@ -36,22 +37,9 @@ before(async () => {
   });
 });
 
-after(async () => {
-  try {
-    if (gw) await gw.stop();
-  } finally {
-    if (ev) await ev.stop();
-  }
-});
+after(() => stopAll([gw], [ev]));
 
-const t = (name, fn) => test(name, async (ctx) => {
-  try {
-    await gw.wrap(fn)(ctx);
-  } catch (e) {
-    ev.dumpLog(`[${ctx.name}]`);
-    throw e;
-  }
-});
+const t = gatewayTest(() => gw, () => [ev]);
 
 t('server-everything listens on 127.0.0.1 only (loopback preload)', async () => {
   const l = tcpListeners(ev.port);

@@ -160,6 +160,7 @@ static void test_defaults(void) {
   CHECK_INT(c->limits.max_connections, 0); /* unset: derived from RLIMIT_NOFILE at start */
   CHECK_INT(c->limits.max_sessions_per_agent, 1000);
   CHECK_INT(c->limits.max_inflight_per_agent, 1000);
+  CHECK_INT(c->limits.max_server_requests_per_agent, 100);
   CHECK_INT(c->limits.max_stream_buffer, 4 * 1024 * 1024);
   CHECK_INT(c->allowed_origins.n, 0);
   CHECK_INT(c->servers_n, 1);
@@ -202,6 +203,8 @@ static void test_errors(void) {
                "2:27: limits.max_sessions_per_agent: 0 is out of range (1 to 10000000)");
   expect_error("limits:\n  max_inflight_per_agent: lots\n",
                "2:27: limits.max_inflight_per_agent: expected an integer, got \"lots\"");
+  expect_error("limits:\n  max_server_requests_per_agent: 0\n",
+               "2:34: limits.max_server_requests_per_agent: 0 is out of range (1 to 10000000)");
   expect_error("limits:\n  max_stream_buffer: 0\n",
                "2:22: limits.max_stream_buffer: must be greater than 0");
   expect_error("limits:\n  max_streamed_message: 0\n",

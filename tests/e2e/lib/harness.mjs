@@ -11,6 +11,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -445,6 +446,49 @@ export function sseMessages(text) {
     if (data) out.push(JSON.parse(data));
   }
   return out;
+}
+
+/**
+ * A node:test `test` for a gateway that a test file starts later: `gwOf()` is the gateway,
+ * `othersOf()` the upstream processes whose logs are printed too when the test fails.
+ */
+export const gatewayTest = (gwOf, othersOf = () => []) => (name, fn) => test(name, async (ctx) => {
+  try {
+    await gwOf().wrap(fn)(ctx);
+  } catch (e) {
+    for (const o of othersOf()) o?.dumpLog(`[${ctx.name}]`);
+    throw e;
+  }
+});
+
+/** Stops the gateways first, then the upstream processes they use, even when one fails. */
+export async function stopAll(gateways, upstreams = []) {
+  try {
+    for (const g of gateways) if (g) await g.stop();
+  } finally {
+    for (const u of upstreams) if (u) await u.stop();
+  }
+}
+
+/** Reads SSE messages from a fetch Response one at a time (null at the end of the stream). */
+export function sseReader(res) {
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buf = '';
+  return async function next() {
+    for (;;) {
+      let i;
+      while ((i = buf.indexOf('\n\n')) >= 0) {
+        const ev = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        const data = ev.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+        if (data) return JSON.parse(data);
+      }
+      const { value, done } = await reader.read();
+      if (done) return null;
+      buf += decoder.decode(value, { stream: true });
+    }
+  };
 }
 
 /** Every page of tools/list (SDK listTools returns one page). */
