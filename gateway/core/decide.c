@@ -78,9 +78,18 @@ static void request_stopped(aip_front *fe, const aip_msg *m, const aip_verdict *
   int call = v && v->tool_call;
   const char *method = call ? "tools/call" : aip_msg_method(m) ? aip_msg_method(m) : "(answer)";
   audit(fe, method, d, NULL, call ? v->tool : NULL, call ? v->args : NULL, dlp_json);
+  int blocked = d->error_code == AIP_ERR_FORBIDDEN;
+  if (!aip_msg_method(m) && fe->ops->answer_refused) {
+    /* the server hears why, as from aip serve (core/server_requests.c) */
+    aip_warn("an answer from the client %s DLP; the server gets an error instead",
+             blocked ? "matched" : "could not pass");
+    fe->ops->answer_refused(fe, m, blocked ? AIP_ERR_FORBIDDEN : AIP_RPC_INTERNAL_ERROR,
+                            blocked ? AIP_DLP_ANSWER_BLOCKED_MSG : AIP_DLP_REQ_FAILED_MSG);
+    return;
+  }
   if (aip_msg_kind(m) != AIP_RPC_REQUEST) {
     aip_warn("a %s from the client %s DLP; dropped", aip_msg_method(m) ? "notification" : "answer",
-             d->error_code == AIP_ERR_FORBIDDEN ? "matched" : "could not pass");
+             blocked ? "matched" : "could not pass");
     return;
   }
   reply_refusal(fe, m, d, call ? v->tool : aip_msg_method(m));

@@ -72,6 +72,10 @@ typedef struct aip_front_ops {
   void (*trace)(aip_front *fe, const aip_msg *m, const char *what);
   /* Request DLP's per-rule counts of a message, for metrics. May be NULL. */
   void (*dlp_counted)(aip_front *fe, const aip_dlp_counts *c);
+  /* An answer of the agent to a server's request that request DLP stopped: the server is to
+   * get this error instead (render it with aip_msg_error: m's id is the server's), so its
+   * request does not hang. May be NULL (the answer is dropped). */
+  void (*answer_refused)(aip_front *fe, const aip_msg *m, int code, const char *message);
 } aip_front_ops;
 
 struct aip_front {

@@ -55,6 +55,10 @@ typedef enum aip_dlp_req_outcome {
 /* The -32603 that stands in for a response (with its id) response DLP could not scan. */
 #define AIP_DLP_RESP_FAILED_MSG "Response withheld: DLP could not scan it"
 #define AIP_DLP_REQ_BLOCKED_REASON "sensitive data in request (DLP)"
+/* What a server gets instead of an agent's answer to its request that request DLP stopped:
+ * AIP_ERR_FORBIDDEN with this message (blocked), or -32603 AIP_DLP_REQ_FAILED_MSG (the scan
+ * failed); both front ends (core/decide.c, core/server_requests.c). */
+#define AIP_DLP_ANSWER_BLOCKED_MSG "Forbidden: " AIP_DLP_REQ_BLOCKED_REASON
 
 /* Scans the whole message `msg`: every member but the values of jsonrpc, id and method
  * (params.name and params._meta included). Counts go to `c` (may be NULL). *redacted

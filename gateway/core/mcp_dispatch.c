@@ -344,7 +344,7 @@ static void cf_dlp_counted(aip_front *fe, const aip_dlp_counts *c) {
 }
 
 static const aip_front_ops call_front_ops = {cf_reply, cf_forward, cf_hold, NULL, NULL,
-                                             cf_dlp_counted};
+                                             cf_dlp_counted, NULL};
 
 /* The decided call `req` (the whole request as received, taken) through the core. */
 static void call_decided(aip_pending *p, cJSON *req, const aip_decision *d) {

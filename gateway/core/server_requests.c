@@ -257,7 +257,7 @@ static cJSON *answer_for_server(aip_s2c *e, const aip_rpc_msg *m, int *code, con
     if (o == AIP_DLP_REQ_BLOCKED) {
       *code = AIP_ERR_FORBIDDEN;
       *outcome = "answer blocked: " AIP_DLP_REQ_BLOCKED_REASON;
-      return aip_upstream_error_msg(AIP_ERR_FORBIDDEN, "Forbidden: " AIP_DLP_REQ_BLOCKED_REASON);
+      return aip_upstream_error_msg(AIP_ERR_FORBIDDEN, AIP_DLP_ANSWER_BLOCKED_MSG);
     }
     if (o == AIP_DLP_REQ_REDACTED) src = red;
   }

@@ -176,7 +176,16 @@ static void fe_trace(aip_front *fe, const aip_msg *msg, const char *what) {
   trace(wrapper_of(fe), aip_msg_rpc(msg), what);
 }
 
-static const aip_front_ops wrapper_front = {fe_reply, fe_forward, fe_hold, fe_own_answer, fe_trace, NULL};
+/* The child's request must not hang on an answer DLP stopped: it gets this error instead. */
+static void fe_answer_refused(aip_front *fe, const aip_msg *msg, int code, const char *message) {
+  aip_buf b;
+  aip_buf_init(&b);
+  if (!aip_msg_error(msg, &b, code, message, NULL)) aip_wrapper_to_child(wrapper_of(fe), b.data, b.len);
+  aip_buf_free(&b);
+}
+
+static const aip_front_ops wrapper_front = {fe_reply,  fe_forward, fe_hold, fe_own_answer,
+                                            fe_trace, NULL,       fe_answer_refused};
 
 void aip_wrapper_front_init(aip_wrapper *w) {
   w->front.ops = &wrapper_front;

@@ -39,7 +39,7 @@ static int fk_own(aip_front *fe, const aip_msg *m) {
   f->own++;
   return 1;
 }
-static const aip_front_ops ops = {fk_reply, fk_forward, fk_hold, fk_own, NULL, NULL};
+static const aip_front_ops ops = {fk_reply, fk_forward, fk_hold, fk_own, NULL, NULL, NULL};
 
 static void deliver(fake *f, const char *line) {
   cJSON *root = NULL;
