@@ -6,6 +6,9 @@
  * duplicates and case variants refused, batches are checked element by element (and accepted only
  * on a 2025-03-26 session), answers to server requests pass without a method check, notifications
  * are never answered. What the child receives is the checked tree, re-serialized.
+ * The decision itself is the core's (core/decide.c), shared with `aip serve`; this file parses,
+ * and is the wrapper's side of aip_front_ops: answer on stdout, forward to the child (noting
+ * initialize, tools/list and cancellations), hold an `ask` for the user.
  */
 #include <stddef.h>
 #include <stdlib.h>
@@ -18,17 +21,13 @@
 void aip_wrapper_audit_ex(aip_wrapper *w, const char *direction, const char *method,
                           const aip_decision *d, const char *decision, const char *tool,
                           const cJSON *args, const char *dlp, int64_t latency_us) {
-  /* the one record builder of both front ends (core/decision_audit.h) */
-  aip_core_who who = {.audit = w->audit,
-                      .agent = w->agent,
-                      .session_id = w->session_id,
-                      .doc = w->doc,
-                      .dlp_run = &w->dlp_run};
+  /* the one record builder of both front ends (core/decision_audit.h), with who we are as the
+   * decision core sees it (aip_wrapper_front_init) */
   aip_core_audit_more more = {.direction = direction,
                               .dlp = dlp,
                               .latency_us = latency_us,
                               .has_latency = latency_us >= 0};
-  aip_core_audit(&who, method, d, decision, tool, args, &more);
+  aip_core_audit(&w->front.who, method, d, decision, tool, args, &more);
 }
 
 void aip_wrapper_audit(aip_wrapper *w, const char *method, const aip_decision *d,
