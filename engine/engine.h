@@ -241,6 +241,12 @@ int aip_rate_bucket_next(const aip_rate_state *rs, size_t *iter, const char **to
 void aip_policy_check_tool(const aip_policy *p, const char *tool, size_t len, const cJSON *args,
                            int64_t now_ms, aip_rate_state *rs, aip_decision *out);
 
+/* Protected paths alone (step 0.5 of the tool check), on any JSON value: a string is checked as
+ * one argument value would be, an object or array recursively (resource URIs, prompt arguments:
+ * the same normalization as tool arguments). Returns 1 and fills *out (PROTECTED_PATH, -32007)
+ * when some string reaches a protected path (or memory ran out: fail closed), else 0. */
+int aip_policy_check_paths(const aip_policy *p, const cJSON *value, aip_decision *out);
+
 /* Whether `method` normalizes to "tools/call" (so "TOOLS/CALL" and fullwidth forms get the
  * tool check too: a lenient server could execute them). */
 int aip_policy_is_tool_call(const char *method, size_t len);

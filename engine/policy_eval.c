@@ -181,23 +181,27 @@ static int check_args(const aip_policy *p, const aip_rule_c *r, const cJSON *arg
 
 /* ---- tool check (section 3.3) ------------------------------------------------------------- */
 
+int aip_policy_check_paths(const aip_policy *p, const cJSON *value, aip_decision *out) {
+  int nomem = 0;
+  const char *hit = aip_pp_check(&p->protected_paths, value, &nomem);
+
+  if (!hit && !nomem) return 0;
+  /* even in monitor mode, as in Go */
+  char quoted[AIP_ERROR_MAX / 2], reason[AIP_ERROR_MAX];
+  go_quote(quoted, sizeof(quoted), hit ? hit : "?", hit ? strlen(hit) : 1);
+  snprintf(reason, sizeof(reason),
+           "access to protected path %s blocked (policy self-modification defense)", quoted);
+  refuse(out, AIP_DECISION_PROTECTED_PATH, AIP_ERR_PROTECTED_PATH,
+         "Access denied: protected path", nomem ? "out of memory checking protected paths"
+                                                : reason);
+  out->protected_path = hit;
+  return 1;
+}
+
 /* Step 0.5 and steps 1-6: everything that depends only on (tool, args). */
 static void evaluate_tool(const aip_policy *p, const aip_rule_c *r, const char *t, size_t tlen,
                           const cJSON *args, aip_decision *out) {
-  int nomem = 0;
-  const char *hit = aip_pp_check(&p->protected_paths, args, &nomem);
-
-  if (hit || nomem) { /* even in monitor mode, as in Go */
-    char quoted[AIP_ERROR_MAX / 2], reason[AIP_ERROR_MAX];
-    go_quote(quoted, sizeof(quoted), hit ? hit : "?", hit ? strlen(hit) : 1);
-    snprintf(reason, sizeof(reason),
-             "access to protected path %s blocked (policy self-modification defense)", quoted);
-    refuse(out, AIP_DECISION_PROTECTED_PATH, AIP_ERR_PROTECTED_PATH,
-           "Access denied: protected path", nomem ? "out of memory checking protected paths"
-                                                  : reason);
-    out->protected_path = hit;
-    return;
-  }
+  if (aip_policy_check_paths(p, args, out)) return;
   if (aip_map_get(&p->denied_tools, t, tlen)) {
     violate(p, out, "tool in denied_tools list", NULL, NULL);
     return;

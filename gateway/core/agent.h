@@ -1,4 +1,4 @@
-/* core/agent.h -- one agent at run time: its policy, DLP, rate buckets, upstreams and merged tool list
+/* core/agent.h -- one agent at run time: its policy, DLP, rate buckets, upstreams and merged lists
  *
  * Everything here lives on the loop thread. The flow of a tools/call, file by file:
  *   http/http_server.c (bytes -> request) -> mcp/mcp_http.c (transport rules, identity,
@@ -15,6 +15,7 @@
 #include "engine/engine.h"
 #include "engine/map.h"
 #include "gateway/core/dlp_apply.h"
+#include "gateway/core/lists.h"
 #include "gateway/upstream/upstream.h"
 
 typedef struct aip_gw aip_gw;
@@ -23,16 +24,9 @@ typedef struct aip_session aip_session;
 typedef struct aip_pending aip_pending;
 typedef struct aip_policy_gen aip_policy_gen;
 
-/* One tool as the agent sees it. */
-typedef struct aip_tool_entry {
-  char *exposed; /* the name the agent uses (maybe "<server>__<tool>") */
-  char *real;    /* the upstream's name */
-  char *qualified; /* "<server>__<real>": a policy entry may name the tool so in any tool_prefix */
-  char *keys[2]; /* exposed and qualified names normalized as the policy does (collision keys) */
-  size_t server; /* index into the agent's upstreams */
-  int visible;   /* policy could allow it */
-  int hidden;    /* one of its names could also mean another tool: not exposed, not routed */
-} aip_tool_entry;
+/* One tool as the agent sees it: an entry of the merged tool list (core/lists.h) -- exposed,
+ * real and qualified names, their keys, its server, visible, hidden. */
+typedef aip_list_entry aip_tool_entry;
 
 /* Requests refused for a quota or a fault rather than by the policy (aip_refused_total). */
 typedef enum aip_refused_reason {
@@ -60,20 +54,10 @@ struct aip_agent_rt {
   aip_dlp_scratch *dlp_scratch;
   uint64_t *dlp_redactions; /* per DLP rule, for aip_dlp_redactions_total */
   aip_upstream **ups; /* one per cfg->servers[i] */
-  char *server_failed; /* per server: its tools/list failed in the last fetch */
-  cJSON **last_lists;  /* per server: its last good tool list (NULL before the first) */
-  /* merged tool list (router.c) */
-  aip_tool_entry *tools;
-  size_t tools_n;
-  aip_map tool_map;  /* exposed name -> entry (hidden tools left out) */
-  aip_map tool_keys; /* keys[] of every entry -> entry, to tell "ambiguous" from "unknown" */
-  cJSON *tools_json; /* visible tools, names as exposed */
-  int tools_valid;
-  int tools_fetching;
-  int tools_stale;   /* changed while fetching: fetch again next time */
-  aip_pending **waiters; /* pendings waiting for the list */
-  size_t waiters_n, waiters_cap;
-  void *fetch;       /* the fan-out in progress (router.c) */
+  /* merged tools, prompts, resources, templates (lists.c); each keeps per server whether its
+   * last fetch failed and its last good items */
+  aip_list lists[AIP_LIST_N];
+  struct aip_sub *subs;  /* resource subscriptions of its sessions (route_resources.c) */
   aip_session *sessions; /* this agent's sessions */
   size_t sessions_n;     /* against limits.max_sessions_per_agent */
   uint64_t inflight;     /* its requests not yet answered (limits.max_inflight_per_agent) */

@@ -24,6 +24,7 @@ void aip_core_audit(const aip_core_who *who, const char *method, const aip_decis
       .dlp = more->dlp,
       .approval_id = more->approval_id,
       .approver = more->approver,
+      .server = more->server,
       .dlp_run = who->dlp_run,
   };
   aip_audit_log_decision(who->audit, &r, d, decision);

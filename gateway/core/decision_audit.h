@@ -27,6 +27,7 @@ typedef struct aip_core_audit_more {
   int64_t latency_us;     /* used when has_latency */
   int has_latency;
   const char *approval_id, *approver;
+  const char *server;     /* a server-to-client request's server (core/server_requests.c) */
 } aip_core_audit_more;
 
 /* One decision on `method` (and `tool`, `args` for a tools/call). `decision` NULL: the

@@ -13,6 +13,7 @@
 #include "gateway/core/decide.h"
 #include "gateway/core/dispatch.h"
 #include "gateway/core/rate_durable.h"
+#include "gateway/core/routes.h"
 #include "gateway/core/server_requests.h"
 #include "gateway/mcp/outstanding.h"
 #include "gateway/mcp/pending.h"
@@ -86,7 +87,7 @@ static void do_initialize(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
   cJSON *info = cJSON_AddObjectToObject(r, "serverInfo");
   cJSON_AddStringToObject(info, "name", "aip-gateway");
   cJSON_AddStringToObject(info, "version", AIP_VERSION);
-  aip_pending_result(p, r);
+  aip_route_initialize(p, r); /* + what the agent's servers offer (route_init.c) */
 }
 
 /* ---- tools/list ---------------------------------------------------------------------------- */
@@ -95,16 +96,16 @@ static void upstream_unavailable(aip_pending *p, const aip_upstream *u);
 
 static void tools_list_ready(aip_pending *p) {
   aip_agent_rt *a = p->sess->agent;
+  const aip_list *l = &a->lists[AIP_LIST_TOOLS];
   /* every server failed: an empty list would read as "no tools"; say which one is down */
   size_t failed = 0;
-  for (size_t i = 0; i < a->cfg->servers_n; i++) failed += a->server_failed[i] != 0;
-  if (a->cfg->servers_n && failed == a->cfg->servers_n && !a->tools_n) {
+  for (size_t i = 0; i < a->cfg->servers_n; i++) failed += l->failed[i] != 0;
+  if (a->cfg->servers_n && failed == a->cfg->servers_n && !l->n) {
     upstream_unavailable(p, a->ups[0]);
     return;
   }
   cJSON *r = cJSON_CreateObject();
-  cJSON_AddItemToObject(r, "tools", a->tools_json ? cJSON_Duplicate(a->tools_json, 1)
-                                                  : cJSON_CreateArray());
+  cJSON_AddItemToObject(r, "tools", l->json ? cJSON_Duplicate(l->json, 1) : cJSON_CreateArray());
   aip_pending_result(p, r);
 }
 
@@ -137,6 +138,8 @@ static void audit_forwarded(aip_pending *p, const cJSON *answer) {
 static void call_answered(aip_upstream_call *call, cJSON *msg, int final, void *data) {
   aip_pending *p = data;
   if (final) p->call = NULL; /* the call is over: nothing left to cancel */
+  /* resource links in the result name resources as the agent sees them (docs/routing.md) */
+  if (final) aip_route_expose_uris(p->sess->agent, (size_t)p->route_server, msg);
   aip_pending_emit(p, msg, final);
 }
 
@@ -162,7 +165,7 @@ static const aip_upstream *owner_down(aip_agent_rt *a, const char *tool) {
   const aip_upstream *u = aip_router_failed_server(a, tool);
   if (u || a->cfg->tool_prefix == AIP_PREFIX_ALWAYS) return u;
   for (size_t s = 0; s < a->cfg->servers_n; s++)
-    if (a->server_failed[s]) return a->ups[s];
+    if (a->lists[AIP_LIST_TOOLS].failed[s]) return a->ups[s];
   return NULL;
 }
 
@@ -177,19 +180,14 @@ static void tools_call_ready(aip_pending *p) {
     return;
   }
   if (!t) {
-    char msg[400];
-    if (aip_router_ambiguous(a, p->tool))
-      snprintf(msg, sizeof(msg), "Ambiguous tool name: %.256s could mean tools of several servers, "
-               "so none of them is exposed under it (see the gateway log)", p->tool);
-    else
-      snprintf(msg, sizeof(msg), "Unknown tool: %.256s", p->tool);
-    aip_pending_error(p, AIP_RPC_INVALID_PARAMS, msg);
+    aip_dispatch_unknown(p, &a->lists[AIP_LIST_TOOLS], p->tool);
     return;
   }
   cJSON *params = p->params;
   p->params = NULL;
   cJSON_ReplaceItemInObjectCaseSensitive(params, "name", cJSON_CreateString(t->real));
   aip_upstream *u = a->ups[t->server];
+  p->route_server = (int)t->server;
   int err = aip_upstream_call_start(u, "tools/call", params, call_answered, p, &p->call);
   if (err) upstream_unavailable(p, u);
   else aip_upstream_call_set_sink(p->call, &aip_pending_sink); /* large answers stream */
@@ -384,16 +382,20 @@ static void tools_call_checked(aip_pending *p) {
   call_decided(p, req, &d);
 }
 
+int aip_dispatch_name_args(aip_pending *p, aip_rpc_msg *m, const cJSON **name,
+                           const cJSON **args) {
+  *name = cJSON_IsObject(m->params) ? cJSON_GetObjectItemCaseSensitive(m->params, "name") : NULL;
+  *args = cJSON_IsObject(m->params) ? cJSON_GetObjectItemCaseSensitive(m->params, "arguments") : NULL;
+  if (cJSON_IsString(*name) && (!*args || cJSON_IsObject(*args))) return 0;
+  char msg[120];
+  snprintf(msg, sizeof(msg), "Invalid params: %s needs a string name and object arguments", m->method);
+  aip_pending_error(p, AIP_RPC_INVALID_PARAMS, msg);
+  return 1;
+}
+
 static void do_tools_call(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
-  const cJSON *name = cJSON_IsObject(m->params)
-                          ? cJSON_GetObjectItemCaseSensitive(m->params, "name") : NULL;
-  const cJSON *args = cJSON_IsObject(m->params)
-                          ? cJSON_GetObjectItemCaseSensitive(m->params, "arguments") : NULL;
-  if (!cJSON_IsString(name) || (args && !cJSON_IsObject(args))) {
-    aip_pending_error(p, AIP_RPC_INVALID_PARAMS,
-                      "Invalid params: tools/call needs a string name and object arguments");
-    return;
-  }
+  const cJSON *name, *args;
+  if (aip_dispatch_name_args(p, m, &name, &args)) return;
   p->tool = strdup(name->valuestring);
   p->args = args ? cJSON_Duplicate(args, 1) : NULL;
   p->params = cJSON_Duplicate(m->root, 1); /* the whole request, until tools_call_checked */
@@ -490,7 +492,58 @@ static void refuse_unverified(aip_exchange *ex, aip_session *s, aip_rpc_msg *m) 
   deny(p, &d, name ? name : s->agent->cfg->name); /* data.policy, as AIP defines it */
 }
 
+/* ---- hooks for the other method families (core/routes.h) ----------------------------------- */
+
+void aip_dispatch_audit(aip_session *s, const char *method, const aip_decision *d,
+                        const char *subject, const cJSON *args) {
+  count(s, d->kind);
+  audit(s, method, d, NULL, subject, args, -1);
+}
+
+void aip_dispatch_deny(aip_pending *p, const aip_decision *d, const char *subject) {
+  deny(p, d, subject);
+}
+
+void aip_dispatch_unavailable(aip_pending *p, const aip_upstream *u) { upstream_unavailable(p, u); }
+
+void aip_dispatch_unknown(aip_pending *p, const aip_list *l, const char *name) {
+  const char *noun = aip_list_kinds[l->id].noun;
+  char msg[400];
+  if (aip_list_ambiguous(l, name))
+    snprintf(msg, sizeof(msg), "Ambiguous %s name: %.256s could mean %ss of several servers, so "
+             "none of them is exposed under it (see the gateway log)", noun, name, noun);
+  else
+    snprintf(msg, sizeof(msg), "Unknown %s: %.256s", noun, name);
+  aip_pending_error(p, AIP_RPC_INVALID_PARAMS, msg);
+}
+
 /* ---- entry point --------------------------------------------------------------------------- */
+
+static void do_ping(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
+  aip_pending_result(p, cJSON_CreateObject());
+}
+
+static void do_tools_list_h(aip_pending *p, aip_session *s, aip_rpc_msg *m) { do_tools_list(p, m); }
+
+/* The method table: every request method the gateway answers. */
+static const struct {
+  const char *method;
+  aip_route_fn fn;
+} methods[] = {
+    {"initialize", do_initialize},
+    {"ping", do_ping},
+    {"tools/list", do_tools_list_h},
+    {"tools/call", do_tools_call},
+    {"prompts/list", aip_route_prompts_list},
+    {"prompts/get", aip_route_prompts_get},
+    {"resources/list", aip_route_resources_list},
+    {"resources/templates/list", aip_route_templates_list},
+    {"resources/read", aip_route_resources_read},
+    {"resources/subscribe", aip_route_resources_subscribe},
+    {"resources/unsubscribe", aip_route_resources_unsubscribe},
+    {"completion/complete", aip_route_complete},
+    {"logging/setLevel", aip_route_set_level},
+};
 
 /* An agent whose policy never loaded is blocked outright (failover.on_policy_load_error): no
  * policy, no way to decide, so nothing passes. A draining gateway takes no new work: the load
@@ -513,6 +566,15 @@ static void refuse_unavailable(aip_exchange *ex, aip_session *s, aip_rpc_msg *m)
   aip_buf_free(&b);
 }
 
+/* Methods whose every decision leaves an audit record (tools, resources, prompts). */
+static int audited(const char *method) {
+  static const char *const v[] = {"tools/call", "resources/read", "resources/subscribe",
+                                  "prompts/get", NULL};
+  for (size_t i = 0; v[i]; i++)
+    if (strcmp(method, v[i]) == 0) return 1;
+  return 0;
+}
+
 void aip_dispatch(aip_exchange *ex, aip_session *s, aip_rpc_msg *m) {
   if (m->kind == AIP_RPC_RESPONSE || m->kind == AIP_RPC_ERROR) {
     /* an answer to a request the session was sent (mcp_http.c refused a POST whose answers
@@ -532,8 +594,7 @@ void aip_dispatch(aip_exchange *ex, aip_session *s, aip_rpc_msg *m) {
   aip_policy_check_method(s->agent->policy, m->method, strlen(m->method), &d);
   /* audit.on_error block: nothing that must leave an audit record runs while the log cannot
    * take it (docs/audit.md). A refused notification just goes away. */
-  if ((d.error_code || strcmp(m->method, "tools/call") == 0) &&
-      aip_audit_admit(s->agent->gw->audit)) {
+  if ((d.error_code || audited(m->method)) && aip_audit_admit(s->agent->gw->audit)) {
     aip_pending *p = m->kind == AIP_RPC_REQUEST ? aip_pending_new(ex, s, m->id) : NULL;
     if (p) aip_pending_error(p, AIP_RPC_INTERNAL_ERROR,
                              "Audit log unavailable: calls are refused until it can be written");
@@ -556,9 +617,11 @@ void aip_dispatch(aip_exchange *ex, aip_session *s, aip_rpc_msg *m) {
     deny(p, &d, m->method);
     return;
   }
-  if (strcmp(m->method, "initialize") == 0) do_initialize(p, s, m);
-  else if (strcmp(m->method, "ping") == 0) aip_pending_result(p, cJSON_CreateObject());
-  else if (strcmp(m->method, "tools/list") == 0) do_tools_list(p, m);
-  else if (strcmp(m->method, "tools/call") == 0) do_tools_call(p, s, m);
-  else aip_pending_error(p, AIP_RPC_METHOD_NOT_FOUND, "Method not found");
+  for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+    if (strcmp(m->method, methods[i].method) == 0) {
+      methods[i].fn(p, s, m);
+      return;
+    }
+  }
+  aip_pending_error(p, AIP_RPC_METHOD_NOT_FOUND, "Method not found");
 }

@@ -20,6 +20,7 @@
 #include "gateway/core/agent.h"
 #include "gateway/core/dispatch.h"
 #include "gateway/core/rate_durable.h"
+#include "gateway/core/routes.h"
 #include "gateway/http/http_guard.h"
 #include "gateway/mcp/outstanding.h"
 #include "gateway/mcp/pending.h"
@@ -162,6 +163,7 @@ static void get_stream_aborted(aip_http_req *req, void *data) {
 
 void aip_session_end(aip_gw *gw, aip_session *s) {
   while (s->pending) aip_pending_error(s->pending, AIP_RPC_INTERNAL_ERROR, "Session ended");
+  aip_route_subs_session_end(s); /* its resource subscriptions (core/routes.h) */
   aip_outstanding_session_end(s); /* requests still awaiting this agent's answer fail */
   if (s->get_stream) {
     aip_http_req *r = s->get_stream;
@@ -389,6 +391,7 @@ static void pending_free(aip_pending *p) {
   aip_buf_free(&p->dlp_audit);
   free(p->monitor);
   free(p->tool);
+  free(p->subject);
   free(p);
 }
 

@@ -25,12 +25,17 @@ struct aip_pending {
   int waiting_tools;         /* queued in the router until the tool list is fresh */
   void (*on_tools)(aip_pending *p); /* what to do then */
   void (*on_final)(aip_pending *p, const cJSON *answer); /* runs once, whatever the outcome */
-  char *tool;                /* tools/call: the exposed name (for audit) */
+  char *tool;                /* tools/call: the exposed name (for audit); resources/subscribe:
+                                the URI as its server knows it */
   cJSON *args;               /* tools/call: arguments copy (for audit) */
   cJSON *params;             /* tools/call: params to forward once routed (the whole request
                                 while it waits for the tool list: mcp_dispatch.c) */
   int decision_kind;         /* tools/call: ALLOW or ALLOW_MONITOR */
   aip_decision *monitor;     /* ALLOW_MONITOR: its decision (reason, failed_arg) for the record */
+  int route_server;          /* forwarded: the agent's server it went to (core/routes.h) */
+  char *subject;             /* resources/prompts: the URI or name as the agent gave it */
+  void *route_ctx;           /* a fan-out answering it (route_init.c, route_prompts.c); its
+                                on_final lets go of the pending */
   aip_approval_wait *approval; /* tools/call: waiting for a human */
   aip_ask_elicit *elicit;    /* tools/call: waiting for the agent's user (ask_elicit.c) */
   aip_rate_wait *rate_wait;  /* tools/call: waiting for its rate-limit token to be saved */

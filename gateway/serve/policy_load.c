@@ -202,19 +202,28 @@ static int install(aip_agent_rt *a, aip_policy_gen *g) {
   a->blocked_policy = NULL;
   /* which tools are visible depends on the policy: rebuild the merged list on next use */
   aip_router_tools_changed(a);
+  aip_lists_all_changed(a); /* resources reaching protected paths too */
   gen_free(old);
   return 0;
 }
 
-/* A new policy may show or hide tools: connected clients are told to list them again. */
-static void tell_tools_changed(aip_agent_rt *a) {
-  if (!a->sessions) return;
+static void tell(aip_agent_rt *a, const char *method) {
   cJSON *msg = cJSON_CreateObject();
   if (!msg) return;
   cJSON_AddStringToObject(msg, "jsonrpc", "2.0");
-  cJSON_AddStringToObject(msg, "method", "notifications/tools/list_changed");
+  cJSON_AddStringToObject(msg, "method", method);
   for (aip_session *s = a->sessions; s; s = s->next) aip_session_push(s, msg);
   cJSON_Delete(msg);
+}
+
+/* A new policy may show or hide tools (and resources, by protected_paths): connected clients are
+ * told to list them again. */
+static void tell_tools_changed(aip_agent_rt *a) {
+  if (!a->sessions) return;
+  tell(a, "notifications/tools/list_changed");
+  int resources = 0;
+  for (size_t s = 0; s < a->cfg->servers_n; s++) resources |= aip_server_offers(a, s, "resources", NULL);
+  if (resources) tell(a, "notifications/resources/list_changed");
 }
 
 static void log_warnings(const aip_agent_rt *a) {

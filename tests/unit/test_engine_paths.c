@@ -327,6 +327,38 @@ static void test_long_patterns(void) {
   fx_free(&f);
 }
 
+/* aip_policy_check_paths on resource URIs (the gateway's resources/read and subscribe): the
+ * same normalization as tool arguments, a lone string value, even in monitor mode. */
+static int uri_refused(const aip_policy *p, const char *uri) {
+  cJSON *v = cJSON_CreateString(uri);
+  aip_decision d;
+  memset(&d, 0, sizeof(d));
+  int r = aip_policy_check_paths(p, v, &d);
+  cJSON_Delete(v);
+  if (r) CHECK(d.kind == AIP_DECISION_PROTECTED_PATH && d.error_code == AIP_ERR_PROTECTED_PATH);
+  return r;
+}
+
+static void test_uris(void) {
+  for (int monitor = 0; monitor < 2; monitor++) {
+    fx_policy f;
+    CHECK_INT(fx_load(&f, monitor ? "  mode: monitor\n  protected_paths: [/srv/data/secret]\n"
+                                  : "  protected_paths: [/srv/data/secret]\n"), 0);
+    CHECK(uri_refused(f.p, "file:///srv/data/secret/key.txt"));
+    CHECK(uri_refused(f.p, "file:/srv/data/secret/key.txt"));
+    CHECK(uri_refused(f.p, "file://localhost/srv/data/secret/key.txt"));
+    CHECK(uri_refused(f.p, "file:///srv/data/x/../secret/key.txt"));
+    CHECK(uri_refused(f.p, "file:///srv/data/x/%2e%2e/secret/key.txt"));
+    CHECK(uri_refused(f.p, "file:///srv/data/x/%2E%2E/secret"));
+    CHECK(uri_refused(f.p, "aip://srv/file:///srv/data/secret"));
+    CHECK(uri_refused(f.p, "/srv/data/secret/key.txt"));
+    CHECK(uri_refused(f.p, "/srv/data//./secret"));
+    CHECK(!uri_refused(f.p, "file:///srv/data/notes.txt"));
+    CHECK(!uri_refused(f.p, "demo://resource/static/document/architecture.md"));
+    fx_free(&f);
+  }
+}
+
 int main(void) {
   test_clean();
   test_compile();
@@ -338,5 +370,6 @@ int main(void) {
   test_long_values();
   test_prefixed_spellings();
   test_long_patterns();
+  test_uris();
   TEST_MAIN_END();
 }

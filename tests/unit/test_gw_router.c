@@ -94,11 +94,9 @@ static void agent_make(aip_agent_rt *a, aip_agent_config *ac, const char *policy
   memset(a, 0, sizeof(*a));
   a->gw = &gw;
   a->cfg = ac;
-  aip_map_init(&a->tool_map);
   CHECK_INT(aip_policy_compile(ac->policy, &a->policy, &err), 0);
   a->ups = calloc(2, sizeof(*a->ups));
-  a->server_failed = calloc(2, 1);
-  a->last_lists = calloc(2, sizeof(cJSON *));
+  for (int id = 0; id < AIP_LIST_N; id++) CHECK_INT(aip_list_init(&a->lists[id], (aip_list_id)id, 2), 0);
   for (int i = 0; i < 2; i++) {
     a->ups[i] = calloc(1, sizeof(aip_upstream));
     aip_upstream_init(a->ups[i], &fops, &fakes[i], loop, &servers[i], servers[i].name, &limits, NULL);
@@ -132,7 +130,7 @@ static void fetch(aip_agent_rt *a) {
 static const char *visible_names(aip_agent_rt *a, char *buf, size_t n) {
   buf[0] = 0;
   const cJSON *t;
-  cJSON_ArrayForEach(t, a->tools_json) {
+  cJSON_ArrayForEach(t, a->lists[AIP_LIST_TOOLS].json) {
     strncat(buf, cJSON_GetObjectItem(t, "name")->valuestring, n - strlen(buf) - 2);
     strncat(buf, ",", n - strlen(buf) - 1);
   }
@@ -338,16 +336,16 @@ int main(void) {
   e = aip_router_find(&a, "b_only");
   CHECK(e && e->server == 1 && strcmp(e->real, "b_only") == 0);
   CHECK(aip_router_find(&a, "echo") == NULL);
-  CHECK(a.tools_valid);
+  CHECK(a.lists[AIP_LIST_TOOLS].valid);
   /* cached: no new request upstream */
   int before = fakes[0].n + fakes[1].n;
   fetch(&a);
   CHECK_INT(fakes[0].n + fakes[1].n, before);
   /* list_changed invalidates; the next request fetches again */
   aip_router_tools_changed(&a);
-  CHECK(!a.tools_valid);
+  CHECK(!a.lists[AIP_LIST_TOOLS].valid);
   fetch(&a);
-  CHECK(a.tools_valid);
+  CHECK(a.lists[AIP_LIST_TOOLS].valid);
   agent_drop(&a, &ac);
 
   /* always and never */
@@ -380,7 +378,7 @@ int main(void) {
   agent_make(&a, &ac, policy_all, AIP_PREFIX_AUTO);
   fetch(&a);
   CHECK_STR(visible_names(&a, buf, sizeof(buf)), "echo,a_only,");
-  CHECK(!a.tools_valid);
+  CHECK(!a.lists[AIP_LIST_TOOLS].valid);
   CHECK_INT(gw.metrics.tools_list_partial, 1);
   agent_drop(&a, &ac);
   /* a server that fails after a good list: its tools stay routable, but are not shown */
@@ -400,7 +398,7 @@ int main(void) {
   agent_make(&a, &ac, policy_all, AIP_PREFIX_AUTO);
   fetch(&a);
   CHECK_STR(visible_names(&a, buf, sizeof(buf)), "echo,b_only,");
-  CHECK(!a.tools_valid);
+  CHECK(!a.lists[AIP_LIST_TOOLS].valid);
   agent_drop(&a, &ac);
 
   test_collisions(&a, &ac, buf, sizeof(buf));
