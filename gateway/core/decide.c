@@ -178,6 +178,7 @@ void aip_core_decided(aip_front *fe, aip_msg *m, aip_verdict *vp) {
   } else if (v.d.kind == AIP_DECISION_ASK && req) {
     trace(fe, m, "needs approval");
     call.args = v.args;
+    call.dlp = dlp.data; /* the request's counts ride on the call's record after approval */
     fe->ops->hold(fe, m, &call, &v.d); /* the hold owns the message now */
   } else if (v.d.kind == AIP_DECISION_ASK) { /* a tools/call notification: nobody to ask */
     aip_decision_ask_refused(&v.d, 0);

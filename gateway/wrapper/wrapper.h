@@ -207,9 +207,10 @@ void aip_wrapper_calls_end(aip_wrapper *w);
 int aip_wrapper_dlp_stderr_take(aip_wrapper *w, const char *p, size_t n, int eof);
 
 /* wrapper_elicit.c */
-/* A tools/call the policy answered with ASK. Takes ownership of `msg` (the whole request). */
+/* A tools/call the policy answered with ASK. Takes ownership of `msg` (the whole request);
+ * `dlp` (may be NULL): its request DLP counts, for the call's record once approved. */
 void aip_wrapper_ask_start(aip_wrapper *w, cJSON *msg, const cJSON *id, const char *tool,
-                           const cJSON *args, const aip_decision *d);
+                           const cJSON *args, const aip_decision *d, const char *dlp);
 /* A response or error from the client whose id starts with our elicitation prefix. */
 void aip_wrapper_ask_answer(aip_wrapper *w, const aip_rpc_msg *m);
 /* notifications/cancelled for `request_id`: 1 if it named a call waiting for approval. */

@@ -161,7 +161,8 @@ static void fe_forward(aip_front *fe, aip_msg *msg, const aip_method_entry *e,
 /* `ask`: the user is asked through the client (wrapper_elicit.c), which takes the tree. */
 static void fe_hold(aip_front *fe, aip_msg *msg, const aip_core_call *call, const aip_decision *d) {
   const cJSON *id = aip_msg_rpc(msg)->id; /* inside the tree, which the ask keeps */
-  aip_wrapper_ask_start(wrapper_of(fe), aip_msg_release(msg), id, call->tool, call->args, d);
+  aip_wrapper_ask_start(wrapper_of(fe), aip_msg_release(msg), id, call->tool, call->args, d,
+                        call->dlp);
 }
 
 static int fe_own_answer(aip_front *fe, const aip_msg *msg) {
