@@ -107,6 +107,11 @@ enum {
  * key (Go's encoding order); strings are HTML-escaped as Go does. `data_kv` NULL omits data. */
 int aip_rpc_error(aip_buf *out, const cJSON *id, int code, const char *message,
                   const char *const *data_kv);
+/* The same error as a tree (for callers that hold messages as trees: upstream call results,
+ * pending answers), built by aip_rpc_error and parsed back. `id` NULL gives "id":null (the
+ * caller re-keys it). NULL when out of memory. */
+cJSON *aip_rpc_error_msg(const cJSON *id, int code, const char *message,
+                         const char *const *data_kv);
 
 /* ---- name normalization (normalize.c) ------------------------------------------------------ */
 
@@ -305,7 +310,8 @@ int aip_policy_tool_visible_names(const aip_policy *p, const aip_tool_names *n);
 /* Renders the AIP error response for a non-proceeding decision (uses aip_rpc_error):
  * -32001 Forbidden / Argument validation failed, -32006 Method not allowed, ... with the exact
  * `data` of reference/aip.md section 4. `tool_or_method` is the raw (un-normalized) name.
- * -32600/-32602/-32700 (from aip_policy_check_msg) render d->error_message without data. */
+ * -32600/-32602/-32700 (from aip_policy_check_msg) and any other non-AIP code (the gateway's
+ * own -32603 refusals) render d->error_message without data; -EINVAL when d has no error. */
 int aip_decision_error(aip_buf *out, const cJSON *id, const aip_decision *d,
                        const char *tool_or_method);
 

@@ -192,6 +192,21 @@ int aip_rpc_error(aip_buf *out, const cJSON *id, int code, const char *message,
   return err;
 }
 
+cJSON *aip_rpc_error_msg(const cJSON *id, int code, const char *message,
+                        const char *const *data_kv) {
+  static const cJSON null_id = {.type = cJSON_NULL};
+  aip_buf b;
+  cJSON *m = NULL;
+  aip_buf_init(&b);
+  /* rendered once, by aip_rpc_error, and read back: one builder, so the tree and the bytes
+   * never differ (an error is rare; the parse costs nothing on the path of a call) */
+  if (aip_rpc_error(&b, id ? id : &null_id, code, message, data_kv) == 0 &&
+      aip_json_parse(b.data, b.len, &m) != AIP_JSON_OK)
+    m = NULL;
+  aip_buf_free(&b);
+  return m;
+}
+
 /* The AIP `data` objects (reference/aip.md section 4 and appendix A). Keys are in Go's sorted
  * order. -32001 says "Tool not in allowed_tools list" for every non-argument block (denied
  * tool, action=block, not listed): the reference does, and clients may match on it. */
@@ -254,7 +269,11 @@ int aip_decision_error(aip_buf *out, const cJSON *id, const aip_decision *d,
     return aip_rpc_error(out, id, d->error_code, d->error_message ? d->error_message : "Invalid Request",
                          NULL);
   default:
-    return -EINVAL;
+    /* a refusal of the gateway's own (-32603 with its message, -32000...): no AIP data */
+    if (!d->error_code)
+      return -EINVAL;
+    return aip_rpc_error(out, id, d->error_code, d->error_message ? d->error_message : "Internal error",
+                         NULL);
   }
   if (!err)
     err = aip_rpc_error(out, id, d->error_code, msg, kv);

@@ -73,6 +73,15 @@ static void request_blocked(aip_decision *block) {
   snprintf(block->reason, sizeof(block->reason), "%s", AIP_DLP_REQ_BLOCKED_REASON);
 }
 
+void aip_dlp_req_failed_decision(aip_decision *d) {
+  memset(d, 0, sizeof(*d));
+  d->kind = AIP_DECISION_BLOCK;
+  d->violation = 1;
+  d->error_code = AIP_RPC_INTERNAL_ERROR;
+  d->error_message = AIP_DLP_REQ_FAILED_MSG;
+  snprintf(d->reason, sizeof(d->reason), "DLP could not scan the request");
+}
+
 /* Whether `a` and `b` (messages) differ in params.name. */
 static int name_changed(const cJSON *a, const cJSON *b) {
   const cJSON *pa = cJSON_GetObjectItemCaseSensitive(a, "params");

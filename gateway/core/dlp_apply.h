@@ -52,7 +52,13 @@ typedef enum aip_dlp_req_outcome {
 } aip_dlp_req_outcome;
 
 #define AIP_DLP_REQ_FAILED_MSG "Request withheld: DLP could not scan it"
+/* The -32603 that stands in for a response (with its id) response DLP could not scan. */
+#define AIP_DLP_RESP_FAILED_MSG "Response withheld: DLP could not scan it"
 #define AIP_DLP_REQ_BLOCKED_REASON "sensitive data in request (DLP)"
+/* What a server gets instead of an agent's answer to its request that request DLP stopped:
+ * AIP_ERR_FORBIDDEN with this message (blocked), or -32603 AIP_DLP_REQ_FAILED_MSG (the scan
+ * failed); both front ends (core/decide.c, core/server_requests.c). */
+#define AIP_DLP_ANSWER_BLOCKED_MSG "Forbidden: " AIP_DLP_REQ_BLOCKED_REASON
 
 /* Scans the whole message `msg`: every member but the values of jsonrpc, id and method
  * (params.name and params._meta included). Counts go to `c` (may be NULL). *redacted
@@ -61,6 +67,12 @@ typedef enum aip_dlp_req_outcome {
  * blocks: a redacted name would be a tool the policy never checked. */
 aip_dlp_req_outcome aip_dlp_scan_request(aip_dlp_run *r, const cJSON *msg, aip_dlp_counts *c,
                                          cJSON **redacted, aip_decision *block);
+
+/* The decision of a request the scan stopped with AIP_DLP_REQ_FAILED: BLOCK, -32603
+ * AIP_DLP_REQ_FAILED_MSG, reason "DLP could not scan the request". With the BLOCKED decision
+ * (*block above) it is what both front ends audit (the call's record, with the counts) and
+ * answer (aip_decision_error), so a stopped request looks the same through either. */
+void aip_dlp_req_failed_decision(aip_decision *d);
 
 /* The audit (and approval) copy of arguments never holds what DLP would redact, whatever
  * scan_requests says (as the AIP reference does). A redacted copy, or NULL when nothing

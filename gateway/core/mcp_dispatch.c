@@ -10,6 +10,7 @@
 
 #include "gateway/approvals/ask_elicit.h"
 #include "gateway/core/agent.h"
+#include "gateway/core/decide.h"
 #include "gateway/core/dispatch.h"
 #include "gateway/core/rate_durable.h"
 #include "gateway/core/routes.h"
@@ -21,40 +22,35 @@
 #include "gateway/obs/clock.h"
 #include "gateway/obs/log.h"
 
-static const char *mode_name(const aip_policy *p) {
-  return p && aip_policy_doc_of(p)->mode == AIP_MODE_MONITOR ? "monitor" : "enforce";
-}
-
 static cJSON *redact_for_audit(aip_agent_rt *a, const cJSON *args) {
   aip_dlp_run r = aip_agent_dlp_run(a);
   return aip_dlp_redact_copy(&r, args);
 }
 
+/* Who this session's records are about (core/decision_audit.h); `run` is filled here. */
+static aip_core_who who_of(aip_session *s, aip_dlp_run *run) {
+  aip_agent_rt *a = s->agent;
+  *run = aip_agent_dlp_run(a);
+  aip_core_who w = {.audit = a->gw->audit,
+                    .agent = a->cfg->name,
+                    .session_id = s->id,
+                    .doc = a->policy ? aip_policy_doc_of(a->policy) : NULL,
+                    .blocked_policy = a->blocked_policy,
+                    .dlp_run = run};
+  return w;
+}
+
 static void audit_dlp(aip_session *s, const char *method, const aip_decision *d,
                       const char *decision, const char *tool, const cJSON *args,
                       int64_t latency_us, const char *dlp, const aip_approval *ap) {
-  aip_agent_rt *a = s->agent;
-  /* a blocked agent (its policy never loaded) is audited under the name it was refused with */
-  const aip_policy_doc *doc = a->policy ? aip_policy_doc_of(a->policy) : NULL;
-  /* the record builder redacts what the agent or its servers chose (args, names, reasons) */
-  aip_dlp_run run = aip_agent_dlp_run(a);
-  aip_audit_rec r = {
-      .agent = a->cfg->name,
-      .session_id = s->id,
-      .direction = "upstream",
-      .method = method,
-      .policy_mode = mode_name(a->policy),
-      .policy_name = doc ? doc->name : a->blocked_policy,
-      .policy_version = doc ? doc->version : NULL,
-      .tool = tool,
-      .args = args,
-      .latency_us = latency_us,
-      .dlp = dlp,
-      .approval_id = ap ? ap->id : NULL,
-      .approver = ap ? ap->decided_by : NULL,
-      .dlp_run = &run,
-  };
-  aip_audit_log_decision(a->gw->audit, &r, d, decision);
+  aip_dlp_run run;
+  aip_core_who who = who_of(s, &run);
+  aip_core_audit_more more = {.dlp = dlp,
+                              .latency_us = latency_us,
+                              .has_latency = latency_us >= 0,
+                              .approval_id = ap ? ap->id : NULL,
+                              .approver = ap ? ap->decided_by : NULL};
+  aip_core_audit(&who, method, d, decision, tool, args, &more);
 }
 
 static void audit(aip_session *s, const char *method, const aip_decision *d,
@@ -132,6 +128,9 @@ static void audit_forwarded(aip_pending *p, const cJSON *answer) {
   aip_histogram_observe(&p->sess->agent->gw->metrics.tool_call_latency, (double)ns / 1e9);
   aip_decision d = {.kind = (aip_decision_kind)p->decision_kind};
   d.violation = d.kind == AIP_DECISION_ALLOW_MONITOR;
+  /* the record the wrapper writes too (core/decision_audit.c): a monitor-mode violation keeps
+   * what the policy objected to */
+  if (p->monitor && d.kind == AIP_DECISION_ALLOW_MONITOR) d = *p->monitor;
   audit_dlp(p->sess, "tools/call", &d, NULL, p->tool, p->args, (int64_t)(ns / 1000),
             p->dlp_audit.data, NULL);
 }
@@ -286,52 +285,76 @@ static void ask_ready(aip_pending *p) {
   aip_pending_hold(p); /* the answer may take minutes: keep the stream alive meanwhile */
 }
 
-/* Request-side DLP (dlp.scan_requests): a call with a secret in any member (arguments, _meta,
- * the name...) is blocked (-32001, default), redacted before it goes upstream, or let through
- * with a warning, per on_request_match (gateway/core/dlp_apply.c). Returns 1 when the call was
- * answered here. */
-static int scan_request(aip_pending *p, const cJSON *req) {
-  aip_agent_rt *a = p->sess->agent;
-  if (!a->dlp) return 0;
-  aip_dlp_run r = aip_agent_dlp_run(a);
-  aip_dlp_counts c;
-  aip_dlp_counts_init(&c, a->dlp);
-  cJSON *red = NULL;
-  aip_decision d;
-  /* the whole message, though only its params go upstream (the call is rebuilt there) */
-  aip_dlp_req_outcome o = aip_dlp_scan_request(&r, req, &c, &red, &d);
-  aip_agent_count_dlp(a, &c);
-  aip_dlp_counts_json(a->dlp, &c, &p->dlp_audit);
-  aip_dlp_counts_free(&c);
-  if (o == AIP_DLP_REQ_FAILED) {
-    aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, AIP_DLP_REQ_FAILED_MSG);
-    return 1;
-  }
-  if (o == AIP_DLP_REQ_BLOCKED) {
-    p->on_final = NULL;
-    audit_dlp(p->sess, "tools/call", &d, NULL, p->tool, p->args, -1, p->dlp_audit.data, NULL);
-    deny(p, &d, p->tool);
-    return 1;
-  }
-  if (o == AIP_DLP_REQ_REDACTED) {
-    cJSON *params = cJSON_DetachItemFromObjectCaseSensitive(red, "params");
-    cJSON_Delete(red);
-    if (!params) { /* the engine never removes a member: fail closed all the same */
-      aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, AIP_DLP_REQ_FAILED_MSG);
-      return 1;
-    }
-    cJSON_Delete(p->params);
-    p->params = params;
-  }
-  return 0;
+/* ---- the rest of a tools/call's path: the decision core (core/decide.c) -------------------- */
+
+/* aip serve as a front end of the core, for one call (on the stack while the core runs). */
+typedef struct call_front {
+  aip_front fe; /* first: the callbacks get &fe */
+  aip_pending *p;
+  aip_dlp_run run;
+} call_front;
+
+static void cf_reply(aip_front *fe, const char *json, size_t n) {
+  aip_buf b;
+  aip_buf_init(&b);
+  if (aip_buf_append(&b, json, n) == 0) aip_pending_error_raw(((call_front *)fe)->p, &b);
+  else aip_pending_error(((call_front *)fe)->p, AIP_RPC_INTERNAL_ERROR, "Internal error");
+  aip_buf_free(&b);
 }
 
-/* Request DLP over the request as received, then p->params = what goes upstream: its params,
- * or their redacted copy (which scan_request put there). Returns 1 when the call was answered. */
-static int scan_and_take(aip_pending *p, cJSON *req) {
-  if (scan_request(p, req)) return 1;
-  if (!p->params) p->params = cJSON_DetachItemFromObjectCaseSensitive(req, "params");
-  return 0;
+/* What goes upstream is the checked request's params: redacted, if request DLP redacted them.
+ * Returns 0, or -1 (answered) when there are none. */
+static int take_params(aip_pending *p, aip_msg *m, const aip_core_call *call) {
+  cJSON *req = aip_msg_release(m);
+  cJSON_Delete(p->params);
+  p->params = cJSON_DetachItemFromObjectCaseSensitive(req, "params");
+  cJSON_Delete(req);
+  if (call->dlp && *call->dlp) aip_buf_puts(&p->dlp_audit, call->dlp);
+  if (p->params) return 0;
+  aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, "Internal error"); /* it was checked: never */
+  return -1;
+}
+
+static void cf_forward(aip_front *fe, aip_msg *m, const aip_method_entry *e,
+                       const aip_core_call *call) {
+  aip_pending *p = ((call_front *)fe)->p;
+  (void)e;
+  p->decision_kind = call->d->kind;
+  if (call->d->kind == AIP_DECISION_ALLOW_MONITOR && !p->monitor &&
+      (p->monitor = malloc(sizeof(*p->monitor))))
+    aip_core_forwarded_decision(call->d, p->monitor);
+  p->on_final = audit_forwarded;
+  if (take_params(p, m, call) == 0) tools_call_ready(p);
+}
+
+/* Request DLP ran before anyone is asked: a blocked secret never reaches the queue, and with
+ * on_request_match redact the redacted call is what gets approved and forwarded. */
+static void cf_hold(aip_front *fe, aip_msg *m, const aip_core_call *call, const aip_decision *d) {
+  aip_pending *p = ((call_front *)fe)->p;
+  p->decision_kind = AIP_DECISION_ALLOW; /* if a human approves */
+  if (take_params(p, m, call)) return;
+  audit(p->sess, "tools/call", d, "ASK", p->tool, p->args, -1);
+  ask_ready(p);
+}
+
+static void cf_dlp_counted(aip_front *fe, const aip_dlp_counts *c) {
+  aip_agent_count_dlp(((call_front *)fe)->p->sess->agent, c);
+}
+
+static const aip_front_ops call_front_ops = {cf_reply, cf_forward, cf_hold, NULL, NULL,
+                                             cf_dlp_counted, NULL};
+
+/* The decided call `req` (the whole request as received, taken) through the core. */
+static void call_decided(aip_pending *p, cJSON *req, const aip_decision *d) {
+  aip_agent_rt *a = p->sess->agent;
+  call_front f = {.fe = {.ops = &call_front_ops, .policy = a->policy, .rate = a->rate}, .p = p};
+  f.fe.who = who_of(p->sess, &f.run);
+  f.fe.dlp = &f.run;
+  aip_verdict v = {.d = *d, .tool_call = 1, .reply = 1, .subject = p->tool, .tool = p->tool,
+                   .args = p->args};
+  aip_msg *m = aip_msg_adopt(req);
+  if (!m) aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, "Internal error");
+  else aip_core_decided(&f.fe, m, &v);
 }
 
 /* The tool list is fresh, so the tool check knows every name of the tool (its exposed, real
@@ -355,23 +378,8 @@ static void tools_call_checked(aip_pending *p) {
   }
   aip_rate_durable_after_check(a, &names);
   count(p->sess, d.kind);
-  if (d.kind == AIP_DECISION_ASK) {
-    p->decision_kind = AIP_DECISION_ALLOW; /* if a human approves */
-    /* Request DLP runs before anyone is asked: a blocked secret never reaches the queue, and
-     * with on_request_match redact the redacted call is what gets approved and forwarded. */
-    if (!scan_and_take(p, req)) {
-      audit(p->sess, "tools/call", &d, "ASK", p->tool, p->args, -1);
-      ask_ready(p);
-    }
-  } else if (d.error_code) {
-    audit(p->sess, "tools/call", &d, NULL, p->tool, p->args, -1);
-    deny(p, &d, p->tool);
-  } else {
-    p->decision_kind = d.kind;
-    p->on_final = audit_forwarded;
-    if (!scan_and_take(p, req)) tools_call_ready(p);
-  }
-  cJSON_Delete(req);
+  /* request DLP, then ask, refuse or forward: the core's, as for the stdio wrapper */
+  call_decided(p, req, &d);
 }
 
 int aip_dispatch_name_args(aip_pending *p, aip_rpc_msg *m, const cJSON **name,

@@ -41,6 +41,7 @@
 
 #include "gateway/approvals/elicit.h"
 #include "gateway/core/agent.h"
+#include "gateway/core/decision_audit.h"
 #include "gateway/mcp/outstanding.h"
 #include "gateway/mcp/pending.h"
 #include "gateway/mcp/session.h"
@@ -95,26 +96,22 @@ int aip_s2c_capable(const cJSON *caps, const char *version, const char *method,
 static void audit(aip_agent_rt *a, aip_session *s, aip_upstream *u, const char *method,
                   const char *decision, int code, const char *reason, int64_t latency_us,
                   const char *dlp) {
-  const aip_policy_doc *doc = a->policy ? aip_policy_doc_of(a->policy) : NULL;
+  /* the one record builder (core/decision_audit.c): who, then the decision */
   aip_dlp_run run = aip_agent_dlp_run(a);
-  aip_audit_rec r = {
-      .agent = a->cfg->name,
-      .session_id = s ? s->id : NULL,
-      .direction = "downstream",
-      .method = method,
-      .decision = decision,
-      .policy_mode = doc && doc->mode == AIP_MODE_MONITOR ? "monitor" : "enforce",
-      .policy_name = doc ? doc->name : a->blocked_policy,
-      .policy_version = doc ? doc->version : NULL,
-      .violation = 0,
-      .server = u->server->name,
-      .reason = reason,
-      .error_code = code,
-      .latency_us = latency_us,
-      .dlp = dlp,
-      .dlp_run = &run,
-  };
-  aip_audit_log(a->gw->audit, &r);
+  aip_core_who who = {.audit = a->gw->audit,
+                      .agent = a->cfg->name,
+                      .session_id = s ? s->id : NULL,
+                      .doc = a->policy ? aip_policy_doc_of(a->policy) : NULL,
+                      .blocked_policy = a->blocked_policy,
+                      .dlp_run = &run};
+  aip_decision d = {.kind = code ? AIP_DECISION_BLOCK : AIP_DECISION_ALLOW, .error_code = code};
+  if (reason) snprintf(d.reason, sizeof(d.reason), "%s", reason);
+  aip_core_audit_more more = {.direction = "downstream",
+                              .dlp = dlp,
+                              .latency_us = latency_us,
+                              .has_latency = latency_us >= 0,
+                              .server = u->server->name};
+  aip_core_audit(&who, method, &d, decision, NULL, NULL, &more);
 }
 
 /* The server hears `code`/`why` for a request no session takes; audited as BLOCK (unless the
@@ -257,7 +254,7 @@ static cJSON *answer_for_server(aip_s2c *e, const aip_rpc_msg *m, int *code, con
     if (o == AIP_DLP_REQ_BLOCKED) {
       *code = AIP_ERR_FORBIDDEN;
       *outcome = "answer blocked: " AIP_DLP_REQ_BLOCKED_REASON;
-      return aip_upstream_error_msg(AIP_ERR_FORBIDDEN, "Forbidden: " AIP_DLP_REQ_BLOCKED_REASON);
+      return aip_upstream_error_msg(AIP_ERR_FORBIDDEN, AIP_DLP_ANSWER_BLOCKED_MSG);
     }
     if (o == AIP_DLP_REQ_REDACTED) src = red;
   }

@@ -284,7 +284,7 @@ static void render(aip_session *s, const cJSON *msg, aip_buf *out, aip_dlp_count
       const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
       cJSON null_id = {.type = cJSON_NULL};
       aip_rpc_error(out, id ? id : &null_id, AIP_RPC_INTERNAL_ERROR,
-                    "Response withheld: DLP could not scan it", NULL);
+                    AIP_DLP_RESP_FAILED_MSG, NULL);
     }
   }
   aip_buf_free(&raw);
@@ -457,6 +457,7 @@ static void pending_free(aip_pending *p) {
   cJSON_Delete(p->args);
   cJSON_Delete(p->params);
   aip_buf_free(&p->dlp_audit);
+  free(p->monitor);
   free(p->tool);
   free(p->subject);
   free(p);

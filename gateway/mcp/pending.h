@@ -31,6 +31,7 @@ struct aip_pending {
   cJSON *params;             /* tools/call: params to forward once routed (the whole request
                                 while it waits for the tool list: mcp_dispatch.c) */
   int decision_kind;         /* tools/call: ALLOW or ALLOW_MONITOR */
+  aip_decision *monitor;     /* ALLOW_MONITOR: its decision (reason, failed_arg) for the record */
   int route_server;          /* forwarded: the agent's server it went to (core/routes.h) */
   char *subject;             /* resources/prompts: the URI or name as the agent gave it */
   void *route_ctx;           /* a fan-out answering it (route_init.c, route_prompts.c); its

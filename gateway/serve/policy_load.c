@@ -23,6 +23,7 @@
 #include "config/signing.h"
 #include "gateway/core/dlp_cache.h"
 #include "gateway/core/agent.h"
+#include "gateway/core/policy_source.h"
 #include "gateway/mcp/pending.h"
 #include "gateway/mcp/session.h"
 #include "gateway/serve/gw.h"
@@ -114,37 +115,30 @@ static int compile_gen(load_job *j, const char *text, size_t len) {
 
 /* trusted_keys: the bytes that were verified are the bytes that get compiled. A policy that
  * fails is not compiled at all: nothing in it (methods, failover) can be trusted. Its name is
- * still read, for the -32010 answer's data.policy. */
-static int verify(load_job *j, const char *text, size_t len) {
+ * still read, for the -32010 answer's data.policy. Reading and verifying are the wrapper's too
+ * (core/policy_source.c). */
+static int verify(load_job *j, const aip_policy_src *src) {
   aip_trusted_keys keys;
   int rc = aip_trusted_keys_load((const char *const *)j->key_paths, j->key_paths_n, &keys, &j->err);
-  if (!rc) rc = aip_policy_verify_signature(text, len, j->path, &keys, NULL, &j->err);
+  if (!rc && (rc = aip_policy_src_verify(src, j->path, &keys, &j->policy_name, &j->err)))
+    j->code = AIP_ERR_SIGNATURE_INVALID;
   aip_trusted_keys_free(&keys);
-  if (!rc) return 0;
-  j->code = AIP_ERR_SIGNATURE_INVALID;
-  aip_policy_doc *doc = NULL;
-  aip_error ignored;
-  if (aip_policy_doc_load_string(text, len, j->path, &doc, &ignored) == 0 && doc->name)
-    j->policy_name = strdup(doc->name);
-  aip_policy_doc_free(doc);
   return rc;
 }
 
 static void load_work(uv_work_t *w) {
   load_job *j = w->data;
-  char *text = NULL;
-  size_t len = 0;
+  aip_policy_src src;
   j->code = AIP_ERR_FORBIDDEN;
-  /* A policy someone else can rewrite is no root of trust (config/file_perms.c). */
-  if (j->check_perms && (j->rc = aip_config_file_check(j->path, &j->err))) return;
-  j->rc = aip_policy_file_read(j->path, &text, &len, &j->err);
+  j->rc = aip_policy_src_read(j->path, j->check_perms ? AIP_POLICY_PERMS_REFUSE : AIP_POLICY_PERMS_SKIP,
+                              &src, &j->err);
   if (j->rc) return;
-  crypto_hash_sha256(j->digest, (const unsigned char *)text, len);
+  memcpy(j->digest, src.digest, sizeof(j->digest));
   if (j->have_prev && memcmp(j->digest, j->prev_digest, sizeof(j->digest)) == 0)
     j->unchanged = 1;
-  else if (!(j->key_paths_n && (j->rc = verify(j, text, len))))
-    j->rc = compile_gen(j, text, len);
-  free(text);
+  else if (!(j->key_paths_n && (j->rc = verify(j, &src))))
+    j->rc = compile_gen(j, src.text, src.len);
+  aip_policy_src_free(&src);
 }
 
 /* ---- the loop side ------------------------------------------------------------------------- */

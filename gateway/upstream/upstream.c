@@ -42,19 +42,7 @@ struct aip_upstream_call {
 };
 
 cJSON *aip_upstream_error_msg(int code, const char *message) {
-  cJSON *m = cJSON_CreateObject();
-  cJSON *e = cJSON_CreateObject();
-  if (!m || !e) {
-    cJSON_Delete(m);
-    cJSON_Delete(e);
-    return NULL;
-  }
-  cJSON_AddStringToObject(m, "jsonrpc", "2.0");
-  cJSON_AddNullToObject(m, "id");
-  cJSON_AddNumberToObject(e, "code", code);
-  cJSON_AddStringToObject(e, "message", message);
-  cJSON_AddItemToObject(m, "error", e);
-  return m;
+  return aip_rpc_error_msg(NULL, code, message, NULL); /* the engine's builder */
 }
 
 static uint64_t now_ms(aip_upstream *u) { return uv_now(u->loop); }

@@ -215,7 +215,8 @@ int aip_exec_shim_main(int argc, char **argv);
 /* The protocol version the instance negotiated, or NULL before the handshake. */
 const char *aip_upstream_protocol_version(const aip_upstream *u);
 
-/* The one place that builds an error message for a call: {"jsonrpc":"2.0","id":null,"error":..} */
+/* An error message for a call, {"jsonrpc":"2.0","id":null,"error":..}: aip_rpc_error_msg, the
+ * engine's one JSON-RPC error builder. */
 cJSON *aip_upstream_error_msg(int code, const char *message);
 
 #endif

@@ -12,20 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/core/lines.h"
 #include "gateway/obs/log.h"
 #include "gateway/http/stream_write.h"
 #include "gateway/upstream/upstream.h"
 
 #define STOP_GRACE_MS 2000
 #define MAX_STDIN_QUEUE (64u << 20)
-
-/* What happens to the stdout line in progress (docs/dlp.md, "Streaming in the gateway"). */
-enum line_mode {
-  LINE_HOLD = 0, /* held until its newline; may still switch to streaming */
-  LINE_WHOLE,    /* held until its newline, up to max_upstream_message: cannot stream */
-  LINE_STREAM,   /* passed to the call's sink as it arrives */
-  LINE_DISCARD   /* the sink aborted: dropped up to the newline */
-};
 
 typedef struct child {
   uv_process_t proc;
@@ -34,12 +27,14 @@ typedef struct child {
   uv_check_t flush; /* writes what stdio_send queued, once per loop turn */
   aip_buf out;      /* queued messages, newline-terminated */
   aip_upstream *u; /* NULL once this child is no longer the instance's current one */
-  aip_buf line;    /* stdout bytes after the last newline */
+  aip_lines lines; /* stdout, framed (core/lines.c) */
+  char rbuf[65536]; /* one read of stdout */
+  int whole;       /* the line in progress cannot stream: held whole, up to max_upstream_message */
+  int discard;     /* the sink aborted the streamed line: the rest of it is dropped */
   aip_buf eline;   /* stderr bytes after the last newline */
   int eskip;       /* dropping the rest of a stderr line too long to log (AIP_LOG_LONG_LINE) */
   uint64_t ewin_ms;   /* stderr lines logged in the second since ewin_ms (STDERR_LINES_PER_S) */
   uint32_t ewin_n, esuppressed;
-  enum line_mode mode;
   uint64_t streamed; /* bytes of the current line passed to the sink */
   int paused;        /* stdout reading stopped until the sink drains */
   int handles_open;
@@ -60,7 +55,7 @@ typedef struct stdio_transport {
 static void child_on_close(uv_handle_t *h) {
   child *ch = h->data;
   if (--ch->handles_open > 0) return;
-  aip_buf_free(&ch->line);
+  aip_lines_free(&ch->lines);
   aip_buf_free(&ch->eline);
   aip_buf_free(&ch->out);
   free(ch);
@@ -101,12 +96,13 @@ static void child_maybe_gone(child *ch) {
 }
 
 static void alloc_line(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void alloc_out(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_stdout(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 static void child_resume(child *ch) {
   if (!ch->paused || uv_is_closing((uv_handle_t *)&ch->out_pipe)) return;
   ch->paused = 0;
-  uv_read_start((uv_stream_t *)&ch->out_pipe, alloc_line, on_stdout);
+  uv_read_start((uv_stream_t *)&ch->out_pipe, alloc_out, on_stdout);
 }
 
 static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
@@ -132,9 +128,10 @@ static void on_kill_timer(uv_timer_t *t) {
   if (ch->stop_stage < 3) uv_timer_start(&ch->kill_timer, on_kill_timer, STOP_GRACE_MS, 0);
 }
 
+/* stderr: read into the line buffer itself */
 static void alloc_line(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   child *ch = h->data;
-  aip_buf *lb = (h == (uv_handle_t *)&ch->out_pipe) ? &ch->line : &ch->eline;
+  aip_buf *lb = &ch->eline;
   if (aip_buf_reserve(lb, 65536)) {
     *buf = uv_buf_init(NULL, 0);
     return;
@@ -142,17 +139,55 @@ static void alloc_line(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init(lb->data + lb->len, (unsigned)(lb->cap - lb->len - 1));
 }
 
-/* A streaming line: everything up to the newline goes to the sink; returns how many bytes of
- * ch->line were consumed (the newline included when it was there). */
-static size_t stream_part(child *ch, size_t from) {
+static void alloc_out(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  child *ch = h->data;
+  *buf = uv_buf_init(ch->rbuf, sizeof(ch->rbuf));
+}
+
+/* ---- stdout: one message a line (core/lines.h), large answers streamed --------------------- */
+
+static void out_line(void *ctx, char *p, size_t n) {
+  child *ch = ctx;
+  ch->whole = 0;
+  if (n && ch->u) aip_upstream_transport_message(ch->u, p, n); /* empty lines are skipped */
+}
+
+static void out_oversize(void *ctx) {
+  child *ch = ctx;
+  ch->whole = 0;
+  if (!ch->u) return;
+  aip_error("upstream %s: message larger than %llu bytes; killing the server", ch->u->label,
+            (unsigned long long)ch->u->limits->max_upstream_message);
+  child_kill(ch, SIGKILL);
+}
+
+/* The line in progress has passed the agent's stream threshold: stream it if it is a response
+ * with its id first (else hold it whole, as before). */
+static int out_long(void *ctx, const char *head, size_t n) {
+  child *ch = ctx;
   aip_upstream *u = ch->u;
-  char *p = ch->line.data + from;
-  size_t avail = ch->line.len - from;
-  char *nl = memchr(p, '\n', avail);
-  size_t n = nl ? (size_t)(nl - p) : avail;
-  if (ch->mode == LINE_STREAM && u) {
+  if (!u || ch->whole) return 0;
+  int rc = aip_upstream_transport_stream_begin(u, head, n);
+  if (rc == -EINVAL) {
+    ch->whole = 1;
+    return 0;
+  }
+  ch->discard = rc < 0;
+  ch->paused = rc == 1;
+  ch->streamed = n;
+  if (!ch->discard)
+    aip_debug("upstream %s: streaming a message larger than %llu bytes", u->label,
+              (unsigned long long)ch->lines.stream_at);
+  return 1;
+}
+
+/* A piece of a streaming line; `end` with its newline. Non-zero: drop the rest of it. */
+static int out_part(void *ctx, const char *p, size_t n, int end) {
+  child *ch = ctx;
+  aip_upstream *u = ch->u;
+  int rc = ch->discard ? -1 : 0;
+  if (!ch->discard && u) {
     ch->streamed += n;
-    int rc;
     if (ch->streamed > u->limits->max_streamed_message) {
       aip_error("upstream %s: streamed message larger than %llu bytes; killing the server",
                 u->label, (unsigned long long)u->limits->max_streamed_message);
@@ -162,37 +197,16 @@ static size_t stream_part(child *ch, size_t from) {
     } else {
       rc = aip_upstream_transport_stream_feed(u, p, n);
     }
-    if (rc < 0) ch->mode = LINE_DISCARD;
+    if (rc < 0) ch->discard = 1;
     ch->paused = rc == 1;
   }
-  if (!nl) return avail;
-  if (ch->mode == LINE_STREAM && u) aip_upstream_transport_stream_end(u, 0);
-  ch->mode = LINE_HOLD;
-  ch->paused = 0; /* the sink is done with this message */
-  ch->streamed = 0;
-  return n + 1;
-}
-
-/* The line in progress has passed the agent's stream threshold: stream it if it is a response
- * with its id first (else hold it whole, as before). */
-static void maybe_stream(child *ch) {
-  aip_upstream *u = ch->u;
-  uint64_t threshold = u ? aip_upstream_stream_threshold(u) : 0;
-  if (ch->mode != LINE_HOLD || !threshold || ch->line.len <= threshold) return;
-  int rc = aip_upstream_transport_stream_begin(u, ch->line.data, ch->line.len);
-  if (rc == -EINVAL) {
-    ch->mode = LINE_WHOLE;
-    return;
+  if (end) {
+    if (!ch->discard && u) aip_upstream_transport_stream_end(u, 0);
+    ch->discard = 0;
+    ch->paused = 0; /* the sink is done with this message */
+    ch->streamed = 0;
   }
-  ch->mode = rc < 0 ? LINE_DISCARD : LINE_STREAM;
-  ch->paused = rc == 1;
-  if (ch->mode == LINE_STREAM)
-    aip_debug("upstream %s: streaming a message larger than %llu bytes", u->label,
-              (unsigned long long)threshold);
-  ch->streamed = ch->line.len;
-  /* the buffer grew to the threshold; from now on it only ever holds one read */
-  aip_buf_free(&ch->line);
-  aip_buf_init(&ch->line);
+  return rc < 0 ? -1 : 0;
 }
 
 static void on_stdout(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
@@ -201,40 +215,22 @@ static void on_stdout(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     ch->out_eof = 1;
     uv_read_stop(s);
     /* a message cut short is never completed: its HTTP response is aborted */
-    if (ch->mode == LINE_STREAM && ch->u) aip_upstream_transport_stream_end(ch->u, -EPIPE);
-    ch->mode = LINE_HOLD;
+    if (aip_lines_cut(&ch->lines) && !ch->discard && ch->u)
+      aip_upstream_transport_stream_end(ch->u, -EPIPE);
+    ch->discard = ch->whole = 0;
     /* a server that closes stdout is unusable: make sure it is gone */
     if (!ch->exited) child_kill(ch, SIGKILL);
     child_maybe_gone(ch);
     return;
   }
-  size_t old = ch->line.len;
-  ch->line.len += (size_t)nread;
-  size_t start = 0;
-  if (ch->mode == LINE_STREAM || ch->mode == LINE_DISCARD) {
-    start = stream_part(ch, 0);
-    old = start;
+  if (ch->u) {
+    /* asked for every read: the agent's policy (its dlp.stream_threshold) may change */
+    uint64_t threshold = aip_upstream_stream_threshold(ch->u);
+    ch->lines.max = (size_t)ch->u->limits->max_upstream_message;
+    ch->lines.stream_at = threshold ? (size_t)threshold : SIZE_MAX;
+    ch->lines.on_long = threshold ? out_long : NULL;
   }
-  for (size_t i = old; i < ch->line.len; i++) {
-    if (ch->line.data[i] != '\n') continue;
-    size_t end = i;
-    if (end > start && ch->line.data[end - 1] == '\r') end--;
-    if (end > start && ch->u) aip_upstream_transport_message(ch->u, ch->line.data + start, end - start);
-    ch->mode = LINE_HOLD;
-    start = i + 1;
-  }
-  if (start) {
-    memmove(ch->line.data, ch->line.data + start, ch->line.len - start);
-    ch->line.len -= start;
-  }
-  maybe_stream(ch);
-  if (ch->mode == LINE_STREAM || ch->mode == LINE_DISCARD) ch->line.len = 0; /* all consumed */
-  if (ch->u && ch->line.len > ch->u->limits->max_upstream_message) {
-    aip_error("upstream %s: message larger than %llu bytes; killing the server", ch->u->label,
-              (unsigned long long)ch->u->limits->max_upstream_message);
-    ch->line.len = 0;
-    child_kill(ch, SIGKILL);
-  }
+  aip_lines_feed(&ch->lines, buf->base, (size_t)nread);
   /* backpressure: the agent reads slower than the server writes */
   if (ch->paused && !ch->exited) uv_read_stop(s);
   else ch->paused = 0;
@@ -309,8 +305,13 @@ static int stdio_start(aip_upstream *u) {
     return -ENOMEM;
   }
   ch->u = u;
-  aip_buf_init(&ch->line);
   aip_buf_init(&ch->eline);
+  ch->lines.ctx = ch;
+  ch->lines.max = (size_t)u->limits->max_upstream_message;
+  ch->lines.stream_at = SIZE_MAX;
+  ch->lines.on_line = out_line;
+  ch->lines.on_oversize = out_oversize;
+  ch->lines.on_part = out_part;
   uv_pipe_init(u->loop, &ch->in, 0);
   uv_pipe_init(u->loop, &ch->out_pipe, 0);
   uv_pipe_init(u->loop, &ch->err, 0);
@@ -347,7 +348,7 @@ static int stdio_start(aip_upstream *u) {
     return err;
   }
   t->cur = ch;
-  uv_read_start((uv_stream_t *)&ch->out_pipe, alloc_line, on_stdout);
+  uv_read_start((uv_stream_t *)&ch->out_pipe, alloc_out, on_stdout);
   uv_read_start((uv_stream_t *)&ch->err, alloc_line, on_stderr);
   aip_info("upstream %s: started pid %d", u->label, ch->proc.pid);
   aip_upstream_transport_up(u);

@@ -24,6 +24,7 @@
 #include <sodium.h>
 
 #include "config/signing.h"
+#include "gateway/core/policy_source.h"
 #include "gateway/obs/log.h"
 #include "gateway/upstream/upstream.h" /* the exec shim */
 #include "gateway/wrapper/wrapper.h"
@@ -211,6 +212,7 @@ static void finish(aip_wrapper *w) {
   close_if_open((uv_handle_t *)&w->sigterm);
   close_if_open((uv_handle_t *)&w->sigint);
   close_if_open((uv_handle_t *)&w->sigusr1);
+  aip_wrapper_calls_end(w); /* calls the server never answered: their records, cut short */
   aip_audit_detach(w->audit);
 }
 
@@ -344,28 +346,31 @@ static int spawn_child(aip_wrapper *w, const char *program) {
 
 /* With --trusted-keys, a policy whose signature does not verify is a policy that does not load:
  * the wrapper serves one agent, so refusing to start is AIP's "policy rejection" (docs/signing.md)
- * and nothing reaches the server. The bytes verified are the bytes parsed. */
+ * and nothing reaches the server. Permissions, bytes, signature, then the parse of the bytes
+ * verified: the order and the checks of `aip serve` (core/policy_source.c). */
 static int load_trusted_policy(aip_wrapper *w, aip_error *err) {
-  if (!w->trusted_keys) return aip_policy_doc_load_file(w->policy_path, &w->doc, err);
-  aip_trusted_keys keys;
-  char *why = NULL;
-  int rc = aip_trusted_keys_load_csv(w->trusted_keys, &keys, err);
-  if (!rc) rc = aip_policy_doc_load_trusted(w->policy_path, &keys, &w->doc, &why, err);
-  if (!rc && why) rc = aip_error_set(err, -EBADMSG, "policy signature invalid: %s", why);
-  else if (!rc) aip_info("policy %s: signature verified", w->policy_path);
-  free(why);
-  aip_trusted_keys_free(&keys);
+  aip_policy_src src;
+  aip_policy_perms perms = w->allow_writable_config ? AIP_POLICY_PERMS_WARN : AIP_POLICY_PERMS_REFUSE;
+  int rc = aip_policy_src_read(w->policy_path, perms, &src, err);
+  if (rc) return rc;
+  if (w->trusted_keys) {
+    aip_trusted_keys keys;
+    aip_error why = {{0}};
+    rc = aip_trusted_keys_load_csv(w->trusted_keys, &keys, err);
+    if (!rc && aip_policy_src_verify(&src, w->policy_path, &keys, NULL, &why))
+      rc = aip_error_set(err, -EBADMSG, "policy signature invalid: %s", why.msg);
+    else if (!rc)
+      aip_info("policy %s: signature verified", w->policy_path);
+    aip_trusted_keys_free(&keys);
+  }
+  if (!rc) rc = aip_policy_doc_load_string(src.text, src.len, w->policy_path, &w->doc, err);
+  aip_policy_src_free(&src);
   return rc;
 }
 
 static int load_policy(aip_wrapper *w) {
   aip_error err = {{0}};
   int rc = load_trusted_policy(w, &err);
-  /* A policy someone else can rewrite is no root of trust (config/file_perms.c). */
-  if (!rc && aip_config_file_check(w->policy_path, &err)) {
-    if (!w->allow_writable_config) rc = -EPERM;
-    else aip_warn("ignored because of --allow-writable-config: %s", err.msg);
-  }
   /* The audit log is protected like the policy file: an agent must not edit its own record. */
   const char *extra[] = {w->audit_path, NULL};
   aip_policy_opts po = {.extra_protected = extra};
@@ -448,6 +453,7 @@ static int start(aip_wrapper *w) {
     free(program);
     return 1;
   }
+  aip_wrapper_front_init(w);
   aip_wrapper_io_open(w);
   uv_pipe_init(w->loop, &w->child_in, 0);
   uv_pipe_init(w->loop, &w->child_out, 0);
@@ -477,8 +483,8 @@ static void cleanup(aip_wrapper *w) {
   for (size_t it = 0; aip_map_next(&w->lists, &it, &e);) free(e->value);
   aip_map_free(&w->lists);
   free(w->init_key);
-  aip_buf_free(&w->in_lines.buf);
-  aip_buf_free(&w->child_lines.buf);
+  aip_lines_free(&w->in_lines);
+  aip_lines_free(&w->child_lines);
   aip_buf_free(&w->err_line);
   aip_rate_state_free(w->rate);
   aip_wrapper_dlp_close(w);

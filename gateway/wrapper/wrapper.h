@@ -3,7 +3,8 @@
  * our child; newline-delimited JSON-RPC both ways; every client message passes the policy.
  *
  * Files, in the order a tools/call crosses them:
- *   wrapper_io.c      our stdin/stdout and the child's pipes: line framing, writes, back-pressure
+ *   wrapper_io.c      our stdin/stdout and the child's pipes (framed by core/lines.c), writes,
+ *                     back-pressure
  *   wrapper_client.c  client -> server: strict parse, method and tool checks, batches, forwarding
  *   wrapper_elicit.c  `action: ask` through MCP elicitation (elicitation/create to the client)
  *   wrapper_server.c  server -> client: log noise, initialize and tools/list answers
@@ -23,6 +24,8 @@
 #include "engine/map.h"
 #include "gateway/obs/audit.h"
 #include "gateway/core/dlp_apply.h"
+#include "gateway/core/decide.h"
+#include "gateway/core/lines.h"
 
 /* Entry point from main.c: `argv` starts at the first option (argv[0] is "--target" or so). */
 int aip_wrapper_main(int argc, char **argv);
@@ -31,23 +34,6 @@ int aip_wrapper_main(int argc, char **argv);
 
 typedef struct aip_wrapper aip_wrapper;
 typedef struct aip_wrapper_ask aip_wrapper_ask;
-
-/* Newline framing of one byte stream. A line longer than `max` is dropped up to its newline and
- * reported once through `on_oversize`. With `on_long`, a line that grows past `stream_at` bytes
- * without its newline is offered to it: when it returns 1 it has taken the head, and the rest of
- * the line goes to `on_part` as it arrives (`end` set with the last piece; a non-zero return
- * drops the rest of the line). */
-typedef struct aip_lines {
-  aip_buf buf; /* the unfinished line */
-  size_t max;
-  int skipping;  /* inside an oversized (or failed streamed) line */
-  int streaming; /* inside a line handed to on_part */
-  size_t stream_at;
-  void (*on_line)(aip_wrapper *w, char *line, size_t n);
-  void (*on_oversize)(aip_wrapper *w);
-  int (*on_long)(aip_wrapper *w, const char *head, size_t n);
-  int (*on_part)(aip_wrapper *w, const char *p, size_t n, int end);
-} aip_lines;
 
 typedef union aip_wrapper_stream {
   uv_handle_t handle;
@@ -118,10 +104,12 @@ struct aip_wrapper {
   uint64_t ask_seq;
   char elicit_prefix[40]; /* "aip-elicit-<random>-": our request ids to the client */
   aip_rate_state *rate;
+  aip_front front; /* the decision core's view of us (core/decide.h; wrapper_client.c) */
   /* DLP (wrapper_dlp.c); dlp NULL: the policy has none */
   aip_dlp *dlp;
   aip_dlp_run dlp_run;
   aip_map calls;             /* id key -> request forwarded to the child (audit of answers) */
+  size_t calls_owed;         /* forwarded tools/calls whose record is still to be written */
   struct aip_wrapper_big *big; /* the server line being streamed through DLP, or NULL */
   int out_partial;           /* a streamed line is half written to our stdout */
   aip_buf out_held;          /* our own messages to the client, waiting for its end */
@@ -132,10 +120,13 @@ struct aip_wrapper {
   int err_off; /* filtering failed: stderr is dropped (fail closed) */
 };
 
+/* Forwarded calls whose records are still owed (each is written when its call ends): stdin
+ * is not read while this many are, as while the audit queue is full (audit.h), so the records
+ * of the calls taken always fit the queue's bound (aip_audit_open: 1000). */
+#define AIP_WRAPPER_OWED_MAX 1000
+
 /* wrapper_io.c */
 int aip_wrapper_io_open(aip_wrapper *w);
-void aip_wrapper_lines_feed(aip_wrapper *w, aip_lines *l, char *p, size_t n);
-void aip_wrapper_lines_end(aip_wrapper *w, aip_lines *l);
 /* Sends one message (without newline) to the client or to the child; copies the bytes. */
 void aip_wrapper_to_client(aip_wrapper *w, const char *p, size_t n);
 /* Part of one streamed line to the client (no newline added until `end`); other messages to
@@ -170,8 +161,15 @@ char *aip_wrapper_id_key(const cJSON *id);
 /* Replies with a JSON-RPC error (`reason` becomes data.reason when not NULL). */
 void aip_wrapper_reply_error(aip_wrapper *w, const cJSON *id, int code, const char *message,
                              const char *reason);
+/* Makes w->front (policy, DLP and audit loaded). */
+void aip_wrapper_front_init(aip_wrapper *w);
 /* Forwards a checked message to the child, re-serialized from the tree. */
 void aip_wrapper_forward(aip_wrapper *w, const cJSON *msg);
+/* The same for a tools/call the policy let through with `d`: tracked so that its record is
+ * written when it ends (its latency, the DLP counts `dlp` of its request and those of its
+ * answer), as aip serve does. */
+void aip_wrapper_forward_call(aip_wrapper *w, const cJSON *msg, const aip_decision *d,
+                              const char *tool, const cJSON *args, const char *dlp);
 
 /* wrapper_server.c */
 void aip_wrapper_server_line(aip_wrapper *w, char *line, size_t n);
@@ -190,28 +188,29 @@ int aip_wrapper_dlp_open(aip_wrapper *w);
 void aip_wrapper_dlp_close(aip_wrapper *w);
 /* One message (or batch) from the child towards the client: response DLP, then our stdout. */
 void aip_wrapper_dlp_deliver(aip_wrapper *w, const char *p, size_t n);
-/* aip_lines hooks for child lines above dlp.stream_threshold. */
-int aip_wrapper_dlp_long_line(aip_wrapper *w, const char *head, size_t n);
-int aip_wrapper_dlp_line_part(aip_wrapper *w, const char *p, size_t n, int end);
-/* Request-side DLP on a message from the client that is to be forwarded (`root` is the whole
- * message; its members may be replaced by redacted ones; `v` NULL for an answer to a server
- * request). Returns 1 when it was stopped here (a request answered; audited). Else `dlp_json`
- * holds the counts for a tools/call's audit record. */
-int aip_wrapper_dlp_request(aip_wrapper *w, cJSON *root, const aip_rpc_msg *m, aip_verdict *v,
-                            aip_buf *dlp_json);
+/* aip_lines hooks (core/lines.h; ctx: the wrapper) for child lines above dlp.stream_threshold. */
+int aip_wrapper_dlp_long_line(void *ctx, const char *head, size_t n);
+int aip_wrapper_dlp_line_part(void *ctx, const char *p, size_t n, int end);
 /* Logs a non-JSON line of the child's stdout ("[subprocess stdout] ..."), redacted when the
  * policy has DLP: it is the response channel, and our log must not hold its secrets. */
 void aip_wrapper_dlp_noise(aip_wrapper *w, const char *p, size_t n);
 /* A request forwarded to the child (its answer's audit record names it). */
 void aip_wrapper_dlp_track(aip_wrapper *w, const cJSON *msg);
+/* A forwarded tools/call, audited when its answer passes (or by aip_wrapper_calls_end). 0, or
+ * -1 when it cannot be tracked (the caller audits it at once). */
+int aip_wrapper_call_track(aip_wrapper *w, const cJSON *msg, const aip_decision *d,
+                           const cJSON *args, const char *dlp);
+/* The end: every forwarded call still unanswered is audited (cut short). */
+void aip_wrapper_calls_end(aip_wrapper *w);
 /* The child's stderr through DLP (filter_stderr); `eof` at its end. Returns 1 when it took
  * the bytes, 0 when they go out as they are (aip_wrapper_stderr_out). */
 int aip_wrapper_dlp_stderr_take(aip_wrapper *w, const char *p, size_t n, int eof);
 
 /* wrapper_elicit.c */
-/* A tools/call the policy answered with ASK. Takes ownership of `msg` (the whole request). */
+/* A tools/call the policy answered with ASK. Takes ownership of `msg` (the whole request);
+ * `dlp` (may be NULL): its request DLP counts, for the call's record once approved. */
 void aip_wrapper_ask_start(aip_wrapper *w, cJSON *msg, const cJSON *id, const char *tool,
-                           const cJSON *args, const aip_decision *d);
+                           const cJSON *args, const aip_decision *d, const char *dlp);
 /* A response or error from the client whose id starts with our elicitation prefix. */
 void aip_wrapper_ask_answer(aip_wrapper *w, const aip_rpc_msg *m);
 /* notifications/cancelled for `request_id`: 1 if it named a call waiting for approval. */

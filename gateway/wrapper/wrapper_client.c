@@ -6,35 +6,28 @@
  * duplicates and case variants refused, batches are checked element by element (and accepted only
  * on a 2025-03-26 session), answers to server requests pass without a method check, notifications
  * are never answered. What the child receives is the checked tree, re-serialized.
+ * The decision itself is the core's (core/decide.c), shared with `aip serve`; this file parses,
+ * and is the wrapper's side of aip_front_ops: answer on stdout, forward to the child (noting
+ * initialize, tools/list and cancellations), hold an `ask` for the user.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/core/decide.h"
 #include "gateway/obs/log.h"
 #include "gateway/wrapper/wrapper.h"
-
-static const char *mode_name(const aip_wrapper *w) {
-  return w->doc->mode == AIP_MODE_MONITOR ? "monitor" : "enforce";
-}
 
 void aip_wrapper_audit_ex(aip_wrapper *w, const char *direction, const char *method,
                           const aip_decision *d, const char *decision, const char *tool,
                           const cJSON *args, const char *dlp, int64_t latency_us) {
-  aip_audit_rec r = {
-      .agent = w->agent,
-      .session_id = w->session_id,
-      .direction = direction ? direction : "upstream",
-      .method = method,
-      .policy_mode = mode_name(w),
-      .policy_name = w->doc->name,
-      .policy_version = w->doc->version,
-      .tool = tool,
-      .args = args,
-      .latency_us = latency_us,
-      .dlp = dlp,
-      .dlp_run = &w->dlp_run, /* never a secret in the log: the builder redacts */
-  };
-  aip_audit_log_decision(w->audit, &r, d, decision);
+  /* the one record builder of both front ends (core/decision_audit.h), with who we are as the
+   * decision core sees it (aip_wrapper_front_init) */
+  aip_core_audit_more more = {.direction = direction,
+                              .dlp = dlp,
+                              .latency_us = latency_us,
+                              .has_latency = latency_us >= 0};
+  aip_core_audit(&w->front.who, method, d, decision, tool, args, &more);
 }
 
 void aip_wrapper_audit(aip_wrapper *w, const char *method, const aip_decision *d,
@@ -42,22 +35,7 @@ void aip_wrapper_audit(aip_wrapper *w, const char *method, const aip_decision *d
   aip_wrapper_audit_ex(w, NULL, method, d, decision, tool, args, NULL, -1);
 }
 
-char *aip_wrapper_id_key(const cJSON *id) {
-  aip_buf b;
-  aip_buf_init(&b);
-  int err = -1;
-  if (cJSON_IsString(id)) {
-    err = aip_buf_puts(&b, "s");
-    if (!err) err = aip_buf_puts(&b, id->valuestring);
-  } else if (cJSON_IsNumber(id)) {
-    err = aip_buf_printf(&b, "n%.17g", id->valuedouble);
-  }
-  if (err) {
-    aip_buf_free(&b);
-    return NULL;
-  }
-  return aip_buf_steal(&b, NULL);
-}
+char *aip_wrapper_id_key(const cJSON *id) { return aip_rpc_id_key(id); }
 
 static void send_buf(aip_wrapper *w, aip_buf *b) {
   if (b->len) aip_wrapper_to_client(w, b->data, b->len);
@@ -75,15 +53,6 @@ void aip_wrapper_reply_error(aip_wrapper *w, const cJSON *id, int code, const ch
   send_buf(w, &b);
 }
 
-static void reply_decision(aip_wrapper *w, const cJSON *id, const aip_decision *d,
-                           const char *subject) {
-  aip_buf b;
-  aip_buf_init(&b);
-  if (aip_decision_error(&b, id, d, subject))
-    aip_rpc_error(&b, id, d->error_code, d->error_message ? d->error_message : "Error", NULL);
-  send_buf(w, &b);
-}
-
 void aip_wrapper_forward(aip_wrapper *w, const cJSON *msg) {
   aip_buf b;
   aip_buf_init(&b);
@@ -91,6 +60,23 @@ void aip_wrapper_forward(aip_wrapper *w, const cJSON *msg) {
     aip_error("out of memory re-serializing a message; dropped");
   } else {
     aip_wrapper_dlp_track(w, msg);
+    aip_wrapper_to_child(w, b.data, b.len);
+  }
+  aip_buf_free(&b);
+}
+
+void aip_wrapper_forward_call(aip_wrapper *w, const cJSON *msg, const aip_decision *d,
+                              const char *tool, const cJSON *args, const char *dlp) {
+  aip_buf b;
+  aip_buf_init(&b);
+  if (aip_json_print(&b, msg)) {
+    aip_error("out of memory re-serializing a message; dropped");
+  } else {
+    /* audited when its answer comes (wrapper_dlp.c), as aip serve does; a call that cannot be
+     * tracked (too many in flight, no memory) is audited now, without its latency */
+    if (aip_wrapper_call_track(w, msg, d, args, dlp))
+      aip_wrapper_audit_ex(w, NULL, "tools/call", d, NULL,
+                           tool, args, dlp, -1);
     aip_wrapper_to_child(w, b.data, b.len);
   }
   aip_buf_free(&b);
@@ -133,43 +119,29 @@ static void trace(aip_wrapper *w, const aip_rpc_msg *m, const char *what) {
             m->method ? m->method : "", id, what);
 }
 
-/* ---- one message ---------------------------------------------------------------------------- */
+/* ---- the wrapper as a front end of the decision core (core/decide.h) ----------------------- */
 
-/* The id of an INVALID message, when it has a usable one (else the error goes with id null). */
-static const cJSON *readable_id(const cJSON *root) {
-  const cJSON *id = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "id") : NULL;
-  return cJSON_IsString(id) || cJSON_IsNumber(id) ? id : NULL;
+static aip_wrapper *wrapper_of(aip_front *fe) {
+  return (aip_wrapper *)((char *)fe - offsetof(aip_wrapper, front));
 }
 
-static int is_our_answer(const aip_wrapper *w, const aip_rpc_msg *m) {
-  return cJSON_IsString(m->id) &&
-         strncmp(m->id->valuestring, w->elicit_prefix, strlen(w->elicit_prefix)) == 0;
+static void fe_reply(aip_front *fe, const char *json, size_t n) {
+  aip_wrapper_to_client(wrapper_of(fe), json, n);
 }
 
-static void refuse(aip_wrapper *w, const aip_rpc_msg *m, const aip_verdict *v) {
-  const char *method = v->tool_call ? "tools/call" : m->method;
-  if (v->d.error_code != AIP_RPC_INVALID_PARAMS) /* malformed, not a policy decision */
-    aip_wrapper_audit(w, method, &v->d, NULL, v->tool, v->args);
-  trace(w, m, v->reply ? "refused" : "dropped (blocked notification)");
-  if (v->reply) reply_decision(w, m->id, &v->d, v->subject);
-}
-
-/* A request or notification that passed: note what the wrapper must watch, then forward.
- * Methods are compared normalized, as the policy saw them. */
-static void pass(aip_wrapper *w, cJSON *root, const aip_rpc_msg *m, const aip_verdict *v,
-                 const char *dlp) {
-  if (v->tool_call)
-    aip_wrapper_audit_ex(w, NULL, "tools/call", &v->d, NULL, v->tool, v->args, dlp, -1);
-  char *norm = v->tool_call ? NULL : aip_normalize_name(m->method, strlen(m->method));
-  const char *n = norm ? norm : "";
+/* A message that passed: note what the wrapper must watch, then forward it to the child. */
+static void fe_forward(aip_front *fe, aip_msg *msg, const aip_method_entry *e,
+                       const aip_core_call *call) {
+  aip_wrapper *w = wrapper_of(fe);
+  const aip_rpc_msg *m = aip_msg_rpc(msg);
   int req = m->kind == AIP_RPC_REQUEST, stop = 0;
-  if (req && strcmp(n, "initialize") == 0) {
+  if (req && e->id == AIP_M_INITIALIZE) {
     note_initialize(w, m);
-  } else if (req && strcmp(n, "tools/list") == 0 && note_tools_list(w, m)) {
+  } else if (req && e->id == AIP_M_TOOLS_LIST && note_tools_list(w, m)) {
     aip_wrapper_reply_error(w, m->id, AIP_RPC_INTERNAL_ERROR, "Internal error",
                             "too many tools/list requests in flight");
     stop = 1;
-  } else if (!req && strcmp(n, "notifications/cancelled") == 0) {
+  } else if (!req && e->id == AIP_M_CANCELLED) {
     const cJSON *rid = cJSON_IsObject(m->params)
                            ? cJSON_GetObjectItemCaseSensitive(m->params, "requestId") : NULL;
     /* the child never saw a call that is still waiting for approval */
@@ -178,64 +150,59 @@ static void pass(aip_wrapper *w, cJSON *root, const aip_rpc_msg *m, const aip_ve
       stop = 1;
     }
   }
-  free(norm);
-  if (stop) return;
-  trace(w, m, "forwarded");
-  aip_wrapper_forward(w, root);
+  if (!stop) {
+    trace(w, m, e->id == AIP_M_ANSWER ? "forwarded (answer to a server request)" : "forwarded");
+    if (call) aip_wrapper_forward_call(w, m->root, call->d, call->tool, call->args, call->dlp);
+    else aip_wrapper_forward(w, m->root);
+  }
+  aip_msg_free(msg);
+}
+
+/* `ask`: the user is asked through the client (wrapper_elicit.c), which takes the tree. */
+static void fe_hold(aip_front *fe, aip_msg *msg, const aip_core_call *call, const aip_decision *d) {
+  const cJSON *id = aip_msg_rpc(msg)->id; /* inside the tree, which the ask keeps */
+  aip_wrapper_ask_start(wrapper_of(fe), aip_msg_release(msg), id, call->tool, call->args, d,
+                        call->dlp);
+}
+
+static int fe_own_answer(aip_front *fe, const aip_msg *msg) {
+  aip_wrapper *w = wrapper_of(fe);
+  if (!aip_msg_id_has_prefix(msg, w->elicit_prefix)) return 0;
+  aip_wrapper_ask_answer(w, aip_msg_rpc(msg));
+  return 1;
+}
+
+static void fe_trace(aip_front *fe, const aip_msg *msg, const char *what) {
+  trace(wrapper_of(fe), aip_msg_rpc(msg), what);
+}
+
+/* The child's request must not hang on an answer DLP stopped: it gets this error instead. */
+static void fe_answer_refused(aip_front *fe, const aip_msg *msg, int code, const char *message) {
+  aip_buf b;
+  aip_buf_init(&b);
+  if (!aip_msg_error(msg, &b, code, message, NULL)) aip_wrapper_to_child(wrapper_of(fe), b.data, b.len);
+  aip_buf_free(&b);
+}
+
+static const aip_front_ops wrapper_front = {fe_reply,  fe_forward, fe_hold, fe_own_answer,
+                                            fe_trace, NULL,       fe_answer_refused};
+
+void aip_wrapper_front_init(aip_wrapper *w) {
+  w->front.ops = &wrapper_front;
+  w->front.policy = w->policy;
+  w->front.rate = w->rate;
+  w->front.dlp = &w->dlp_run;
+  aip_core_who who = {.audit = w->audit,
+                      .agent = w->agent,
+                      .session_id = w->session_id,
+                      .doc = w->doc,
+                      .dlp_run = &w->dlp_run};
+  w->front.who = who;
 }
 
 /* Takes ownership of `root` (one message, not an array). */
 static void handle_message(aip_wrapper *w, cJSON *root) {
-  aip_rpc_msg m;
-  aip_rpc_classify(root, &m);
-  if (m.kind == AIP_RPC_INVALID) {
-    trace(w, &m, m.invalid_reason);
-    aip_wrapper_reply_error(w, readable_id(root), AIP_RPC_INVALID_REQUEST, "Invalid Request",
-                            m.invalid_reason);
-  } else if ((m.kind == AIP_RPC_RESPONSE || m.kind == AIP_RPC_ERROR) && is_our_answer(w, &m)) {
-    aip_wrapper_ask_answer(w, &m);
-  } else if (m.kind == AIP_RPC_RESPONSE || m.kind == AIP_RPC_ERROR) {
-    aip_buf dlp;
-    aip_buf_init(&dlp);
-    if (aip_wrapper_dlp_request(w, root, &m, NULL, &dlp)) {
-      trace(w, &m, "dropped (DLP)");
-    } else {
-      trace(w, &m, "forwarded (answer to a server request)");
-      aip_wrapper_forward(w, root);
-    }
-    aip_buf_free(&dlp);
-  } else {
-    aip_verdict v;
-    aip_policy_check_msg(w->policy, &m, (int64_t)uv_now(w->loop), w->rate, &v);
-    aip_buf dlp;
-    aip_buf_init(&dlp);
-    /* request DLP on every message the policy lets through (or asks about): a blocked one
-     * ends here, a redacted one goes on redacted (the human is asked about that one) */
-    if ((!v.d.error_code || v.d.kind == AIP_DECISION_ASK) &&
-        aip_wrapper_dlp_request(w, root, &m, &v, &dlp)) {
-      trace(w, &m, "refused (DLP)");
-      aip_buf_free(&dlp);
-      cJSON_Delete(root);
-      return;
-    }
-    if (v.d.kind == AIP_DECISION_ASK && m.kind == AIP_RPC_REQUEST) {
-      aip_buf_free(&dlp);
-      trace(w, &m, "needs approval");
-      aip_wrapper_ask_start(w, root, m.id, v.tool, v.args, &v.d);
-      return; /* the ask owns the message now */
-    }
-    if (v.d.kind == AIP_DECISION_ASK) { /* a tools/call notification: nobody to ask for it */
-      aip_decision_ask_refused(&v.d, 0);
-      aip_wrapper_audit(w, "tools/call", &v.d, "DENIED", v.tool, v.args);
-      trace(w, &m, "dropped (ask on a notification)");
-    } else if (v.d.error_code) {
-      refuse(w, &m, &v);
-    } else {
-      pass(w, root, &m, &v, dlp.data);
-    }
-    aip_buf_free(&dlp);
-  }
-  cJSON_Delete(root);
+  aip_core_message(&w->front, aip_msg_adopt(root));
 }
 
 /* 2025-03-26 batches: each element is handled as if it had come alone; answers (errors from us,

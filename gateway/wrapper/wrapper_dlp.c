@@ -8,7 +8,8 @@
  *     bounded memory, its output written as it becomes final (unless the wrapper needs the whole
  *     message: the answer to initialize or to a tools/list it filters);
  *   - every message from the client to the child (requests, notifications, answers to the
- *     child's requests) passes request DLP, all its members (scan_requests, on_request_match);
+ *     child's requests) passes request DLP, all its members (scan_requests, on_request_match):
+ *     that is the decision core's (core/decide.c);
  *   - with filter_stderr the child's stderr is one text stream, so a secret split across writes
  *     is still found; a finished line is flushed once the child goes quiet.
  * Audit: the request's counts ride on the call's record; a message from the child that was
@@ -19,19 +20,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/core/decision_audit.h"
 #include "gateway/core/dlp_cache.h"
 #include "gateway/obs/log.h"
 #include "gateway/wrapper/wrapper.h"
 
 #define MAX_TRACKED 4096 /* requests in flight whose answers can be named in the audit */
 #define ERR_IDLE_MS 100  /* the child's stderr quiet this long after a newline: flush */
-#define RESPONSE_WITHHELD "Response withheld: DLP could not scan it"
 
 typedef struct tracked {
   char *key; /* id key (aip_wrapper_id_key) */
   char *method;
   char *tool; /* tools/call only */
   uint64_t start_ns;
+  /* a forwarded tools/call, audited when it ends (as aip serve does) */
+  int call;
+  aip_decision d;
+  cJSON *args;
+  aip_buf dlp; /* its request's DLP counts, then its answer's */
 } tracked;
 
 struct aip_wrapper_big {
@@ -129,19 +135,31 @@ static void tracked_free(tracked *t) {
   free(t->key);
   free(t->method);
   free(t->tool);
+  cJSON_Delete(t->args);
+  aip_buf_free(&t->dlp);
   free(t);
 }
 
-void aip_wrapper_dlp_track(aip_wrapper *w, const cJSON *msg) {
-  if (!w->dlp || w->calls.used >= MAX_TRACKED || !cJSON_IsObject(msg)) return;
+/* The record of a forwarded tools/call, once it is over (answered or cut short). */
+static void audit_call(aip_wrapper *w, tracked *t) {
+  if (!t->call) return;
+  t->call = 0;
+  if (w->calls_owed-- == AIP_WRAPPER_OWED_MAX) aip_wrapper_flow(w); /* stdin may be read again */
+  int64_t lat = (int64_t)((uv_hrtime() - t->start_ns) / 1000);
+  aip_wrapper_audit_ex(w, NULL, "tools/call", &t->d, NULL, t->tool, t->args, t->dlp.data, lat);
+}
+
+static tracked *track(aip_wrapper *w, const cJSON *msg) {
+  if (w->calls.used >= MAX_TRACKED || !cJSON_IsObject(msg)) return NULL;
   const cJSON *method = cJSON_GetObjectItemCaseSensitive(msg, "method");
   const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
-  if (!cJSON_IsString(method) || !id) return;
+  if (!cJSON_IsString(method) || !id) return NULL;
   tracked *t = calloc(1, sizeof(*t));
   if (!t || !(t->key = aip_wrapper_id_key(id)) || !(t->method = strdup(method->valuestring))) {
     tracked_free(t);
-    return;
+    return NULL;
   }
+  aip_buf_init(&t->dlp);
   if (aip_policy_is_tool_call(t->method, strlen(t->method))) {
     const cJSON *params = cJSON_GetObjectItemCaseSensitive(msg, "params");
     const cJSON *name = cJSON_IsObject(params)
@@ -149,8 +167,35 @@ void aip_wrapper_dlp_track(aip_wrapper *w, const cJSON *msg) {
     if (cJSON_IsString(name)) t->tool = strdup(name->valuestring);
   }
   t->start_ns = uv_hrtime();
-  tracked_free(aip_map_del(&w->calls, t->key, strlen(t->key))); /* a reused id: the newest */
-  if (aip_map_put(&w->calls, t->key, strlen(t->key), t)) tracked_free(t);
+  tracked *old = aip_map_del(&w->calls, t->key, strlen(t->key)); /* a reused id: the newest */
+  if (old) audit_call(w, old);
+  tracked_free(old);
+  if (aip_map_put(&w->calls, t->key, strlen(t->key), t)) {
+    tracked_free(t);
+    return NULL;
+  }
+  return t;
+}
+
+void aip_wrapper_dlp_track(aip_wrapper *w, const cJSON *msg) {
+  if (w->dlp) track(w, msg);
+}
+
+int aip_wrapper_call_track(aip_wrapper *w, const cJSON *msg, const aip_decision *d,
+                           const cJSON *args, const char *dlp) {
+  tracked *t = track(w, msg);
+  if (!t) return -1;
+  t->call = 1;
+  aip_core_forwarded_decision(d, &t->d); /* the record aip serve writes */
+  if (args && !(t->args = cJSON_Duplicate(args, 1))) t->call = 0;
+  if (dlp && *dlp && aip_buf_puts(&t->dlp, dlp)) t->call = 0;
+  if (t->call) w->calls_owed++;
+  return t->call ? 0 : -1;
+}
+
+void aip_wrapper_calls_end(aip_wrapper *w) {
+  const aip_map_entry *e;
+  for (size_t it = 0; aip_map_next(&w->calls, &it, &e);) audit_call(w, e->value);
 }
 
 static tracked *untrack(aip_wrapper *w, const cJSON *id) {
@@ -191,7 +236,7 @@ static void settle(aip_wrapper *w, const cJSON *id, const char *method, int rc,
       aip_wrapper_to_child(w, b.data, b.len);
     aip_buf_free(&b);
   } else if (rc < 0 && id) {
-    aip_wrapper_reply_error(w, id, AIP_RPC_INTERNAL_ERROR, RESPONSE_WITHHELD, NULL);
+    aip_wrapper_reply_error(w, id, AIP_RPC_INTERNAL_ERROR, AIP_DLP_RESP_FAILED_MSG, NULL);
   }
   if (c && (c->flags & AIP_DLP_F_PARTIAL))
     aip_warn("dlp.max_scan_size: part of a message from the server was not scanned");
@@ -202,12 +247,16 @@ static void settle(aip_wrapper *w, const cJSON *id, const char *method, int rc,
     audit_down(w, t, method, rc < 0, dj.data);
     aip_buf_free(&dj);
   }
+  if (t && t->call) {
+    if (c) aip_dlp_counts_json(w->dlp, c, &t->dlp); /* the answer's counts join the request's */
+    audit_call(w, t);
+  }
   tracked_free(t);
 }
 
 /* `p` is the raw message (or batch) the scan was about. */
 static void settle_raw(aip_wrapper *w, const char *p, size_t n, int rc, const aip_dlp_counts *c) {
-  if (rc >= 0 && !c->total && !w->calls.used) return; /* the common case: nothing to note */
+  if (rc >= 0 && (!c || !c->total) && !w->calls.used) return; /* the common case: nothing to note */
   size_t i = skip_ws(p, n, 0);
   if (i < n && p[i] == '[') { /* a 2025-03-26 batch: rare, parsed whole */
     cJSON *arr = NULL;
@@ -236,6 +285,7 @@ static void settle_raw(aip_wrapper *w, const char *p, size_t n, int rc, const ai
 void aip_wrapper_dlp_deliver(aip_wrapper *w, const char *p, size_t n) {
   if (!w->dlp) {
     aip_wrapper_to_client(w, p, n);
+    settle_raw(w, p, n, 0, NULL); /* the answer of a forwarded tools/call ends it */
     return;
   }
   aip_dlp_counts c;
@@ -296,7 +346,8 @@ static void big_abort(aip_wrapper *w, const char *what) {
   big_free(w);
 }
 
-int aip_wrapper_dlp_line_part(aip_wrapper *w, const char *p, size_t n, int end) {
+int aip_wrapper_dlp_line_part(void *ctx, const char *p, size_t n, int end) {
+  aip_wrapper *w = ctx;
   struct aip_wrapper_big *b = w->big;
   if (!b) return -1;
   b->fed += n;
@@ -323,7 +374,8 @@ int aip_wrapper_dlp_line_part(aip_wrapper *w, const char *p, size_t n, int end) 
   return 0;
 }
 
-int aip_wrapper_dlp_long_line(aip_wrapper *w, const char *head, size_t n) {
+int aip_wrapper_dlp_long_line(void *ctx, const char *head, size_t n) {
+  aip_wrapper *w = ctx;
   size_t i = skip_ws(head, n, 0);
   if (!w->dlp || w->big || i >= n || head[i] != '{') return 0; /* noise, batches: held whole */
   aip_wrapper_top k;
@@ -356,86 +408,6 @@ int aip_wrapper_dlp_long_line(aip_wrapper *w, const char *head, size_t n) {
             (unsigned long long)w->child_lines.stream_at);
   aip_wrapper_dlp_line_part(w, head, n, 0); /* a failure has ended it: the rest is skipped */
   return 1;
-}
-
-/* ---- client -> server: request DLP --------------------------------------------------------- */
-
-/* Moves the redacted members of `red` into `dst` in place. The engine keeps the shape and the
- * order of a message (it changes scalars and keys only, never jsonrpc, id, method or params'
- * own name), so members pair up one by one; params is merged one level down, which keeps the
- * caller's pointers into the unchanged members (m->id, m->method, m->params, v->tool) valid. */
-static void take_redacted(cJSON *dst, cJSON *red, int top) {
-  for (cJSON *a = dst->child, *b = red->child, *na, *nb; a && b; a = na, b = nb) {
-    na = a->next, nb = b->next;
-    if (top && strcmp(a->string, "params") == 0 && strcmp(b->string, "params") == 0 &&
-        cJSON_IsObject(a) && cJSON_IsObject(b)) {
-      take_redacted(a, b, 0);
-    } else if (strcmp(a->string, b->string) != 0 || !cJSON_Compare(a, b, 1)) {
-      cJSON_DetachItemViaPointer(red, b);
-      cJSON_ReplaceItemViaPointer(dst, a, b);
-    }
-  }
-}
-
-/* A message DLP stopped: audited (tools/call as the call's record), a request answered. */
-static void request_stopped(aip_wrapper *w, const aip_rpc_msg *m, const aip_verdict *v,
-                            const aip_decision *d, const char *dlp_json) {
-  int call = v && v->tool_call;
-  const char *method = call ? "tools/call" : m->method ? m->method : "(answer)";
-  aip_wrapper_audit_ex(w, NULL, method, d, NULL, call ? v->tool : NULL, call ? v->args : NULL,
-                       dlp_json, -1);
-  if (m->kind != AIP_RPC_REQUEST) {
-    aip_warn("a %s from the client %s DLP; dropped", m->method ? "notification" : "answer",
-             d->error_code == AIP_ERR_FORBIDDEN ? "matched" : "could not pass");
-    return;
-  }
-  if (d->error_code != AIP_ERR_FORBIDDEN) {
-    aip_wrapper_reply_error(w, m->id, AIP_RPC_INTERNAL_ERROR, AIP_DLP_REQ_FAILED_MSG, NULL);
-    return;
-  }
-  aip_buf b;
-  aip_buf_init(&b);
-  if (!aip_decision_error(&b, m->id, d, call ? v->tool : m->method))
-    aip_wrapper_to_client(w, b.data, b.len);
-  aip_buf_free(&b);
-}
-
-int aip_wrapper_dlp_request(aip_wrapper *w, cJSON *root, const aip_rpc_msg *m, aip_verdict *v,
-                            aip_buf *dlp_json) {
-  if (!w->dlp) return 0;
-  aip_dlp_counts c;
-  aip_dlp_counts_init(&c, w->dlp);
-  cJSON *red = NULL;
-  aip_decision d;
-  aip_dlp_req_outcome o = aip_dlp_scan_request(&w->dlp_run, root, &c, &red, &d);
-  aip_dlp_counts_json(w->dlp, &c, dlp_json);
-  int matched = c.total > 0, call = v && v->tool_call;
-  aip_dlp_counts_free(&c);
-  if (o == AIP_DLP_REQ_FAILED) {
-    aip_decision f = {.kind = AIP_DECISION_BLOCK, .violation = 1,
-                      .error_code = AIP_RPC_INTERNAL_ERROR, .error_message = "Internal error"};
-    snprintf(f.reason, sizeof(f.reason), "DLP could not scan the request");
-    aip_warn("DLP could not scan a message from the client; refused");
-    request_stopped(w, m, v, &f, dlp_json->data);
-    return 1;
-  }
-  if (o == AIP_DLP_REQ_BLOCKED) {
-    request_stopped(w, m, v, &d, dlp_json->data);
-    return 1;
-  }
-  if (o == AIP_DLP_REQ_REDACTED) {
-    take_redacted(root, red, 1);
-    cJSON_Delete(red);
-    if (call) v->args = cJSON_GetObjectItemCaseSensitive(m->params, "arguments");
-  } else if (matched) {
-    aip_warn("a message from the client matches DLP rules; forwarded (on_request_match: warn)");
-  }
-  if (matched && !call) { /* a tools/call's counts ride on its own record */
-    aip_decision a = {.kind = AIP_DECISION_ALLOW};
-    aip_wrapper_audit_ex(w, NULL, m->method ? m->method : "(answer)", &a, NULL, NULL, NULL,
-                         dlp_json->data, -1);
-  }
-  return 0;
 }
 
 /* ---- the child's stderr (filter_stderr) ---------------------------------------------------- */

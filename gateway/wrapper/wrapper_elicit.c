@@ -26,6 +26,7 @@ struct aip_wrapper_ask {
   const cJSON *id;   /* its id (inside msg) */
   const cJSON *args; /* its arguments (inside msg), or NULL */
   char *tool;
+  char *dlp;         /* its request DLP counts, or NULL */
   aip_decision d;    /* the ASK decision */
   char eid[80];      /* our elicitation/create id */
 };
@@ -44,6 +45,7 @@ static void ask_closed(uv_handle_t *h) {
   aip_wrapper_ask *a = h->data;
   cJSON_Delete(a->msg);
   free(a->tool);
+  free(a->dlp);
   free(a);
 }
 
@@ -108,7 +110,7 @@ static int send_elicitation(aip_wrapper *w, const aip_wrapper_ask *a) {
 }
 
 void aip_wrapper_ask_start(aip_wrapper *w, cJSON *msg, const cJSON *id, const char *tool,
-                           const cJSON *args, const aip_decision *d) {
+                           const cJSON *args, const aip_decision *d, const char *dlp) {
   const char *why = NULL;
   if (!session_can_elicit(w))
     why = "approval required, but the client did not declare form elicitation";
@@ -128,6 +130,7 @@ void aip_wrapper_ask_start(aip_wrapper *w, cJSON *msg, const cJSON *id, const ch
     return;
   }
   a->w = w;
+  a->dlp = dlp && *dlp ? strdup(dlp) : NULL; /* no memory: the record goes without the counts */
   a->msg = msg;
   a->id = id;
   a->args = args;
@@ -162,7 +165,9 @@ void aip_wrapper_ask_answer(aip_wrapper *w, const aip_rpc_msg *m) {
     snprintf(d.reason, sizeof(d.reason), "approved by the user (MCP elicitation)");
     aip_wrapper_audit(w, "tools/call", &d, "APPROVED", a->tool, a->args);
     aip_info("tool %s: approved (%s)", a->tool, a->eid);
-    aip_wrapper_forward(w, a->msg);
+    /* followed by the ALLOW record of the call, when it ends (docs/audit.md) */
+    aip_decision allow = {.kind = AIP_DECISION_ALLOW};
+    aip_wrapper_forward_call(w, a->msg, &allow, a->tool, a->args, a->dlp);
   } else {
     aip_info("tool %s: %s (%s)", a->tool, why, a->eid);
     refuse(w, a->id, a->tool, a->args, a->d, 0, why, 1);

@@ -1,5 +1,5 @@
 /* wrapper_io.c -- the stdio wrapper's byte plumbing: our stdin/stdout (pipes, sockets, ttys or
- * regular files) and the child's three pipes; newline framing; every write goes through
+ * regular files) and the child's three pipes, framed by core/lines.c; every write goes through
  * aip_stream_write.
  *
  * Back-pressure: a transparent proxy must not buffer without bound when one side stops reading.
@@ -22,54 +22,12 @@
 #define OUT_HARD_CAP (64u << 20)
 #define OUT_DRAIN_MS 5000
 
-/* ---- newline framing ------------------------------------------------------------------------ */
+/* ---- newline framing (core/lines.c) ------------------------------------------------------- */
 
-static void lines_emit(aip_wrapper *w, aip_lines *l, char *p, size_t n) {
-  if (n && p[n - 1] == '\r') n--;
-  l->on_line(w, p, n);
-}
-
-void aip_wrapper_lines_feed(aip_wrapper *w, aip_lines *l, char *p, size_t n) {
-  while (n) {
-    char *nl = memchr(p, '\n', n);
-    size_t take = nl ? (size_t)(nl - p) : n;
-    if (l->streaming) {
-      /* a failed stream skips the rest of its line */
-      if (l->on_part(w, p, take, nl != NULL)) l->skipping = nl == NULL;
-      if (nl || l->skipping) l->streaming = 0;
-    } else if (l->skipping) {
-      if (nl) l->skipping = 0;
-    } else if (l->buf.len + take > l->max) {
-      l->buf.len = 0;
-      l->skipping = nl == NULL;
-      l->on_oversize(w);
-    } else if (nl && !l->buf.len) {
-      lines_emit(w, l, p, take); /* the common case: a whole line inside one read, no copy */
-    } else if (aip_buf_append(&l->buf, p, take)) {
-      aip_error("out of memory buffering a line; dropping it");
-      l->buf.len = 0;
-      l->skipping = nl == NULL;
-    } else if (nl) {
-      lines_emit(w, l, l->buf.data, l->buf.len);
-      l->buf.len = 0;
-    } else if (l->on_long && l->buf.len > l->stream_at && l->on_long(w, l->buf.data, l->buf.len)) {
-      l->streaming = 1; /* on_long took the head; the rest of the line goes to on_part */
-      l->buf.len = 0;
-    }
-    if (!nl) return;
-    p = nl + 1;
-    n -= take + 1;
-  }
-}
-
-/* End of input: an unterminated last line still counts (as bufio.Scanner has it). */
-void aip_wrapper_lines_end(aip_wrapper *w, aip_lines *l) {
-  if (l->streaming) l->on_part(w, "", 0, 1);
-  l->streaming = 0;
-  if (l->buf.len && !l->skipping) lines_emit(w, l, l->buf.data, l->buf.len);
-  l->buf.len = 0;
-  l->skipping = 0;
-}
+static void client_line(void *w, char *line, size_t n) { aip_wrapper_client_line(w, line, n); }
+static void client_oversize(void *w) { aip_wrapper_client_oversize(w); }
+static void server_line(void *w, char *line, size_t n) { aip_wrapper_server_line(w, line, n); }
+static void server_oversize(void *w) { aip_wrapper_server_oversize(w); }
 
 /* ---- writes --------------------------------------------------------------------------------- */
 
@@ -86,7 +44,8 @@ void aip_wrapper_flow(aip_wrapper *w) {
   size_t outq = queued(w->out, w->out_open);
   size_t childq = queued((uv_stream_t *)&w->child_in, w->child_in_open);
   int want_in = w->in_open && !w->in_eof && !w->finishing && w->child_started &&
-                outq < OUT_HARD_CAP && childq < FLOW_HIGH && !w->audit_full;
+                outq < OUT_HARD_CAP && childq < FLOW_HIGH && !w->audit_full &&
+                w->calls_owed < AIP_WRAPPER_OWED_MAX;
   int want_child = w->child_started && !w->child_out_eof && outq < FLOW_HIGH;
   if (want_in != w->in_reading) {
     w->in_reading = want_in;
@@ -207,7 +166,7 @@ static void alloc_read(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 static void stdin_eof(aip_wrapper *w, const char *why) {
   if (w->in_eof) return;
   w->in_eof = 1;
-  aip_wrapper_lines_end(w, &w->in_lines);
+  aip_lines_end(&w->in_lines);
   aip_wrapper_close_stdin(w);
   aip_wrapper_client_gone(w, why);
 }
@@ -218,7 +177,7 @@ static void on_stdin(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     stdin_eof(w, nread == UV_EOF ? "stdin closed" : uv_strerror((int)nread));
     return;
   }
-  aip_wrapper_lines_feed(w, &w->in_lines, buf->base, (size_t)nread);
+  aip_lines_feed(&w->in_lines, buf->base, (size_t)nread);
 }
 
 static void on_stdin_file(uv_fs_t *req) {
@@ -231,7 +190,7 @@ static void on_stdin_file(uv_fs_t *req) {
     stdin_eof(w, n < 0 ? uv_strerror((int)n) : "stdin closed");
     return;
   }
-  aip_wrapper_lines_feed(w, &w->in_lines, w->in_file_buf, (size_t)n);
+  aip_lines_feed(&w->in_lines, w->in_file_buf, (size_t)n);
   if (w->in_reading && w->in_open && !w->in_eof) stdin_read_file(w);
 }
 
@@ -308,8 +267,9 @@ static uv_stream_t *open_fd(aip_wrapper *w, aip_wrapper_stream *h, int fd, int r
 
 int aip_wrapper_io_open(aip_wrapper *w) {
   w->in_lines.max = (size_t)w->max_message;
-  w->in_lines.on_line = aip_wrapper_client_line;
-  w->in_lines.on_oversize = aip_wrapper_client_oversize;
+  w->in_lines.ctx = w;
+  w->in_lines.on_line = client_line;
+  w->in_lines.on_oversize = client_oversize;
   w->in = open_fd(w, &w->in_h, STDIN_FILENO, 1);
   w->out = open_fd(w, &w->out_h, STDOUT_FILENO, 0);
   if (w->out) {
@@ -325,7 +285,7 @@ int aip_wrapper_io_open(aip_wrapper *w) {
 static void on_child_stdout(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   aip_wrapper *w = s->data;
   if (nread < 0) {
-    aip_wrapper_lines_end(w, &w->child_lines);
+    aip_lines_end(&w->child_lines);
     w->child_out_eof = 1;
     w->child_out_reading = 0;
     uv_read_stop(s);
@@ -333,7 +293,7 @@ static void on_child_stdout(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) 
     return;
   }
   w->child_read_total += (uint64_t)nread;
-  aip_wrapper_lines_feed(w, &w->child_lines, buf->base, (size_t)nread);
+  aip_lines_feed(&w->child_lines, buf->base, (size_t)nread);
 }
 
 static void child_out_start(aip_wrapper *w) {
@@ -379,8 +339,9 @@ static void on_child_stderr(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) 
 
 int aip_wrapper_child_pipes_start(aip_wrapper *w) {
   w->child_lines.max = (size_t)w->max_message;
-  w->child_lines.on_line = aip_wrapper_server_line;
-  w->child_lines.on_oversize = aip_wrapper_server_oversize;
+  w->child_lines.ctx = w;
+  w->child_lines.on_line = server_line;
+  w->child_lines.on_oversize = server_oversize;
   if (w->err_stream) { /* DLP holds stderr back: flushed when the child goes quiet */
     uv_timer_init(w->loop, &w->err_idle);
     w->err_idle.data = w;

@@ -286,9 +286,13 @@ spec:
   for (const [label, file, reason] of [
     ['tampered', 'w-tampered.yaml', /the signature does not verify/],
     ['unsigned', 'w.yaml', /the policy is not signed/],
+    // the bytes are verified before they are parsed, as in aip serve (core/policy_source.c):
+    // a signed file made invalid is a signature failure, never a YAML error of untrusted bytes
+    ['tampered and unparsable', 'w-broken.yaml', /w-broken\.yaml:\d+:\d+: /],
   ]) {
     test(`a ${label} policy: the wrapper refuses to start (exit 1), the server is never run`, () => {
       if (label === 'tampered') write(file, read('w-signed.yaml').replace('[echo]', '[echo, env]'));
+      if (label === 'tampered and unparsable') write(file, read('w-signed.yaml').replace('[echo]', '[echo, {'));
       const r = run(AIP_BIN, [...wrapperArgs({ target: TARGET_TEST_SERVER, policy: p(file), audit: p('w-audit.jsonl') }),
         // no input: the wrapper exits before it reads stdin, and writing to it then raced
         // with the exit (spawnSync EPIPE, a flaky failure)

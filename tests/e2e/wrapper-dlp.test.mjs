@@ -336,6 +336,12 @@ describe('every member, both ways; nothing in the audit log or our log', () => {
       assert.equal((await b.reply(2)).error.code, -32001);
       b.send({ jsonrpc: '2.0', id: 3, method: 'tools/list', params: {} });
       assert.ok((await b.reply(3)).result, 'a clean request passes');
+      // an answer to the server's request that DLP blocks: the server gets an error instead
+      // (its request must not hang), the same error aip serve gives its servers
+      b.send({ jsonrpc: '2.0', id: 'srv-1', result: { k: KEY } });
+      const got = await b.next((m) => m.params?.data?.received?.id === 'srv-1');
+      assert.deepEqual(got.params.data.received,
+        { jsonrpc: '2.0', id: 'srv-1', error: { code: -32001, message: 'Forbidden: sensitive data in request (DLP)' } });
       assert.ok(!b.lines.join('\n').includes(KEY), 'a secret reached the server');
       noSecretIn(b.audit);
     });

@@ -118,19 +118,35 @@ function checkMap(checks) {
   return m;
 }
 
-/** {ok, cell}: ok when nothing failed or warned and, given `ref`, nothing is worse than there. */
+/** Ids the run reported only as INFO: the suite's "not applicable here" (for example
+ * "Server returned JSON for all requests - SSE streaming is optional"). */
+function infoIds(checks) {
+  const ids = new Set((checks || []).filter((c) => c.status === 'INFO').map((c) => c.id));
+  for (const c of checks || []) if (c.status in RANK) ids.delete(c.id);
+  return ids;
+}
+
+/** {ok, cell}: ok when nothing failed or warned and, given `ref`, nothing is worse than there.
+ * A check the reference passed that this run reports only as INFO is one the suite itself
+ * calls optional or not applicable for this behaviour (a JSON answer where the fixture
+ * streamed, an answer on the POST stream where the fixture made the client poll): it is not a
+ * failure, but the cell says so ("n/a"), so the table never hides it. */
 function verdict(checks, ref) {
   if (!checks) return { ok: false, cell: 'FAIL (no result)' };
   const m = checkMap(checks);
+  const info = infoIds(checks);
   const n = (s) => [...m.values()].filter((v) => v === s).length;
   let ok = m.size > 0 && n('FAILURE') === 0 && n('WARNING') === 0;
   const ids = new Set(m.keys());
+  let na = 0;
   // a check the reference run had and this one lacks counts as failed
   for (const [id, s] of ref ? checkMap(ref) : []) {
     ids.add(id);
+    if (!m.has(id) && info.has(id)) { na++; continue; }
     if (RANK[m.get(id) ?? 'FAILURE'] > RANK[s]) ok = false;
   }
-  const extra = [n('WARNING') && `${n('WARNING')} warning`, n('SKIPPED') && `${n('SKIPPED')} skipped`].filter(Boolean);
+  const extra = [n('WARNING') && `${n('WARNING')} warning`, n('SKIPPED') && `${n('SKIPPED')} skipped`,
+    na && `${na} n/a`].filter(Boolean);
   const cell = `${ok ? 'pass' : 'FAIL'} ${n('SUCCESS')}/${ids.size}${extra.length ? ` (${extra.join(', ')})` : ''}`;
   return { ok, cell };
 }

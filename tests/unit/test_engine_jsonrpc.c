@@ -280,7 +280,44 @@ static void test_aip_errors(void) {
   CHECK(render_decision("1", &d, "t") == NULL);
 }
 
+/* The tree form is the bytes form read back: printed, it gives the same bytes (the one builder
+ * serves both; the tree printer does not HTML-escape, so the text here has nothing to escape),
+ * and an id left out becomes null. */
+static void test_rpc_error_msg(void) {
+  static const char *const kv[] = {"reason", "r", NULL};
+  cJSON *id = cJSON_CreateString("x");
+  cJSON *m = aip_rpc_error_msg(id, -32601, "Method not found", kv);
+  aip_buf b, want;
+  aip_buf_init(&b);
+  aip_buf_init(&want);
+  CHECK(m != NULL);
+  CHECK_INT(aip_json_print(&b, m), 0);
+  CHECK_INT(aip_rpc_error(&want, id, -32601, "Method not found", kv), 0);
+  CHECK_STR(b.data, want.data);
+  cJSON_Delete(m);
+  b.len = 0;
+  m = aip_rpc_error_msg(NULL, -32603, "Internal error", NULL);
+  CHECK(m != NULL);
+  CHECK_INT(aip_json_print(&b, m), 0);
+  CHECK_STR(b.data, "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32603,"
+                    "\"message\":\"Internal error\"}}");
+  cJSON_Delete(m);
+  /* a refusal of the gateway's own (not an AIP code) renders its message, without data */
+  aip_decision d = dec(AIP_RPC_INTERNAL_ERROR, NULL, NULL);
+  d.error_message = "Request withheld: DLP could not scan it";
+  b.len = 0;
+  CHECK_INT(aip_decision_error(&b, id, &d, "t"), 0);
+  CHECK_STR(b.data, "{\"jsonrpc\":\"2.0\",\"id\":\"x\",\"error\":{\"code\":-32603,"
+                    "\"message\":\"Request withheld: DLP could not scan it\"}}");
+  d = dec(0, NULL, NULL);
+  CHECK(aip_decision_error(&b, id, &d, "t") != 0); /* nothing to refuse */
+  aip_buf_free(&b);
+  aip_buf_free(&want);
+  cJSON_Delete(id);
+}
+
 int main(void) {
+  test_rpc_error_msg();
   test_kinds();
   test_fields();
   test_invalid();

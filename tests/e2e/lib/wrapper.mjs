@@ -35,10 +35,13 @@ export function cleanup(dir) {
   if (!process.env.AIP_E2E_KEEP) fs.rmSync(dir, { recursive: true, force: true });
 }
 
-/** The audit records written so far. */
+/** The audit records written so far (a line the writer is still writing, with no newline yet,
+ * is not one: a large record can be read half written). */
 export function auditRecords(file) {
   if (!fs.existsSync(file)) return [];
-  return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  lines.pop(); // '' after the last newline, or the unfinished line
+  return lines.filter(Boolean).map((l) => JSON.parse(l));
 }
 
 /** Waits until the audit file holds a record matching pred; returns it. */
