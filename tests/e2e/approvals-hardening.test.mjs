@@ -7,7 +7,6 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import fs from 'node:fs';
 import { AIP_BIN, Gateway, newToken, sha256hex, testServer, textOf, waitFor } from './lib/harness.mjs';
 
 const run = promisify(execFile);
@@ -49,7 +48,7 @@ async function pendingWhere(pred, what) {
   return found;
 }
 const pendingFor = (message) => pendingWhere((a) => a.arguments?.message === message, `a pending approval for ${message}`);
-const auditLines = () => fs.readFileSync(gw.auditPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+const auditLines = () => gw.auditRecords();
 const decide = (id, verb) => op(`/v1/approvals/${id}/${verb}`, { method: 'POST', body: '{}' });
 
 // ---- item 2: every body is checked for its type -------------------------------------------------

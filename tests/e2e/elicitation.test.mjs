@@ -5,7 +5,6 @@
 // protocol 2025-03-26) and agents with the default ask_via go to the operators' queue.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { Gateway, newToken, sha256hex, sseReader, testServer, textOf, waitFor, within } from './lib/harness.mjs';
 
@@ -56,7 +55,7 @@ async function elicitClient(answer, token = askToken) {
   return { client, seen };
 }
 
-const auditLines = () => fs.readFileSync(gw.auditPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+const auditLines = () => gw.auditRecords();
 const auditFor = (message) => auditLines().filter((l) => l.tool === 'echo' && l.args?.message === message);
 
 test('accept: the question reaches the agent\'s user, the call goes upstream, the result arrives', () => gw.wrap(async () => {

@@ -44,8 +44,7 @@ test('burst of 2 per agent, shared by its sessions, separate per agent, kept acr
   await gw.restart();
   const a3 = (await gw.connect(tokA)).client;
   await limited(echo(a3, 'after restart'));
-  const lines = (await import('node:fs')).readFileSync(gw.auditPath, 'utf8').trim().split('\n');
-  assert.ok(lines.some((l) => JSON.parse(l).decision === 'RATE_LIMITED'));
+  assert.ok(gw.auditRecords().some((r) => r.decision === 'RATE_LIMITED'));
 })());
 
 // kill -9: the process gets no chance to write anything; only what was durable before a call
@@ -113,7 +112,7 @@ test('a store that cannot write: rate-limited calls fail closed, /readyz 503, co
       assert.ok((await g.metric('aip_store_write_errors_total')) >= 1);
       assert.match(g.stderr, /cannot save the rate-limit bucket of ro\/echo/);
       const fs = await import('node:fs');
-      const recs = fs.readFileSync(g.auditPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      const recs = g.auditRecords();
       assert.ok(recs.some((r) => r.tool === 'echo' && r.decision === 'RATE_LIMITED' &&
         /cannot be saved/.test(r.reason)), 'the refusal is audited');
       assert.equal(await g.metric('aip_refused_total{agent="ro",reason="rate_unsaved"}'), 1);

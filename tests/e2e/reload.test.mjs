@@ -48,7 +48,7 @@ describe('live reload', () => {
     assert.ok(Date.now() - t0 < 1000, `in force after ${Date.now() - t0} ms`);
     gw.writePolicy('rl', { allowed_tools: ['echo', 'add'], denied_tools: ['add'] });
     await waitFor(async () => (await echoOutcome(client, 'add')) === -32001, 1000, 'enforce mode back');
-    const audit = fs.readFileSync(gw.auditPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const audit = gw.auditRecords();
     assert.ok(audit.some((r) => r.tool === 'add' && r.decision === 'ALLOW_MONITOR'), 'monitor decisions audited');
     assert.ok((await gw.metric('aip_policy_reloads_total')) >= 2);
   })(ctx));

@@ -332,7 +332,7 @@ describe('downstream resumption', () => {
     assert.equal(answers[0].result.content[0].text, 'held-over-a-cut');
     // audited once: the ask, the operator's decision, the call's one outcome (with its latency)
     const fs = await import('node:fs');
-    const mine = () => fs.readFileSync(gw.auditPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+    const mine = () => gw.auditRecords()
       .filter((a) => a.args?.message === 'held-over-a-cut');
     await waitFor(() => mine().some((a) => a.decision === 'ALLOW'), 5000, 'the outcome record');
     await sleep(200);
@@ -411,7 +411,7 @@ describe('replay buffer overflow (limits.max_replay_bytes: 2KiB); a call never r
     const sid = await gw.rawSession(TOK, V);
     const first = await callThenCut(gw, TOK, sid, 'gone-1', 'slow', { ms: 4321 }, (t) => sseEvents(t).length >= 1);
     const fs = await import('node:fs');
-    const mine = () => fs.readFileSync(gw.auditPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
+    const mine = () => gw.auditRecords()
       .filter((a) => a.args?.ms === 4321);
     await waitFor(() => mine().length > 0, 6000, 'the audit record of the timed-out call');
     await sleep(3000); // past when the upstream would have answered: still one record

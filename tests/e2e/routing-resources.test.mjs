@@ -66,7 +66,7 @@ const rejectsWith = (p, code, re) => assert.rejects(p, (e) => {
   return true;
 });
 const probeLog = () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
-const audit = () => fs.readFileSync(gw.auditPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+const audit = () => gw.auditRecords();
 
 t('initialize: the union of the servers\' capabilities and their instructions, each under its server', async () => {
   const { client } = await gw.connect(T.ev);

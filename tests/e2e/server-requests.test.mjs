@@ -5,7 +5,6 @@
 // tools send the requests; they exist only because the gateway now declares the capabilities.
 import { before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 
 import {
   CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema,
@@ -65,7 +64,7 @@ after(() => stopAll([gw2, gw], [ev]));
 
 const t = gatewayTest(() => gw, () => [ev]);
 
-const auditLines = () => fs.readFileSync(gw.auditPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+const auditLines = () => gw.auditRecords();
 
 /** An SDK client of the agent that declared `caps`, with a handler per declared capability. */
 async function clientWith(T, caps, handlers = {}) {
@@ -275,7 +274,7 @@ t('stdio: a request naming no call goes to the most recent call in flight whose 
 // ---- bounds and clean-up (gw2: max_server_requests_per_agent 1, request_timeout 3 s) ----------
 
 const t2 = (name, fn) => test(name, (ctx) => gw2.wrap(fn)(ctx));
-const audit2 = () => fs.readFileSync(gw2.auditPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+const audit2 = () => gw2.auditRecords()
   .filter((l) => l.method === 'sampling/createMessage');
 
 /** A sampling client whose answers wait until released; `asked` resolves on each request. */

@@ -234,8 +234,7 @@ describe('gateway with trusted_keys', () => {
     const kids = childrenOf(gw.pid).filter((c) => c.state !== 'Z');
     assert.equal(kids.length, 1, JSON.stringify(kids));
     const recs = await waitFor(() => {
-      const lines = fs.existsSync(gw.auditPath) ? fs.readFileSync(gw.auditPath, 'utf8').split('\n').filter(Boolean) : [];
-      const r = lines.map((l) => JSON.parse(l)).filter((x) => x.error_code === -32010);
+      const r = gw.auditRecords().filter((x) => x.error_code === -32010);
       return r.length >= 4 ? r : null;
     }, 3000, 'four -32010 audit records');
     assert.deepEqual([...new Set(recs.map((x) => x.agent))].sort(), ['bad', 'none']);

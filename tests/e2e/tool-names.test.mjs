@@ -4,7 +4,6 @@
 // whatever name the tool is exposed as, in enforce and monitor mode, with one rate bucket.
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 
 import { Gateway, testServer, newToken, sha256hex, listAllTools, names, textOf, waitFor } from './lib/harness.mjs';
 
@@ -78,7 +77,7 @@ before(async () => {
 after(async () => { if (gw) await gw.stop(); });
 
 const t = (name, fn) => test(name, (ctx) => gw.wrap(fn)(ctx));
-const audit = () => fs.readFileSync(gw.auditPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+const audit = () => gw.auditRecords();
 const call = (client, name, args = { message: 'x' }) => client.callTool({ name, arguments: args });
 const refused = (p, code, re) => assert.rejects(p, (e) => {
   assert.equal(e.code, code, `${e.code} ${e.message}`);

@@ -186,6 +186,16 @@ export function replaceFile(file, text) {
   fs.renameSync(tmp, file);
 }
 
+/** The audit records written so far (a line the writer is still writing, with no newline yet,
+ * is not one: a large record, or any record under a sanitizer's slowness, can be read half
+ * written). Every test reads the audit log through this. */
+export function auditRecords(file) {
+  if (!fs.existsSync(file)) return [];
+  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  lines.pop(); // '' after the last newline, or the unfinished line
+  return lines.filter(Boolean).map((l) => JSON.parse(l));
+}
+
 export class Gateway {
   /**
    * opts.servers: { name: {command, env} }
@@ -195,6 +205,9 @@ export class Gateway {
    * opts.env: extra environment variables of the gateway process itself
    * opts.ready: false to wait for /healthz only (a gateway that starts with an agent blocked)
    */
+  /** This gateway's audit records so far (auditRecords). */
+  auditRecords() { return auditRecords(this.auditPath); }
+
   constructor(opts) {
     this.opts = opts;
     this.dir = makeTempDir();

@@ -9,11 +9,11 @@ import assert from 'node:assert/strict';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 
-import { AIP_BIN, TEST_SERVER, EVERYTHING_JS, makeTempDir, policyDoc, toYaml, sleep, waitFor, writeConfigFile } from './harness.mjs';
+import { AIP_BIN, TEST_SERVER, EVERYTHING_JS, auditRecords, makeTempDir, policyDoc, toYaml, sleep, waitFor, writeConfigFile } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const MIRROR_JS = path.join(here, 'mirror-server.mjs');
-export { AIP_BIN, TEST_SERVER, EVERYTHING_JS };
+export { AIP_BIN, TEST_SERVER, EVERYTHING_JS, auditRecords };
 
 /** --target for the C test server, the mirror server and server-everything (no spaces in paths). */
 export const TARGET_TEST_SERVER = TEST_SERVER;
@@ -33,15 +33,6 @@ export function wrapperDir(spec, name = 'wrapped-agent') {
 
 export function cleanup(dir) {
   if (!process.env.AIP_E2E_KEEP) fs.rmSync(dir, { recursive: true, force: true });
-}
-
-/** The audit records written so far (a line the writer is still writing, with no newline yet,
- * is not one: a large record can be read half written). */
-export function auditRecords(file) {
-  if (!fs.existsSync(file)) return [];
-  const lines = fs.readFileSync(file, 'utf8').split('\n');
-  lines.pop(); // '' after the last newline, or the unfinished line
-  return lines.filter(Boolean).map((l) => JSON.parse(l));
 }
 
 /** Waits until the audit file holds a record matching pred; returns it. */
