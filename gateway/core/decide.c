@@ -9,6 +9,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "gateway/core/decide.h"
 #include "gateway/obs/clock.h"
@@ -16,14 +17,28 @@
 
 /* ---- the table ---------------------------------------------------------------------------- */
 
+/* Every method passes the method check first (allowed_methods, denied_methods, the default
+ * list). resources/unsubscribe has no protected_paths step: it only stops updates, and serve
+ * matches its URI against what the session subscribed to (route_resources.c). */
+enum { DLP = AIP_STEP_DLP, AUDITED = AIP_STEP_AUDITED };
 static const aip_method_entry table[] = {
-    {"", AIP_M_OTHER, AIP_STEP_DLP},
-    {"initialize", AIP_M_INITIALIZE, AIP_STEP_DLP},
-    {"ping", AIP_M_PING, AIP_STEP_DLP},
-    {"tools/list", AIP_M_TOOLS_LIST, AIP_STEP_DLP},
-    {"tools/call", AIP_M_TOOLS_CALL, AIP_STEP_TOOL | AIP_STEP_DLP},
-    {"notifications/initialized", AIP_M_INITIALIZED, AIP_STEP_DLP},
-    {"notifications/cancelled", AIP_M_CANCELLED, AIP_STEP_DLP},
+    {"", AIP_M_OTHER, DLP},
+    {"initialize", AIP_M_INITIALIZE, DLP},
+    {"ping", AIP_M_PING, DLP},
+    {"tools/list", AIP_M_TOOLS_LIST, DLP},
+    {"tools/call", AIP_M_TOOLS_CALL, AIP_STEP_TOOL | AUDITED | DLP},
+    {"notifications/initialized", AIP_M_INITIALIZED, DLP},
+    {"notifications/cancelled", AIP_M_CANCELLED, DLP},
+    {"notifications/roots/list_changed", AIP_M_ROOTS_CHANGED, DLP},
+    {"prompts/list", AIP_M_PROMPTS_LIST, DLP},
+    {"prompts/get", AIP_M_PROMPTS_GET, AIP_STEP_ARGS | AUDITED | DLP},
+    {"resources/list", AIP_M_RESOURCES_LIST, DLP},
+    {"resources/templates/list", AIP_M_TEMPLATES_LIST, DLP},
+    {"resources/read", AIP_M_RESOURCES_READ, AIP_STEP_URI | AUDITED | DLP},
+    {"resources/subscribe", AIP_M_SUBSCRIBE, AIP_STEP_URI | AUDITED | DLP},
+    {"resources/unsubscribe", AIP_M_UNSUBSCRIBE, DLP},
+    {"completion/complete", AIP_M_COMPLETE, DLP},
+    {"logging/setLevel", AIP_M_SET_LEVEL, DLP},
 };
 static const aip_method_entry answer_entry = {"", AIP_M_ANSWER, AIP_STEP_DLP};
 
@@ -31,8 +46,9 @@ const aip_method_entry *aip_core_method_find(const char *method) {
   /* compared normalized, as the policy sees methods */
   char *norm = method ? aip_normalize_name(method, strlen(method)) : NULL;
   const aip_method_entry *e = &table[0];
-  for (size_t i = 1; norm && i < sizeof(table) / sizeof(table[0]); i++)
-    if (strcmp(norm, table[i].name) == 0) e = &table[i];
+  /* the table's names are ASCII, and normalized ASCII is lower case (logging/setLevel) */
+  for (size_t i = 1; norm && e == &table[0] && i < sizeof(table) / sizeof(table[0]); i++)
+    if (strcasecmp(norm, table[i].name) == 0) e = &table[i];
   free(norm);
   return e;
 }
@@ -155,16 +171,14 @@ static void answer_from_agent(aip_front *fe, aip_msg *m) {
   aip_buf_free(&dlp);
 }
 
-static void request_or_notification(aip_front *fe, aip_msg *m) {
-  aip_verdict v;
-  aip_msg_check(m, fe->policy, aip_wall_ms(), fe->rate, &v); /* the one clock (obs/clock.h) */
-  aip_core_decided(fe, m, &v);
+static void counted(aip_front *fe, aip_decision_kind k) {
+  if (fe->ops->counted) fe->ops->counted(fe, k);
 }
 
-void aip_core_decided(aip_front *fe, aip_msg *m, aip_verdict *vp) {
+/* Request DLP on what the policy lets through (or asks about), then hold (ASK), refuse
+ * (audited, answered) or forward. Takes m. */
+static void decided(aip_front *fe, aip_msg *m, const aip_method_entry *e, aip_verdict *vp) {
   aip_verdict v = *vp;
-  const aip_method_entry *e =
-      v.tool_call ? aip_core_method_find("tools/call") : aip_core_method_find(aip_msg_method(m));
   aip_buf dlp;
   aip_buf_init(&dlp);
   int req = aip_msg_kind(m) == AIP_RPC_REQUEST;
@@ -197,6 +211,84 @@ void aip_core_decided(aip_front *fe, aip_msg *m, aip_verdict *vp) {
   aip_buf_free(&dlp);
 }
 
+/* protected_paths on a resource URI (params.uri) or a prompt's arguments, with the argument
+ * normalization of the tool check: 1 when refused (counted, audited with the URI or prompt
+ * name in place of `tool`, a request answered). A URI that is not a non-empty string, or
+ * arguments that are absent, leave nothing to check: the front end answers the malformed
+ * params its own way. */
+static int paths_refused(aip_front *fe, aip_msg *m, const aip_method_entry *e) {
+  const cJSON *what = aip_msg_param(m, (e->steps & AIP_STEP_URI) ? "uri" : "arguments");
+  if (!what) return 0;
+  const char *subject = NULL;
+  if (e->steps & AIP_STEP_URI) {
+    if (!cJSON_IsString(what) || !what->valuestring[0]) return 0;
+    subject = what->valuestring;
+  } else {
+    subject = aip_msg_tool(m); /* params.name, the prompt */
+  }
+  aip_decision d;
+  memset(&d, 0, sizeof(d));
+  if (!aip_policy_check_paths(fe->policy, what, &d)) return 0;
+  counted(fe, d.kind);
+  audit(fe, aip_msg_method(m), &d, NULL, subject, (e->steps & AIP_STEP_ARGS) ? what : NULL, NULL);
+  trace(fe, m, aip_msg_kind(m) == AIP_RPC_REQUEST ? "refused" : "dropped (protected path)");
+  if (aip_msg_kind(m) == AIP_RPC_REQUEST) reply_refusal(fe, m, &d, subject ? subject : "");
+  return 1;
+}
+
+static void request_or_notification(aip_front *fe, aip_msg *m) {
+  const char *method = aip_msg_method(m);
+  const aip_method_entry *e = aip_core_method_find(method);
+  aip_verdict v;
+  memset(&v, 0, sizeof(v));
+  v.subject = method;
+  aip_policy_check_method(fe->policy, method, strlen(method), &v.d);
+  /* audit.on_error block: nothing that must leave a record runs while the log cannot take it
+   * (docs/audit.md); a refused notification just goes away */
+  if ((v.d.error_code || (e->steps & AIP_STEP_AUDITED)) && fe->ops->admit &&
+      fe->ops->admit(fe, m)) {
+    trace(fe, m, "refused (audit log unavailable)");
+    aip_msg_free(m);
+    return;
+  }
+  if (v.d.error_code) {
+    counted(fe, v.d.kind);
+    v.reply = aip_msg_kind(m) == AIP_RPC_REQUEST;
+    refuse(fe, m, &v);
+    aip_msg_free(m);
+    return;
+  }
+  if ((e->steps & AIP_STEP_TOOL) && fe->ops->names) {
+    fe->ops->names(fe, m); /* resumes in aip_core_tool_check */
+    return;
+  }
+  if (e->steps & AIP_STEP_TOOL) {
+    /* the name as sent: the engine's whole-message check (it refuses malformed params) */
+    aip_msg_check(m, fe->policy, aip_wall_ms(), fe->rate, &v); /* the one clock (obs/clock.h) */
+    counted(fe, v.d.kind);
+  } else if ((e->steps & (AIP_STEP_URI | AIP_STEP_ARGS)) && paths_refused(fe, m, e)) {
+    aip_msg_free(m);
+    return;
+  }
+  decided(fe, m, e, &v);
+}
+
+void aip_core_tool_check(aip_front *fe, aip_msg *m, const aip_tool_names *n) {
+  const cJSON *args = aip_msg_param(m, "arguments");
+  if (!cJSON_IsObject(args)) args = NULL;
+  aip_verdict v;
+  memset(&v, 0, sizeof(v));
+  /* wall time: rate buckets are persisted and must mean the same after a restart */
+  aip_policy_check_tool_names(fe->policy, n, args, aip_wall_ms(), fe->rate, &v.d);
+  if (fe->ops->rate_checked && fe->ops->rate_checked(fe, m, n, &v.d)) return;
+  counted(fe, v.d.kind);
+  v.tool_call = 1;
+  v.reply = v.d.error_code && aip_msg_kind(m) == AIP_RPC_REQUEST;
+  v.subject = v.tool = aip_msg_tool(m);
+  v.args = args;
+  decided(fe, m, aip_core_method_find("tools/call"), &v);
+}
+
 void aip_core_message(aip_front *fe, aip_msg *m) {
   if (!m) return;
   switch (aip_msg_kind(m)) {
@@ -214,9 +306,15 @@ void aip_core_message(aip_front *fe, aip_msg *m) {
   }
 }
 
-/* What moving the rest of `aip serve` onto aip_core_message takes (mcp_dispatch.c runs its
- * method and tool checks, then aip_core_decided): (1) the tool check over a tool's three names
- * (aip_policy_check_tool_names) after the router's fresh list, i.e. a `names` hook the front end
- * fills asynchronously before the core decides; (2) the durable rate-limit wait
- * (core/rate_durable.c), a decision that may come back later; (3) the audit.on_error admission
- * check (aip_audit_admit) and the per-agent decision counters, as front-end hooks. */
+/* Both front ends now run every message through aip_core_message: `aip serve`
+ * (core/mcp_dispatch.c, serve_front_ops) fills the hooks the wrapper leaves NULL: `admit`
+ * (audit.on_error), `counted` (per-agent decision counters), `names` (the tool's three names
+ * after the router's fresh list, asynchronously) and `rate_checked` (the durable rate-limit
+ * wait, core/rate_durable.c, which resumes at aip_core_tool_check). What is still each front
+ * end's own: serve's refusals before the core (a policy that failed its signature check, no
+ * policy, draining: core/mcp_dispatch.c), the routing of each method and its ALLOW record for
+ * resources and prompts (which names the server: route_resources.c, route_prompts.c), and the
+ * protected_paths check of a resource URI as the server will see it once routed
+ * (route_resources.c; the wrapper forwards URIs unchanged, so it has only the one check). Serve
+ * renders its own answers (results, -32601, -32602 of malformed params) from cJSON trees;
+ * the core's refusals are the engine's bytes in both. */

@@ -3,11 +3,12 @@
  * (method rules, the tool check with its rate limit and `ask`, request DLP) and audits; the
  * front end answers, forwards and holds calls for a human its own way.
  *
- * Users: the stdio wrapper (wrapper/wrapper_client.c) for every client message; `aip serve`
- * (core/mcp_dispatch.c) for what follows a tools/call's check (aip_core_decided): its method
- * check and its tool check still run in mcp_dispatch.c, because the tool check needs the
- * merged tool list first and its rate limits may wait for the store (decide.c, at the end,
- * says what moving them takes).
+ * Users: both front ends, for every message from an agent: the stdio wrapper
+ * (wrapper/wrapper_client.c) and `aip serve` (core/mcp_dispatch.c). A method added here, or a
+ * step fixed, is added or fixed for both; a front end supplies only how to route, answer and
+ * hold. The core keeps nothing between the stages of a decision: a front end that must wait
+ * (serve: the merged tool list before the tool check, the store before a rate-limit token)
+ * holds the message meanwhile and resumes with aip_core_tool_check.
  */
 #ifndef AIP_CORE_DECIDE_H
 #define AIP_CORE_DECIDE_H
@@ -25,17 +26,33 @@ typedef enum aip_core_method {
   AIP_M_TOOLS_CALL,
   AIP_M_INITIALIZED,  /* notifications/initialized */
   AIP_M_CANCELLED,    /* notifications/cancelled */
-  AIP_M_ANSWER        /* not a method: a response or error to a request of the server's */
+  AIP_M_ROOTS_CHANGED, /* notifications/roots/list_changed */
+  AIP_M_PROMPTS_LIST,
+  AIP_M_PROMPTS_GET,
+  AIP_M_RESOURCES_LIST,
+  AIP_M_TEMPLATES_LIST, /* resources/templates/list */
+  AIP_M_RESOURCES_READ,
+  AIP_M_SUBSCRIBE,      /* resources/subscribe */
+  AIP_M_UNSUBSCRIBE,    /* resources/unsubscribe */
+  AIP_M_COMPLETE,       /* completion/complete */
+  AIP_M_SET_LEVEL,      /* logging/setLevel */
+  AIP_M_ANSWER,       /* not a method: a response or error to a request of the server's */
+  AIP_M_COUNT
 } aip_core_method;
 
 /* What the core does for a method beyond the method check every message gets. */
 enum {
   AIP_STEP_TOOL = 1u << 0,  /* the tool check (allow_args, rate limit, ask), always audited */
-  AIP_STEP_DLP = 1u << 1    /* request DLP (dlp.scan_requests) before it goes on */
+  AIP_STEP_DLP = 1u << 1,   /* request DLP (dlp.scan_requests) before it goes on */
+  AIP_STEP_URI = 1u << 2,   /* protected_paths on params.uri (resources/read, subscribe) */
+  AIP_STEP_ARGS = 1u << 3,  /* protected_paths on params.arguments (prompts/get) */
+  AIP_STEP_AUDITED = 1u << 4 /* every decision leaves a record: refused while the audit log
+                                cannot take one (the front end's `admit`) */
 };
 
 typedef struct aip_method_entry {
-  const char *name; /* normalized (AIP section 4.1) */
+  const char *name; /* MCP's spelling; matched normalized (AIP section 4.1), as the policy
+                       sees methods, so "TOOLS/CALL" gets every step of tools/call */
   aip_core_method id;
   unsigned steps;
 } aip_method_entry;
@@ -76,6 +93,21 @@ typedef struct aip_front_ops {
    * get this error instead (render it with aip_msg_error: m's id is the server's), so its
    * request does not hang. May be NULL (the answer is dropped). */
   void (*answer_refused)(aip_front *fe, const aip_msg *m, int code, const char *message);
+  /* The rest may be NULL; `aip serve` fills them. */
+  /* Before a decision that must leave an audit record (a refusal, or an AIP_STEP_AUDITED
+   * method): 0 when the log can take it, else nonzero and the front end answered (its
+   * audit.on_error block); the core drops the message. */
+  int (*admit)(aip_front *fe, const aip_msg *m);
+  /* Every policy decision, for the per-agent decision counters. */
+  void (*counted)(aip_front *fe, aip_decision_kind k);
+  /* A tools/call that passed the method check: the front end learns the tool's names (maybe
+   * later: serve's merged tool list) and resumes with aip_core_tool_check, or answers. Takes
+   * m. NULL: the tool check with the name as sent (aip_policy_check_msg). */
+  void (*names)(aip_front *fe, aip_msg *m);
+  /* After each tool check of a names front end: 0 to go on; 1 when the front end took m
+   * (d->rate_wait: it waits for the store and resumes with aip_core_tool_check, or fails the
+   * call closed itself). */
+  int (*rate_checked)(aip_front *fe, aip_msg *m, const aip_tool_names *n, const aip_decision *d);
 } aip_front_ops;
 
 struct aip_front {
@@ -88,10 +120,10 @@ struct aip_front {
 
 /* One message from the agent (not a batch), through the table. Takes m. */
 void aip_core_message(aip_front *fe, aip_msg *m);
-/* The path after the policy's check, for a front end that checks in its own way (aip serve:
- * a tool's three names, once the router's list is fresh; its rate limit may wait for the
- * store): request DLP on what may go on, then hold (ASK), refuse (audited, answered) or
- * forward. `v` as aip_policy_check_msg fills it. Takes m. */
-void aip_core_decided(aip_front *fe, aip_msg *m, aip_verdict *v);
+/* The tool check of a tools/call over the tool's names (exposed, real, qualified:
+ * docs/policy-semantics.md, "Names"), for a front end with a `names` hook, once it knows them
+ * (and again after a rate-limit wait); then the rest of the path. Takes m, whose params name
+ * the tool and hold its arguments (the front end checked their shape). */
+void aip_core_tool_check(aip_front *fe, aip_msg *m, const aip_tool_names *n);
 
 #endif

@@ -285,20 +285,40 @@ static void ask_ready(aip_pending *p) {
   aip_pending_hold(p); /* the answer may take minutes: keep the stream alive meanwhile */
 }
 
-/* ---- the rest of a tools/call's path: the decision core (core/decide.c) -------------------- */
+/* ---- aip serve as a front end of the decision core (core/decide.c) ------------------------- */
 
-/* aip serve as a front end of the core, for one call (on the stack while the core runs). */
-typedef struct call_front {
+/* One message's front (on the stack while the core runs; rebuilt from the pending request when
+ * a decision resumes, so a policy reloaded meanwhile is the one that decides). */
+typedef struct serve_front {
   aip_front fe; /* first: the callbacks get &fe */
-  aip_pending *p;
+  aip_session *s;
+  aip_pending *p; /* NULL for a notification or an answer */
   aip_dlp_run run;
-} call_front;
+} serve_front;
 
-static void cf_reply(aip_front *fe, const char *json, size_t n) {
+static const aip_front_ops serve_front_ops;
+
+static void front_init(serve_front *f, aip_session *s, aip_pending *p) {
+  aip_agent_rt *a = s->agent;
+  memset(f, 0, sizeof(*f));
+  f->fe.ops = &serve_front_ops;
+  f->fe.policy = a->policy;
+  f->fe.rate = a->rate;
+  f->fe.who = who_of(s, &f->run);
+  f->fe.dlp = &f->run;
+  f->s = s;
+  f->p = p;
+}
+
+static serve_front *sf(aip_front *fe) { return (serve_front *)fe; }
+
+static void sf_reply(aip_front *fe, const char *json, size_t n) {
+  aip_pending *p = sf(fe)->p;
+  if (!p) return; /* the core answers requests only */
   aip_buf b;
   aip_buf_init(&b);
-  if (aip_buf_append(&b, json, n) == 0) aip_pending_error_raw(((call_front *)fe)->p, &b);
-  else aip_pending_error(((call_front *)fe)->p, AIP_RPC_INTERNAL_ERROR, "Internal error");
+  if (aip_buf_append(&b, json, n) == 0) aip_pending_error_raw(p, &b);
+  else aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, "Internal error");
   aip_buf_free(&b);
 }
 
@@ -315,10 +335,7 @@ static int take_params(aip_pending *p, aip_msg *m, const aip_core_call *call) {
   return -1;
 }
 
-static void cf_forward(aip_front *fe, aip_msg *m, const aip_method_entry *e,
-                       const aip_core_call *call) {
-  aip_pending *p = ((call_front *)fe)->p;
-  (void)e;
+static void forward_call(aip_pending *p, aip_msg *m, const aip_core_call *call) {
   p->decision_kind = call->d->kind;
   if (call->d->kind == AIP_DECISION_ALLOW_MONITOR && !p->monitor &&
       (p->monitor = malloc(sizeof(*p->monitor))))
@@ -327,59 +344,145 @@ static void cf_forward(aip_front *fe, aip_msg *m, const aip_method_entry *e,
   if (take_params(p, m, call) == 0) tools_call_ready(p);
 }
 
+static void do_notification(aip_session *s, const aip_method_entry *e, aip_rpc_msg *m);
+static const aip_route_fn routes[AIP_M_COUNT];
+
+/* A message the core let through: the route of its method (answered, maybe later). A method
+ * the agent did not spell as MCP does (the table matched it normalized, so it got every step
+ * of the method it resembles) is not routed: -32601, as for any method serve does not know. */
+static void sf_forward(aip_front *fe, aip_msg *m, const aip_method_entry *e,
+                       const aip_core_call *call) {
+  serve_front *f = sf(fe);
+  aip_rpc_msg *rpc = (aip_rpc_msg *)aip_msg_rpc(m);
+  int exact = rpc->method && strcmp(rpc->method, e->name) == 0;
+  if (call && f->p) {
+    forward_call(f->p, m, call);
+    return;
+  }
+  if (rpc->kind == AIP_RPC_NOTIFICATION) {
+    if (exact) do_notification(f->s, e, rpc);
+    /* other client notifications (progress) have no upstream to go to */
+  } else if (f->p && exact && routes[e->id]) {
+    routes[e->id](f->p, f->s, rpc);
+  } else if (f->p) {
+    aip_pending_error(f->p, AIP_RPC_METHOD_NOT_FOUND, "Method not found");
+  }
+  aip_msg_free(m);
+}
+
 /* Request DLP ran before anyone is asked: a blocked secret never reaches the queue, and with
  * on_request_match redact the redacted call is what gets approved and forwarded. */
-static void cf_hold(aip_front *fe, aip_msg *m, const aip_core_call *call, const aip_decision *d) {
-  aip_pending *p = ((call_front *)fe)->p;
+static void sf_hold(aip_front *fe, aip_msg *m, const aip_core_call *call, const aip_decision *d) {
+  aip_pending *p = sf(fe)->p;
   p->decision_kind = AIP_DECISION_ALLOW; /* if a human approves */
   if (take_params(p, m, call)) return;
   audit(p->sess, "tools/call", d, "ASK", p->tool, p->args, -1);
   ask_ready(p);
 }
 
-static void cf_dlp_counted(aip_front *fe, const aip_dlp_counts *c) {
-  aip_agent_count_dlp(((call_front *)fe)->p->sess->agent, c);
+/* An answer to a request the session was sent (mcp_http.c refused a POST whose answers name
+ * none of them); a batch that answers one id twice finds it gone the second time.
+ * server_requests.c applies DLP to it on its way to the server. */
+static int sf_own_answer(aip_front *fe, const aip_msg *m) {
+  aip_outstanding_answer(sf(fe)->s, aip_msg_rpc(m));
+  return 1;
 }
 
-static const aip_front_ops call_front_ops = {cf_reply, cf_forward, cf_hold, NULL, NULL,
-                                             cf_dlp_counted, NULL};
-
-/* The decided call `req` (the whole request as received, taken) through the core. */
-static void call_decided(aip_pending *p, cJSON *req, const aip_decision *d) {
-  aip_agent_rt *a = p->sess->agent;
-  call_front f = {.fe = {.ops = &call_front_ops, .policy = a->policy, .rate = a->rate}, .p = p};
-  f.fe.who = who_of(p->sess, &f.run);
-  f.fe.dlp = &f.run;
-  aip_verdict v = {.d = *d, .tool_call = 1, .reply = 1, .subject = p->tool, .tool = p->tool,
-                   .args = p->args};
-  aip_msg *m = aip_msg_adopt(req);
-  if (!m) aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, "Internal error");
-  else aip_core_decided(&f.fe, m, &v);
+static void sf_dlp_counted(aip_front *fe, const aip_dlp_counts *c) {
+  aip_agent_count_dlp(sf(fe)->s->agent, c);
 }
+
+static int sf_admit(aip_front *fe, const aip_msg *m) {
+  serve_front *f = sf(fe);
+  if (!aip_audit_admit(f->s->agent->gw->audit)) return 0;
+  if (f->p) aip_pending_error(f->p, AIP_RPC_INTERNAL_ERROR,
+                              "Audit log unavailable: calls are refused until it can be written");
+  (void)m;
+  return -1;
+}
+
+static void sf_counted(aip_front *fe, aip_decision_kind k) { count(sf(fe)->s, k); }
+
+static void tools_call_checked(aip_pending *p);
+
+/* The tool's names come from the merged tool list: the whole request waits in p->params for
+ * it (request DLP later scans the message as received). */
+static void sf_names(aip_front *fe, aip_msg *m) {
+  aip_pending *p = sf(fe)->p;
+  aip_rpc_msg *rpc = (aip_rpc_msg *)aip_msg_rpc(m);
+  const cJSON *name, *args;
+  if (!p) { /* a tools/call notification: serve routes no such thing */
+    aip_msg_free(m);
+    return;
+  }
+  if (strcmp(rpc->method, "tools/call") != 0) {
+    aip_pending_error(p, AIP_RPC_METHOD_NOT_FOUND, "Method not found"); /* as sf_forward */
+    aip_msg_free(m);
+    return;
+  }
+  if (aip_dispatch_name_args(p, rpc, &name, &args)) {
+    aip_msg_free(m);
+    return;
+  }
+  free(p->tool);
+  cJSON_Delete(p->args);
+  p->tool = strdup(name->valuestring);
+  p->args = args ? cJSON_Duplicate(args, 1) : NULL;
+  if (!p->tool || (args && !p->args)) {
+    aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, "Internal error");
+    aip_msg_free(m);
+    return;
+  }
+  cJSON_Delete(p->params);
+  p->params = aip_msg_release(m); /* the whole request, until tools_call_checked */
+  p->on_tools = tools_call_checked;
+  aip_router_with_tools(p->sess->agent, p);
+}
+
+/* A token is left but not yet saved as spent: wait for the save, then check again
+ * (aip_dispatch_tools_call_again); fail closed when no save can start. */
+static int sf_rate_checked(aip_front *fe, aip_msg *m, const aip_tool_names *n,
+                           const aip_decision *d) {
+  aip_pending *p = sf(fe)->p;
+  if (!d->rate_wait) {
+    aip_rate_durable_after_check(p->sess->agent, n);
+    return 0;
+  }
+  cJSON *req = aip_msg_release(m);
+  if (aip_rate_durable_wait(p, n, req) == 0) return 1; /* the wait owns req now */
+  aip_dispatch_rate_unsaved(p, cJSON_GetObjectItemCaseSensitive(req, "params"));
+  cJSON_Delete(req);
+  return 1;
+}
+
+static const aip_front_ops serve_front_ops = {
+    .reply = sf_reply,
+    .forward = sf_forward,
+    .hold = sf_hold,
+    .own_answer = sf_own_answer,
+    .dlp_counted = sf_dlp_counted,
+    .admit = sf_admit,
+    .counted = sf_counted,
+    .names = sf_names,
+    .rate_checked = sf_rate_checked,
+};
 
 /* The tool list is fresh, so the tool check knows every name of the tool (its exposed, real
- * and qualified names: docs/policy-semantics.md, "Names"). p->params holds the whole request
- * until here (do_tools_call): request DLP scans the message as received. */
+ * and qualified names: docs/policy-semantics.md, "Names"). */
 static void tools_call_checked(aip_pending *p) {
   aip_agent_rt *a = p->sess->agent;
   cJSON *req = p->params;
   p->params = NULL;
-  const aip_tool_entry *t = aip_router_find(a, p->tool);
-  aip_tool_names names = {p->tool, t ? t->real : NULL, t ? t->qualified : NULL};
-  aip_decision d;
-  /* wall time: rate buckets are persisted and must mean the same after a restart */
-  aip_policy_check_tool_names(a->policy, &names, p->args, aip_wall_ms(), a->rate, &d);
-  if (d.rate_wait) {
-    /* a token is left but not yet saved as spent: wait for the save, then check again */
-    if (aip_rate_durable_wait(p, &names, req) == 0) return; /* the wait owns req now */
-    aip_dispatch_rate_unsaved(p, cJSON_GetObjectItemCaseSensitive(req, "params"));
-    cJSON_Delete(req);
+  aip_msg *m = aip_msg_adopt(req);
+  if (!m) {
+    aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, "Internal error");
     return;
   }
-  aip_rate_durable_after_check(a, &names);
-  count(p->sess, d.kind);
-  /* request DLP, then ask, refuse or forward: the core's, as for the stdio wrapper */
-  call_decided(p, req, &d);
+  const aip_tool_entry *t = aip_router_find(a, p->tool);
+  aip_tool_names names = {p->tool, t ? t->real : NULL, t ? t->qualified : NULL};
+  serve_front f;
+  front_init(&f, p->sess, p);
+  aip_core_tool_check(&f.fe, m, &names);
 }
 
 int aip_dispatch_name_args(aip_pending *p, aip_rpc_msg *m, const cJSON **name,
@@ -391,20 +494,6 @@ int aip_dispatch_name_args(aip_pending *p, aip_rpc_msg *m, const cJSON **name,
   snprintf(msg, sizeof(msg), "Invalid params: %s needs a string name and object arguments", m->method);
   aip_pending_error(p, AIP_RPC_INVALID_PARAMS, msg);
   return 1;
-}
-
-static void do_tools_call(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
-  const cJSON *name, *args;
-  if (aip_dispatch_name_args(p, m, &name, &args)) return;
-  p->tool = strdup(name->valuestring);
-  p->args = args ? cJSON_Duplicate(args, 1) : NULL;
-  p->params = cJSON_Duplicate(m->root, 1); /* the whole request, until tools_call_checked */
-  if (!p->tool || !p->params || (args && !p->args)) {
-    aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, "Internal error");
-    return;
-  }
-  p->on_tools = tools_call_checked;
-  aip_router_with_tools(s->agent, p);
 }
 
 /* Fail closed: the call's rate-limit token could not be saved as spent (rate_durable.c).
@@ -430,16 +519,18 @@ void aip_dispatch_rate_unsaved(aip_pending *p, const cJSON *params) {
   aip_buf_free(&b);
 }
 
+/* The wait is over: the tools/call is checked again from its names on (the method check and
+ * the audit admission ran when it came in). */
 void aip_dispatch_tools_call_again(aip_pending *p, cJSON *root) {
-  aip_rpc_msg m;
-  /* the first pass set these; do_tools_call sets them again from the same message */
-  free(p->tool);
-  p->tool = NULL;
-  cJSON_Delete(p->args);
-  p->args = NULL;
-  if (aip_rpc_classify(root, &m) == AIP_RPC_REQUEST) do_tools_call(p, p->sess, &m);
-  else aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, "Internal error"); /* it was a request */
-  cJSON_Delete(root);
+  aip_msg *m = aip_msg_adopt(root);
+  if (!m || aip_msg_kind(m) != AIP_RPC_REQUEST) {
+    aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, "Internal error"); /* it was a request */
+    aip_msg_free(m);
+    return;
+  }
+  serve_front f;
+  front_init(&f, p->sess, p);
+  sf_names(&f.fe, m);
 }
 
 /* ---- notifications ------------------------------------------------------------------------- */
@@ -460,11 +551,10 @@ static void do_cancelled(aip_session *s, aip_rpc_msg *m) {
   }
 }
 
-static void do_notification(aip_session *s, aip_rpc_msg *m) {
-  if (strcmp(m->method, "notifications/initialized") == 0) s->initialized = 1;
-  else if (strcmp(m->method, "notifications/cancelled") == 0) do_cancelled(s, m);
-  else if (strcmp(m->method, "notifications/roots/list_changed") == 0) aip_s2c_roots_changed(s);
-  /* other client notifications (progress) have no upstream to go to */
+static void do_notification(aip_session *s, const aip_method_entry *e, aip_rpc_msg *m) {
+  if (e->id == AIP_M_INITIALIZED) s->initialized = 1;
+  else if (e->id == AIP_M_CANCELLED) do_cancelled(s, m);
+  else if (e->id == AIP_M_ROOTS_CHANGED) aip_s2c_roots_changed(s);
 }
 
 /* ---- a policy that failed its signature check ---------------------------------------------- */
@@ -525,24 +615,21 @@ static void do_ping(aip_pending *p, aip_session *s, aip_rpc_msg *m) {
 
 static void do_tools_list_h(aip_pending *p, aip_session *s, aip_rpc_msg *m) { do_tools_list(p, m); }
 
-/* The method table: every request method the gateway answers. */
-static const struct {
-  const char *method;
-  aip_route_fn fn;
-} methods[] = {
-    {"initialize", do_initialize},
-    {"ping", do_ping},
-    {"tools/list", do_tools_list_h},
-    {"tools/call", do_tools_call},
-    {"prompts/list", aip_route_prompts_list},
-    {"prompts/get", aip_route_prompts_get},
-    {"resources/list", aip_route_resources_list},
-    {"resources/templates/list", aip_route_templates_list},
-    {"resources/read", aip_route_resources_read},
-    {"resources/subscribe", aip_route_resources_subscribe},
-    {"resources/unsubscribe", aip_route_resources_unsubscribe},
-    {"completion/complete", aip_route_complete},
-    {"logging/setLevel", aip_route_set_level},
+/* How serve answers each request method of the core's table (core/decide.c), once the policy
+ * let it through; a method without a route is answered -32601. */
+static const aip_route_fn routes[AIP_M_COUNT] = {
+    [AIP_M_INITIALIZE] = do_initialize,
+    [AIP_M_PING] = do_ping,
+    [AIP_M_TOOLS_LIST] = do_tools_list_h,
+    [AIP_M_PROMPTS_LIST] = aip_route_prompts_list,
+    [AIP_M_PROMPTS_GET] = aip_route_prompts_get,
+    [AIP_M_RESOURCES_LIST] = aip_route_resources_list,
+    [AIP_M_TEMPLATES_LIST] = aip_route_templates_list,
+    [AIP_M_RESOURCES_READ] = aip_route_resources_read,
+    [AIP_M_SUBSCRIBE] = aip_route_resources_subscribe,
+    [AIP_M_UNSUBSCRIBE] = aip_route_resources_unsubscribe,
+    [AIP_M_COMPLETE] = aip_route_complete,
+    [AIP_M_SET_LEVEL] = aip_route_set_level,
 };
 
 /* An agent whose policy never loaded is blocked outright (failover.on_policy_load_error): no
@@ -566,62 +653,30 @@ static void refuse_unavailable(aip_exchange *ex, aip_session *s, aip_rpc_msg *m)
   aip_buf_free(&b);
 }
 
-/* Methods whose every decision leaves an audit record (tools, resources, prompts). */
-static int audited(const char *method) {
-  static const char *const v[] = {"tools/call", "resources/read", "resources/subscribe",
-                                  "prompts/get", NULL};
-  for (size_t i = 0; v[i]; i++)
-    if (strcmp(method, v[i]) == 0) return 1;
-  return 0;
-}
-
 void aip_dispatch(aip_exchange *ex, aip_session *s, aip_rpc_msg *m) {
-  if (m->kind == AIP_RPC_RESPONSE || m->kind == AIP_RPC_ERROR) {
-    /* an answer to a request the session was sent (mcp_http.c refused a POST whose answers
-     * name none of them); a batch that answers one id twice finds it gone the second time */
-    aip_outstanding_answer(s, m);
-    return;
-  }
-  if (!s->agent->policy && s->agent->load_error_code == AIP_ERR_SIGNATURE_INVALID) {
+  int answer = m->kind == AIP_RPC_RESPONSE || m->kind == AIP_RPC_ERROR;
+  if (!answer && !s->agent->policy && s->agent->load_error_code == AIP_ERR_SIGNATURE_INVALID) {
     refuse_unverified(ex, s, m);
     return;
   }
-  if (!s->agent->policy || s->agent->gw->draining) {
+  if (!answer && (!s->agent->policy || s->agent->gw->draining)) {
     refuse_unavailable(ex, s, m);
     return;
   }
-  aip_decision d;
-  aip_policy_check_method(s->agent->policy, m->method, strlen(m->method), &d);
-  /* audit.on_error block: nothing that must leave an audit record runs while the log cannot
-   * take it (docs/audit.md). A refused notification just goes away. */
-  if ((d.error_code || audited(m->method)) && aip_audit_admit(s->agent->gw->audit)) {
-    aip_pending *p = m->kind == AIP_RPC_REQUEST ? aip_pending_new(ex, s, m->id) : NULL;
-    if (p) aip_pending_error(p, AIP_RPC_INTERNAL_ERROR,
-                             "Audit log unavailable: calls are refused until it can be written");
-    return;
-  }
-  if (d.error_code) {
-    count(s, d.kind);
-    audit(s, m->method, &d, NULL, NULL, NULL, -1);
-  }
-  if (m->kind == AIP_RPC_NOTIFICATION) {
-    if (!d.error_code) do_notification(s, m);
-    return;
-  }
-  aip_pending *p = aip_pending_new(ex, s, m->id);
-  if (!p) {
+  aip_pending *p = m->kind == AIP_RPC_REQUEST ? aip_pending_new(ex, s, m->id) : NULL;
+  if (m->kind == AIP_RPC_REQUEST && !p) {
     aip_warn("dispatch: out of memory");
     return;
   }
-  if (d.error_code) {
-    deny(p, &d, m->method);
+  /* the core takes a message of its own (the batch item stays the caller's) */
+  cJSON *copy = cJSON_Duplicate(m->root, 1);
+  aip_msg *msg = copy ? aip_msg_adopt(copy) : NULL;
+  if (!msg) {
+    if (p) aip_pending_error(p, AIP_RPC_INTERNAL_ERROR, "Internal error");
+    else aip_warn("dispatch: out of memory");
     return;
   }
-  for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
-    if (strcmp(m->method, methods[i].method) == 0) {
-      methods[i].fn(p, s, m);
-      return;
-    }
-  }
-  aip_pending_error(p, AIP_RPC_METHOD_NOT_FOUND, "Method not found");
+  serve_front f;
+  front_init(&f, s, p);
+  aip_core_message(&f.fe, msg); /* the decision path both front ends share */
 }

@@ -68,9 +68,13 @@ char *aip_rpc_id_key(const cJSON *id) {
 
 char *aip_msg_id_key(const aip_msg *m) { return aip_rpc_id_key(m->rpc.id); }
 
-const char *aip_msg_tool(const aip_msg *m) {
+const cJSON *aip_msg_param(const aip_msg *m, const char *name) {
   const cJSON *p = m->rpc.params;
-  const cJSON *name = cJSON_IsObject(p) ? cJSON_GetObjectItemCaseSensitive(p, "name") : NULL;
+  return cJSON_IsObject(p) ? cJSON_GetObjectItemCaseSensitive(p, name) : NULL;
+}
+
+const char *aip_msg_tool(const aip_msg *m) {
+  const cJSON *name = aip_msg_param(m, "name");
   return cJSON_IsString(name) ? name->valuestring : NULL;
 }
 

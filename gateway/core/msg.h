@@ -31,6 +31,8 @@ char *aip_msg_id_key(const aip_msg *m);
 char *aip_rpc_id_key(const cJSON *id);
 /* For tools/call: the tool as the agent named it (NULL when not a string). */
 const char *aip_msg_tool(const aip_msg *m);
+/* params.<name> (NULL when params is not an object or has no such member). */
+const cJSON *aip_msg_param(const aip_msg *m, const char *name);
 
 /* Renders an error answering `m` with aip_rpc_error (engine/jsonrpc.c, the one builder): its
  * id, or null when it has none usable (an INVALID message's string or number id is used). */

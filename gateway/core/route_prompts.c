@@ -3,9 +3,10 @@
  *
  * Prompts are named by the tool rule (lists.c): a prompt is routed by the name the agent sees
  * to its server under its real name; an ambiguous name is refused, never guessed. AIP has no
- * rule for prompts, so what applies is the method list (already checked) and protected_paths on
- * the prompt's arguments (as for tool arguments); every decision is audited with the prompt
- * name in place of `tool`. completion/complete follows its `ref`: a prompt by name, a resource
+ * rule for prompts, so what applies is the method list and protected_paths on the prompt's
+ * arguments (as for tool arguments), both checked in the decision core before the route
+ * (core/decide.c, AIP_STEP_ARGS: the stdio wrapper applies them too); every decision is
+ * audited with the prompt name in place of `tool`. completion/complete follows its `ref`: a prompt by name, a resource
  * template or resource by URI. logging/setLevel goes to every server that offers logging.
  */
 #include <stdio.h>
@@ -57,11 +58,6 @@ static void get_ready(aip_pending *p) {
   const cJSON *args = cJSON_GetObjectItemCaseSensitive(p->params, "arguments");
   aip_decision d;
   memset(&d, 0, sizeof(d));
-  if (args && aip_policy_check_paths(a->policy, args, &d)) {
-    aip_dispatch_audit(p->sess, "prompts/get", &d, p->subject, args);
-    aip_dispatch_deny(p, &d, p->subject);
-    return;
-  }
   d.kind = AIP_DECISION_ALLOW;
   snprintf(d.reason, sizeof(d.reason), "prompt routed to server %s", server_name(a, e->server));
   aip_dispatch_audit(p->sess, "prompts/get", &d, p->subject, args);

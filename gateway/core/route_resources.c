@@ -3,9 +3,11 @@
  * A URI the agent gives is routed (docs/routing.md, "Resources"): a listed resource by its
  * exposed URI; a qualified "aip://<server>/<uri>" to that server; an unqualified URI that one
  * server's template matches to that server; else to the only server that offers resources.
- * Anything that could mean two servers is refused as ambiguous, never guessed. Before anything
- * is forwarded the URI (as given and as the server will see it) passes protected_paths with the
- * engine's argument normalization; every decision is audited with the URI in place of `tool`.
+ * Anything that could mean two servers is refused as ambiguous, never guessed. The URI as given
+ * passed protected_paths in the decision core (its method table's AIP_STEP_URI, core/decide.c,
+ * which the stdio wrapper applies too); the URI as the server will see it passes it here once
+ * routed, with the same normalization; every decision is audited with the URI in place of
+ * `tool`.
  *
  * Subscriptions are kept per (server, URI) with the sessions that asked: the server is asked
  * once, told to stop when the last subscriber goes (unsubscribe or end of session), and its
@@ -138,7 +140,7 @@ void aip_route_expose_uris(aip_agent_rt *a, size_t server, cJSON *node) {
 
 /* ---- the common first steps: both lists fresh, the URI routed and checked -------------- */
 
-/* Routes p->subject and checks it; 0 with the route, or 1 when p was answered. */
+/* protected_paths on a URI; 1 when refused (audited, answered). */
 static int refused_path(aip_pending *p, const char *method, const char *uri) {
   aip_decision d;
   memset(&d, 0, sizeof(d));
@@ -153,11 +155,11 @@ static int refused_path(aip_pending *p, const char *method, const char *uri) {
   return 1;
 }
 
+/* Routes p->subject and checks the routed URI; 0 with the route, or 1 when p was answered. */
 static int route_checked(aip_pending *p, const char *method, size_t *server, const char **real) {
   aip_agent_rt *a = p->sess->agent;
-  /* protected_paths on the URI as given (before anything else: even a URI no server would
-   * take is refused as what it is), then as the server will see it */
-  if (refused_path(p, method, p->subject)) return 1;
+  /* the URI as given was checked before anything else (core/decide.c: even a URI no server
+   * would take is refused as what it is); here the URI as the server will see it */
   const char *why = NULL;
   int code = resolve(a, p->subject, server, real, &why);
   if (code) {

@@ -184,8 +184,12 @@ static void fe_answer_refused(aip_front *fe, const aip_msg *msg, int code, const
   aip_buf_free(&b);
 }
 
-static const aip_front_ops wrapper_front = {fe_reply,  fe_forward, fe_hold, fe_own_answer,
-                                            fe_trace, NULL,       fe_answer_refused};
+static const aip_front_ops wrapper_front = {.reply = fe_reply,
+                                            .forward = fe_forward,
+                                            .hold = fe_hold,
+                                            .own_answer = fe_own_answer,
+                                            .trace = fe_trace,
+                                            .answer_refused = fe_answer_refused};
 
 void aip_wrapper_front_init(aip_wrapper *w) {
   w->front.ops = &wrapper_front;

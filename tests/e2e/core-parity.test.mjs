@@ -25,6 +25,28 @@ const POLICY = {
   dlp: { scan_requests: true, patterns: [AWS], timeout: '1ms' },
 };
 
+// resources and prompts: protected_paths on a resource URI (resources/read, subscribe) and on a
+// prompt's arguments is a step of the core's method table, so the wrapper refuses what serve
+// refuses, before anything reaches a server (the test server offers no resources: a read it
+// got would be answered -32601, not -32007)
+const SECRET = '/srv/aip-parity-secret';
+const PATHS_POLICY = {
+  allowed_methods: ['initialize', 'notifications/initialized', 'ping', 'tools/list', 'tools/call',
+    'resources/read', 'resources/subscribe', 'prompts/get'],
+  allowed_tools: ['echo'],
+  protected_paths: [SECRET],
+};
+const rpc = (id, method, params) => JSON.stringify({ jsonrpc: '2.0', id, method, params });
+const PATH_CASES = [
+  ['a resources/read of a protected file:// URI', rpc(31, 'resources/read', { uri: `file://${SECRET}/key` })],
+  ['a resources/read that climbs with ..', rpc(32, 'resources/read', { uri: `file:///srv/open/../aip-parity-secret/key` })],
+  ['a resources/read that climbs with %2e%2e', rpc(33, 'resources/read', { uri: `file:///srv/open/%2e%2e/aip-parity-secret/key` })],
+  ['a resources/read of a protected plain path', rpc(34, 'resources/read', { uri: `${SECRET}/key` })],
+  ['a resources/read of file:<path> (no slashes)', rpc(35, 'resources/read', { uri: `file:${SECRET}/key` })],
+  ['a resources/subscribe to a protected URI', rpc(36, 'resources/subscribe', { uri: `file://${SECRET}` })],
+  ['a prompts/get whose argument names a protected path', rpc(37, 'prompts/get', { name: 'p', arguments: { file: `${SECRET}/key` } })],
+];
+
 const call = (id, name, args) => JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } });
 
 // [what, line, expected code, members of the record not compared]
@@ -107,4 +129,49 @@ describe('the wrapper and aip serve agree', () => {
       assert.ok(!JSON.stringify(wr).includes(KEY) && !JSON.stringify(sr).includes(KEY), 'no secret in the log');
     });
   }
+});
+
+describe('the wrapper and aip serve refuse the same resource URIs and prompt arguments', () => {
+  const tok = newToken('paths');
+  let gw, sid, w;
+
+  before(async () => {
+    gw = await Gateway.start({
+      servers: { t: testServer() },
+      agents: [{ name: 'paths', token: tok, servers: ['t'], policy: PATHS_POLICY }],
+    });
+    sid = await gw.rawSession(tok, V);
+    w = RawWrapper.start({ target: TARGET_TEST_SERVER, spec: PATHS_POLICY });
+    await w.init(V);
+  });
+
+  after(async () => {
+    if (w) await w.stop();
+    if (gw) await gw.stop();
+  });
+
+  for (const [what, line] of PATH_CASES) {
+    test(what, async () => {
+      const id = Number(/"id":(\d+)/.exec(line)[1]);
+      const seenW = auditRecords(w.audit).length, seenS = auditRecords(gw.auditPath).length;
+      w.send(line);
+      const got = await w.reply(id, 10000);
+      assert.equal(got.error?.code, -32007, `the wrapper refuses it: ${JSON.stringify(got)}`);
+      const wrapperBytes = w.lines.find((l) => { const m = JSON.parse(l); return m.id === id && !m.method; });
+      const r = await gw.post(line, { token: tok, session: sid, version: V });
+      assert.equal(answerText(r), wrapperBytes, 'the same error bytes');
+      const pick = (file, seen) => auditRecords(file).slice(seen).find((x) => x.error_code === -32007);
+      const wr = await waitFor(() => pick(w.audit, seenW), 3000, 'the wrapper\'s record');
+      const sr = await waitFor(() => pick(gw.auditPath, seenS), 3000, 'serve\'s record');
+      assert.deepEqual(comparable(wr), comparable(sr), 'the same audit record');
+      assert.equal(wr.method, JSON.parse(line).method);
+      assert.ok(wr.tool, 'the URI or prompt name in place of tool');
+    });
+  }
+
+  test('an unprotected resources/read goes on to the server through the wrapper', async () => {
+    w.send(rpc(38, 'resources/read', { uri: 'file:///srv/open/readme' }));
+    const got = await w.reply(38, 10000);
+    assert.notEqual(got.error?.code, -32007, JSON.stringify(got));
+  });
 });

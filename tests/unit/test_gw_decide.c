@@ -39,7 +39,27 @@ static int fk_own(aip_front *fe, const aip_msg *m) {
   f->own++;
   return 1;
 }
-static const aip_front_ops ops = {fk_reply, fk_forward, fk_hold, fk_own, NULL, NULL, NULL};
+static const aip_front_ops ops = {.reply = fk_reply, .forward = fk_forward, .hold = fk_hold, .own_answer = fk_own};
+
+/* A front end whose tool names come later (as aip serve's, after the merged list) and which
+ * counts decisions and may refuse for its audit log. */
+static aip_msg *parked;
+static int counts[8], admit_fail, rate_calls;
+static void fk_names(aip_front *fe, aip_msg *m) { (void)fe; parked = m; }
+static void fk_counted(aip_front *fe, aip_decision_kind k) { (void)fe; counts[k]++; }
+static int fk_admit(aip_front *fe, const aip_msg *m) {
+  (void)m;
+  if (admit_fail) fk_reply(fe, "audit down", 10);
+  return admit_fail;
+}
+static int fk_rate(aip_front *fe, aip_msg *m, const aip_tool_names *n, const aip_decision *d) {
+  (void)fe; (void)m; (void)n; (void)d;
+  rate_calls++;
+  return 0;
+}
+static const aip_front_ops later_ops = {.reply = fk_reply, .forward = fk_forward, .hold = fk_hold,
+                                        .admit = fk_admit, .counted = fk_counted,
+                                        .names = fk_names, .rate_checked = fk_rate};
 
 static void deliver(fake *f, const char *line) {
   cJSON *root = NULL;
@@ -53,6 +73,9 @@ static void deliver(fake *f, const char *line) {
 static const char policy_yaml[] =
     "apiVersion: aip.io/v1alpha1\nkind: AgentPolicy\nmetadata:\n  name: t\nspec:\n"
     "  allowed_tools: [echo, deploy]\n  denied_methods: [prompts/get]\n"
+    "  protected_paths: [/srv/secret]\n"
+    "  allowed_methods: [initialize, ping, tools/call, tools/list, notifications/initialized,\n"
+    "    notifications/cancelled, resources/read, resources/subscribe, resources/unsubscribe]\n"
     "  tool_rules:\n    - tool: deploy\n      action: ask\n";
 
 int main(void) {
@@ -112,7 +135,54 @@ int main(void) {
   CHECK_INT(f.forwarded, 5);
 
   CHECK_INT(aip_core_method_find("notifications/initialized")->id, AIP_M_INITIALIZED);
-  CHECK_INT(aip_core_method_find("resources/read")->id, AIP_M_OTHER);
+  CHECK_INT(aip_core_method_find("resources/read")->id, AIP_M_RESOURCES_READ);
+  CHECK_INT(aip_core_method_find("Resources/Read")->id, AIP_M_RESOURCES_READ);
+  CHECK_INT(aip_core_method_find("resources/unsubscribe")->steps & AIP_STEP_URI, 0);
+  CHECK_INT(aip_core_method_find("x/unknown")->id, AIP_M_OTHER);
+  CHECK_INT(aip_core_method_find("logging/setLevel")->id, AIP_M_SET_LEVEL);
+  CHECK_INT(aip_core_method_find("notifications/roots/list_changed")->id, AIP_M_ROOTS_CHANGED);
+
+  /* protected_paths on a resource URI, with the argument normalization: refused as in serve */
+  f.replies.len = 0;
+  int fw = f.forwarded;
+  deliver(&f, "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"resources/read\",\"params\":{\"uri\":\"file:///srv/secret/k\"}}");
+  deliver(&f, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"resources/read\",\"params\":{\"uri\":\"file:///srv/x/%2e%2e/secret/k\"}}");
+  deliver(&f, "{\"jsonrpc\":\"2.0\",\"method\":\"resources/subscribe\",\"params\":{\"uri\":\"/srv/secret\"}}");
+  CHECK_INT(f.forwarded, fw);
+  CHECK(strstr(f.replies.data, "\"id\":8,\"error\":{\"code\":-32007") != NULL);
+  CHECK(strstr(f.replies.data, "\"id\":9,\"error\":{\"code\":-32007") != NULL);
+  CHECK(strstr(f.replies.data, "\"id\":null") == NULL); /* the notification got no answer */
+  deliver(&f, "{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"resources/read\",\"params\":{\"uri\":\"file:///srv/open/k\"}}");
+  deliver(&f, "{\"jsonrpc\":\"2.0\",\"id\":11,\"method\":\"resources/unsubscribe\",\"params\":{\"uri\":\"file:///srv/secret/k\"}}");
+  CHECK_INT(f.forwarded, fw + 2);
+
+  /* a names front end: the tool check resumes later, re-entrantly, with the names it found */
+  f.fe.ops = &later_ops;
+  f.replies.len = 0;
+  deliver(&f, "{\"jsonrpc\":\"2.0\",\"id\":12,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{}}}");
+  CHECK(parked != NULL);
+  aip_msg *one = parked;
+  deliver(&f, "{\"jsonrpc\":\"2.0\",\"id\":13,\"method\":\"tools/call\",\"params\":{\"name\":\"rm\",\"arguments\":{}}}");
+  aip_msg *two = parked;
+  CHECK(one != two);
+  aip_tool_names allowed = {"echo", "echo", "srv__echo"}, unknown = {"rm", NULL, NULL};
+  aip_core_tool_check(&f.fe, two, &unknown); /* resumed out of order */
+  aip_core_tool_check(&f.fe, one, &allowed);
+  CHECK_INT(rate_calls, 2);
+  CHECK_INT(f.forwarded, fw + 3); /* `echo` by its real name */
+  CHECK_STR(f.tool, "echo");
+  CHECK(strstr(f.replies.data, "\"id\":13,\"error\":{\"code\":-32001") != NULL);
+  CHECK_INT(counts[AIP_DECISION_ALLOW], 1);
+  CHECK_INT(counts[AIP_DECISION_BLOCK], 1);
+  admit_fail = 1; /* the audit log is down: an audited method is refused by the front end */
+  parked = NULL;
+  deliver(&f, "{\"jsonrpc\":\"2.0\",\"id\":14,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\"}}");
+  deliver(&f, "{\"jsonrpc\":\"2.0\",\"id\":15,\"method\":\"resources/read\",\"params\":{\"uri\":\"file:///srv/open\"}}");
+  CHECK(parked == NULL);
+  CHECK_INT(f.forwarded, fw + 3);
+  deliver(&f, "{\"jsonrpc\":\"2.0\",\"id\":16,\"method\":\"ping\"}"); /* not audited: goes on */
+  CHECK_INT(f.forwarded, fw + 4);
+  CHECK(strstr(f.replies.data, "audit down\naudit down\n") != NULL);
   CHECK_INT(aip_core_method_find(NULL)->id, AIP_M_OTHER);
 
   aip_buf_free(&f.replies);
