@@ -213,17 +213,24 @@ static void decided(aip_front *fe, aip_msg *m, const aip_method_entry *e, aip_ve
 
 /* protected_paths on a resource URI (params.uri) or a prompt's arguments, with the argument
  * normalization of the tool check: 1 when refused (counted, audited with the URI or prompt
- * name in place of `tool`, a request answered). A URI that is not a non-empty string, or
- * arguments that are absent, leave nothing to check: the front end answers the malformed
- * params its own way. */
+ * name in place of `tool`, a request answered). A URI that is not a non-empty string is
+ * refused -32602 (it cannot be checked); absent prompt arguments leave nothing to check. */
 static int paths_refused(aip_front *fe, aip_msg *m, const aip_method_entry *e) {
   const cJSON *what = aip_msg_param(m, (e->steps & AIP_STEP_URI) ? "uri" : "arguments");
-  if (!what) return 0;
   const char *subject = NULL;
   if (e->steps & AIP_STEP_URI) {
-    if (!cJSON_IsString(what) || !what->valuestring[0]) return 0;
+    /* a URI that is not a non-empty string cannot be checked, and the wrapper forwards what
+     * passes here: refused in the core, for both front ends (fail closed) */
+    if (!cJSON_IsString(what) || !what->valuestring[0]) {
+      trace(fe, m, "refused (params.uri is not a non-empty string)");
+      if (aip_msg_kind(m) == AIP_RPC_REQUEST)
+        reply_error(fe, m, AIP_RPC_INVALID_PARAMS, "Invalid params: a string uri is required",
+                    NULL);
+      return 1;
+    }
     subject = what->valuestring;
   } else {
+    if (!what) return 0; /* no arguments: nothing can name a path */
     subject = aip_msg_tool(m); /* params.name, the prompt */
   }
   aip_decision d;

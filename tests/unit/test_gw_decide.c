@@ -156,6 +156,21 @@ int main(void) {
   deliver(&f, "{\"jsonrpc\":\"2.0\",\"id\":11,\"method\":\"resources/unsubscribe\",\"params\":{\"uri\":\"file:///srv/secret/k\"}}");
   CHECK_INT(f.forwarded, fw + 2);
 
+  /* a URI that is not a non-empty string cannot be checked: refused, never forwarded (the
+   * wrapper forwards what passes, so "the front end answers it" would let it through) */
+  f.replies.len = 0;
+  deliver(&f, "{\"jsonrpc\":\"2.0\",\"id\":20,\"method\":\"resources/read\",\"params\":{\"uri\":[\"file:///srv/secret/k\"]}}");
+  deliver(&f, "{\"jsonrpc\":\"2.0\",\"id\":21,\"method\":\"resources/read\",\"params\":{\"uri\":{\"href\":\"/srv/secret\"}}}");
+  deliver(&f, "{\"jsonrpc\":\"2.0\",\"id\":22,\"method\":\"resources/subscribe\",\"params\":{}}");
+  deliver(&f, "{\"jsonrpc\":\"2.0\",\"id\":23,\"method\":\"resources/read\",\"params\":{\"uri\":\"\"}}");
+  deliver(&f, "{\"jsonrpc\":\"2.0\",\"id\":24,\"method\":\"resources/read\"}");
+  CHECK_INT(f.forwarded, fw + 2);
+  CHECK(strstr(f.replies.data, "\"id\":20,\"error\":{\"code\":-32602") != NULL);
+  CHECK(strstr(f.replies.data, "\"id\":21,\"error\":{\"code\":-32602") != NULL);
+  CHECK(strstr(f.replies.data, "\"id\":22,\"error\":{\"code\":-32602") != NULL);
+  CHECK(strstr(f.replies.data, "\"id\":23,\"error\":{\"code\":-32602") != NULL);
+  CHECK(strstr(f.replies.data, "\"id\":24,\"error\":{\"code\":-32602") != NULL);
+
   /* a names front end: the tool check resumes later, re-entrantly, with the names it found */
   f.fe.ops = &later_ops;
   f.replies.len = 0;
